@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+// The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
+import { Command, Option } from 'commander';
+import { loadConfig } from '../config/load-config.ts';
+import { describeError, JoineryError } from '../errors.ts';
+import { createLogger } from '../logging/logger.ts';
+import { connectDatabase, startService } from '../service.ts';
+import { migrate, migrationState } from '../storage/database.ts';
+import { createTenant } from '../tenancy/tenants.ts';
+import type { Config } from '../config/config.schema.ts';
+import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
+
+// Development tooling, loaded only when an infra command runs: the service never needs it.
+const infraService = async (name: InfraServiceName) =>
+  (await import('../infra/stack.ts')).createInfraService(name);
+
+const EXIT_CONFIG = 78; // sysexits EX_CONFIG
+const EXIT_FAILURE = 1;
+
+const program = new Command('joinery')
+  .description('Joinery: identity synchronization engine')
+  .showHelpAfterError()
+  .addOption(new Option('-c, --config <file>', 'YAML configuration file').env('JOINERY_CONFIG'));
+
+function config(): Config {
+  return loadConfig({ env: process.env, file: program.opts<{ config?: string }>().config });
+}
+
+program
+  .command('start')
+  .description(
+    'run the service: API, engine and embedded database/bus unless DATABASE_URL/KAFKA_BROKERS are set',
+  )
+  .action(async () => {
+    const settings = config();
+    const logger = createLogger(settings.log);
+    const service = await startService(settings, logger);
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(EXIT_FAILURE);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down: finishing in-flight work');
+      const timer = setTimeout(() => {
+        logger.error({ timeoutMs: settings.shutdown.timeoutMs }, 'shutdown timed out: exiting');
+        process.exit(EXIT_FAILURE);
+      }, settings.shutdown.timeoutMs);
+      timer.unref();
+      service.stop().then(
+        () => {
+          logger.info('stopped');
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exitCode = EXIT_FAILURE;
+        },
+      );
+    };
+    process.once('SIGTERM', () => {
+      shutdown('SIGTERM');
+    });
+    process.once('SIGINT', () => {
+      shutdown('SIGINT');
+    });
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations (or show them with --status)')
+  .option('--status', 'list executed and pending migrations without applying anything')
+  .action(async (options: { status?: boolean }) => {
+    const settings = config();
+    const logger = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level });
+    const database = await connectDatabase(settings, logger);
+    try {
+      if (options.status === true) {
+        const state = await migrationState(database.orm);
+        for (const name of state.executed) console.log(`executed  ${name}`);
+        for (const name of state.pending) console.log(`pending   ${name}`);
+        for (const name of state.unknown) console.log(`unknown   ${name} (newer than this build)`);
+        return;
+      }
+      const applied = await migrate(database.orm);
+      console.log(applied.length === 0 ? 'database schema is up to date' : `applied ${applied.join(', ')}`);
+    } finally {
+      await database.close();
+    }
+  });
+
+const tenant = program.command('tenant').description('manage tenants');
+tenant
+  .command('create')
+  .description('create a tenant and its first service account; prints the API key once')
+  .argument('<name>', 'tenant name (unique)')
+  .option('--service-account <name>', 'name of the first service account', 'admin')
+  .option('--json', 'print the credentials as JSON')
+  .action(async (name: string, options: { serviceAccount: string; json?: boolean }) => {
+    const settings = config();
+    const logger = createLogger({ level: 'warn' });
+    const database = await connectDatabase(settings, logger);
+    try {
+      const state = await migrationState(database.orm);
+      if (state.pending.length > 0) await migrate(database.orm);
+      const issued = await createTenant(database.orm.em, {
+        tenant: name,
+        serviceAccount: options.serviceAccount,
+      });
+      if (options.json === true) {
+        console.log(JSON.stringify(issued));
+      } else {
+        console.log(`tenant           ${issued.tenantName} (${issued.tenantId})`);
+        console.log(`service account  ${issued.name} (${issued.serviceAccountId})`);
+        console.log(`API key          ${issued.apiKey}`);
+        console.log(
+          'The API key is shown only this once: store it now. Use it as "Authorization: Bearer <API key>".',
+        );
+      }
+    } finally {
+      await database.close();
+    }
+  });
+
+const infra = program
+  .command('infra')
+  .description('local development infrastructure: Kafka, PostgreSQL, OpenLDAP, Samba AD');
+const servicesArgument = (names: string[]): InfraServiceName[] => {
+  if (names.length === 0) return defaultInfraServices;
+  for (const name of names) {
+    if (!(infraServiceNames as readonly string[]).includes(name)) {
+      throw new JoineryUsageError(`unknown service "${name}"; choose from ${infraServiceNames.join(', ')}`);
+    }
+  }
+  return names as InfraServiceName[];
+};
+infra
+  .command('up')
+  .description(`start services (default: ${defaultInfraServices.join(', ')}) and wait until healthy`)
+  .argument('[services...]', infraServiceNames.join(' | '))
+  .action(async (names: string[]) => {
+    for (const name of servicesArgument(names)) {
+      const started = Date.now();
+      const status = await (await infraService(name)).up();
+      console.log(
+        `${name.padEnd(9)} up    ${status.endpoint}  (${status.managedBy}, ${Date.now() - started} ms)`,
+      );
+    }
+  });
+infra
+  .command('down')
+  .description('stop the services Joinery started')
+  .argument('[services...]', infraServiceNames.join(' | '))
+  .action(async (names: string[]) => {
+    for (const name of names.length === 0 ? [...infraServiceNames] : servicesArgument(names)) {
+      await (await infraService(name)).down();
+      console.log(`${name.padEnd(9)} down`);
+    }
+  });
+infra
+  .command('status')
+  .description('show each service: running, endpoint, who manages it, log file')
+  .action(async () => {
+    for (const name of infraServiceNames) {
+      const status = await (await infraService(name)).status();
+      const state = status.running ? 'up' : 'down';
+      console.log(
+        `${name.padEnd(9)} ${state.padEnd(5)} ${status.endpoint}  ${status.managedBy}${status.pid === undefined ? '' : ` pid ${status.pid}`}${status.logFile === undefined ? '' : `  log ${status.logFile}`}`,
+      );
+    }
+  });
+
+class JoineryUsageError extends Error {}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const code =
+    error instanceof JoineryError && error.code === 'JNY_CONFIG_INVALID' ? EXIT_CONFIG : EXIT_FAILURE;
+  const label = code === EXIT_CONFIG ? 'configuration error' : 'error';
+  console.error(`joinery: ${label}: ${describeError(error)}`);
+  process.exit(code);
+}

@@ -1,0 +1,112 @@
+// The service configuration: one schema, from which the TypeScript type, the defaults, validation and
+// docs/configuration.md's reference are all derived.
+import { Type, type Static } from 'typebox';
+
+const strict = { additionalProperties: false } as const;
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({
+      default: '.joinery',
+      minLength: 1,
+      description: 'Directory for local state: the embedded PostgreSQL data and generated secrets.',
+    }),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Address the API listens on.' }),
+        port: Type.Integer({
+          default: 8080,
+          minimum: 0,
+          maximum: 65535,
+          description: 'API port (0 picks a free one).',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    database: Type.Object(
+      {
+        url: Type.Optional(
+          Type.String({
+            pattern: '^postgres(ql)?://',
+            description: 'PostgreSQL URL. When absent, Joinery runs an embedded PostgreSQL under dataDir.',
+          }),
+        ),
+        migrateOnStart: Type.Optional(
+          Type.Boolean({
+            description:
+              'Apply pending migrations at start-up. Default: true with the embedded database, false otherwise.',
+          }),
+        ),
+        poolSize: Type.Integer({
+          default: 10,
+          minimum: 1,
+          maximum: 200,
+          description: 'Maximum connections in the pool.',
+        }),
+        embeddedPort: Type.Integer({
+          default: 0,
+          minimum: 0,
+          maximum: 65535,
+          description: 'Port of the embedded PostgreSQL (0 picks a free one).',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    kafka: Type.Object(
+      {
+        brokers: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[^\\s:/]+:\\d+$' }), {
+            minItems: 1,
+            description: 'Kafka bootstrap brokers (host:port). When absent, the embedded bus is used.',
+          }),
+        ),
+        clientId: Type.String({ default: 'joinery', minLength: 1, description: 'Kafka client id.' }),
+        topicPrefix: Type.String({
+          default: 'joinery.',
+          pattern: '^[A-Za-z0-9._-]*$',
+          description: 'Prefix of every Joinery topic name.',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Enum(logLevels, { default: 'info', description: 'Minimum log level.' }),
+      },
+      { ...strict, default: {} },
+    ),
+    shutdown: Type.Object(
+      {
+        timeoutMs: Type.Integer({
+          default: 30_000,
+          minimum: 1000,
+          description: 'How long a graceful shutdown may take before the process exits anyway.',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  strict,
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Environment variables and the setting each one sets. Values override the YAML file. */
+export const environmentSettings: Readonly<Record<string, { path: string[]; list?: boolean }>> = {
+  JOINERY_DATA_DIR: { path: ['dataDir'] },
+  JOINERY_HTTP_HOST: { path: ['http', 'host'] },
+  JOINERY_HTTP_PORT: { path: ['http', 'port'] },
+  DATABASE_URL: { path: ['database', 'url'] },
+  JOINERY_DATABASE_MIGRATE_ON_START: { path: ['database', 'migrateOnStart'] },
+  JOINERY_DATABASE_POOL_SIZE: { path: ['database', 'poolSize'] },
+  KAFKA_BROKERS: { path: ['kafka', 'brokers'], list: true },
+  KAFKA_CLIENT_ID: { path: ['kafka', 'clientId'] },
+  JOINERY_TOPIC_PREFIX: { path: ['kafka', 'topicPrefix'] },
+  JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
+  JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },
+};
+
+/** JOINERY_* variables read elsewhere (the config file path, local infrastructure). Not settings. */
+export const otherJoineryVariables = ['JOINERY_CONFIG', 'JOINERY_INFRA_DIR', 'JOINERY_CACHE_DIR'];

@@ -1,0 +1,94 @@
+// One error catalogue: every error Joinery raises on purpose carries a stable code, whether a retry can
+// help, and the HTTP status it maps to. Retry, dead-letter and HTTP decisions read these fields only.
+
+export interface JoineryErrorOptions {
+  cause?: unknown;
+  /** Extra context for logs and API error bodies (ids, paths), never secrets or attribute values. */
+  details?: Record<string, unknown>;
+}
+
+export abstract class JoineryError extends Error {
+  abstract readonly code: string;
+  /** True when the same operation may succeed later (database down, broker unavailable). */
+  abstract readonly retriable: boolean;
+  readonly httpStatus: number = 500;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(message: string, options: JoineryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options.details;
+  }
+}
+
+/** A setting is missing, malformed or unknown. The message names the setting and where it came from. */
+export class ConfigError extends JoineryError {
+  readonly code = 'JNY_CONFIG_INVALID';
+  readonly retriable = false;
+}
+
+/** Input from a user or another system does not match its contract. */
+export class ValidationError extends JoineryError {
+  readonly code = 'JNY_VALIDATION';
+  readonly retriable = false;
+  override readonly httpStatus = 400;
+}
+
+export class UnauthenticatedError extends JoineryError {
+  readonly code = 'JNY_UNAUTHENTICATED';
+  readonly retriable = false;
+  override readonly httpStatus = 401;
+}
+
+/** Also used for resources of another tenant, so their existence is not revealed. */
+export class NotFoundError extends JoineryError {
+  readonly code = 'JNY_NOT_FOUND';
+  readonly retriable = false;
+  override readonly httpStatus = 404;
+}
+
+export class ConflictError extends JoineryError {
+  readonly code = 'JNY_CONFLICT';
+  readonly retriable = false;
+  override readonly httpStatus = 409;
+}
+
+/** The database schema is not the one this build knows: pending or unknown migrations. */
+export class SchemaMismatchError extends JoineryError {
+  readonly code = 'JNY_SCHEMA_MISMATCH';
+  readonly retriable = false;
+}
+
+/** A dependency (PostgreSQL, Kafka) is unreachable; retrying later may succeed. */
+export class UnavailableError extends JoineryError {
+  readonly code = 'JNY_UNAVAILABLE';
+  readonly retriable = true;
+  override readonly httpStatus = 503;
+}
+
+/** Local infrastructure (Kafka, OpenLDAP, Samba AD) could not be installed, started or reached. */
+export class InfraError extends JoineryError {
+  readonly code = 'JNY_INFRA';
+  readonly retriable = false;
+}
+
+export function isRetriable(error: unknown): boolean {
+  return error instanceof JoineryError && error.retriable;
+}
+
+/** One line for a terminal: the message, then each cause's message. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current !== undefined && parts.length < 5) {
+    parts.push(
+      current instanceof Error
+        ? current.message
+        : typeof current === 'string'
+          ? current
+          : JSON.stringify(current),
+    );
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(': ');
+}

@@ -1,0 +1,23 @@
+// The contract every piece of local infrastructure implements, so `joinery infra` and the test setup
+// drive Kafka, PostgreSQL, OpenLDAP and Samba AD the same way.
+
+export interface ServiceStatus {
+  name: string;
+  running: boolean;
+  /** Where clients connect, e.g. "127.0.0.1:19092" or "ldap://127.0.0.1:10389". */
+  endpoint: string;
+  /** Who manages it: started by Joinery (with a pid), or found already running on the machine. */
+  managedBy: 'joinery' | 'external' | 'none';
+  pid?: number;
+  logFile?: string;
+  detail?: string;
+}
+
+export interface InfraService {
+  readonly name: string;
+  /** Idempotent: returns quickly when the service is already up and healthy. Throws InfraError naming what is missing. */
+  up(): Promise<ServiceStatus>;
+  /** Stops it only if Joinery started it. */
+  down(): Promise<void>;
+  status(): Promise<ServiceStatus>;
+}

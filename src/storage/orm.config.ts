@@ -1,0 +1,37 @@
+// MikroORM options, shared by the service and the MikroORM CLI (which generates migrations/).
+import { join } from 'node:path';
+import { defineConfig, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { Application } from './entities/application.entity.ts';
+import { ServiceAccount } from './entities/service-account.entity.ts';
+import { Tenant } from './entities/tenant.entity.ts';
+import { projectRoot } from '../infra/process.ts';
+
+export const migrationsDir = join(projectRoot, 'migrations');
+export const entities = [Tenant, Application, ServiceAccount];
+
+export function createOrmOptions(settings: { clientUrl: string; poolSize?: number }): Options {
+  return defineConfig({
+    clientUrl: settings.clientUrl,
+    entities,
+    extensions: [Migrator],
+    pool: { max: settings.poolSize ?? 10 },
+    migrations: {
+      path: migrationsDir,
+      pathTs: migrationsDir,
+      glob: '!(*.d).{js,ts}',
+      tableName: 'joinery_migrations',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: true,
+      snapshotName: '.snapshot-joinery',
+      emit: 'ts',
+      fileName: (timestamp: string, name?: string) => `Migration${timestamp}${name ? `_${name}` : ''}`,
+    },
+  });
+}
+
+// Read by the MikroORM CLI only (npm run migration:create); the service passes its own configuration.
+export default createOrmOptions({
+  clientUrl: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/joinery_dev',
+});

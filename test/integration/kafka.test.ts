@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Admin } from 'kafkajs';
+import { createKafka } from '../../src/infra/kafka.ts';
+import { createKafkaClient } from '../../streams/kafka-client.ts';
+import { silentLogger, uniqueName } from '../support/factories.ts';
+
+describe('Kafka broker (real, KRaft)', () => {
+  const kafka = createKafkaClient({
+    brokers: createKafka().brokers,
+    clientId: 'joinery-test',
+    logger: silentLogger,
+  });
+  let admin: Admin;
+
+  beforeAll(async () => {
+    admin = kafka.admin();
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin.disconnect();
+  });
+
+  it('delivers produced messages in key order to a consumer group and keeps its committed offsets', async () => {
+    const topic = uniqueName('joinery-test-roundtrip');
+    const groupId = uniqueName('joinery-test-group');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+
+    const producer = kafka.producer();
+    await producer.connect();
+    const sent = Array.from({ length: 30 }, (_, index) => ({
+      key: `identity-${index % 5}`,
+      value: String(index),
+    }));
+    await producer.send({ topic, messages: sent });
+    await producer.disconnect();
+
+    const consumer = kafka.consumer({ groupId });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const received: { key: string; value: number }[] = [];
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          received.push({ key: message.key?.toString() ?? '', value: Number(message.value?.toString()) });
+          if (received.length === sent.length) resolve();
+        },
+      });
+    });
+    await consumer.disconnect();
+
+    expect(received).toHaveLength(30);
+    for (let key = 0; key < 5; key++) {
+      const values = received
+        .filter((message) => message.key === `identity-${key}`)
+        .map((message) => message.value);
+      expect(values).toEqual([...values].sort((a, b) => a - b));
+    }
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const committed = offsets[0]?.partitions.reduce(
+      (sum, partition) => sum + Math.max(0, Number(partition.offset)),
+      0,
+    );
+    expect(committed).toBe(30);
+  });
+});

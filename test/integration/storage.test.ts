@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { assertSchemaCurrent, migrate, migrationState, openDatabase } from '../../src/storage/database.ts';
+import { Application } from '../../src/storage/entities/application.entity.ts';
+import { Tenant } from '../../src/storage/entities/tenant.entity.ts';
+import { createTenant, authenticate } from '../../src/tenancy/tenants.ts';
+import { SchemaMismatchError } from '../../src/errors.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { silentLogger, uniqueName } from '../support/factories.ts';
+
+describe('storage on PostgreSQL (real, MikroORM)', () => {
+  let database: TestDatabase;
+  let orm: MikroORM;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
+  });
+  afterAll(async () => {
+    await orm.close();
+    await database.drop();
+  });
+
+  it('refuses a database whose migrations are pending, then migrates it', async () => {
+    const before = await migrationState(orm);
+    expect(before.executed).toEqual([]);
+    expect(() => {
+      assertSchemaCurrent(before);
+    }).toThrow(/pending migration.*run `joinery migrate`/);
+    const applied = await migrate(orm);
+    expect(applied.length).toBeGreaterThan(0);
+    assertSchemaCurrent(await migrationState(orm));
+    expect(await migrate(orm)).toEqual([]);
+  });
+
+  it('writes and reads tenants and applications through MikroORM', async () => {
+    const issued = await createTenant(orm.em, { tenant: uniqueName('acme') });
+    const em = orm.em.fork();
+    em.setFilterParams('tenant', { tenantId: issued.tenantId });
+    em.create(Application, {
+      id: randomUUID(),
+      tenant: em.getReference(Tenant, issued.tenantId),
+      name: 'Workday',
+      type: 'csv',
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    await em.flush();
+    const found = await orm.em
+      .fork()
+      .findOne(Application, { name: 'Workday' }, { filters: { tenant: { tenantId: issued.tenantId } } });
+    expect(found?.mode).toBe('sandbox');
+    expect(await authenticate(orm.em.fork(), issued.apiKey)).toEqual({
+      tenantId: issued.tenantId,
+      serviceAccountId: issued.serviceAccountId,
+    });
+  });
+
+  it("never returns another tenant's rows to a tenant-scoped query", async () => {
+    const a = await createTenant(orm.em, { tenant: uniqueName('tenant-a') });
+    const b = await createTenant(orm.em, { tenant: uniqueName('tenant-b') });
+    const em = orm.em.fork();
+    em.create(Application, {
+      id: randomUUID(),
+      tenant: em.getReference(Tenant, a.tenantId),
+      name: 'AD',
+      type: 'active-directory',
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    await em.flush();
+    const asB = orm.em.fork();
+    asB.setFilterParams('tenant', { tenantId: b.tenantId });
+    expect(await asB.find(Application, { name: 'AD' })).toEqual([]);
+  });
+
+  it('fails a tenant-owned query that has no tenant, instead of reading every tenant', async () => {
+    await expect(orm.em.fork().find(Application, {})).rejects.toThrow(/tenant/);
+  });
+
+  it('refuses a database that ran a migration this build does not know', async () => {
+    await orm.em
+      .getConnection()
+      .execute(
+        `insert into joinery_migrations (name, executed_at) values ('Migration29991231000000_future', now())`,
+      );
+    const state = await migrationState(orm);
+    expect(state.unknown).toEqual(['Migration29991231000000_future']);
+    expect(() => {
+      assertSchemaCurrent(state);
+    }).toThrow(SchemaMismatchError);
+    await expect(migrate(orm)).rejects.toThrow(/newer than this build/);
+    await orm.em
+      .getConnection()
+      .execute(`delete from joinery_migrations where name = 'Migration29991231000000_future'`);
+  });
+});
