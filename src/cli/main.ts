@@ -151,10 +151,11 @@ infra
   .command('down')
   .description('stop the services Joinery started')
   .argument('[services...]', infraServiceNames.join(' | '))
-  .action(async (names: string[]) => {
+  .option('--purge', "also delete their state: Kafka's data, the LDAP directory, the AD domain")
+  .action(async (names: string[], options: { purge?: boolean }) => {
     for (const name of names.length === 0 ? [...infraServiceNames] : servicesArgument(names)) {
-      await (await infraService(name)).down();
-      console.log(`${name.padEnd(9)} down`);
+      await (await infraService(name)).down({ purge: options.purge === true });
+      console.log(`${name.padEnd(9)} down${options.purge === true ? ' (purged)' : ''}`);
     }
   });
 infra

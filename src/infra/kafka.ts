@@ -9,6 +9,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { InfraError } from '../errors.ts';
 import type { InfraService, ServiceStatus } from './service.ts';
 import {
+  emptyDir,
   ensureDebianPackages,
   infraDir,
   isTcpOpen,
@@ -125,10 +126,11 @@ export function createKafka(options: KafkaOptions = {}): KafkaService {
       });
       return status();
     },
-    async down() {
+    async down(options = {}) {
       const pid = runningPid(pidFile);
       if (pid !== undefined) await stopProcess(pid, 30_000);
       rmSync(pidFile, { force: true });
+      if (options.purge === true) emptyDir(dir);
     },
   };
 }

@@ -8,6 +8,7 @@ import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
 import type { InfraService, ServiceStatus } from './service.ts';
 import {
+  emptyDir,
   ensureDebianPackages,
   infraDir,
   isTcpOpen,
@@ -140,10 +141,11 @@ export function createOpenLdap(options: OpenLdapOptions = {}): OpenLdapService {
       await waitUntil(`OpenLDAP (${name})`, () => answersBind(url), { timeoutMs: 30_000, pid, logFile });
       return status();
     },
-    async down() {
+    async down(options = {}) {
       const pid = runningPid(pidFile);
       if (pid !== undefined) await stopProcess(pid);
       rmSync(pidFile, { force: true });
+      if (options.purge === true) emptyDir(dir);
     },
   };
 }

@@ -38,7 +38,7 @@ export function createPostgres(options: { host?: string; port?: number } = {}): 
       return status();
     },
     async down() {
-      // Never stopped by Joinery: it belongs to the machine.
+      // Never stopped nor purged by Joinery: it belongs to the machine.
     },
   };
 }

@@ -21,6 +21,12 @@ export function infraDir(...parts: string[]): string {
   return dir;
 }
 
+/** Deletes everything inside dir, keeping dir itself. */
+export function emptyDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+}
+
 export interface DaemonOptions {
   command: string;
   args: string[];

@@ -7,6 +7,7 @@ import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
 import type { InfraService, ServiceStatus } from './service.ts';
 import {
+  emptyDir,
   ensureDebianPackages,
   infraDir,
   isTcpOpen,
@@ -100,10 +101,11 @@ export function createSambaAd(): SambaAdService {
       await waitUntil('Samba AD', () => answersBind(url), { timeoutMs: 90_000, pid, logFile });
       return status();
     },
-    async down() {
+    async down(options = {}) {
       const pid = runningPid(pidFile);
       if (pid !== undefined) await stopProcess(pid, 30_000);
       rmSync(pidFile, { force: true });
+      if (options.purge === true) emptyDir(dir);
     },
   };
 }

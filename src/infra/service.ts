@@ -17,7 +17,7 @@ export interface InfraService {
   readonly name: string;
   /** Idempotent: returns quickly when the service is already up and healthy. Throws InfraError naming what is missing. */
   up(): Promise<ServiceStatus>;
-  /** Stops it only if Joinery started it. */
-  down(): Promise<void>;
+  /** Stops it only if Joinery started it; purge also deletes its state (data, directory, domain). */
+  down(options?: { purge?: boolean }): Promise<void>;
   status(): Promise<ServiceStatus>;
 }
