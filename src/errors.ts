@@ -72,8 +72,56 @@ export class InfraError extends JoineryError {
   readonly retriable = false;
 }
 
+/** Another writer changed an identity since it was read; the batch is retried on fresh state. */
+export class VersionConflictError extends JoineryError {
+  readonly code = 'JNY_VERSION_CONFLICT';
+  readonly retriable = true;
+  override readonly httpStatus = 409;
+}
+
+/** A message or event that can never be processed as it is: it goes to deadletter with this reason. */
+export class PoisonMessageError extends JoineryError {
+  readonly code = 'JNY_MESSAGE_REJECTED';
+  readonly retriable = false;
+}
+
+// PostgreSQL SQLSTATE classes and codes worth a retry: connection exceptions, serialization failures and
+// deadlocks, insufficient resources, operator intervention (shutdown, restart).
+const transientSqlStates = /^(08|53|57P0[123]|40001|40P01)/;
+const transientNetworkCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether the same operation may succeed later. Joinery's own errors say so themselves; errors from
+ * PostgreSQL, kafkajs and the network are classified here, in one place. Unknown errors are permanent.
+ */
 export function isRetriable(error: unknown): boolean {
-  return error instanceof JoineryError && error.retriable;
+  if (error instanceof JoineryError) return error.retriable;
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const candidate = current as { code?: unknown; retriable?: unknown; name?: unknown; cause?: unknown };
+    if (candidate.retriable === true) return true; // kafkajs marks its own errors
+    if (typeof candidate.code === 'string') {
+      if (transientSqlStates.test(candidate.code) || transientNetworkCodes.has(candidate.code)) return true;
+    }
+    if (candidate.name === 'ConnectionException') return true; // MikroORM's connection errors
+    if (
+      candidate instanceof Error &&
+      /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+        candidate.message,
+      )
+    ) {
+      return true; // node-postgres
+    }
+    current = candidate.cause;
+  }
+  return false;
 }
 
 /** One line for a terminal: the message, then each cause's message. */

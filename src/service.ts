@@ -1,5 +1,6 @@
-// The composition root: opens PostgreSQL (external or embedded), checks the schema, connects Kafka,
-// builds the API and listens. stop() closes everything in reverse order.
+// The composition root: opens PostgreSQL (external or embedded), checks the schema, starts the engine on
+// Kafka, builds the API and listens. stop() closes everything in reverse order: the API stops taking
+// requests, the engine finishes and commits its in-flight batches, then the database closes.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.schema.ts';
@@ -9,6 +10,7 @@ import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState, openDatabase } from './storage/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './storage/embedded-postgres.ts';
 import { createKafkaClient } from '../streams/kafka-client.ts';
+import { startEngine } from '../streams/engine.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080. */
@@ -95,6 +97,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           await admin.disconnect();
         }
       };
+    }
+    if (brokers !== undefined) {
+      const engine = await startEngine({
+        kafka: createKafkaClient({ brokers, clientId: config.kafka.clientId, logger }),
+        orm,
+        logger,
+        settings: { ...config.engine, topics: config.kafka },
+      });
+      cleanups.push(() => engine.stop());
+    } else {
+      logger.warn('no kafka.brokers configured: the engine does not run yet (the embedded bus is not built yet)');
     }
     const readiness = createReadiness(probes);
     const app = await buildApp({ orm, readiness, logger });

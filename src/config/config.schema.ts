@@ -68,6 +68,40 @@ export const ConfigSchema = Type.Object(
           pattern: '^[A-Za-z0-9._-]*$',
           description: 'Prefix of every Joinery topic name.',
         }),
+        partitions: Type.Integer({
+          default: 12,
+          minimum: 1,
+          maximum: 1000,
+          description:
+            'Partitions of the high-volume keyed topics (imports, identity, outbound, exports); the most engine processes that can share the work.',
+        }),
+        replicationFactor: Type.Integer({
+          default: 1,
+          minimum: 1,
+          maximum: 10,
+          description: 'Replication factor of topics Joinery creates (3 on a production cluster).',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    engine: Type.Object(
+      {
+        groupId: Type.String({
+          default: 'joinery-engine',
+          minLength: 1,
+          description: 'Consumer group of the engine; processes with the same group share the partitions.',
+        }),
+        actorCacheSize: Type.Integer({
+          default: 50_000,
+          minimum: 0,
+          description: 'Identity actors kept hydrated in memory (LRU); idle ones beyond it are passivated.',
+        }),
+        maxBatchSize: Type.Integer({
+          default: 2000,
+          minimum: 1,
+          maximum: 100_000,
+          description: 'Most messages of one partition processed in one transaction.',
+        }),
       },
       { ...strict, default: {} },
     ),
@@ -104,6 +138,11 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   KAFKA_BROKERS: { path: ['kafka', 'brokers'], list: true },
   KAFKA_CLIENT_ID: { path: ['kafka', 'clientId'] },
   JOINERY_TOPIC_PREFIX: { path: ['kafka', 'topicPrefix'] },
+  JOINERY_KAFKA_PARTITIONS: { path: ['kafka', 'partitions'] },
+  JOINERY_KAFKA_REPLICATION_FACTOR: { path: ['kafka', 'replicationFactor'] },
+  JOINERY_ENGINE_GROUP_ID: { path: ['engine', 'groupId'] },
+  JOINERY_ENGINE_ACTOR_CACHE_SIZE: { path: ['engine', 'actorCacheSize'] },
+  JOINERY_ENGINE_MAX_BATCH_SIZE: { path: ['engine', 'maxBatchSize'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },
 };

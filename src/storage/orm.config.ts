@@ -5,10 +5,24 @@ import { Migrator } from '@mikro-orm/migrations';
 import { Application } from './entities/application.entity.ts';
 import { ServiceAccount } from './entities/service-account.entity.ts';
 import { Tenant } from './entities/tenant.entity.ts';
+import { Identity } from './entities/identity.entity.ts';
+import { IdentitySource } from './entities/identity-source.entity.ts';
+import { IdentityTimer } from './entities/identity-timer.entity.ts';
+import { StreamOffset } from './entities/stream-offset.entity.ts';
+import { OutboxMessage } from './entities/outbox-message.entity.ts';
 import { projectRoot } from '../infra/process.ts';
 
 export const migrationsDir = join(projectRoot, 'migrations');
-export const entities = [Tenant, Application, ServiceAccount];
+export const entities = [
+  Tenant,
+  Application,
+  ServiceAccount,
+  Identity,
+  IdentitySource,
+  IdentityTimer,
+  StreamOffset,
+  OutboxMessage,
+];
 
 export function createOrmOptions(settings: { clientUrl: string; poolSize?: number }): Options {
   return defineConfig({

@@ -1,0 +1,22 @@
+// The hard join: which application object belongs to which identity. Permanent: attribute changes never
+// break it. Pulses that name only an application object find their identity here.
+import { defineEntity, p } from '@mikro-orm/core';
+import { Tenant } from './tenant.entity.ts';
+import { tenantFilter } from './tenant-filter.ts';
+
+const IdentitySourceSchema = defineEntity({
+  name: 'IdentitySource',
+  tableName: 'identity_source',
+  properties: {
+    tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
+    applicationId: p.uuid().primary(),
+    externalId: p.string().length(1024).primary(),
+    identityId: p.uuid().index(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+  filters: tenantFilter,
+});
+
+export class IdentitySource extends IdentitySourceSchema.class {}
+IdentitySourceSchema.setClass(IdentitySource);
+export { IdentitySourceSchema };

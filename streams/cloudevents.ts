@@ -1,0 +1,124 @@
+// CloudEvents 1.0 in Kafka's binary mode: the attributes travel as ce_* headers, the data as the JSON
+// value. decodeMessage validates a consumed message completely (headers, JSON, schema, tenant) and says
+// exactly what is wrong, so a bad message can go to deadletter with its reason.
+import type { IHeaders, Message } from 'kafkajs';
+import { Compile, type Validator } from 'typebox/compile';
+import type { TSchema } from 'typebox';
+import {
+  isMessageType,
+  messageContracts,
+  schemaUrl,
+  type MessageData,
+  type MessageType,
+} from './messages.ts';
+import type { TopicId } from './topics.ts';
+
+export interface Envelope<T extends MessageType = MessageType> {
+  /** Unique per message; deterministic when derived from what caused it, so a redelivery keeps it. */
+  id: string;
+  type: T;
+  /** Who produced it, as a URI reference, e.g. /joinery/engine or /agents/<connectorId>. */
+  source: string;
+  time: string;
+  tenantId: string;
+  data: MessageData<T>;
+}
+
+export type DecodeResult =
+  { ok: true; envelope: Envelope } | { ok: false; reason: string; code: 'JNY_MESSAGE_INVALID' };
+
+const validators = new Map<MessageType, Validator<Record<PropertyKey, TSchema>>>();
+
+function validatorFor(type: MessageType): Validator<Record<PropertyKey, TSchema>> {
+  let validator = validators.get(type);
+  if (validator === undefined) {
+    validator = Compile(messageContracts[type].schema);
+    validators.set(type, validator);
+  }
+  return validator;
+}
+
+export function encodeMessage<T extends MessageType>(envelope: Envelope<T>): Message {
+  const contract = messageContracts[envelope.type];
+  return {
+    key: (contract.key as (data: MessageData<T>) => string)(envelope.data),
+    value: Buffer.from(JSON.stringify(envelope.data)),
+    headers: {
+      ce_specversion: '1.0',
+      ce_id: envelope.id,
+      ce_type: envelope.type,
+      ce_source: envelope.source,
+      ce_time: envelope.time,
+      ce_tenantid: envelope.tenantId,
+      ce_dataschema: schemaUrl(envelope.type),
+      'content-type': 'application/json',
+    },
+  };
+}
+
+function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  if (value === undefined) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
+}
+
+export function decodeMessage(
+  topic: TopicId,
+  message: { value: Buffer | null; headers?: IHeaders },
+): DecodeResult {
+  const fail = (reason: string): DecodeResult => ({ ok: false, reason, code: 'JNY_MESSAGE_INVALID' });
+  const { headers } = message;
+  for (const name of ['ce_specversion', 'ce_id', 'ce_type', 'ce_source', 'ce_time', 'ce_tenantid']) {
+    if (header(headers, name) === undefined) return fail(`missing CloudEvents header ${name}`);
+  }
+  if (header(headers, 'ce_specversion') !== '1.0') {
+    return fail(`unsupported ce_specversion "${header(headers, 'ce_specversion') ?? ''}"; expected "1.0"`);
+  }
+  const type = header(headers, 'ce_type') ?? '';
+  if (!isMessageType(type)) return fail(`unknown ce_type "${type}"`);
+  if (messageContracts[type].topic !== topic) {
+    return fail(
+      `ce_type "${type}" does not belong on topic ${topic}; it goes to ${messageContracts[type].topic}`,
+    );
+  }
+  const time = header(headers, 'ce_time') ?? '';
+  if (Number.isNaN(Date.parse(time))) return fail(`ce_time "${time}" is not an RFC 3339 timestamp`);
+  const contentType = header(headers, 'content-type');
+  if (contentType !== undefined && !contentType.startsWith('application/json')) {
+    return fail(`content-type "${contentType}" is not application/json`);
+  }
+  if (message.value === null)
+    return fail('the message has no value (a tombstone) where JSON data was expected');
+  let data: unknown;
+  try {
+    data = JSON.parse(message.value.toString('utf8'));
+  } catch (error) {
+    return fail(`value is not JSON: ${(error as Error).message}`);
+  }
+  const validator = validatorFor(type);
+  if (!validator.Check(data)) {
+    const problems = validator
+      .Errors(data)
+      .filter((error) => error.keyword !== 'boolean' && error.keyword !== 'anyOf')
+      .slice(0, 5)
+      .map((error) => `${error.instancePath === '' ? '/' : error.instancePath} ${error.message}`);
+    return fail(`data does not match ${type}: ${problems.join('; ')}`);
+  }
+  const tenantId = header(headers, 'ce_tenantid') ?? '';
+  const dataTenant = (data as { tenantId: string }).tenantId;
+  if (dataTenant !== tenantId) {
+    return fail(`ce_tenantid "${tenantId}" differs from data.tenantId "${dataTenant}"`);
+  }
+  return {
+    ok: true,
+    envelope: {
+      id: header(headers, 'ce_id') ?? '',
+      type,
+      source: header(headers, 'ce_source') ?? '',
+      time,
+      tenantId,
+      data: data as MessageData<typeof type>,
+    },
+  };
+}

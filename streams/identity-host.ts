@@ -1,0 +1,314 @@
+// The virtual actor host: for one batch, it hydrates each identity the batch names (from the LRU, else
+// from PostgreSQL in one query), runs that identity's events through the pure machine in order, and turns
+// the new snapshots and effects into set-based writes inside the batch's transaction. Idle actors fall
+// out of the bounded LRU; nothing else is kept in memory.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import {
+  createIdentity,
+  hydrateIdentity,
+  identityState,
+  persistIdentity,
+  stepIdentity,
+  type IdentitySnapshot,
+  type PersistedIdentity,
+} from '../actors/identity.machine.ts';
+import type { IdentityEffect, IdentityEvent, Source } from '../actors/identity.events.ts';
+import { VersionConflictError } from '../src/errors.ts';
+import { encodeMessage } from './cloudevents.ts';
+import type { MessageData } from './messages.ts';
+import type { OutboxRow } from './outbox.ts';
+import type { ConsumedMessage, HandlerResult, Rejection } from './partition-batch.ts';
+
+/** One event for one identity, with the message it came from. */
+export interface IdentityWork {
+  tenantId: string;
+  identityId: string;
+  event: IdentityEvent;
+  deletionDelayDays?: number;
+  origin: ConsumedMessage;
+}
+
+interface HostedIdentity {
+  tenantId: string;
+  /** The committed version this snapshot was read at or written as; 0 = not in the database yet. */
+  version: number;
+  snapshot: IdentitySnapshot;
+}
+
+export interface IdentityHostOptions {
+  cacheSize: number;
+  /** Broker-side names of the topics effects are published to. */
+  topics: { outbound: string; logstream: string };
+  /** ce_source of the messages the host emits. */
+  source: string;
+}
+
+export interface IdentityHost {
+  run(tx: EntityManager, work: readonly IdentityWork[]): Promise<HandlerResult>;
+  /** Forgets cached actors, e.g. after a version conflict, so they are read again. */
+  evict(identityIds: Iterable<string>): void;
+  readonly cachedActors: number;
+}
+
+export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
+  const cache = new LRUCache<string, HostedIdentity>({ max: Math.max(1, options.cacheSize) });
+
+  const load = async (tx: EntityManager, ids: string[]): Promise<Map<string, HostedIdentity>> => {
+    const found = new Map<string, HostedIdentity>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const cached = cache.get(id);
+      if (cached === undefined) missing.push(id);
+      else found.set(id, cached);
+    }
+    if (missing.length > 0) {
+      const { rows } = await sql<{
+        id: string;
+        tenant_id: string;
+        version: number;
+        snapshot: PersistedIdentity;
+      }>`
+        select id, tenant_id, version, snapshot from identity where id = any(${missing}::uuid[])`.execute(
+        tx.getKysely(),
+      );
+      for (const row of rows) {
+        found.set(row.id, {
+          tenantId: row.tenant_id,
+          version: row.version,
+          snapshot: hydrateIdentity(row.snapshot),
+        });
+      }
+    }
+    return found;
+  };
+
+  return {
+    get cachedActors() {
+      return cache.size;
+    },
+    evict(identityIds) {
+      for (const id of identityIds) cache.delete(id);
+    },
+    async run(tx, work) {
+      const ids = [...new Set(work.map((item) => item.identityId))];
+      const current = await load(tx, ids);
+      const changed = new Map<string, HostedIdentity>();
+      const rejected: Rejection[] = [];
+      const outbox: OutboxRow[] = [];
+      const sources: { tenantId: string; identityId: string; source: Source }[] = [];
+      const timersAdded: Extract<IdentityEffect, { type: 'timer.schedule' }>[] = [];
+      const timersCancelled: Extract<IdentityEffect, { type: 'timer.cancel' }>[] = [];
+      const tenantOf = new Map<string, string>();
+
+      for (const item of work) {
+        const existing = changed.get(item.identityId) ?? current.get(item.identityId);
+        if (existing !== undefined && existing.tenantId !== item.tenantId) {
+          // Never let one tenant's message touch another tenant's identity.
+          rejected.push({
+            message: item.origin,
+            reason: `identity ${item.identityId} does not belong to tenant ${item.tenantId}`,
+            code: 'JNY_TENANT_MISMATCH',
+          });
+          continue;
+        }
+        const before =
+          existing ??
+          ({
+            tenantId: item.tenantId,
+            version: 0,
+            snapshot: createIdentity({
+              tenantId: item.tenantId,
+              identityId: item.identityId,
+              ...(item.deletionDelayDays === undefined ? {} : { deletionDelayDays: item.deletionDelayDays }),
+            }).snapshot,
+          } satisfies HostedIdentity);
+        let step;
+        try {
+          step = stepIdentity(before.snapshot, item.event);
+        } catch (error) {
+          rejected.push({
+            message: item.origin,
+            reason: `identity ${item.identityId} could not process ${item.event.type}: ${(error as Error).message}`,
+            code: 'JNY_ACTOR_FAILED',
+          });
+          continue;
+        }
+        if (step.snapshot === before.snapshot && step.effects.length === 0) continue;
+        changed.set(item.identityId, { ...before, snapshot: step.snapshot });
+        tenantOf.set(item.identityId, item.tenantId);
+        if (item.event.type === 'inbound.changed') {
+          sources.push({ tenantId: item.tenantId, identityId: item.identityId, source: item.event.source });
+        }
+        step.effects.forEach((effect, index) => {
+          const id = `${item.origin.topicName}/${item.origin.partition}/${item.origin.offset}/${index}`;
+          if (effect.type === 'timer.schedule') timersAdded.push(effect);
+          else if (effect.type === 'timer.cancel') timersCancelled.push(effect);
+          else outbox.push(effectMessage(effect, item.tenantId, id, options));
+        });
+      }
+
+      try {
+        await persist(tx, changed);
+      } catch (error) {
+        // Read again next time: another writer holds a newer version of some of them.
+        for (const id of changed.keys()) cache.delete(id);
+        throw error;
+      }
+      await recordSources(tx, sources);
+      await saveTimers(tx, timersAdded, timersCancelled, tenantOf);
+      return {
+        outbox,
+        rejected,
+        afterCommit: () => {
+          for (const [id, hosted] of changed) cache.set(id, { ...hosted, version: hosted.version + 1 });
+        },
+      };
+    },
+  };
+}
+
+function effectMessage(
+  effect: Exclude<IdentityEffect, { type: 'timer.schedule' | 'timer.cancel' }>,
+  tenantId: string,
+  id: string,
+  options: IdentityHostOptions,
+): OutboxRow {
+  if (effect.type === 'log') {
+    const data: MessageData<'joinery.log.v1'> = {
+      tenantId,
+      at: effect.at,
+      level: 'info',
+      category: 'lifecycle',
+      message: effect.message,
+      identityId: effect.identityId,
+      lifecycle: { from: effect.from, to: effect.to },
+    };
+    const message = encodeMessage({
+      id,
+      type: 'joinery.log.v1',
+      source: options.source,
+      time: effect.at,
+      tenantId,
+      data,
+    });
+    return outboxRow(tenantId, options.topics.logstream, message);
+  }
+  const data: MessageData<'joinery.outbound.v1'> = {
+    tenantId,
+    identityId: effect.identityId,
+    change: effect.change,
+    at: effect.at,
+    ...(effect.attributes === undefined ? {} : { attributes: effect.attributes }),
+    ...(effect.secret === undefined ? {} : { secret: effect.secret }),
+    ...(effect.source === undefined ? {} : { source: effect.source }),
+  };
+  const message = encodeMessage({
+    id,
+    type: 'joinery.outbound.v1',
+    source: options.source,
+    time: effect.at,
+    tenantId,
+    data,
+  });
+  return outboxRow(tenantId, options.topics.outbound, message);
+}
+
+function outboxRow(
+  tenantId: string,
+  topic: string,
+  message: { key?: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, unknown> },
+): OutboxRow {
+  return {
+    tenantId,
+    topic,
+    key: message.key === undefined || message.key === null ? null : message.key.toString(),
+    value: message.value === null ? null : Buffer.from(message.value),
+    headers: Object.fromEntries(
+      Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
+    ),
+  };
+}
+
+/**
+ * New identities are inserted, known ones updated only at the version they were read at. Fewer rows
+ * than expected means another writer got there first: the whole batch is retried on fresh state.
+ */
+async function persist(tx: EntityManager, changed: Map<string, HostedIdentity>): Promise<void> {
+  const inserts: [string, HostedIdentity][] = [];
+  const updates: [string, HostedIdentity][] = [];
+  for (const entry of changed) (entry[1].version === 0 ? inserts : updates).push(entry);
+  const k = tx.getKysely();
+  const columns = (rows: [string, HostedIdentity][]) => ({
+    ids: rows.map(([id]) => id),
+    tenants: rows.map(([, hosted]) => hosted.tenantId),
+    versions: rows.map(([, hosted]) => hosted.version),
+    states: rows.map(([, hosted]) => identityState(hosted.snapshot)),
+    snapshots: rows.map(([, hosted]) => JSON.stringify(persistIdentity(hosted.snapshot))),
+  });
+  if (inserts.length > 0) {
+    const c = columns(inserts);
+    const result = await sql`
+      insert into identity (id, tenant_id, version, state, snapshot, created_at, updated_at)
+      select id, tenant_id, 1, state, snapshot, now(), now()
+      from unnest(${c.ids}::uuid[], ${c.tenants}::uuid[], ${c.states}::text[], ${c.snapshots}::jsonb[])
+        as u(id, tenant_id, state, snapshot)
+      on conflict (id) do nothing`.execute(k);
+    if (Number(result.numAffectedRows ?? 0n) !== inserts.length) {
+      throw new VersionConflictError('an identity was created concurrently by another consumer', {
+        details: { identities: c.ids.length },
+      });
+    }
+  }
+  if (updates.length > 0) {
+    const c = columns(updates);
+    const result = await sql`
+      update identity set version = identity.version + 1, state = u.state, snapshot = u.snapshot, updated_at = now()
+      from unnest(${c.ids}::uuid[], ${c.versions}::int[], ${c.states}::text[], ${c.snapshots}::jsonb[])
+        as u(id, version, state, snapshot)
+      where identity.id = u.id and identity.version = u.version`.execute(k);
+    if (Number(result.numAffectedRows ?? 0n) !== updates.length) {
+      throw new VersionConflictError('an identity was changed concurrently by another consumer', {
+        details: { identities: c.ids.length },
+      });
+    }
+  }
+}
+
+async function recordSources(
+  tx: EntityManager,
+  sources: { tenantId: string; identityId: string; source: Source }[],
+): Promise<void> {
+  if (sources.length === 0) return;
+  await sql`
+    insert into identity_source (tenant_id, application_id, external_id, identity_id, created_at)
+    select distinct on (tenant_id, application_id, external_id) tenant_id, application_id, external_id, identity_id, now()
+    from unnest(${sources.map((s) => s.tenantId)}::uuid[], ${sources.map((s) => s.source.applicationId)}::uuid[],
+      ${sources.map((s) => s.source.externalId)}::text[], ${sources.map((s) => s.identityId)}::uuid[])
+      as u(tenant_id, application_id, external_id, identity_id)
+    on conflict do nothing`.execute(tx.getKysely());
+}
+
+async function saveTimers(
+  tx: EntityManager,
+  added: Extract<IdentityEffect, { type: 'timer.schedule' }>[],
+  cancelled: Extract<IdentityEffect, { type: 'timer.cancel' }>[],
+  tenantOf: Map<string, string>,
+): Promise<void> {
+  const k = tx.getKysely();
+  const tenant = (identityId: string) => tenantOf.get(identityId) ?? '';
+  if (added.length > 0) {
+    await sql`
+      insert into identity_timer (tenant_id, identity_id, timer_id, kind, due_at, created_at)
+      select *, now() from unnest(${added.map((t) => tenant(t.identityId))}::uuid[], ${added.map((t) => t.identityId)}::uuid[],
+        ${added.map((t) => t.timerId)}::text[], ${added.map((t) => t.kind)}::text[], ${added.map((t) => t.dueAt)}::timestamptz[])
+      on conflict do nothing`.execute(k);
+  }
+  if (cancelled.length > 0) {
+    await sql`
+      delete from identity_timer t
+      using unnest(${cancelled.map((c) => c.identityId)}::uuid[], ${cancelled.map((c) => c.timerId)}::text[]) as u(identity_id, timer_id)
+      where t.identity_id = u.identity_id and t.timer_id = u.timer_id`.execute(k);
+  }
+}

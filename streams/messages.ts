@@ -1,0 +1,237 @@
+// Message contracts: one versioned JSON Schema per message type, from which the TypeScript types, the
+// validation on consumption, the schemas served by the API and docs/schemas/ are all derived.
+import { Type, type Static, type TSchema } from 'typebox';
+import {
+  AttributesSchema,
+  IdentityEventSchema,
+  PulseDisableSchema,
+  PulseEnableSchema,
+  PulsePasswordSchema,
+  SealedSecretSchema,
+  SourceSchema,
+  TimerKindSchema,
+} from '../actors/identity.events.ts';
+import type { TopicId } from './topics.ts';
+
+const strict = { additionalProperties: false } as const;
+const Uuid = (description: string) => Type.String({ format: 'uuid', description });
+const Instant = (description: string) => Type.String({ format: 'date-time', description });
+const TenantId = Uuid('The tenant the message belongs to; must equal the ce_tenantid header.');
+
+export const ImportObjectSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    applicationId: Uuid('The application the object was read from.'),
+    runId: Type.Optional(Uuid('The import run that read it; absent for a single real-time change.')),
+    objectClass: Type.String({ minLength: 1, maxLength: 128, description: 'e.g. user, group, contact.' }),
+    externalId: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: "The object's anchor in the application.",
+    }),
+    operation: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
+    attributes: Type.Optional(AttributesSchema),
+    observedAt: Instant('When the connector read the object.'),
+  },
+  strict,
+);
+
+export const ImportRunSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    applicationId: Uuid('The application being imported.'),
+    runId: Uuid('The import run.'),
+    kind: Type.Union([Type.Literal('full'), Type.Literal('delta')]),
+    phase: Type.Union([Type.Literal('started'), Type.Literal('completed'), Type.Literal('aborted')]),
+    objectCount: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Objects sent in the run (on completed).' }),
+    ),
+    at: Instant('When the phase was reached.'),
+  },
+  strict,
+);
+
+export const PulseSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    identityId: Type.Optional(
+      Uuid(
+        'The Vault identity, when the producer knows it; otherwise it is found through the join of event.source.',
+      ),
+    ),
+    event: Type.Union([PulseEnableSchema, PulseDisableSchema, PulsePasswordSchema]),
+    producedAt: Type.Optional(Instant('When the producer sent it (for latency measurement).')),
+  },
+  strict,
+);
+
+export const IdentityMessageSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    identityId: Uuid('The Vault identity the event is for.'),
+    event: IdentityEventSchema,
+    deletionDelayDays: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 36500, description: 'Used when the event creates the identity.' }),
+    ),
+  },
+  strict,
+);
+
+export const ScheduleFiredSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    identityId: Uuid('The identity whose timer came due.'),
+    timerId: Type.String({ minLength: 1, maxLength: 256 }),
+    kind: TimerKindSchema,
+    dueAt: Instant('When the timer was due; the identity sees this as the event time.'),
+  },
+  strict,
+);
+
+const OutboundChangeSchema = Type.Union([
+  Type.Literal('create'),
+  Type.Literal('update'),
+  Type.Literal('enable'),
+  Type.Literal('disable'),
+  Type.Literal('password'),
+  Type.Literal('delete'),
+]);
+
+export const OutboundSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    identityId: Uuid('The identity that changed.'),
+    change: OutboundChangeSchema,
+    attributes: Type.Optional(AttributesSchema),
+    secret: Type.Optional(SealedSecretSchema),
+    source: Type.Optional(SourceSchema),
+    at: Instant('The time of the event that caused the change.'),
+  },
+  strict,
+);
+
+export const ExportSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    applicationId: Uuid('The target application.'),
+    externalId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: 'Absent for a create.' }),
+    ),
+    identityId: Uuid('The identity the object is joined to.'),
+    operation: OutboundChangeSchema,
+    attributes: Type.Optional(AttributesSchema),
+    secret: Type.Optional(SealedSecretSchema),
+    at: Instant('When the export was queued.'),
+  },
+  strict,
+);
+
+export const LogEventSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    at: Instant('When it happened.'),
+    level: Type.Union([Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')]),
+    category: Type.String({ minLength: 1, maxLength: 64, description: 'e.g. lifecycle, import, export.' }),
+    message: Type.String({ maxLength: 4096 }),
+    identityId: Type.Optional(Uuid('The identity concerned.')),
+    lifecycle: Type.Optional(
+      Type.Object({ from: Type.String(), to: Type.String() }, { ...strict, description: 'A state change.' }),
+    ),
+  },
+  strict,
+);
+
+interface MessageContract<S extends TSchema> {
+  topic: TopicId;
+  schema: S;
+  description: string;
+  /** The Kafka key: it decides the partition, hence the order messages are seen in. */
+  key: (data: Static<S>) => string;
+}
+
+function contract<S extends TSchema>(value: MessageContract<S>): MessageContract<S> {
+  return value;
+}
+
+const objectKey = (data: { applicationId: string; externalId: string }) =>
+  `${data.applicationId}:${data.externalId}`;
+
+export const messageContracts = {
+  'joinery.import.object.v1': contract({
+    topic: 'imports',
+    schema: ImportObjectSchema,
+    description: 'One application object read by a full or delta import (upsert), or its deletion.',
+    key: objectKey,
+  }),
+  'joinery.import.run.v1': contract({
+    topic: 'imports',
+    schema: ImportRunSchema,
+    description: 'An import run started, completed or aborted; only a completed full run detects deletions.',
+    key: (data) => `${data.applicationId}:run:${data.runId}`,
+  }),
+  'joinery.pulse.v1': contract({
+    topic: 'pulses',
+    schema: PulseSchema,
+    description: 'A real-time enable, disable or password change, ahead of any bulk import.',
+    key: (data) => objectKey(data.event.source),
+  }),
+  'joinery.identity.event.v1': contract({
+    topic: 'identity',
+    schema: IdentityMessageSchema,
+    description: 'An event for one Vault identity (inbound change, pulse, timer), consumed by its actor.',
+    key: (data) => data.identityId,
+  }),
+  'joinery.schedule.fired.v1': contract({
+    topic: 'schedules',
+    schema: ScheduleFiredSchema,
+    description: 'A durable timer came due.',
+    key: (data) => data.identityId,
+  }),
+  'joinery.outbound.v1': contract({
+    topic: 'outbound',
+    schema: OutboundSchema,
+    description: 'A change an identity actor decided, for the Outbound stage.',
+    key: (data) => data.identityId,
+  }),
+  'joinery.export.v1': contract({
+    topic: 'exports',
+    schema: ExportSchema,
+    description: 'An operation for a connector or agent to write to its application.',
+    key: (data) =>
+      data.externalId === undefined
+        ? `${data.applicationId}:${data.identityId}`
+        : objectKey({ applicationId: data.applicationId, externalId: data.externalId }),
+  }),
+  'joinery.log.v1': contract({
+    topic: 'logstream',
+    schema: LogEventSchema,
+    description: 'An audit event.',
+    key: (data) => data.tenantId,
+  }),
+} as const;
+
+export type MessageType = keyof typeof messageContracts;
+export type MessageData<T extends MessageType> = Static<(typeof messageContracts)[T]['schema']>;
+
+export const messageTypes = Object.keys(messageContracts) as MessageType[];
+
+export function isMessageType(value: string): value is MessageType {
+  return Object.hasOwn(messageContracts, value);
+}
+
+/** The published URL of a message type's JSON Schema, sent as ce_dataschema. */
+export function schemaUrl(type: MessageType): string {
+  return `https://joinery.dev/schemas/${type}.json`;
+}
+
+/** A message type's JSON Schema as published: draft 2020-12 with $id, title and description. */
+export function publishedSchema(type: MessageType): Record<string, unknown> {
+  const { schema, description, topic } = messageContracts[type];
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: schemaUrl(type),
+    title: type,
+    description: `${description} Topic: ${topic}.`,
+    ...(JSON.parse(JSON.stringify(schema)) as Record<string, unknown>),
+  };
+}
