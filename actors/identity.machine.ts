@@ -75,10 +75,10 @@ function applyChanges(current: Attributes, changes: Attributes | undefined): Att
 }
 
 function withSource(sources: Source[], source: Source): Source[] {
-  for (const known of sources) {
-    if (known.applicationId === source.applicationId && known.externalId === source.externalId) return sources;
-  }
-  return [...sources, source];
+  const known = sources.some(
+    (other) => other.applicationId === source.applicationId && other.externalId === source.externalId,
+  );
+  return known ? sources : [...sources, source];
 }
 
 function plusDays(at: string, days: number): string {
@@ -159,7 +159,10 @@ const logic = base.extend({
     }),
     touch: base.assign({ updatedAt: ({ event }) => event.at }),
     scheduleDeletion: base.enqueueActions(({ context, event, enqueue }) => {
-      const deletion = { timerId: `deletion:${event.at}`, dueAt: plusDays(event.at, context.deletionDelayDays) };
+      const deletion = {
+        timerId: `deletion:${event.at}`,
+        dueAt: plusDays(event.at, context.deletionDelayDays),
+      };
       enqueue.assign({ deletion });
       enqueue({
         type: 'emit',
@@ -270,7 +273,11 @@ export const identityMachine = logic.createMachine({
           {
             guard: is('disabled'),
             target: 'disabled',
-            actions: ['mergeInbound', emitOutbound('disable'), emitLog('active', 'disabled', 'identity disabled')],
+            actions: [
+              'mergeInbound',
+              emitOutbound('disable'),
+              emitLog('active', 'disabled', 'identity disabled'),
+            ],
           },
           {
             guard: is('left'),
@@ -297,7 +304,11 @@ export const identityMachine = logic.createMachine({
           {
             guard: is('active'),
             target: 'active',
-            actions: ['mergeInbound', emitOutbound('enable'), emitLog('disabled', 'active', 'identity enabled')],
+            actions: [
+              'mergeInbound',
+              emitOutbound('enable'),
+              emitLog('disabled', 'active', 'identity enabled'),
+            ],
           },
           {
             guard: is('left'),
@@ -391,7 +402,8 @@ export function identityState(snapshot: IdentitySnapshot): IdentityState {
 }
 
 export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
-  const { tenantId, identityId, attributes, sources, deletionDelayDays, deletion, updatedAt } = snapshot.context;
+  const { tenantId, identityId, attributes, sources, deletionDelayDays, deletion, updatedAt } =
+    snapshot.context;
   const context: IdentityContext = { tenantId, identityId, attributes, sources, deletionDelayDays };
   if (deletion !== undefined) context.deletion = deletion;
   if (updatedAt !== undefined) context.updatedAt = updatedAt;

@@ -25,6 +25,7 @@ import { ensureTopics, topicName, type TopicId, type TopicSettings } from './top
 export interface EngineSettings {
   groupId: string;
   actorCacheSize: number;
+  sessionTimeoutMs: number;
   maxBatchSize: number;
   topics: TopicSettings;
 }
@@ -194,8 +195,8 @@ export async function startEngine(deps: {
   const startConsumer = async (groupId: string, topics: TopicId[]): Promise<void> => {
     const consumer = kafka.consumer({
       groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(settings.sessionTimeoutMs / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxWaitTimeInMs: 100,
     });

@@ -96,6 +96,13 @@ export const ConfigSchema = Type.Object(
           minimum: 0,
           description: 'Identity actors kept hydrated in memory (LRU); idle ones beyond it are passivated.',
         }),
+        sessionTimeoutMs: Type.Integer({
+          default: 30_000,
+          minimum: 6000,
+          maximum: 300_000,
+          description:
+            'How long a silent engine process keeps its partitions before the others take them over.',
+        }),
         maxBatchSize: Type.Integer({
           default: 2000,
           minimum: 1,
@@ -143,6 +150,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_GROUP_ID: { path: ['engine', 'groupId'] },
   JOINERY_ENGINE_ACTOR_CACHE_SIZE: { path: ['engine', 'actorCacheSize'] },
   JOINERY_ENGINE_MAX_BATCH_SIZE: { path: ['engine', 'maxBatchSize'] },
+  JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },
 };

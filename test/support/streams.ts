@@ -1,0 +1,176 @@
+// Builders for engine tests: a migrated database with a tenant, topics under a prefix of their own on the
+// real broker, and small helpers to produce identity events and read what the engine published.
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import pg from 'pg';
+import type { IdentityEvent } from '../../actors/identity.events.ts';
+import { createKafka } from '../../src/infra/kafka.ts';
+import { migrate, openDatabase } from '../../src/storage/database.ts';
+import { createTenant } from '../../src/tenancy/tenants.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { createKafkaClient } from '../../streams/kafka-client.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { ensureTopics, topicName, type TopicId, type TopicSettings } from '../../streams/topics.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+import { silentLogger, uniqueName } from './factories.ts';
+
+export interface StreamsFixture {
+  database: TestDatabase;
+  orm: MikroORM;
+  kafka: Kafka;
+  brokers: string[];
+  producer: Producer;
+  tenantId: string;
+  topics: TopicSettings;
+  groupId: string;
+  topic(id: TopicId): string;
+  close(): Promise<void>;
+}
+
+export async function createStreamsFixture(
+  options: { brokers?: string[]; partitions?: number } = {},
+): Promise<StreamsFixture> {
+  const database = await createTestDatabase();
+  const orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
+  await migrate(orm);
+  const { tenantId } = await createTenant(orm.em, { tenant: uniqueName('tenant') });
+  const brokers = options.brokers ?? createKafka().brokers;
+  const kafka = createKafkaClient({ brokers, clientId: 'joinery-test', logger: silentLogger });
+  const topics: TopicSettings = {
+    topicPrefix: `${uniqueName('test')}.`,
+    partitions: options.partitions ?? 6,
+    replicationFactor: 1,
+  };
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topics);
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  return {
+    database,
+    orm,
+    kafka,
+    brokers,
+    producer,
+    tenantId,
+    topics,
+    groupId: uniqueName('engine'),
+    topic: (id) => topicName(topics, id),
+    async close() {
+      await producer.disconnect();
+      const cleanup = kafka.admin();
+      await cleanup.connect();
+      const mine = (await cleanup.listTopics()).filter((name) => name.startsWith(topics.topicPrefix));
+      await cleanup.deleteTopics({ topics: mine }).catch(() => undefined);
+      await cleanup.disconnect();
+      await orm.close();
+      await database.drop();
+    },
+  };
+}
+
+let sequence = 0;
+
+export function identityMessage(
+  tenantId: string,
+  identityId: string,
+  event: IdentityEvent,
+): ReturnType<typeof encodeMessage> {
+  const data: MessageData<'joinery.identity.event.v1'> = { tenantId, identityId, event };
+  return encodeMessage({
+    id: `test-${String(++sequence)}-${randomUUID()}`,
+    type: 'joinery.identity.event.v1',
+    source: '/joinery/tests',
+    time: event.at,
+    tenantId,
+    data,
+  });
+}
+
+export const applicationId = '5b0c6c52-8a55-4a36-9f43-6c0d0f2a2b10';
+
+export function inbound(
+  attributes: Record<string, string | number | boolean | null>,
+  options: { externalId?: string; lifecycle?: 'active' | 'disabled' | 'left'; at?: string } = {},
+): IdentityEvent {
+  return {
+    type: 'inbound.changed',
+    at: options.at ?? new Date().toISOString(),
+    source: { applicationId, externalId: options.externalId ?? 'E1' },
+    attributes,
+    ...(options.lifecycle === undefined ? {} : { lifecycle: options.lifecycle }),
+  };
+}
+
+/** Reads a topic from the beginning until `until` says it has enough, or the timeout passes. */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  until: (messages: KafkaMessage[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: KafkaMessage[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `read ${String(messages.length)} messages from ${topic} in ${String(timeoutMs)} ms; wanted more`,
+          ),
+        );
+      }, timeoutMs);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          messages.push(message);
+          if (until(messages)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+export function header(message: KafkaMessage, name: string): string | undefined {
+  const value = message.headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first?.toString();
+}
+
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check();
+    if (result !== undefined) return result;
+    if (Date.now() > deadline) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Plain SQL on the test database, for assertions. */
+export async function query<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
