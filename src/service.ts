@@ -107,7 +107,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       });
       cleanups.push(() => engine.stop());
     } else {
-      logger.warn('no kafka.brokers configured: the engine does not run yet (the embedded bus is not built yet)');
+      logger.warn(
+        'no kafka.brokers configured: the engine does not run yet (the embedded bus is not built yet)',
+      );
     }
     const readiness = createReadiness(probes);
     const app = await buildApp({ orm, readiness, logger });

@@ -10,6 +10,7 @@ import { authenticationPlugin } from './auth.ts';
 import { tenantRoutes } from './tenant.routes.ts';
 import { applicationRoutes } from './applications.routes.ts';
 import { serviceAccountRoutes } from './service-accounts.routes.ts';
+import { schemaRoutes } from './schemas.routes.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -55,6 +56,7 @@ export async function buildApp(deps: AppDeps) {
   );
 
   await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   await app.register(
     async (api) => {
       await api.register(authenticationPlugin, { orm: deps.orm });

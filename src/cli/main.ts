@@ -8,6 +8,7 @@ import { connectDatabase, startService } from '../service.ts';
 import { migrate, migrationState } from '../storage/database.ts';
 import { createTenant } from '../tenancy/tenants.ts';
 import type { Config } from '../config/config.schema.ts';
+import { writeSchemas } from '../../streams/schema-files.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
@@ -34,12 +35,20 @@ program
   .action(async () => {
     const settings = config();
     const logger = createLogger(settings.log);
-    const service = await startService(settings, logger);
+    // Signals are handled from the first instant: one that arrives during start-up stops the service as
+    // soon as it is up, cleanly, instead of killing it half-started.
+    const running: { service?: Awaited<ReturnType<typeof startService>> } = {};
+    let stopRequested: string | undefined;
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: exiting now');
         process.exit(EXIT_FAILURE);
+      }
+      const { service } = running;
+      if (service === undefined) {
+        stopRequested = signal;
+        return;
       }
       stopping = true;
       logger.info({ signal }, 'shutting down: finishing in-flight work');
@@ -58,12 +67,14 @@ program
         },
       );
     };
-    process.once('SIGTERM', () => {
+    process.on('SIGTERM', () => {
       shutdown('SIGTERM');
     });
-    process.once('SIGINT', () => {
+    process.on('SIGINT', () => {
       shutdown('SIGINT');
     });
+    running.service = await startService(settings, logger);
+    if (stopRequested !== undefined) shutdown(stopRequested);
   });
 
 program
@@ -120,6 +131,14 @@ tenant
     } finally {
       await database.close();
     }
+  });
+
+program
+  .command('schemas')
+  .description("write the JSON Schema of every message type (the topics' public contract) to a directory")
+  .option('-o, --out <dir>', 'directory to write to', 'docs/schemas')
+  .action((options: { out: string }) => {
+    for (const file of writeSchemas(options.out)) console.log(file);
   });
 
 const infra = program

@@ -225,7 +225,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     expect(
       outbound
         .filter((m) => m.key?.toString() === returner)
-        .map((m) => JSON.parse(m.value?.toString() ?? '{}').change),
+        .map((m) => (JSON.parse(m.value?.toString() ?? '{}') as { change: string }).change),
     ).toEqual(['create', 'disable', 'enable']);
   });
 
