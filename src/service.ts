@@ -24,7 +24,7 @@ export interface RunningService {
 export async function connectDatabase(
   config: Config,
   logger: Logger,
-): Promise<{ orm: MikroORM; embedded: EmbeddedDatabase | undefined; close(): Promise<void> }> {
+): Promise<{ orm: MikroORM; url: string; embedded: EmbeddedDatabase | undefined; close(): Promise<void> }> {
   const embedded =
     config.database.url === undefined
       ? await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, logger })
@@ -35,6 +35,7 @@ export async function connectDatabase(
     logger.info({ database: redactUrl(url), embedded: embedded !== undefined }, 'connected to PostgreSQL');
     return {
       orm,
+      url,
       embedded,
       async close() {
         await orm.close();
@@ -104,6 +105,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         orm,
         logger,
         settings: { ...config.engine, topics: config.kafka },
+        realtimeThread: {
+          databaseUrl: database.url,
+          poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
+          brokers,
+          clientId: config.kafka.clientId,
+          logLevel: config.log.level,
+        },
       });
       cleanups.push(() => engine.stop());
     } else {

@@ -37,6 +37,16 @@ interface HostedIdentity {
   snapshot: IdentitySnapshot;
 }
 
+/**
+ * A big batch is CPU work in one go; giving the event loop back every few hundred identities lets a pulse
+ * (handled by the other consumer in this process) go through in between.
+ */
+const YIELD_EVERY = 250;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export interface IdentityHostOptions {
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
@@ -102,7 +112,12 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       const timersCancelled: Extract<IdentityEffect, { type: 'timer.cancel' }>[] = [];
       const tenantOf = new Map<string, string>();
 
+      let sinceYield = 0;
       for (const item of work) {
+        if (++sinceYield === YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
         const existing = changed.get(item.identityId) ?? current.get(item.identityId);
         if (existing !== undefined && existing.tenantId !== item.tenantId) {
           // Never let one tenant's message touch another tenant's identity.

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { decodeMessage, type Envelope } from './cloudevents.ts';
 import { headersAsStrings, insertOutbox, type OutboxRow } from './outbox.ts';
 import type { TopicId } from './topics.ts';
+import { yieldToEventLoop } from './identity-host.ts';
 
 export interface ConsumedMessage {
   topic: TopicId;
@@ -78,7 +79,8 @@ export async function processPartitionBatch(options: {
 
     const decoded: DecodedMessage[] = [];
     const rejected: Rejection[] = [];
-    for (const message of fresh) {
+    for (const [index, message] of fresh.entries()) {
+      if (index > 0 && index % 250 === 0) await yieldToEventLoop();
       const result = decodeMessage(message.topic, message);
       if (result.ok) decoded.push({ message, envelope: result.envelope });
       else rejected.push({ message, reason: result.reason, code: result.code });

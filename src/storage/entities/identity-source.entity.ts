@@ -11,7 +11,7 @@ const IdentitySourceSchema = defineEntity({
     tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
     applicationId: p.uuid().primary(),
     externalId: p.string().length(1024).primary(),
-    identityId: p.uuid().index(),
+    identityId: p.uuid(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
   filters: tenantFilter,

@@ -12,7 +12,7 @@ const IdentitySchema = defineEntity({
     tenant: () => p.manyToOne(Tenant).deleteRule('cascade'),
     /** Incremented by every committed batch that changed the snapshot. */
     version: p.integer(),
-    state: p.string().length(16).index(),
+    state: p.string().length(16),
     snapshot: p.json<Record<string, unknown>>(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p

@@ -1,8 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261123015808_actor_runtime extends Migration {
+export class Migration20261123021414_actor_runtime extends Migration {
 
-  override name = 'Migration20261123015808_actor_runtime';
+  override name = 'Migration20261123021414_actor_runtime';
 
   override up(): void | Promise<void> {
     this.addSql(`create table "outbox" ("id" bigserial primary key, "tenant_id" uuid null, "topic" varchar(255) not null, "key" text null, "value" bytea null, "headers" jsonb not null, "created_at" timestamptz not null default clock_timestamp());`);
@@ -13,10 +13,8 @@ export class Migration20261123015808_actor_runtime extends Migration {
     this.addSql(`create index "identity_timer_due_at_index" on "identity_timer" ("due_at");`);
 
     this.addSql(`create table "identity_source" ("tenant_id" uuid not null, "application_id" uuid not null, "external_id" varchar(1024) not null, "identity_id" uuid not null, "created_at" timestamptz not null, primary key ("tenant_id", "application_id", "external_id"));`);
-    this.addSql(`create index "identity_source_identity_id_index" on "identity_source" ("identity_id");`);
 
     this.addSql(`create table "identity" ("id" uuid not null, "tenant_id" uuid not null, "version" int not null, "state" varchar(16) not null, "snapshot" jsonb not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, primary key ("id"));`);
-    this.addSql(`create index "identity_state_index" on "identity" ("state");`);
 
     this.addSql(`alter table "identity_timer" add constraint "identity_timer_tenant_id_foreign" foreign key ("tenant_id") references "tenant" ("id") on delete cascade;`);
 

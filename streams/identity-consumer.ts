@@ -1,0 +1,333 @@
+// One consumer group feeding identity actors: it reads its topics' batches, runs them through the actor
+// host in exactly-once partition transactions, retries what is transient, isolates and dead-letters what
+// is not, and abandons a batch whose partition a rebalance took away.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EachBatchPayload, Kafka } from 'kafkajs';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { describeError, isRetriable } from '../src/errors.ts';
+import type { IdentityEvent } from '../actors/identity.events.ts';
+import { createIdentityHost, type IdentityHost, type IdentityWork } from './identity-host.ts';
+import { createLatencyRecorder, type LatencySummary } from './latency.ts';
+import type { MessageData } from './messages.ts';
+import {
+  processPartitionBatch,
+  type BatchOutcome,
+  type ConsumedMessage,
+  type DecodedMessage,
+  type HandlerResult,
+  type Rejection,
+} from './partition-batch.ts';
+import { topicName, type TopicId, type TopicSettings } from './topics.ts';
+
+export interface EngineSettings {
+  groupId: string;
+  actorCacheSize: number;
+  sessionTimeoutMs: number;
+  maxBatchSize: number;
+  topics: TopicSettings;
+}
+
+export interface ConsumerCounters {
+  processed: number;
+  skipped: number;
+  deadLettered: number;
+  retries: number;
+  batches: number;
+}
+
+export interface IdentityConsumer {
+  readonly counters: ConsumerCounters;
+  readonly host: IdentityHost;
+  /** From a pulse's ce_time (when its producer sent it) to the commit of its effects. */
+  pulseLatency(): LatencySummary;
+  /** Leaves the group after the in-flight batches commit. */
+  stop(): Promise<void>;
+}
+
+export async function startIdentityConsumer(options: {
+  kafka: Kafka;
+  orm: MikroORM;
+  logger: Logger;
+  settings: EngineSettings;
+  /** The Kafka consumer group; offsets in PostgreSQL are kept under settings.groupId. */
+  groupId: string;
+  topics: TopicId[];
+  concurrency: number;
+  cacheSize?: number;
+}): Promise<IdentityConsumer> {
+  const { kafka, orm, settings } = options;
+  const log = options.logger.child({ component: 'engine', group: options.groupId });
+  const name = (id: TopicId) => topicName(settings.topics, id);
+  const source = `/joinery/engine/${settings.groupId}`;
+
+  const host = createIdentityHost({
+    cacheSize: options.cacheSize ?? settings.actorCacheSize,
+    topics: { outbound: name('outbound'), logstream: name('logstream') },
+    source,
+  });
+  const counters: ConsumerCounters = { processed: 0, skipped: 0, deadLettered: 0, retries: 0, batches: 0 };
+  const pulseLatency = createLatencyRecorder();
+
+  const handle = (
+    tx: Parameters<IdentityHost['run']>[0],
+    messages: DecodedMessage[],
+  ): Promise<HandlerResult> =>
+    toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
+      const result = await host.run(tx, work);
+      return { ...result, rejected: [...rejected, ...result.rejected] };
+    });
+
+  const topicIdOf = new Map<string, TopicId>(
+    (['identity', 'pulses', 'schedules'] as const).map((id) => [name(id), id]),
+  );
+
+  const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const heartbeat = () => payload.heartbeat();
+    const isRunning = () => payload.isRunning();
+    const isStale = () => payload.isStale();
+    const topic = topicIdOf.get(batch.topic);
+    if (topic === undefined) return;
+    const all: ConsumedMessage[] = batch.messages.map((message) => ({
+      topic,
+      topicName: batch.topic,
+      partition: batch.partition,
+      offset: message.offset,
+      key: message.key,
+      value: message.value,
+      headers: message.headers,
+    }));
+    for (let start = 0; start < all.length; start += settings.maxBatchSize) {
+      // A rebalance took the partition away: abandon the rest, its new owner resumes from PostgreSQL.
+      if (!isRunning() || isStale()) return;
+      const chunk = all.slice(start, start + settings.maxBatchSize);
+      const retrying = {
+        onRetry: async (error: unknown, attempt: number) => {
+          counters.retries++;
+          log.warn(
+            { err: error, attempt, topic: batch.topic, partition: batch.partition },
+            `batch failed, retrying: ${describeError(error)}`,
+          );
+          await heartbeat().catch(() => undefined);
+        },
+        shouldStop: () => !isRunning() || isStale(),
+      };
+      const nextOffset = await processChunk(chunk, retrying);
+      if (nextOffset === undefined) return;
+      if (topic === 'pulses') {
+        const committedAt = Date.now();
+        for (const message of chunk) {
+          const sent = Date.parse(message.headers?.ce_time?.toString() ?? '');
+          if (!Number.isNaN(sent)) pulseLatency.record(committedAt - sent);
+        }
+      }
+      // Kafka's committed offset only saves refetching; PostgreSQL's is the one that counts.
+      payload.resolveOffset((BigInt(nextOffset) - 1n).toString());
+      await payload.commitOffsetsIfNecessary();
+      await heartbeat();
+    }
+  };
+
+  const process = (messages: ConsumedMessage[]): Promise<BatchOutcome> =>
+    processPartitionBatch({
+      em: orm.em,
+      groupId: settings.groupId,
+      deadletterTopic: name('deadletter'),
+      messages,
+      handle,
+    });
+
+  const deadLetterAlone = (message: ConsumedMessage, reason: string): Promise<BatchOutcome> =>
+    processPartitionBatch({
+      em: orm.em,
+      groupId: settings.groupId,
+      deadletterTopic: name('deadletter'),
+      messages: [message],
+      handle: async () => ({ outbox: [], rejected: [{ message, reason, code: 'JNY_PROCESSING_FAILED' }] }),
+    });
+
+  /**
+   * A chunk in one transaction; when it fails for a reason a retry cannot cure, message by message, so
+   * that only the message that causes it goes to deadletter and its neighbours are processed. Returns
+   * the next offset, or undefined when the partition was taken away meanwhile.
+   */
+  const processChunk = async (
+    chunk: ConsumedMessage[],
+    retrying: RetryOptions,
+  ): Promise<string | undefined> => {
+    try {
+      const outcome = await withRetry(() => process(chunk), retrying);
+      if (outcome !== undefined) count(outcome);
+      return outcome?.nextOffset;
+    } catch (error) {
+      log.warn(
+        { err: error, messages: chunk.length },
+        `batch failed permanently, isolating the message: ${describeError(error)}`,
+      );
+    }
+    let nextOffset: string | undefined;
+    for (const message of chunk) {
+      let outcome: BatchOutcome | undefined;
+      try {
+        outcome = await withRetry(() => process([message]), retrying);
+      } catch (error) {
+        outcome = await withRetry(
+          () => deadLetterAlone(message, `processing failed: ${describeError(error)}`),
+          retrying,
+        );
+      }
+      if (outcome === undefined) return undefined;
+      count(outcome);
+      nextOffset = outcome.nextOffset;
+    }
+    return nextOffset;
+  };
+
+  const count = (outcome: BatchOutcome): void => {
+    counters.batches++;
+    counters.processed += outcome.processed;
+    counters.skipped += outcome.skipped;
+    counters.deadLettered += outcome.deadLettered;
+  };
+
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3000, Math.floor(settings.sessionTimeoutMs / 3)),
+    maxBytesPerPartition: 1024 * 1024,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: options.topics.map(name), fromBeginning: true });
+  // Several partitions in flight: one batch's transaction commits while the next is computed.
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: options.concurrency,
+    eachBatch,
+  });
+
+  return {
+    counters,
+    host,
+    pulseLatency: () => pulseLatency.summary(),
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}
+
+/** Maps decoded messages to identity events; pulses naming only an application object are resolved here. */
+async function toIdentityWork(
+  tx: Parameters<IdentityHost['run']>[0],
+  messages: DecodedMessage[],
+): Promise<{ work: IdentityWork[]; rejected: Rejection[] }> {
+  const work: IdentityWork[] = [];
+  const rejected: Rejection[] = [];
+  const unresolved: { index: number; message: ConsumedMessage; data: MessageData<'joinery.pulse.v1'> }[] = [];
+  for (const { message, envelope } of messages) {
+    switch (envelope.type) {
+      case 'joinery.identity.event.v1': {
+        const data = envelope.data as MessageData<'joinery.identity.event.v1'>;
+        work.push({
+          tenantId: data.tenantId,
+          identityId: data.identityId,
+          event: data.event,
+          origin: message,
+          ...(data.deletionDelayDays === undefined ? {} : { deletionDelayDays: data.deletionDelayDays }),
+        });
+        break;
+      }
+      case 'joinery.schedule.fired.v1': {
+        const data = envelope.data as MessageData<'joinery.schedule.fired.v1'>;
+        const event: IdentityEvent = {
+          type: 'timer.fired',
+          at: data.dueAt,
+          timerId: data.timerId,
+          kind: data.kind,
+        };
+        work.push({ tenantId: data.tenantId, identityId: data.identityId, event, origin: message });
+        break;
+      }
+      case 'joinery.pulse.v1': {
+        const data = envelope.data as MessageData<'joinery.pulse.v1'>;
+        if (data.identityId === undefined) {
+          unresolved.push({ index: work.length, message, data });
+          work.push({ tenantId: data.tenantId, identityId: '', event: data.event, origin: message });
+        } else {
+          work.push({
+            tenantId: data.tenantId,
+            identityId: data.identityId,
+            event: data.event,
+            origin: message,
+          });
+        }
+        break;
+      }
+      default:
+        rejected.push({
+          message,
+          reason: `${envelope.type} is not an identity message`,
+          code: 'JNY_MESSAGE_INVALID',
+        });
+    }
+  }
+  if (unresolved.length > 0) {
+    const { rows } = await sql<{
+      tenant_id: string;
+      application_id: string;
+      external_id: string;
+      identity_id: string;
+    }>`
+      select s.tenant_id, s.application_id, s.external_id, s.identity_id
+      from identity_source s
+      join unnest(${unresolved.map((u) => u.data.tenantId)}::uuid[], ${unresolved.map((u) => u.data.event.source.applicationId)}::uuid[],
+        ${unresolved.map((u) => u.data.event.source.externalId)}::text[]) as u(tenant_id, application_id, external_id)
+      on s.tenant_id = u.tenant_id and s.application_id = u.application_id and s.external_id = u.external_id`.execute(
+      tx.getKysely(),
+    );
+    const joined = new Map(
+      rows.map((row) => [`${row.tenant_id}|${row.application_id}|${row.external_id}`, row.identity_id]),
+    );
+    for (const { index, message, data } of unresolved) {
+      const { applicationId, externalId } = data.event.source;
+      const identityId = joined.get(`${data.tenantId}|${applicationId}|${externalId}`);
+      const item = work[index];
+      if (item === undefined) continue;
+      if (identityId === undefined) {
+        rejected.push({
+          message,
+          reason: `no identity is joined to object ${externalId} of application ${applicationId}`,
+          code: 'JNY_NOT_JOINED',
+        });
+        item.identityId = '';
+      } else {
+        item.identityId = identityId;
+      }
+    }
+  }
+  return { work: work.filter((item) => item.identityId !== ''), rejected };
+}
+
+/**
+ * Retries transient failures (database or broker down, version conflicts) with exponential backoff and
+ * jitter; permanent ones propagate. Returns undefined when told to stop (the partition was taken away).
+ */
+interface RetryOptions {
+  onRetry: (error: unknown, attempt: number) => Promise<void>;
+  shouldStop: () => boolean;
+}
+
+async function withRetry<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isRetriable(error)) throw error;
+      await options.onRetry(error, attempt);
+      const delay = Math.min(5000, 50 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (options.shouldStop()) return undefined;
+    }
+  }
+}
