@@ -110,7 +110,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
           brokers,
           clientId: config.kafka.clientId,
-          logLevel: config.log.level,
+          logLevel: logger.level,
         },
       });
       cleanups.push(() => engine.stop());

@@ -212,7 +212,11 @@ export async function startIdentityConsumer(options: {
     host,
     pulseLatency: () => pulseLatency.summary(),
     async stop() {
-      await consumer.disconnect();
+      // In-flight batches commit or roll back as a whole, so a disconnect cut short loses nothing; it
+      // only must not hold shutdown forever when the broker is gone.
+      const gaveUp = await settleWithin(consumer.disconnect(), STOP_TIMEOUT_MS);
+      if (gaveUp)
+        log.warn({ timeoutMs: STOP_TIMEOUT_MS }, 'consumer did not leave its group in time; stopping anyway');
     },
   };
 }
@@ -313,6 +317,29 @@ async function toIdentityWork(
  * Retries transient failures (database or broker down, version conflicts) with exponential backoff and
  * jitter; permanent ones propagate. Returns undefined when told to stop (the partition was taken away).
  */
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Waits for work, at most ms; true when it gave up waiting. */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<true>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(true);
+    }, ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => false as const,
+        () => false as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface RetryOptions {
   onRetry: (error: unknown, attempt: number) => Promise<void>;
   shouldStop: () => boolean;

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
-import type { ConsumerCounters, EngineSettings } from './identity-consumer.ts';
+import { settleWithin, type ConsumerCounters, type EngineSettings } from './identity-consumer.ts';
 import type { LatencySummary } from './latency.ts';
 import type { TopicId } from './topics.ts';
 
@@ -84,7 +84,10 @@ export async function startRealtimeWorker(
       stopping = true;
       const exited = new Promise((resolve) => worker.once('exit', resolve));
       worker.postMessage({ type: 'stop' });
-      await exited;
+      if (await settleWithin(exited, 15_000)) {
+        log.warn('real-time consumer thread did not stop in time; terminating it');
+        await worker.terminate();
+      }
     },
   };
 }

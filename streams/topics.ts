@@ -1,6 +1,7 @@
 // The topic catalog: every topic Joinery reads or writes, with its key, partitioning and retention, in one
 // place. docs/topics.md describes the same topics for producers and consumers outside Joinery.
 import type { Admin, ITopicConfig } from 'kafkajs';
+import { isRetriable } from '../src/errors.ts';
 
 export const topicIds = [
   'imports',
@@ -137,11 +138,17 @@ export async function ensureTopics(admin: Admin, settings: TopicSettings): Promi
     .map((id) => topicConfig(settings, id))
     .filter((config) => !existing.has(config.topic));
   if (missing.length === 0) return [];
-  try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (error) {
-    // Another process created them in the meantime: that is the outcome we wanted.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+      return missing.map((config) => config.topic);
+    } catch (error) {
+      // Another process created them in the meantime: that is the outcome we wanted.
+      if ((error as { type?: string }).type === 'TOPIC_ALREADY_EXISTS')
+        return missing.map((config) => config.topic);
+      // A broker still electing leaders answers "does not host this topic-partition" for a moment.
+      if (!isRetriable(error) || attempt === 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
   }
-  return missing.map((config) => config.topic);
 }
