@@ -69,13 +69,40 @@ export async function startIdentityConsumer(options: {
   const counters: ConsumerCounters = { processed: 0, skipped: 0, deadLettered: 0, retries: 0, batches: 0 };
   const pulseLatency = createLatencyRecorder();
 
+  // Tenants are few and never reused: remember the ones seen, ask PostgreSQL about new ones only.
+  const knownTenants = new Set<string>();
+  const rejectUnknownTenants = async (
+    tx: Parameters<IdentityHost['run']>[0],
+    work: IdentityWork[],
+  ): Promise<{ work: IdentityWork[]; rejected: Rejection[] }> => {
+    const unseen = [...new Set(work.map((item) => item.tenantId))].filter((id) => !knownTenants.has(id));
+    if (unseen.length > 0) {
+      const { rows } = await sql<{
+        id: string;
+      }>`select id from tenant where id = any(${unseen}::uuid[])`.execute(tx.getKysely());
+      for (const row of rows) knownTenants.add(row.id);
+    }
+    const rejected: Rejection[] = [];
+    const accepted = work.filter((item) => {
+      if (knownTenants.has(item.tenantId)) return true;
+      rejected.push({
+        message: item.origin,
+        reason: `unknown tenant ${item.tenantId}`,
+        code: 'JNY_UNKNOWN_TENANT',
+      });
+      return false;
+    });
+    return { work: accepted, rejected };
+  };
+
   const handle = (
     tx: Parameters<IdentityHost['run']>[0],
     messages: DecodedMessage[],
   ): Promise<HandlerResult> =>
     toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
-      const result = await host.run(tx, work);
-      return { ...result, rejected: [...rejected, ...result.rejected] };
+      const known = await rejectUnknownTenants(tx, work);
+      const result = await host.run(tx, known.work);
+      return { ...result, rejected: [...rejected, ...known.rejected, ...result.rejected] };
     });
 
   const topicIdOf = new Map<string, TopicId>(

@@ -237,6 +237,19 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     ).toEqual(['create', 'disable', 'enable']);
   });
 
+  it('dead-letters a message for a tenant that does not exist', async () => {
+    const identityId = randomUUID();
+    const stranger = randomUUID();
+    await send('identity', [
+      identityMessage(stranger, identityId, inbound({ seq: 1 }, { externalId: identityId })),
+    ]);
+    const dead = await readTopic(fixture.kafka, fixture.topic('deadletter'), (messages) =>
+      messages.some((m) => header(m, 'joinery_dlq_code') === 'JNY_UNKNOWN_TENANT'),
+    );
+    expect(dead.map((m) => header(m, 'joinery_dlq_reason'))).toContain(`unknown tenant ${stranger}`);
+    expect(await state(identityId)).toBeUndefined();
+  });
+
   it("never lets a tenant's message change another tenant's identity", async () => {
     const identityId = randomUUID();
     await send('identity', [

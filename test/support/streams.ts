@@ -46,7 +46,8 @@ export async function createStreamsFixture(
   await admin.connect();
   await ensureTopics(admin, topics);
   await admin.disconnect();
-  const producer = kafka.producer();
+  // Idempotent: a retried send under load must not write a message twice (a second, distinct input).
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   return {
     database,
