@@ -105,7 +105,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         orm,
         logger,
         settings: { ...config.engine, topics: config.kafka },
-        realtimeThread: {
+        threads: {
           databaseUrl: database.url,
           poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
           brokers,

@@ -13,8 +13,8 @@ import {
   type IdentityConsumer,
 } from './identity-consumer.ts';
 import type { LatencySummary } from './latency.ts';
-import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
-import { startRealtimeWorker, type RealtimeConnection } from './realtime-thread.ts';
+import { startOutboxRelay } from './outbox.ts';
+import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
 
@@ -26,20 +26,19 @@ export interface Engine {
   /** From a pulse's ce_time (when its producer sent it) to the commit of its effects. */
   pulseLatency(): LatencySummary;
   readonly timers: TimerScheduler;
-  readonly relay: OutboxRelay;
   stop(): Promise<void>;
 }
 
 /** What the real-time consumer needs to run in its own worker thread (its own connections). */
-export type { RealtimeConnection } from './realtime-thread.ts';
+export type { ThreadConnection } from './engine-thread.ts';
 
 export async function startEngine(deps: {
   kafka: Kafka;
   orm: MikroORM;
   logger: Logger;
   settings: EngineSettings;
-  /** Run pulses and schedules in a worker thread with these connections; omitted: in this thread. */
-  realtimeThread?: RealtimeConnection;
+  /** Run the real-time consumer and the outbox relay in worker threads with these connections; omitted: all in this thread. */
+  threads?: ThreadConnection;
   /** The timer scheduler's clock (tests move it forward). */
   now?: () => Date;
   timerIntervalMs?: number;
@@ -57,9 +56,31 @@ export async function startEngine(deps: {
     await admin.disconnect();
   }
 
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const relay = startOutboxRelay({ em: orm.em, producer, logger: deps.logger });
+  // The outbox relay runs in a thread of its own when threads are used, else here.
+  let relay: { stop(): Promise<void> };
+  if (deps.threads === undefined) {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const inline = startOutboxRelay({ em: orm.em, producer, logger: deps.logger });
+    relay = {
+      async stop() {
+        await inline.stop();
+        await producer.disconnect();
+      },
+    };
+  } else {
+    relay = await startEngineThread({
+      connection: deps.threads,
+      settings,
+      groupId: settings.groupId,
+      topics: [],
+      concurrency: 1,
+      cacheSize: 0,
+      relay: true,
+      role: 'relay',
+      logger: deps.logger,
+    });
+  }
   const timers = startTimerScheduler({
     em: orm.em,
     schedulesTopic: name('schedules'),
@@ -75,12 +96,14 @@ export async function startEngine(deps: {
     cacheSize: Math.min(settings.actorCacheSize, 10_000),
   };
   const realtime: Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'> =
-    deps.realtimeThread === undefined
+    deps.threads === undefined
       ? await startIdentityConsumer({ kafka, orm, logger: deps.logger, settings, ...realtimeOptions })
-      : await startRealtimeWorker({
-          connection: deps.realtimeThread,
+      : await startEngineThread({
+          connection: deps.threads,
           settings,
           ...realtimeOptions,
+          relay: false,
+          role: 'realtime',
           logger: deps.logger,
         });
   const bulk = await startIdentityConsumer({
@@ -93,7 +116,7 @@ export async function startEngine(deps: {
     concurrency: 3,
   });
   log.info(
-    { groupId: settings.groupId, realtime: deps.realtimeThread === undefined ? 'inline' : 'worker thread' },
+    { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
   );
 
@@ -106,13 +129,12 @@ export async function startEngine(deps: {
     counters,
     pulseLatency: () => realtime.pulseLatency(),
     timers,
-    relay,
     async stop() {
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
-      await Promise.all([bulk.stop(), realtime.stop()]);
+      await bulk.stop();
+      await realtime.stop();
       await timers.stop();
       await relay.stop();
-      await producer.disconnect();
       log.info({ ...counters(), pulseLatencyMs: realtime.pulseLatency() }, 'engine stopped');
     },
   };

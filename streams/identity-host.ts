@@ -239,10 +239,9 @@ function outboxRow(
     tenantId,
     topic,
     key: message.key === undefined || message.key === null ? null : message.key.toString(),
-    value: message.value === null ? null : Buffer.from(message.value),
-    headers: Object.fromEntries(
-      Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
-    ),
+    value:
+      message.value === null || Buffer.isBuffer(message.value) ? message.value : Buffer.from(message.value),
+    headers: (message.headers ?? {}) as Record<string, string>,
   };
 }
 
@@ -255,37 +254,38 @@ async function persist(tx: EntityManager, changed: Map<string, HostedIdentity>):
   const updates: [string, HostedIdentity][] = [];
   for (const entry of changed) (entry[1].version === 0 ? inserts : updates).push(entry);
   const k = tx.getKysely();
-  const columns = (rows: [string, HostedIdentity][]) => ({
-    ids: rows.map(([id]) => id),
-    tenants: rows.map(([, hosted]) => hosted.tenantId),
-    versions: rows.map(([, hosted]) => hosted.version),
-    states: rows.map(([, hosted]) => identityState(hosted.snapshot)),
-    snapshots: rows.map(([, hosted]) => JSON.stringify(persistIdentity(hosted.snapshot))),
-  });
+  // One JSON document per statement: PostgreSQL parses it in C, and each snapshot stays a JSON object
+  // (no per-element array escaping on our side, no JSON inside a string).
+  const document = (rows: [string, HostedIdentity][]) =>
+    JSON.stringify(
+      rows.map(([id, hosted]) => ({
+        id,
+        tenant_id: hosted.tenantId,
+        version: hosted.version,
+        state: identityState(hosted.snapshot),
+        snapshot: persistIdentity(hosted.snapshot),
+      })),
+    );
   if (inserts.length > 0) {
-    const c = columns(inserts);
     const result = await sql`
       insert into identity (id, tenant_id, version, state, snapshot, created_at, updated_at)
       select id, tenant_id, 1, state, snapshot, now(), now()
-      from unnest(${c.ids}::uuid[], ${c.tenants}::uuid[], ${c.states}::text[], ${c.snapshots}::jsonb[])
-        as u(id, tenant_id, state, snapshot)
+      from jsonb_to_recordset(${document(inserts)}::jsonb) as u(id uuid, tenant_id uuid, state text, snapshot jsonb)
       on conflict (id) do nothing`.execute(k);
     if (Number(result.numAffectedRows ?? 0n) !== inserts.length) {
       throw new VersionConflictError('an identity was created concurrently by another consumer', {
-        details: { identities: c.ids.length },
+        details: { identities: inserts.length },
       });
     }
   }
   if (updates.length > 0) {
-    const c = columns(updates);
     const result = await sql`
       update identity set version = identity.version + 1, state = u.state, snapshot = u.snapshot, updated_at = now()
-      from unnest(${c.ids}::uuid[], ${c.versions}::int[], ${c.states}::text[], ${c.snapshots}::jsonb[])
-        as u(id, version, state, snapshot)
+      from jsonb_to_recordset(${document(updates)}::jsonb) as u(id uuid, version int, state text, snapshot jsonb)
       where identity.id = u.id and identity.version = u.version`.execute(k);
     if (Number(result.numAffectedRows ?? 0n) !== updates.length) {
       throw new VersionConflictError('an identity was changed concurrently by another consumer', {
-        details: { identities: c.ids.length },
+        details: { identities: updates.length },
       });
     }
   }

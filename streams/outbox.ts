@@ -15,18 +15,24 @@ export interface OutboxRow {
   headers: Record<string, string>;
 }
 
-/** Writes rows in one statement, inside the caller's transaction. */
+/** Writes rows in one statement, inside the caller's transaction (one JSON document, values base64). */
 export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
+  const document = JSON.stringify(
+    rows.map((row) => ({
+      tenant_id: row.tenantId,
+      topic: row.topic,
+      key: row.key,
+      value: row.value === null ? null : row.value.toString('base64'),
+      headers: row.headers,
+    })),
+  );
   await sql`
     insert into outbox (tenant_id, topic, key, value, headers)
-    select * from unnest(
-      ${rows.map((row) => row.tenantId)}::uuid[],
-      ${rows.map((row) => row.topic)}::text[],
-      ${rows.map((row) => row.key)}::text[],
-      ${rows.map((row) => row.value)}::bytea[],
-      ${rows.map((row) => JSON.stringify(row.headers))}::jsonb[]
-    )`.execute(tx.getKysely());
+    select (e.row->>'tenant_id')::uuid, e.row->>'topic', e.row->>'key', decode(e.row->>'value', 'base64'), e.row->'headers'
+    from jsonb_array_elements(${document}::jsonb) with ordinality as e(row, n)
+    order by e.n`.execute(tx.getKysely());
+  // The ids (hence the relay's publishing order) follow the order the effects were decided in.
 }
 
 /** Kafka headers as strings (binary header values are decoded as UTF-8). */
@@ -71,13 +77,17 @@ export function startOutboxRelay(deps: {
         locked: boolean;
       }>`select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked`.execute(k);
       if (locked.rows[0]?.locked !== true) return 0;
+      // Taken out in one statement; the deletion only commits once Kafka has acknowledged the batch.
       const { rows } = await sql<{
         id: string;
         topic: string;
         key: string | null;
         value: Buffer | null;
         headers: Record<string, string>;
-      }>`select id, topic, key, value, headers from outbox order by id limit ${batchSize}`.execute(k);
+      }>`
+        delete from outbox where id in (select id from outbox order by id limit ${batchSize})
+        returning id, topic, key, value, headers`.execute(k);
+      rows.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1)); // numeric order of bigint ids
       if (rows.length === 0) return 0;
       const byTopic = new Map<
         string,
@@ -88,12 +98,11 @@ export function startOutboxRelay(deps: {
         messages.push({ key: row.key, value: row.value, headers: row.headers });
         byTopic.set(row.topic, messages);
       }
-      // Published before the delete commits: a crash in between republishes (same ce_id), never loses.
+      // Published before the deletion commits: a crash in between republishes (same ce_id), never loses.
       await deps.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      await sql`delete from outbox where id = any(${rows.map((row) => row.id)}::bigint[])`.execute(k);
       return rows.length;
     });
 

@@ -1,6 +1,7 @@
-// The real-time consumer (pulses, schedules) in a worker thread: its own event loop, Kafka client and
-// PostgreSQL pool, so a pulse never waits for the bulk consumer's CPU work in the main thread. The main
-// thread sees its counters and latencies through messages; a thread that dies is restarted.
+// Parts of the engine in worker threads, each with its own event loop, Kafka client and PostgreSQL pool:
+// the real-time consumer (pulses, schedules), so a pulse never waits for the bulk consumer's CPU work,
+// and the outbox relay, whose Kafka encoding would otherwise compete with the bulk consumer for the main
+// thread. The main thread sees counters and latencies through messages; a thread that dies is restarted.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
@@ -8,7 +9,7 @@ import { settleWithin, type ConsumerCounters, type EngineSettings } from './iden
 import type { LatencySummary } from './latency.ts';
 import type { TopicId } from './topics.ts';
 
-export interface RealtimeConnection {
+export interface ThreadConnection {
   databaseUrl: string;
   poolSize: number;
   brokers: string[];
@@ -16,16 +17,20 @@ export interface RealtimeConnection {
   logLevel: string;
 }
 
-export interface RealtimeWorkerData {
-  connection: RealtimeConnection;
+export interface EngineThreadData {
+  connection: ThreadConnection;
   settings: EngineSettings;
   groupId: string;
   topics: TopicId[];
   concurrency: number;
   cacheSize: number;
+  /** Run the outbox relay in this thread. */
+  relay: boolean;
+  /** What the thread is, for logs: "realtime" or "relay". */
+  role: string;
 }
 
-export type RealtimeWorkerMessage =
+export type EngineThreadMessage =
   | { type: 'started' }
   | { type: 'stats'; counters: ConsumerCounters; latency: LatencySummary }
   | { type: 'stopped'; counters: ConsumerCounters; latency: LatencySummary }
@@ -39,11 +44,11 @@ const emptyCounters = (): ConsumerCounters => ({
   batches: 0,
 });
 
-export async function startRealtimeWorker(
-  options: Omit<RealtimeWorkerData, never> & { logger: Logger },
+export async function startEngineThread(
+  options: Omit<EngineThreadData, never> & { logger: Logger },
 ): Promise<{ counters: ConsumerCounters; pulseLatency(): LatencySummary; stop(): Promise<void> }> {
   const { logger, ...data } = options;
-  const log = logger.child({ component: 'engine', thread: 'realtime' });
+  const log = logger.child({ component: 'engine', thread: data.role });
   const counters = emptyCounters();
   let latency: LatencySummary = { count: 0, p50: 0, p99: 0, max: 0 };
   let stopping = false;
@@ -51,22 +56,22 @@ export async function startRealtimeWorker(
 
   const spawn = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      worker = new Worker(new URL('./realtime-worker.ts', import.meta.url), { workerData: data });
-      worker.on('message', (message: RealtimeWorkerMessage) => {
+      worker = new Worker(new URL('./engine-worker.ts', import.meta.url), { workerData: data });
+      worker.on('message', (message: EngineThreadMessage) => {
         if (message.type === 'started') resolve();
         else if (message.type === 'failed')
-          reject(new Error(`the real-time consumer could not start: ${message.error}`));
+          reject(new Error(`the ${data.role} thread could not start: ${message.error}`));
         else {
           Object.assign(counters, message.counters);
           latency = message.latency;
         }
       });
       worker.on('error', (error) => {
-        log.error({ err: error }, `real-time consumer thread failed: ${describeError(error)}`);
+        log.error({ err: error }, `${data.role} thread failed: ${describeError(error)}`);
       });
       worker.on('exit', (code) => {
         if (stopping) return;
-        log.error({ code }, 'real-time consumer thread exited; restarting it');
+        log.error({ code }, 'engine thread exited; restarting it');
         setTimeout(() => {
           if (!stopping)
             spawn().catch((error: unknown) => {
@@ -85,7 +90,7 @@ export async function startRealtimeWorker(
       const exited = new Promise((resolve) => worker.once('exit', resolve));
       worker.postMessage({ type: 'stop' });
       if (await settleWithin(exited, 15_000)) {
-        log.warn('real-time consumer thread did not stop in time; terminating it');
+        log.warn('engine thread did not stop in time; terminating it');
         await worker.terminate();
       }
     },

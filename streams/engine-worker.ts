@@ -1,0 +1,59 @@
+// Entry point of an engine worker thread (see engine-thread.ts).
+import { parentPort, workerData } from 'node:worker_threads';
+import { describeError } from '../src/errors.ts';
+import { createLogger } from '../src/logging/logger.ts';
+import { openDatabase } from '../src/storage/database.ts';
+import { startIdentityConsumer } from './identity-consumer.ts';
+import { createKafkaClient } from './kafka-client.ts';
+import { startOutboxRelay } from './outbox.ts';
+import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
+const data = workerData as EngineThreadData;
+const post = (message: EngineThreadMessage): void => {
+  port.postMessage(message);
+};
+const logger = createLogger({ level: data.connection.logLevel }).child({ thread: data.role });
+
+try {
+  const orm = await openDatabase({
+    url: data.connection.databaseUrl,
+    poolSize: data.connection.poolSize,
+    logger,
+  });
+  const kafka = createKafkaClient({
+    brokers: data.connection.brokers,
+    clientId: `${data.connection.clientId}-${data.role}`,
+    logger,
+  });
+  const consumer =
+    data.topics.length === 0 ? undefined : await startIdentityConsumer({ kafka, orm, logger, ...data });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  if (data.relay) await producer.connect();
+  const relay = data.relay ? startOutboxRelay({ em: orm.em, producer, logger }) : undefined;
+  const stats = setInterval(() => {
+    if (consumer !== undefined)
+      post({ type: 'stats', counters: consumer.counters, latency: consumer.pulseLatency() });
+  }, 500);
+  port.on('message', (message: { type: string }) => {
+    if (message.type !== 'stop') return;
+    clearInterval(stats);
+    void (consumer?.stop() ?? Promise.resolve())
+      .then(async () => {
+        // The relay last: it publishes what the consumers committed before they stopped.
+        await relay?.stop();
+        if (data.relay) await producer.disconnect();
+        await orm.close();
+      })
+      .finally(() => {
+        if (consumer !== undefined)
+          post({ type: 'stopped', counters: consumer.counters, latency: consumer.pulseLatency() });
+        port.close();
+      });
+  });
+  post({ type: 'started' });
+} catch (error) {
+  post({ type: 'failed', error: describeError(error) });
+  port.close();
+}
