@@ -11,6 +11,7 @@ import { assertSchemaCurrent, migrate, migrationState, openDatabase } from './st
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './storage/embedded-postgres.ts';
 import { createKafkaClient } from '../streams/kafka-client.ts';
 import { startEngine } from '../streams/engine.ts';
+import { createEmbeddedBus } from '../streams/embedded-bus.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080. */
@@ -76,7 +77,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       migrations: async () => {
         assertSchemaCurrent(await migrationState(orm));
       },
-      kafka: { skipped: 'no kafka.brokers configured (KAFKA_BROKERS): the embedded bus is used' },
+      kafka: { skipped: 'no kafka.brokers configured (KAFKA_BROKERS): the engine runs on the embedded bus' },
     };
     const brokers = config.kafka.brokers;
     if (brokers !== undefined) {
@@ -99,26 +100,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         }
       };
     }
-    if (brokers !== undefined) {
-      const engine = await startEngine({
-        kafka: createKafkaClient({ brokers, clientId: config.kafka.clientId, logger }),
-        orm,
-        logger,
-        settings: { ...config.engine, topics: config.kafka },
-        threads: {
-          databaseUrl: database.url,
-          poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
-          brokers,
-          clientId: config.kafka.clientId,
-          logLevel: logger.level,
-        },
-      });
-      cleanups.push(() => engine.stop());
-    } else {
-      logger.warn(
-        'no kafka.brokers configured: the engine does not run yet (the embedded bus is not built yet)',
-      );
-    }
+    // The engine runs on Kafka when brokers are configured, else on the embedded bus in PostgreSQL.
+    const engine = await startEngine({
+      bus:
+        brokers === undefined
+          ? createEmbeddedBus({ em: orm.em, logger })
+          : createKafkaClient({ brokers, clientId: config.kafka.clientId, logger }),
+      orm,
+      logger,
+      settings: { ...config.engine, topics: config.kafka },
+      threads: {
+        databaseUrl: database.url,
+        poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
+        clientId: config.kafka.clientId,
+        logLevel: logger.level,
+        ...(brokers === undefined ? {} : { brokers }),
+      },
+    });
+    cleanups.push(() => engine.stop());
     const readiness = createReadiness(probes);
     const app = await buildApp({ orm, readiness, logger });
     cleanups.push(() => app.close());

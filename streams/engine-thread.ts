@@ -12,7 +12,8 @@ import type { TopicId } from './topics.ts';
 export interface ThreadConnection {
   databaseUrl: string;
   poolSize: number;
-  brokers: string[];
+  /** Kafka brokers; absent: the embedded bus in the same database. */
+  brokers?: string[];
   clientId: string;
   logLevel: string;
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../src/logging/logger.ts';
 import { openDatabase } from '../src/storage/database.ts';
 import { startIdentityConsumer } from './identity-consumer.ts';
 import { createKafkaClient } from './kafka-client.ts';
+import { createEmbeddedBus } from './embedded-bus.ts';
 import { startOutboxRelay } from './outbox.ts';
 import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
 
@@ -22,14 +23,14 @@ try {
     poolSize: data.connection.poolSize,
     logger,
   });
-  const kafka = createKafkaClient({
-    brokers: data.connection.brokers,
-    clientId: `${data.connection.clientId}-${data.role}`,
-    logger,
-  });
+  const { brokers } = data.connection;
+  const bus =
+    brokers === undefined
+      ? createEmbeddedBus({ em: orm.em, logger })
+      : createKafkaClient({ brokers, clientId: `${data.connection.clientId}-${data.role}`, logger });
   const consumer =
-    data.topics.length === 0 ? undefined : await startIdentityConsumer({ kafka, orm, logger, ...data });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    data.topics.length === 0 ? undefined : await startIdentityConsumer({ bus, orm, logger, ...data });
+  const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
   if (data.relay) await producer.connect();
   const relay = data.relay ? startOutboxRelay({ em: orm.em, producer, logger }) : undefined;
   const stats = setInterval(() => {

@@ -4,7 +4,7 @@
 // Processes with the same group id share the partitions; PostgreSQL holds every actor, so any of them
 // can take over any partition.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Kafka } from 'kafkajs';
+import type { Bus } from './bus.ts';
 import type { Logger } from 'pino';
 import {
   startIdentityConsumer,
@@ -33,7 +33,8 @@ export interface Engine {
 export type { ThreadConnection } from './engine-thread.ts';
 
 export async function startEngine(deps: {
-  kafka: Kafka;
+  /** Kafka (a kafkajs client) or the embedded bus. */
+  bus: Bus;
   orm: MikroORM;
   logger: Logger;
   settings: EngineSettings;
@@ -43,11 +44,11 @@ export async function startEngine(deps: {
   now?: () => Date;
   timerIntervalMs?: number;
 }): Promise<Engine> {
-  const { kafka, orm, settings } = deps;
+  const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
   const name = (id: TopicId) => topicName(settings.topics, id);
 
-  const admin = kafka.admin();
+  const admin = bus.admin();
   await admin.connect();
   try {
     const created = await ensureTopics(admin, settings.topics);
@@ -59,7 +60,7 @@ export async function startEngine(deps: {
   // The outbox relay runs in a thread of its own when threads are used, else here.
   let relay: { stop(): Promise<void> };
   if (deps.threads === undefined) {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const inline = startOutboxRelay({ em: orm.em, producer, logger: deps.logger });
     relay = {
@@ -97,7 +98,7 @@ export async function startEngine(deps: {
   };
   const realtime: Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'> =
     deps.threads === undefined
-      ? await startIdentityConsumer({ kafka, orm, logger: deps.logger, settings, ...realtimeOptions })
+      ? await startIdentityConsumer({ bus, orm, logger: deps.logger, settings, ...realtimeOptions })
       : await startEngineThread({
           connection: deps.threads,
           settings,
@@ -107,7 +108,7 @@ export async function startEngine(deps: {
           logger: deps.logger,
         });
   const bulk = await startIdentityConsumer({
-    kafka,
+    bus,
     orm,
     logger: deps.logger,
     settings,

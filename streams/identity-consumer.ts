@@ -2,7 +2,7 @@
 // host in exactly-once partition transactions, retries what is transient, isolates and dead-letters what
 // is not, and abandons a batch whose partition a rebalance took away.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { EachBatchPayload, Kafka } from 'kafkajs';
+import type { Bus, BusBatchPayload } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
@@ -46,7 +46,7 @@ export interface IdentityConsumer {
 }
 
 export async function startIdentityConsumer(options: {
-  kafka: Kafka;
+  bus: Bus;
   orm: MikroORM;
   logger: Logger;
   settings: EngineSettings;
@@ -56,7 +56,7 @@ export async function startIdentityConsumer(options: {
   concurrency: number;
   cacheSize?: number;
 }): Promise<IdentityConsumer> {
-  const { kafka, orm, settings } = options;
+  const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
   const name = (id: TopicId) => topicName(settings.topics, id);
   const source = `/joinery/engine/${settings.groupId}`;
@@ -109,7 +109,7 @@ export async function startIdentityConsumer(options: {
     (['identity', 'pulses', 'schedules'] as const).map((id) => [name(id), id]),
   );
 
-  const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+  const eachBatch = async (payload: BusBatchPayload): Promise<void> => {
     const { batch } = payload;
     const heartbeat = () => payload.heartbeat();
     const isRunning = () => payload.isRunning();
@@ -218,7 +218,7 @@ export async function startIdentityConsumer(options: {
     counters.deadLettered += outcome.deadLettered;
   };
 
-  const consumer = kafka.consumer({
+  const consumer = bus.consumer({
     groupId: options.groupId,
     sessionTimeout: settings.sessionTimeoutMs,
     heartbeatInterval: Math.min(3000, Math.floor(settings.sessionTimeoutMs / 3)),

@@ -2,7 +2,8 @@
 // table in that transaction, and a relay publishes them to Kafka after it commits. One relay runs at a
 // time (a PostgreSQL advisory lock), so messages with the same key leave in the order they were decided.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { IHeaders, Producer } from 'kafkajs';
+import type { IHeaders } from 'kafkajs';
+import type { BusProducer } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
@@ -57,7 +58,7 @@ export interface OutboxRelay {
 
 export function startOutboxRelay(deps: {
   em: EntityManager;
-  producer: Producer;
+  producer: BusProducer;
   logger: Logger;
   batchSize?: number;
   idleMs?: number;

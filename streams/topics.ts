@@ -1,6 +1,7 @@
 // The topic catalog: every topic Joinery reads or writes, with its key, partitioning and retention, in one
 // place. docs/topics.md describes the same topics for producers and consumers outside Joinery.
-import type { Admin, ITopicConfig } from 'kafkajs';
+import type { ITopicConfig } from 'kafkajs';
+import type { BusAdmin } from './bus.ts';
 import { isRetriable } from '../src/errors.ts';
 
 export const topicIds = [
@@ -132,7 +133,7 @@ export function topicConfig(settings: TopicSettings, id: TopicId): ITopicConfig 
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. Returns the ones created. */
-export async function ensureTopics(admin: Admin, settings: TopicSettings): Promise<string[]> {
+export async function ensureTopics(admin: BusAdmin, settings: TopicSettings): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = topicIds
     .map((id) => topicConfig(settings, id))

@@ -10,6 +10,7 @@ import { IdentitySource } from './entities/identity-source.entity.ts';
 import { IdentityTimer } from './entities/identity-timer.entity.ts';
 import { StreamOffset } from './entities/stream-offset.entity.ts';
 import { OutboxMessage } from './entities/outbox-message.entity.ts';
+import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
 import { projectRoot } from '../infra/process.ts';
 
 export const migrationsDir = join(projectRoot, 'migrations');
@@ -22,6 +23,11 @@ export const entities = [
   IdentityTimer,
   StreamOffset,
   OutboxMessage,
+  BusTopic,
+  BusPartition,
+  BusMessage,
+  BusMember,
+  BusGroupOffset,
 ];
 
 export function createOrmOptions(settings: { clientUrl: string; poolSize?: number }): Options {

@@ -15,7 +15,7 @@ describe('engine across a broker restart (real Kafka and PostgreSQL)', () => {
     await broker.up();
     fixture = await createStreamsFixture({ brokers: broker.brokers, partitions: 6 });
     engine = await startEngine({
-      kafka: fixture.kafka,
+      bus: fixture.kafka,
       orm: fixture.orm,
       logger: silentLogger,
       settings: {

@@ -1,5 +1,7 @@
-// The engine runtime in this process, on the real Kafka broker and a real PostgreSQL database.
+// The engine runtime in this process, on the real Kafka broker and on the embedded bus, with a real
+// PostgreSQL database: the same behaviour on both.
 import { randomUUID } from 'node:crypto';
+import type { Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
@@ -16,15 +18,15 @@ import {
   type StreamsFixture,
 } from '../support/streams.ts';
 
-describe('engine runtime (real Kafka and PostgreSQL)', () => {
+describe.each(['kafka', 'embedded'] as const)('engine runtime on %s (real PostgreSQL)', (busKind) => {
   let fixture: StreamsFixture;
   let engine: Engine;
   let clockOffsetMs = 0;
 
   beforeAll(async () => {
-    fixture = await createStreamsFixture();
+    fixture = await createStreamsFixture({ bus: busKind });
     engine = await startEngine({
-      kafka: fixture.kafka,
+      bus: fixture.bus,
       orm: fixture.orm,
       logger: silentLogger,
       settings: {
@@ -53,10 +55,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     waitFor(`identity ${identityId} to be ${expected}`, async () =>
       (await state(identityId)) === expected ? true : undefined,
     );
-  const send = (
-    topic: 'identity' | 'pulses',
-    messages: Parameters<StreamsFixture['producer']['send']>[0]['messages'],
-  ) => fixture.producer.send({ topic: fixture.topic(topic), messages });
+  const send = (topic: 'identity' | 'pulses', messages: Message[]) => fixture.send(topic, messages);
 
   it("runs each identity's events in order, persists its snapshot and publishes only real changes", async () => {
     const ids = [randomUUID(), randomUUID(), randomUUID()];
@@ -79,7 +78,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     );
     for (const id of ids) await waitForState(id, 'disabled');
 
-    const outbound = await readTopic(fixture.kafka, fixture.topic('outbound'), (messages) =>
+    const outbound = await readTopic(fixture.bus, fixture.topic('outbound'), (messages) =>
       ids.every((id) => messages.filter((m) => m.key?.toString() === id).length >= 3),
     );
     for (const id of ids) {
@@ -122,7 +121,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     await send('identity', [good(1), notJson, noHeaders, badSchema, otherTenant, good(3)]);
 
     const dead = await readTopic(
-      fixture.kafka,
+      fixture.bus,
       fixture.topic('deadletter'),
       (messages) => messages.filter((m) => m.key?.toString() === identityId).length >= 4,
     );
@@ -173,7 +172,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
       });
     await send('pulses', [pulse(externalId), pulse('uid=nobody')]);
     await waitForState(identityId, 'disabled');
-    const dead = await readTopic(fixture.kafka, fixture.topic('deadletter'), (messages) =>
+    const dead = await readTopic(fixture.bus, fixture.topic('deadletter'), (messages) =>
       messages.some((m) => header(m, 'joinery_dlq_code') === 'JNY_NOT_JOINED'),
     );
     expect(dead.map((m) => header(m, 'joinery_dlq_reason'))).toContain(
@@ -224,7 +223,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     await waitForState(leaver, 'deleted');
     expect(await state(returner)).toBe('active');
     const outbound = await readTopic(
-      fixture.kafka,
+      fixture.bus,
       fixture.topic('outbound'),
       (messages) =>
         messages.some((m) => m.key?.toString() === leaver && m.value?.toString().includes('"delete"')) &&
@@ -243,7 +242,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     await send('identity', [
       identityMessage(stranger, identityId, inbound({ seq: 1 }, { externalId: identityId })),
     ]);
-    const dead = await readTopic(fixture.kafka, fixture.topic('deadletter'), (messages) =>
+    const dead = await readTopic(fixture.bus, fixture.topic('deadletter'), (messages) =>
       messages.some((m) => header(m, 'joinery_dlq_code') === 'JNY_UNKNOWN_TENANT'),
     );
     expect(dead.map((m) => header(m, 'joinery_dlq_reason'))).toContain(`unknown tenant ${stranger}`);
@@ -261,7 +260,7 @@ describe('engine runtime (real Kafka and PostgreSQL)', () => {
     await send('identity', [
       identityMessage(other.tenantId, identityId, inbound({ seq: 99 }, { externalId: identityId })),
     ]);
-    const dead = await readTopic(fixture.kafka, fixture.topic('deadletter'), (messages) =>
+    const dead = await readTopic(fixture.bus, fixture.topic('deadletter'), (messages) =>
       messages.some((m) => header(m, 'joinery_dlq_code') === 'JNY_TENANT_MISMATCH'),
     );
     expect(dead.some((m) => m.key?.toString() === identityId)).toBe(true);

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { KafkaMessage } from 'kafkajs';
+import type { BusMessage } from '../../streams/bus.ts';
 import { expect } from 'vitest';
 import { projectRoot } from '../../src/infra/process.ts';
 import {
@@ -36,7 +36,7 @@ export function startEngineProcess(fixture: StreamsFixture, env: Record<string, 
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/root',
         DATABASE_URL: fixture.database.url,
-        KAFKA_BROKERS: fixture.brokers.join(','),
+        ...(fixture.busKind === 'kafka' ? { KAFKA_BROKERS: fixture.brokers.join(',') } : {}),
         JOINERY_TOPIC_PREFIX: fixture.topics.topicPrefix,
         JOINERY_KAFKA_PARTITIONS: String(fixture.topics.partitions),
         JOINERY_ENGINE_GROUP_ID: fixture.groupId,
@@ -90,21 +90,14 @@ export async function produceWave(
     }
   }
   for (let start = 0; start < messages.length; start += 500) {
-    await fixture.producer.send({
-      topic: fixture.topic('identity'),
-      messages: messages.slice(start, start + 500),
-    });
+    await fixture.send('identity', messages.slice(start, start + 500));
   }
   return messages.length;
 }
 
 /** Waits until the engine's committed offsets in PostgreSQL cover every message produced to `identity`. */
 export async function waitUntilConsumed(fixture: StreamsFixture, timeoutMs = 60_000): Promise<void> {
-  const admin = fixture.kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(fixture.topic('identity'));
-  await admin.disconnect();
-  const total = ends.reduce((sum, partition) => sum + Number(partition.high), 0);
+  const total = await producedTo(fixture, fixture.topic('identity'));
   await waitFor(
     `the engine to consume all ${String(total)} messages`,
     async () => {
@@ -123,6 +116,26 @@ export async function waitUntilConsumed(fixture: StreamsFixture, timeoutMs = 60_
   );
 }
 
+/** How many messages a topic holds, summed over its partitions (its high watermarks). */
+async function producedTo(fixture: StreamsFixture, topic: string): Promise<number> {
+  if (fixture.busKind === 'embedded') {
+    const [row] = await query<{ total: string }>(
+      fixture.database.url,
+      'select coalesce(sum(next_offset), 0) as total from bus_partition where topic = $1',
+      [topic],
+    );
+    return Number(row?.total);
+  }
+  const admin = fixture.kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    return ends.reduce((sum, partition) => sum + Number(partition.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export interface LedgerReport {
   effects: number;
   /** The same effect (same ce_id) published more than once by a relay that crashed mid-publish. */
@@ -139,9 +152,9 @@ export async function verifyLedger(
   seqs: number,
 ): Promise<LedgerReport> {
   const expected = identities.length * seqs;
-  const byId = new Map<string, KafkaMessage>();
+  const byId = new Map<string, BusMessage>();
   let seen = 0;
-  await readTopic(fixture.kafka, fixture.topic('outbound'), (messages) => {
+  await readTopic(fixture.bus, fixture.topic('outbound'), (messages) => {
     for (; seen < messages.length; seen++) {
       const message = messages[seen];
       if (message !== undefined) byId.set(header(message, 'ce_id') ?? randomUUID(), message);

@@ -2,7 +2,9 @@
 // real broker, and small helpers to produce identity events and read what the engine published.
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Bus, BusMessage } from '../../streams/bus.ts';
+import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
 import pg from 'pg';
 import type { IdentityEvent } from '../../actors/identity.events.ts';
 import { createKafka } from '../../src/infra/kafka.ts';
@@ -15,9 +17,15 @@ import { ensureTopics, topicName, type TopicId, type TopicSettings } from '../..
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { silentLogger, uniqueName } from './factories.ts';
 
+export type BusKind = 'kafka' | 'embedded';
+
 export interface StreamsFixture {
   database: TestDatabase;
   orm: MikroORM;
+  /** Which bus the engine under test runs on. */
+  busKind: BusKind;
+  bus: Bus;
+  /** The Kafka client (for Kafka-only checks such as group assignments). */
   kafka: Kafka;
   brokers: string[];
   producer: Producer;
@@ -25,11 +33,13 @@ export interface StreamsFixture {
   topics: TopicSettings;
   groupId: string;
   topic(id: TopicId): string;
+  /** Produces to a topic of the fixture's bus. */
+  send(id: TopicId, messages: Message[]): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function createStreamsFixture(
-  options: { brokers?: string[]; partitions?: number } = {},
+  options: { brokers?: string[]; partitions?: number; bus?: BusKind } = {},
 ): Promise<StreamsFixture> {
   const database = await createTestDatabase();
   const orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
@@ -42,16 +52,22 @@ export async function createStreamsFixture(
     partitions: options.partitions ?? 6,
     replicationFactor: 1,
   };
-  const admin = kafka.admin();
+  const busKind = options.bus ?? 'kafka';
+  const bus: Bus = busKind === 'kafka' ? kafka : createEmbeddedBus({ em: orm.em, logger: silentLogger });
+  const admin = bus.admin();
   await admin.connect();
   await ensureTopics(admin, topics);
   await admin.disconnect();
   // Idempotent: a retried send under load must not write a message twice (a second, distinct input).
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  const busProducer = busKind === 'kafka' ? producer : bus.producer();
+  await busProducer.connect();
   return {
     database,
     orm,
+    busKind,
+    bus,
     kafka,
     brokers,
     producer,
@@ -59,6 +75,9 @@ export async function createStreamsFixture(
     topics,
     groupId: uniqueName('engine'),
     topic: (id) => topicName(topics, id),
+    async send(id, messages) {
+      await busProducer.sendBatch({ topicMessages: [{ topic: topicName(topics, id), messages }] });
+    },
     async close() {
       await producer.disconnect();
       const cleanup = kafka.admin();
@@ -105,17 +124,17 @@ export function inbound(
   };
 }
 
-/** Reads a topic from the beginning until `until` says it has enough, or the timeout passes. */
+/** Reads a topic of a bus from the beginning until `until` says it has enough, or the timeout passes. */
 export async function readTopic(
-  kafka: Kafka,
+  bus: Bus,
   topic: string,
-  until: (messages: KafkaMessage[]) => boolean,
+  until: (messages: BusMessage[]) => boolean,
   timeoutMs = 30_000,
-): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
+): Promise<BusMessage[]> {
+  const consumer = bus.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const messages: KafkaMessage[] = [];
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const messages: BusMessage[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -126,8 +145,11 @@ export async function readTopic(
         );
       }, timeoutMs);
       void consumer.run({
-        eachMessage: async ({ message }) => {
-          messages.push(message);
+        eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+          messages.push(...batch.messages);
+          const last = batch.messages.at(-1);
+          if (last !== undefined) resolveOffset(last.offset);
+          await commitOffsetsIfNecessary();
           if (until(messages)) {
             clearTimeout(timer);
             resolve();
@@ -141,7 +163,7 @@ export async function readTopic(
   return messages;
 }
 
-export function header(message: KafkaMessage, name: string): string | undefined {
+export function header(message: BusMessage, name: string): string | undefined {
   const value = message.headers?.[name];
   const first = Array.isArray(value) ? value[0] : value;
   return first?.toString();
