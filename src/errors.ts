@@ -72,6 +72,19 @@ export class InfraError extends JoineryError {
   readonly retriable = false;
 }
 
+/** A sync plan failed validation; problems lists every one found, with line and path. */
+export class PlanInvalidError extends JoineryError {
+  readonly code = 'JNY_PLAN_INVALID';
+  readonly retriable = false;
+  override readonly httpStatus = 400;
+  readonly problems: { line?: number; path: string; message: string }[];
+
+  constructor(message: string, problems: { line?: number; path: string; message: string }[]) {
+    super(message, { details: { problems } });
+    this.problems = problems;
+  }
+}
+
 /** Another writer changed an identity since it was read; the batch is retried on fresh state. */
 export class VersionConflictError extends JoineryError {
   readonly code = 'JNY_VERSION_CONFLICT';

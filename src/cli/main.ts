@@ -2,7 +2,9 @@
 // The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';
-import { describeError, JoineryError } from '../errors.ts';
+import { describeError, JoineryError, PlanInvalidError } from '../errors.ts';
+import { loadPlan } from '../plan/load-plan.ts';
+import { readFileSync } from 'node:fs';
 import { createLogger } from '../logging/logger.ts';
 import { connectDatabase, startService } from '../service.ts';
 import { migrate, migrationState } from '../storage/database.ts';
@@ -16,6 +18,7 @@ const infraService = async (name: InfraServiceName) =>
   (await import('../infra/stack.ts')).createInfraService(name);
 
 const EXIT_CONFIG = 78; // sysexits EX_CONFIG
+const EXIT_DATA = 65; // sysexits EX_DATAERR: the input (a sync plan) is invalid
 const EXIT_FAILURE = 1;
 
 const program = new Command('joinery')
@@ -141,6 +144,34 @@ program
     for (const file of writeSchemas(options.out)) console.log(file);
   });
 
+const plan = program
+  .command('plan')
+  .description('sync plans: validate (and, next, apply) a tenant configuration');
+plan
+  .command('validate')
+  .description(
+    'check a sync plan (YAML or JSON): schema, references, expressions; every problem with its line',
+  )
+  .argument('<file>', 'the plan file')
+  .action((file: string) => {
+    const compiled = loadPlan(readPlanFile(file), file);
+    const { applications, classifications = [], rules = [] } = compiled.plan;
+    console.log(
+      `${file}: valid — ${String(applications.length)} applications, ${String(classifications.length)} classifications, ` +
+        `${String(rules.length)} rules, ${String(compiled.expressions.size)} expressions compiled`,
+    );
+  });
+
+function readPlanFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new JoineryUsageError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: error,
+    });
+  }
+}
+
 const infra = program
   .command('infra')
   .description('local development infrastructure: Kafka, PostgreSQL, OpenLDAP, Samba AD');
@@ -195,6 +226,10 @@ class JoineryUsageError extends Error {}
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  if (error instanceof PlanInvalidError) {
+    console.error(error.message);
+    process.exit(EXIT_DATA);
+  }
   const code =
     error instanceof JoineryError && error.code === 'JNY_CONFIG_INVALID' ? EXIT_CONFIG : EXIT_FAILURE;
   const label = code === EXIT_CONFIG ? 'configuration error' : 'error';

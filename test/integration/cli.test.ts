@@ -92,6 +92,27 @@ describe('the joinery command', () => {
     }
   });
 
+  it('validates a sync plan: exit 0 with a summary, exit 65 with every problem and its line', async () => {
+    const good = await joinery(['plan', 'validate', join(projectRoot, 'docs/examples/sync-plan.yaml')]).done;
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(
+      /valid — 3 applications, 3 classifications, 1 rules, 10 expressions compiled/,
+    );
+
+    const dir = temporaryDirectory('joinery-plan-');
+    const file = join(dir, 'plan.yaml');
+    writeFileSync(
+      file,
+      'version: 1\nvault:\n  attributes: {}\napplications:\n  - name: hr\n    type: csv\n    objectClasses: {}\n    filtres: {}\n',
+    );
+    const bad = await joinery(['plan', 'validate', file]).done;
+    expect(bad.code).toBe(65);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `${file}: 1 problem`,
+      `${file}:8 applications[0].filtres: unknown key`,
+    ]);
+  });
+
   it('migrates, creates a tenant, serves it and stops cleanly on SIGTERM', async () => {
     const env = {
       DATABASE_URL: database.url,

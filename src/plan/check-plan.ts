@@ -1,0 +1,197 @@
+// What the schema cannot say about a sync plan: names that must be unique, attributes that must exist
+// where they are referenced, mappers that need exactly one source, and expressions that must compile and
+// have the right type. Pure: a plan in, a list of problems (each with its path) out, plus the compiled
+// expressions when there are none.
+import { Environment, type ParseResult } from '@marcbachmann/cel-js';
+import type { ApplicationPlan, AttributeSpec, SyncPlan } from './plan.schema.ts';
+
+export type PlanPath = (string | number)[];
+
+export interface PlanProblem {
+  path: PlanPath;
+  message: string;
+}
+
+export interface CompiledPlan {
+  plan: SyncPlan;
+  /** Every expression of the plan, compiled once, by its path (e.g. applications[0].filters.import). */
+  expressions: Map<string, ParseResult>;
+}
+
+export function pathText(path: PlanPath): string {
+  return path
+    .map((part, index) => (typeof part === 'number' ? `[${String(part)}]` : index === 0 ? part : `.${part}`))
+    .join('');
+}
+
+const celType = (spec: AttributeSpec): string => {
+  const scalar = {
+    string: 'string',
+    int: 'int',
+    bool: 'bool',
+    double: 'double',
+    bytes: 'bytes',
+    timestamp: 'google.protobuf.Timestamp',
+  }[spec.type ?? 'string'];
+  return spec.multiValued === true ? `list<${scalar}>` : scalar;
+};
+
+function applicationAttributes(
+  application: ApplicationPlan,
+): Map<string, AttributeSpec & { direction: string }> {
+  const attributes = new Map<string, AttributeSpec & { direction: string }>();
+  for (const objectClass of Object.values(application.objectClasses)) {
+    for (const [name, spec] of Object.entries(objectClass.attributes))
+      attributes.set(name, { ...spec, direction: spec.direction ?? 'in' });
+  }
+  return attributes;
+}
+
+function known(names: Iterable<string>): string {
+  const list = [...names].sort();
+  return list.length === 0
+    ? 'none declared'
+    : `known: ${list.slice(0, 12).join(', ')}${list.length > 12 ? ', …' : ''}`;
+}
+
+export function checkPlan(plan: SyncPlan): { problems: PlanProblem[]; compiled?: CompiledPlan } {
+  const problems: PlanProblem[] = [];
+  const expressions = new Map<string, ParseResult>();
+  const vault = new Map(Object.entries(plan.vault.attributes));
+  const vaultSchema = Object.fromEntries([...vault].map(([name, spec]) => [name, celType(spec)]));
+
+  /** Compiles an expression in an environment and checks its result type. */
+  const compile = (path: PlanPath, expression: string, env: Environment, expected?: string): void => {
+    const checked = env.check(expression);
+    if (!checked.valid) {
+      const reason = (checked.error?.message ?? 'invalid').split('\n')[0] ?? 'invalid';
+      problems.push({
+        path,
+        message: `expression ${JSON.stringify(expression)} does not compile: ${reason}`,
+      });
+      return;
+    }
+    if (expected !== undefined && checked.type !== expected && checked.type !== 'dyn') {
+      problems.push({
+        path,
+        message: `expression ${JSON.stringify(expression)} is ${String(checked.type)}, expected ${expected}`,
+      });
+      return;
+    }
+    expressions.set(pathText(path), env.parse(expression));
+  };
+  const identityEnv = new Environment({ unlistedVariablesAreDyn: false }).registerVariable({
+    name: 'identity',
+    schema: vaultSchema,
+  });
+
+  const names = new Set<string>();
+  plan.applications.forEach((application, a) => {
+    const at = (...rest: PlanPath): PlanPath => ['applications', a, ...rest];
+    if (names.has(application.name))
+      problems.push({ path: at('name'), message: `application "${application.name}" is declared twice` });
+    names.add(application.name);
+    const attributes = applicationAttributes(application);
+    const sourceEnv = new Environment({ unlistedVariablesAreDyn: false }).registerVariable({
+      name: 'source',
+      schema: Object.fromEntries([...attributes].map(([name, spec]) => [name, celType(spec)])),
+    });
+    const appAttribute = (path: PlanPath, name: string, directions: string[]): void => {
+      const spec = attributes.get(name);
+      if (spec === undefined) {
+        problems.push({
+          path,
+          message: `unknown attribute "${name}" of application ${application.name} (${known(attributes.keys())})`,
+        });
+      } else if (!directions.includes(spec.direction)) {
+        problems.push({
+          path,
+          message: `attribute "${name}" of application ${application.name} has direction ${spec.direction}; this needs ${directions.join(' or ')}`,
+        });
+      }
+    };
+    const vaultAttribute = (path: PlanPath, name: string): void => {
+      if (!vault.has(name))
+        problems.push({ path, message: `unknown Vault attribute "${name}" (${known(vault.keys())})` });
+    };
+
+    application.joining?.forEach((rule, r) => {
+      if (rule.all === undefined && rule.any === undefined) {
+        problems.push({
+          path: at('joining', r),
+          message: `joining rule "${rule.name}" needs "all" or "any" comparisons`,
+        });
+      }
+      for (const kind of ['all', 'any'] as const) {
+        rule[kind]?.forEach((match, m) => {
+          appAttribute(at('joining', r, kind, m, 'source'), match.source, ['in', 'both']);
+          vaultAttribute(at('joining', r, kind, m, 'vault'), match.vault);
+        });
+      }
+    });
+    application.inbound?.forEach((mapper, m) => {
+      vaultAttribute(at('inbound', m, 'vault'), mapper.vault);
+      if ((mapper.from === undefined) === (mapper.expression === undefined)) {
+        problems.push({
+          path: at('inbound', m),
+          message: 'a mapper needs exactly one of "from" and "expression"',
+        });
+      }
+      if (mapper.from !== undefined) appAttribute(at('inbound', m, 'from'), mapper.from, ['in', 'both']);
+      const target = vault.get(mapper.vault);
+      if (mapper.expression !== undefined)
+        compile(at('inbound', m, 'expression'), mapper.expression, sourceEnv, target && celType(target));
+    });
+    application.outbound?.forEach((mapper, m) => {
+      appAttribute(at('outbound', m, 'target'), mapper.target, ['out', 'both']);
+      if ((mapper.from === undefined) === (mapper.expression === undefined)) {
+        problems.push({
+          path: at('outbound', m),
+          message: 'a mapper needs exactly one of "from" and "expression"',
+        });
+      }
+      if (mapper.from !== undefined) vaultAttribute(at('outbound', m, 'from'), mapper.from);
+      const target = attributes.get(mapper.target);
+      if (mapper.expression !== undefined)
+        compile(at('outbound', m, 'expression'), mapper.expression, identityEnv, target && celType(target));
+    });
+    const filters = application.filters ?? {};
+    if (filters.import !== undefined) compile(at('filters', 'import'), filters.import, sourceEnv, 'bool');
+    if (filters.inbound !== undefined) compile(at('filters', 'inbound'), filters.inbound, sourceEnv, 'bool');
+    if (filters.outbound !== undefined)
+      compile(at('filters', 'outbound'), filters.outbound, identityEnv, 'bool');
+    const classificationValues = new Set((plan.classifications ?? []).map((c) => c.value));
+    application.classifications?.forEach((value, c) => {
+      if (!classificationValues.has(value))
+        problems.push({
+          path: at('classifications', c),
+          message: `no classification has value ${String(value)}`,
+        });
+    });
+  });
+
+  const values = new Set<number>();
+  plan.classifications?.forEach((classification, c) => {
+    if (values.has(classification.value))
+      problems.push({
+        path: ['classifications', c, 'value'],
+        message: `classification value ${String(classification.value)} is declared twice`,
+      });
+    values.add(classification.value);
+    compile(['classifications', c, 'when'], classification.when, identityEnv, 'bool');
+  });
+  plan.rules?.forEach((rule, r) => {
+    compile(['rules', r, 'when'], rule.when, identityEnv, 'bool');
+    for (const [attribute, expression] of Object.entries(rule.set)) {
+      const spec = vault.get(attribute);
+      if (spec === undefined)
+        problems.push({
+          path: ['rules', r, 'set', attribute],
+          message: `unknown Vault attribute "${attribute}" (${known(vault.keys())})`,
+        });
+      compile(['rules', r, 'set', attribute], expression, identityEnv, spec && celType(spec));
+    }
+  });
+
+  return problems.length > 0 ? { problems } : { problems, compiled: { plan, expressions } };
+}

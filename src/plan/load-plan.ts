@@ -1,0 +1,98 @@
+// Reads a sync plan (YAML or JSON — JSON is YAML) and validates it completely: syntax, the schema, then
+// checkPlan's semantic checks. Every problem says where: file, line, path, and what is expected.
+import { Value } from 'typebox/value';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { PlanInvalidError } from '../errors.ts';
+import { checkPlan, pathText, type CompiledPlan, type PlanPath, type PlanProblem } from './check-plan.ts';
+import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
+
+export interface LocatedProblem extends PlanProblem {
+  line?: number;
+}
+
+function invalid(source: string, problems: LocatedProblem[]): PlanInvalidError {
+  const lines = problems.map((problem) => formatProblem(source, problem));
+  return new PlanInvalidError(
+    `${source}: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}`,
+    problems.map((problem) => ({
+      ...(problem.line === undefined ? {} : { line: problem.line }),
+      path: pathText(problem.path),
+      message: problem.message,
+    })),
+  );
+}
+
+export function formatProblem(source: string, problem: LocatedProblem): string {
+  const where = problem.line === undefined ? source : `${source}:${String(problem.line)}`;
+  return `${where} ${problem.path.length === 0 ? '(document)' : pathText(problem.path)}: ${problem.message}`;
+}
+
+/** Parses and validates a plan's text; throws PlanInvalidError naming every problem. */
+export function loadPlan(text: string, source: string): CompiledPlan {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw invalid(
+      source,
+      document.errors.map((error) => ({
+        path: [],
+        line: lineCounter.linePos(error.pos[0]).line,
+        message: `syntax error: ${error.message.split('\n')[0] ?? error.message}`,
+      })),
+    );
+  }
+  const value: unknown = document.toJS();
+  const locate = (problem: PlanProblem): LocatedProblem => ({
+    ...problem,
+    line: lineOf(document, lineCounter, problem.path),
+  });
+  const schemaProblems = schemaErrors(value);
+  if (schemaProblems.length > 0) throw invalid(source, schemaProblems.map(locate));
+  const plan = value as SyncPlan;
+  const { problems, compiled } = checkPlan(plan);
+  if (compiled === undefined) throw invalid(source, problems.map(locate));
+  return compiled;
+}
+
+function schemaErrors(value: unknown): PlanProblem[] {
+  const problems: PlanProblem[] = [];
+  const seen = new Set<string>();
+  for (const error of Value.Errors(SyncPlanSchema, value)) {
+    if (error.keyword === 'boolean' || error.keyword === 'anyOf') continue;
+    let path: PlanPath = pointerToPath(error.instancePath);
+    let message = error.message;
+    if (error.keyword === 'additionalProperties') {
+      path = [...path, error.params.additionalProperties[0] ?? '?'];
+      message = 'unknown key';
+    } else if (error.keyword === 'required') {
+      path = [...path, error.params.requiredProperties[0] ?? '?'];
+      message = 'is required';
+    } else if (error.keyword === 'enum') {
+      message = `must be one of ${error.params.allowedValues.join(', ')}`;
+    }
+    const key = `${pathText(path)} ${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push({ path, message });
+    if (problems.length === 20) break;
+  }
+  return problems;
+}
+
+function pointerToPath(pointer: string): PlanPath {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+/** The line of the deepest node of the path that exists in the document. */
+function lineOf(document: Document, lineCounter: LineCounter, path: PlanPath): number | undefined {
+  for (let length = path.length; length >= 0; length--) {
+    const node = document.getIn(path.slice(0, length), true);
+    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PlanInvalidError } from '../../src/errors.ts';
+import { projectRoot } from '../../src/infra/process.ts';
+import { loadPlan } from '../../src/plan/load-plan.ts';
+
+const example = readFileSync(join(projectRoot, 'docs/examples/sync-plan.yaml'), 'utf8');
+
+/** The documented example with one line changed: the way a user would break it. */
+function variant(search: string, replacement: string): string {
+  expect(example).toContain(search);
+  return example.replace(search, replacement);
+}
+
+function problemsOf(text: string): string[] {
+  try {
+    loadPlan(text, 'plan.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(PlanInvalidError);
+    return (error as PlanInvalidError).message.split('\n').slice(1);
+  }
+  throw new Error('the plan was accepted');
+}
+
+const lineOf = (text: string, search: string): number =>
+  text.slice(0, text.indexOf(search)).split('\n').length;
+
+describe('sync plan validation', () => {
+  it('accepts the documented example (HR + Active Directory + a SaaS target) and compiles its expressions', () => {
+    const compiled = loadPlan(example, 'sync-plan.yaml');
+    expect(compiled.plan.applications.map((a) => a.name)).toEqual([
+      'workday',
+      'active-directory',
+      'salesforce',
+    ]);
+    expect(compiled.expressions.size).toBe(10);
+    const displayName = compiled.expressions.get('applications[0].inbound[4].expression');
+    expect(displayName?.({ source: { FirstName: 'Ada', LastName: 'Lovelace' } })).toBe('Ada Lovelace');
+  });
+
+  it('names the line of a syntax error', () => {
+    const text = variant('    type: csv\n', '    type: [csv\n');
+    const [problem] = problemsOf(text);
+    expect(problem).toMatch(/^plan\.yaml:\d+ \(document\): syntax error: /);
+  });
+
+  it('names the file, line and path of an unknown attribute in a joining rule, and lists the known ones', () => {
+    const text = variant(
+      'all: [{ source: WorkerID, vault: employeeId }]',
+      'all: [{ source: WorkerId, vault: employeeId }]',
+    );
+    expect(problemsOf(text)).toEqual([
+      `plan.yaml:${String(lineOf(text, 'source: WorkerId'))} applications[0].joining[0].all[0].source: unknown attribute "WorkerId" of application workday (known: Department, FirstName, JobTitle, LastName, PayrollID, Status, WorkerID, WorkerType)`,
+    ]);
+  });
+
+  it('names the expression that does not compile, and where it is', () => {
+    const text = variant(
+      `expression: 'source.FirstName + " " + source.LastName'`,
+      `expression: 'source.FirstName + " " + source.LastNam'`,
+    );
+    const [problem] = problemsOf(text);
+    expect(problem).toBe(
+      `plan.yaml:${String(lineOf(text, 'source.LastNam'))} applications[0].inbound[4].expression: expression "source.FirstName + \\" \\" + source.LastNam" does not compile: No such key: LastNam`,
+    );
+  });
+
+  it('refuses an expression of the wrong type for where it is used', () => {
+    const text = variant(`when: 'identity.employeeType == "Employee"'`, `when: 'identity.employeeType'`);
+    expect(problemsOf(text)).toEqual([
+      `plan.yaml:${String(lineOf(text, "when: 'identity.employeeType'"))} classifications[0].when: expression "identity.employeeType" is string, expected bool`,
+    ]);
+  });
+
+  it('refuses writing an attribute the application only provides', () => {
+    const text = variant(
+      '      - { target: externalId, from: employeeId }',
+      '      - { target: mail, from: mail }',
+    );
+    expect(problemsOf(text).join('\n')).toMatch(/unknown attribute "mail" of application salesforce/);
+    const ad = variant(
+      '      - { target: displayName, from: displayName }',
+      '      - { target: mail, from: mail }',
+    );
+    expect(problemsOf(ad)).toEqual([
+      `plan.yaml:${String(lineOf(ad, 'target: mail'))} applications[1].outbound[3].target: attribute "mail" of application active-directory has direction in; this needs out or both`,
+    ]);
+  });
+
+  it('reports a typo in a key, a missing key and a duplicate name together, each with its line', () => {
+    const text = variant('    createsIdentities: true', '    createIdentities: true')
+      .replace('  - name: salesforce\n    type: scim', '  - name: workday\n    type: scim')
+      .replace('  - { value: 2, name: contractor,', '  - { value: 2, nam: contractor,');
+    const problems = problemsOf(text);
+    expect(problems).toContain(
+      `plan.yaml:${String(lineOf(text, 'createIdentities'))} applications[0].createIdentities: unknown key`,
+    );
+    expect(problems.join('\n')).toMatch(/classifications\[1\]\.nam: unknown key/);
+    expect(problems.join('\n')).toMatch(/classifications\[1\]\.name: is required/);
+  });
+
+  it('finds a duplicate application name once the schema is satisfied', () => {
+    const text = variant('  - name: salesforce\n    type: scim', '  - name: workday\n    type: scim');
+    expect(problemsOf(text)).toEqual([
+      `plan.yaml:${String(lineOf(text, '  - name: workday\n    type: scim') + 0)} applications[2].name: application "workday" is declared twice`,
+    ]);
+  });
+
+  it('needs exactly one of "from" and "expression" in a mapper', () => {
+    const text = variant(
+      '      - { vault: title, from: JobTitle, authority: 100 }',
+      '      - { vault: title, authority: 100 }',
+    );
+    expect(problemsOf(text).join('\n')).toMatch(
+      /applications\[0\]\.inbound\[5\]: a mapper needs exactly one of "from" and "expression"/,
+    );
+  });
+});
