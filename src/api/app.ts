@@ -11,6 +11,7 @@ import { tenantRoutes } from './tenant.routes.ts';
 import { applicationRoutes } from './applications.routes.ts';
 import { serviceAccountRoutes } from './service-accounts.routes.ts';
 import { schemaRoutes } from './schemas.routes.ts';
+import { planRoutes } from './plan.routes.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -63,6 +64,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(tenantRoutes);
       await api.register(applicationRoutes, { prefix: '/applications' });
       await api.register(serviceAccountRoutes, { prefix: '/service-accounts' });
+      await api.register(planRoutes, { prefix: '/plan' });
     },
     { prefix: '/v1' },
   );

@@ -7,7 +7,8 @@ import { loadPlan } from '../plan/load-plan.ts';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../logging/logger.ts';
 import { connectDatabase, startService } from '../service.ts';
-import { migrate, migrationState } from '../storage/database.ts';
+import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
+import { applyPlan } from '../plan/plan-versions.ts';
 import { createTenant } from '../tenancy/tenants.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
@@ -160,6 +161,37 @@ plan
       `${file}: valid — ${String(applications.length)} applications, ${String(classifications.length)} classifications, ` +
         `${String(rules.length)} rules, ${String(compiled.expressions.size)} expressions compiled`,
     );
+  });
+
+plan
+  .command('apply')
+  .description(
+    "validate a sync plan and make it the tenant's version in force (the previous one stays on record)",
+  )
+  .argument('<file>', 'the plan file')
+  .requiredOption('-t, --tenant <id>', 'the tenant id')
+  .action(async (file: string, options: { tenant: string }) => {
+    const source = readPlanFile(file);
+    loadPlan(source, file); // every problem, with its line, before touching the database
+    const settings = config();
+    const logger = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level });
+    const database = await connectDatabase(settings, logger);
+    try {
+      assertSchemaCurrent(await migrationState(database.orm));
+      const applied = await applyPlan(database.orm.em, {
+        tenantId: options.tenant,
+        source,
+        sourceName: file,
+        appliedBy: 'cli',
+      });
+      console.log(
+        applied.changed
+          ? `${file}: applied as version ${String(applied.version)}${applied.diff === '' ? '' : `\n${applied.diff}`}`
+          : `${file}: unchanged, version ${String(applied.version)} stays in force`,
+      );
+    } finally {
+      await database.close();
+    }
   });
 
 function readPlanFile(file: string): string {

@@ -10,6 +10,7 @@ import { IdentitySource } from './entities/identity-source.entity.ts';
 import { IdentityTimer } from './entities/identity-timer.entity.ts';
 import { StreamOffset } from './entities/stream-offset.entity.ts';
 import { OutboxMessage } from './entities/outbox-message.entity.ts';
+import { PlanVersion } from './entities/plan-version.entity.ts';
 import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
 import { projectRoot } from '../infra/process.ts';
 
@@ -23,6 +24,7 @@ export const entities = [
   IdentityTimer,
   StreamOffset,
   OutboxMessage,
+  PlanVersion,
   BusTopic,
   BusPartition,
   BusMessage,

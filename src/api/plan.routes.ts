@@ -1,0 +1,53 @@
+// The caller's sync plan: apply a new version (YAML or JSON body), read the one in force, list versions,
+// read one with its diff. An invalid plan answers 400 with every problem (line, path, message) and
+// leaves the version in force unchanged.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ValidationError } from '../errors.ts';
+import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
+
+const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
+
+export const planRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // YAML arrives as text; JSON is kept as the text it was sent as, so versions diff what the author wrote.
+  app.addContentTypeParser(
+    yamlTypes,
+    { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 },
+    (_request, body, done) => {
+      done(null, body);
+    },
+  );
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 },
+    (_request, body, done) => {
+      done(null, body);
+    },
+  );
+
+  app.put('/', async (request, reply) => {
+    if (typeof request.body !== 'string' || request.body.trim() === '') {
+      throw new ValidationError(
+        `send the plan as the request body (${yamlTypes.join(', ')} or application/json)`,
+      );
+    }
+    const applied = await applyPlan(request.em, {
+      tenantId: request.principal.tenantId,
+      source: request.body,
+      sourceName: 'request body',
+      appliedBy: `service-account:${request.principal.serviceAccountId}`,
+    });
+    return reply.status(applied.changed ? 201 : 200).send(applied);
+  });
+
+  app.get('/', async (request) => getPlanVersion(request.em, request.principal.tenantId));
+
+  app.get('/versions', async (request) => ({
+    versions: await listPlanVersions(request.em, request.principal.tenantId),
+  }));
+
+  app.get(
+    '/versions/:version',
+    { schema: { params: Type.Object({ version: Type.String({ pattern: '^[1-9][0-9]{0,8}$' }) }) } },
+    async (request) => getPlanVersion(request.em, request.principal.tenantId, Number(request.params.version)),
+  );
+};

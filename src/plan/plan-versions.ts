@@ -1,0 +1,103 @@
+// Applying a sync plan: validated first (an invalid plan changes nothing: the version in force stays),
+// then kept as a new version with who applied it and the diff from the previous one. Applying the same
+// text again creates no version. Concurrent applies for one tenant are serialized on the tenant's row.
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createTwoFilesPatch } from 'diff';
+import { NotFoundError } from '../errors.ts';
+import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
+import { Tenant } from '../storage/entities/tenant.entity.ts';
+import { loadPlan } from './load-plan.ts';
+
+export interface PlanVersionSummary {
+  version: number;
+  appliedBy: string;
+  appliedAt: string;
+}
+
+export interface AppliedPlan extends PlanVersionSummary {
+  /** False when the text was the version already in force. */
+  changed: boolean;
+  diff: string;
+}
+
+/** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
+function scoped(em: EntityManager, tenantId: string): EntityManager {
+  const fork = em.fork();
+  fork.setFilterParams('tenant', { tenantId });
+  return fork;
+}
+
+const summary = (row: Pick<PlanVersion, 'version' | 'appliedBy' | 'appliedAt'>): PlanVersionSummary => ({
+  version: row.version,
+  appliedBy: row.appliedBy,
+  appliedAt: row.appliedAt.toISOString(),
+});
+
+export async function applyPlan(
+  em: EntityManager,
+  options: { tenantId: string; source: string; sourceName: string; appliedBy: string },
+): Promise<AppliedPlan> {
+  const compiled = loadPlan(options.source, options.sourceName);
+  return scoped(em, options.tenantId).transactional(async (tx) => {
+    await tx.findOneOrFail(Tenant, { id: options.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const latest = await tx.findOne(
+      PlanVersion,
+      { tenant: options.tenantId },
+      { orderBy: { version: 'desc' } },
+    );
+    if (latest !== null && latest.source === options.source) {
+      return { ...summary(latest), changed: false, diff: '' };
+    }
+    const version = (latest?.version ?? 0) + 1;
+    const diff =
+      latest === null
+        ? ''
+        : createTwoFilesPatch(
+            `version ${String(latest.version)}`,
+            `version ${String(version)}`,
+            latest.source,
+            options.source,
+          );
+    const row = tx.create(PlanVersion, {
+      tenant: options.tenantId,
+      version,
+      source: options.source,
+      document: compiled.plan,
+      diff,
+      appliedBy: options.appliedBy,
+      appliedAt: new Date(),
+    });
+    await tx.flush();
+    return { ...summary(row), changed: true, diff };
+  });
+}
+
+/** The versions of a tenant's plan, newest first. */
+export async function listPlanVersions(em: EntityManager, tenantId: string): Promise<PlanVersionSummary[]> {
+  const rows = await scoped(em, tenantId).find(
+    PlanVersion,
+    { tenant: tenantId },
+    { orderBy: { version: 'desc' }, fields: ['version', 'appliedBy', 'appliedAt'] },
+  );
+  return rows.map(summary);
+}
+
+/** One version (the one in force when no number is given), with its source, document and diff. */
+export async function getPlanVersion(
+  em: EntityManager,
+  tenantId: string,
+  version?: number,
+): Promise<PlanVersionSummary & { source: string; document: Record<string, unknown>; diff: string }> {
+  const row = await scoped(em, tenantId).findOne(
+    PlanVersion,
+    { tenant: tenantId, ...(version === undefined ? {} : { version }) },
+    { orderBy: { version: 'desc' } },
+  );
+  if (row === null) {
+    throw new NotFoundError(
+      version === undefined ? 'no sync plan has been applied yet' : `no plan version ${String(version)}`,
+    );
+  }
+  return { ...summary(row), source: row.source, document: row.document, diff: row.diff };
+}

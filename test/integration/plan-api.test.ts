@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { buildApp, type App } from '../../src/api/app.ts';
+import { createReadiness } from '../../src/health/readiness.ts';
+import { projectRoot } from '../../src/infra/process.ts';
+import { migrate, openDatabase } from '../../src/storage/database.ts';
+import { createTenant, type IssuedServiceAccount } from '../../src/tenancy/tenants.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { silentLogger, uniqueName } from '../support/factories.ts';
+
+const example = readFileSync(join(projectRoot, 'docs/examples/sync-plan.yaml'), 'utf8');
+
+describe('sync plan versions through the HTTP API (real PostgreSQL)', () => {
+  let database: TestDatabase;
+  let orm: MikroORM;
+  let app: App;
+  let acme: IssuedServiceAccount;
+  let globex: IssuedServiceAccount;
+
+  const put = (account: IssuedServiceAccount, payload: string, contentType = 'application/yaml') =>
+    app.inject({
+      method: 'PUT',
+      url: '/v1/plan',
+      headers: { authorization: `Bearer ${account.apiKey}`, 'content-type': contentType },
+      payload,
+    });
+  const get = (account: IssuedServiceAccount, url: string) =>
+    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${account.apiKey}` } });
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
+    await migrate(orm);
+    app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });
+    acme = await createTenant(orm.em, { tenant: uniqueName('acme') });
+    globex = await createTenant(orm.em, { tenant: uniqueName('globex') });
+  });
+  afterAll(async () => {
+    await app.close();
+    await orm.close();
+    await database.drop();
+  });
+
+  it('keeps every applied version with who applied it and the diff, and refuses an invalid plan without changing the one in force', async () => {
+    const first = await put(acme, example);
+    expect(first.statusCode).toBe(201);
+    expect(first.json()).toMatchObject({
+      version: 1,
+      changed: true,
+      appliedBy: `service-account:${acme.serviceAccountId}`,
+      diff: '',
+    });
+
+    const again = await put(acme, example);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ version: 1, changed: false });
+
+    const broken = example.replace(
+      'source.FirstName + " " + source.LastName',
+      'source.FirstName + source.Nickname',
+    );
+    const refused = await put(acme, broken);
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toMatchObject({
+      error: {
+        code: 'JNY_PLAN_INVALID',
+        details: {
+          problems: [
+            {
+              line: expect.any(Number) as number,
+              path: 'applications[0].inbound[4].expression',
+              message:
+                'expression "source.FirstName + source.Nickname" does not compile: No such key: Nickname',
+            },
+          ],
+        },
+      },
+    });
+    expect((await get(acme, '/v1/plan')).json()).toMatchObject({ version: 1 });
+
+    const renamed = example.replace('name: by worker id', 'name: by worker number');
+    const second = await put(acme, renamed);
+    expect(second.statusCode).toBe(201);
+    const { diff } = second.json<{ diff: string }>();
+    expect(diff).toContain('-      - name: by worker id');
+    expect(diff).toContain('+      - name: by worker number');
+
+    const versions = await get(acme, '/v1/plan/versions');
+    expect(versions.json<{ versions: { version: number }[] }>().versions.map((v) => v.version)).toEqual([
+      2, 1,
+    ]);
+    const one = await get(acme, '/v1/plan/versions/1');
+    expect(one.json()).toMatchObject({ version: 1, source: example });
+    expect((await get(acme, '/v1/plan')).json()).toMatchObject({ version: 2, document: { version: 1 } });
+  });
+
+  it('accepts the same plan as JSON', async () => {
+    const json = JSON.stringify({
+      version: 1,
+      vault: { attributes: { mail: { type: 'string' } } },
+      applications: [
+        {
+          name: 'hr',
+          type: 'csv',
+          objectClasses: { person: { attributes: { email: {} } } },
+          inbound: [{ vault: 'mail', from: 'email' }],
+        },
+      ],
+    });
+    const response = await put(globex, json, 'application/json');
+    expect(response.statusCode).toBe(201);
+    expect(response.json()).toMatchObject({ version: 1 });
+  });
+
+  it("never shows a tenant another tenant's plan", async () => {
+    const fresh = await createTenant(orm.em, { tenant: uniqueName('initech') });
+    const response = await get(fresh, '/v1/plan');
+    expect(response.statusCode).toBe(404);
+    expect((await get(fresh, '/v1/plan/versions')).json()).toEqual({ versions: [] });
+    expect((await get(fresh, '/v1/plan/versions/1')).statusCode).toBe(404);
+  });
+});
