@@ -14,6 +14,7 @@ import {
 } from './identity-consumer.ts';
 import type { LatencySummary } from './latency.ts';
 import { startOutboxRelay } from './outbox.ts';
+import { createImportStage } from '../src/engine/import-stage.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -116,6 +117,18 @@ export async function startEngine(deps: {
     topics: ['identity'],
     concurrency: 3,
   });
+  // The Import stage: application objects into the Application Repository.
+  const imports = await startIdentityConsumer({
+    bus,
+    orm,
+    logger: deps.logger,
+    settings,
+    groupId: `${settings.groupId}.import`,
+    topics: ['imports'],
+    concurrency: 2,
+    cacheSize: 1,
+    handle: createImportStage(),
+  });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
@@ -132,6 +145,7 @@ export async function startEngine(deps: {
     timers,
     async stop() {
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
+      await imports.stop();
       await bulk.stop();
       await realtime.stop();
       await timers.stop();

@@ -14,8 +14,8 @@ import {
   processPartitionBatch,
   type BatchOutcome,
   type ConsumedMessage,
+  type BatchHandler,
   type DecodedMessage,
-  type HandlerResult,
   type Rejection,
 } from './partition-batch.ts';
 import { topicName, type TopicId, type TopicSettings } from './topics.ts';
@@ -55,6 +55,8 @@ export async function startIdentityConsumer(options: {
   topics: TopicId[];
   concurrency: number;
   cacheSize?: number;
+  /** Another stage's batch handler (e.g. the Import stage); default: the identity actors. */
+  handle?: BatchHandler;
 }): Promise<IdentityConsumer> {
   const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
@@ -95,19 +97,16 @@ export async function startIdentityConsumer(options: {
     return { work: accepted, rejected };
   };
 
-  const handle = (
-    tx: Parameters<IdentityHost['run']>[0],
-    messages: DecodedMessage[],
-  ): Promise<HandlerResult> =>
-    toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
-      const known = await rejectUnknownTenants(tx, work);
-      const result = await host.run(tx, known.work);
-      return { ...result, rejected: [...rejected, ...known.rejected, ...result.rejected] };
-    });
+  const handle: BatchHandler =
+    options.handle ??
+    ((tx, messages) =>
+      toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
+        const known = await rejectUnknownTenants(tx, work);
+        const result = await host.run(tx, known.work);
+        return { ...result, rejected: [...rejected, ...known.rejected, ...result.rejected] };
+      }));
 
-  const topicIdOf = new Map<string, TopicId>(
-    (['identity', 'pulses', 'schedules'] as const).map((id) => [name(id), id]),
-  );
+  const topicIdOf = new Map<string, TopicId>(options.topics.map((id) => [name(id), id]));
 
   const eachBatch = async (payload: BusBatchPayload): Promise<void> => {
     const { batch } = payload;

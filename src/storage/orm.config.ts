@@ -11,6 +11,7 @@ import { IdentityTimer } from './entities/identity-timer.entity.ts';
 import { StreamOffset } from './entities/stream-offset.entity.ts';
 import { OutboxMessage } from './entities/outbox-message.entity.ts';
 import { PlanVersion } from './entities/plan-version.entity.ts';
+import { ImportRun, RepositoryObject } from './entities/repository.entities.ts';
 import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
 import { projectRoot } from '../infra/process.ts';
 
@@ -25,6 +26,8 @@ export const entities = [
   StreamOffset,
   OutboxMessage,
   PlanVersion,
+  RepositoryObject,
+  ImportRun,
   BusTopic,
   BusPartition,
   BusMessage,

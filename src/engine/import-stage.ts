@@ -1,0 +1,191 @@
+// The Import stage: application objects from the `imports` topic land in the Application Repository,
+// one row per object with a content hash, so an unchanged object stops at the hash compare. Import runs
+// are tracked from their markers and their objects, in whatever order the partitions deliver them: a
+// full run detects deletions (objects it did not see) only once it is completed and every object it
+// announced has been recorded; an aborted run never deletes anything.
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { MessageData } from '../../streams/messages.ts';
+import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
+
+type ImportObject = MessageData<'joinery.import.object.v1'>;
+type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
+
+/** Counters of one batch, for logs and tests. */
+export interface ImportOutcome {
+  created: number;
+  changed: number;
+  unchanged: number;
+  deleted: number;
+}
+
+/** Canonical JSON: object keys sorted, so equal content hashes equally whatever the key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonical(inner)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function contentHash(objectClass: string, attributes: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(objectClass)
+    .update('\u0000')
+    .update(canonical(attributes))
+    .digest('hex');
+}
+
+export function createImportStage(
+  options: { onBatch?: (outcome: ImportOutcome) => void } = {},
+): BatchHandler {
+  return async (tx, messages): Promise<HandlerResult> => {
+    const objects = new Map<string, ImportObject>();
+    const markers: ImportRunMarker[] = [];
+    for (const { envelope } of messages) {
+      if (envelope.type === 'joinery.import.object.v1') {
+        const data = envelope.data as ImportObject;
+        // The last word on an object within the batch wins (messages of one key arrive in order).
+        const key = `${data.tenantId}|${data.applicationId}|${data.externalId}`;
+        objects.delete(key);
+        objects.set(key, data);
+      } else if (envelope.type === 'joinery.import.run.v1') {
+        markers.push(envelope.data as ImportRunMarker);
+      }
+    }
+    const k = tx.getKysely();
+    const outcome: ImportOutcome = { created: 0, changed: 0, unchanged: 0, deleted: 0 };
+
+    await recordMarkers(
+      tx,
+      markers.filter((marker) => marker.phase === 'started'),
+    );
+
+    const upserts = [...objects.values()].filter((object) => object.operation === 'upsert');
+    const deletes = [...objects.values()].filter((object) => object.operation === 'delete');
+    if (upserts.length > 0) {
+      const document = JSON.stringify(
+        upserts.map((object) => ({
+          tenant_id: object.tenantId,
+          application_id: object.applicationId,
+          external_id: object.externalId,
+          object_class: object.objectClass,
+          attributes: object.attributes ?? {},
+          content_hash: contentHash(object.objectClass, object.attributes ?? {}),
+          run_id: object.runId ?? null,
+        })),
+      );
+      // Seen by its run, changed or not (a cheap update: no index covers last_run_id).
+      await sql`
+        update repository_object r set last_run_id = u.run_id
+        from jsonb_to_recordset(${document}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, run_id uuid)
+        where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+          and u.run_id is not null and r.last_run_id is distinct from u.run_id`.execute(k);
+      const { rows } = await sql<{ created: boolean }>`
+        insert into repository_object
+          (tenant_id, application_id, external_id, object_class, attributes, content_hash, deleted, last_run_id, created_at, updated_at)
+        select tenant_id, application_id, external_id, object_class, attributes, content_hash, false, run_id, now(), now()
+        from jsonb_to_recordset(${document}::jsonb)
+          as u(tenant_id uuid, application_id uuid, external_id text, object_class text, attributes jsonb, content_hash text, run_id uuid)
+        on conflict (tenant_id, application_id, external_id) do update set
+          object_class = excluded.object_class, attributes = excluded.attributes, content_hash = excluded.content_hash,
+          deleted = false, updated_at = now()
+        where repository_object.content_hash <> excluded.content_hash or repository_object.deleted
+        returning (xmax = 0) as created`.execute(k);
+      outcome.created = rows.filter((row) => row.created).length;
+      outcome.changed = rows.length - outcome.created;
+      outcome.unchanged = upserts.length - rows.length;
+    }
+    if (deletes.length > 0) {
+      const result = await sql`
+        update repository_object r set deleted = true, updated_at = now()
+        from jsonb_to_recordset(${JSON.stringify(
+          deletes.map((object) => ({
+            tenant_id: object.tenantId,
+            application_id: object.applicationId,
+            external_id: object.externalId,
+          })),
+        )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+        where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+          and not r.deleted`.execute(k);
+      outcome.deleted += Number(result.numAffectedRows ?? 0n);
+    }
+
+    // Count each run's objects, creating the run's row if its "started" marker is still on its way.
+    const perRun = new Map<string, { tenantId: string; applicationId: string; count: number }>();
+    for (const object of objects.values()) {
+      if (object.runId === undefined) continue;
+      const run = perRun.get(object.runId) ?? {
+        tenantId: object.tenantId,
+        applicationId: object.applicationId,
+        count: 0,
+      };
+      run.count++;
+      perRun.set(object.runId, run);
+    }
+    if (perRun.size > 0) {
+      await sql`
+        insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
+        select run_id, tenant_id, application_id, null, 'running', null, seen, 0, now()
+        from jsonb_to_recordset(${JSON.stringify(
+          [...perRun].map(([runId, run]) => ({
+            run_id: runId,
+            tenant_id: run.tenantId,
+            application_id: run.applicationId,
+            seen: run.count,
+          })),
+        )}::jsonb) as u(run_id uuid, tenant_id uuid, application_id uuid, seen int)
+        on conflict (run_id) do update set seen = import_run.seen + excluded.seen`.execute(k);
+    }
+    await recordMarkers(
+      tx,
+      markers.filter((marker) => marker.phase !== 'started'),
+    );
+
+    // Whichever transaction completes a run (its marker, or its last object) detects its deletions.
+    for (const runId of new Set([...perRun.keys(), ...markers.map((marker) => marker.runId)])) {
+      outcome.deleted += await finishRun(tx, runId);
+    }
+    options.onBatch?.(outcome);
+    return { outbox: [], rejected: [] };
+  };
+}
+
+async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Promise<void> {
+  for (const marker of markers) {
+    const status =
+      marker.phase === 'started' ? 'running' : marker.phase === 'completed' ? 'completing' : 'aborted';
+    await sql`
+      insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at, finished_at)
+      values (${marker.runId}, ${marker.tenantId}, ${marker.applicationId}, ${marker.kind}, ${status},
+        ${marker.objectCount ?? null}, 0, 0, ${marker.at}, ${marker.phase === 'aborted' ? marker.at : null})
+      on conflict (run_id) do update set
+        kind = excluded.kind,
+        status = case when import_run.status in ('completed', 'aborted') then import_run.status
+                      when excluded.status = 'running' then import_run.status else excluded.status end,
+        object_count = coalesce(excluded.object_count, import_run.object_count),
+        finished_at = coalesce(excluded.finished_at, import_run.finished_at)`.execute(tx.getKysely());
+  }
+}
+
+/** Completes a run whose marker and objects have all arrived; a full run then deletes what it did not see. */
+async function finishRun(tx: EntityManager, runId: string): Promise<number> {
+  const k = tx.getKysely();
+  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string }>`
+    update import_run set status = 'completed', finished_at = now()
+    where run_id = ${runId} and status = 'completing' and seen >= object_count
+    returning tenant_id, application_id, kind`.execute(k);
+  const run = rows[0];
+  if (run?.kind !== 'full') return 0;
+  const deleted = await sql`
+    update repository_object set deleted = true, updated_at = now()
+    where tenant_id = ${run.tenant_id} and application_id = ${run.application_id} and not deleted
+      and last_run_id is distinct from ${runId}`.execute(k);
+  const count = Number(deleted.numAffectedRows ?? 0n);
+  await sql`update import_run set deletions = ${count} where run_id = ${runId}`.execute(k);
+  return count;
+}

@@ -1,0 +1,171 @@
+// The Import stage on the real Kafka broker and on the embedded bus, with a real PostgreSQL.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { silentLogger } from '../support/factories.ts';
+import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+
+describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreSQL)', (busKind) => {
+  let fixture: StreamsFixture;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    fixture = await createStreamsFixture({ bus: busKind });
+    engine = await startEngine({
+      bus: fixture.bus,
+      orm: fixture.orm,
+      logger: silentLogger,
+      settings: {
+        groupId: fixture.groupId,
+        actorCacheSize: 100,
+        maxBatchSize: 500,
+        sessionTimeoutMs: 6000,
+        topics: fixture.topics,
+      },
+    });
+  });
+  afterAll(async () => {
+    await engine.stop();
+    await fixture.close();
+  });
+
+  const at = () => new Date().toISOString();
+  const object = (
+    applicationId: string,
+    runId: string | undefined,
+    externalId: string,
+    attributes: Record<string, unknown>,
+  ) => {
+    const data: MessageData<'joinery.import.object.v1'> = {
+      tenantId: fixture.tenantId,
+      applicationId,
+      objectClass: 'user',
+      externalId,
+      operation: 'upsert',
+      attributes: attributes as MessageData<'joinery.import.object.v1'>['attributes'],
+      observedAt: at(),
+      ...(runId === undefined ? {} : { runId }),
+    };
+    return encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.object.v1',
+      source: '/tests',
+      time: at(),
+      tenantId: fixture.tenantId,
+      data,
+    });
+  };
+  const marker = (
+    applicationId: string,
+    runId: string,
+    phase: 'started' | 'completed' | 'aborted',
+    objectCount?: number,
+  ) =>
+    encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.run.v1',
+      source: '/tests',
+      time: at(),
+      tenantId: fixture.tenantId,
+      data: {
+        tenantId: fixture.tenantId,
+        applicationId,
+        runId,
+        kind: 'full',
+        phase,
+        at: at(),
+        ...(objectCount === undefined ? {} : { objectCount }),
+      },
+    });
+  const objects = async (applicationId: string) =>
+    query<{ external_id: string; deleted: boolean; attributes: Record<string, unknown>; updated_at: Date }>(
+      fixture.database.url,
+      'select external_id, deleted, attributes, updated_at from repository_object where application_id = $1 order by external_id',
+      [applicationId],
+    );
+  const runStatus = (runId: string) =>
+    waitFor(`run ${runId} to complete`, async () => {
+      const [row] = await query<{ status: string; deletions: number; seen: number }>(
+        fixture.database.url,
+        'select status, deletions, seen from import_run where run_id = $1',
+        [runId],
+      );
+      return row?.status === 'completed' || row?.status === 'aborted' ? row : undefined;
+    });
+
+  it('records objects with multi-valued and binary attributes, stops unchanged ones at the hash, and deletes what a completed full run did not see', async () => {
+    const app = randomUUID();
+    const first = randomUUID();
+    await fixture.send('imports', [
+      marker(app, first, 'started'),
+      object(app, first, 'a', {
+        mail: 'a@example.com',
+        proxyAddresses: ['smtp:a@x', 'smtp:a@y'],
+        objectGUID: 'Dk3n0m6QwU2l3p9B2x1yzA==',
+      }),
+      object(app, first, 'b', { mail: 'b@example.com' }),
+      object(app, first, 'c', { mail: 'c@example.com' }),
+      marker(app, first, 'completed', 3),
+    ]);
+    expect(await runStatus(first)).toMatchObject({ status: 'completed', deletions: 0, seen: 3 });
+    const before = await objects(app);
+    expect(before.map((o) => o.external_id)).toEqual(['a', 'b', 'c']);
+    expect(before[0]?.attributes).toEqual({
+      mail: 'a@example.com',
+      proxyAddresses: ['smtp:a@x', 'smtp:a@y'],
+      objectGUID: 'Dk3n0m6QwU2l3p9B2x1yzA==',
+    });
+
+    const second = randomUUID();
+    await fixture.send('imports', [
+      marker(app, second, 'started'),
+      // Same content, keys in another order: unchanged.
+      object(app, second, 'a', {
+        objectGUID: 'Dk3n0m6QwU2l3p9B2x1yzA==',
+        proxyAddresses: ['smtp:a@x', 'smtp:a@y'],
+        mail: 'a@example.com',
+      }),
+      object(app, second, 'b', { mail: 'b.new@example.com' }),
+      marker(app, second, 'completed', 2),
+    ]);
+    expect(await runStatus(second)).toMatchObject({ status: 'completed', deletions: 1 });
+    const after = await objects(app);
+    expect(after.map((o) => [o.external_id, o.deleted])).toEqual([
+      ['a', false],
+      ['b', false],
+      ['c', true],
+    ]);
+    expect(after[0]?.updated_at).toEqual(before[0]?.updated_at);
+    expect(after[1]?.attributes).toEqual({ mail: 'b.new@example.com' });
+  });
+
+  it("never deletes after an aborted run, and waits for a run's late objects before deleting", async () => {
+    const app = randomUUID();
+    const first = randomUUID();
+    await fixture.send('imports', [
+      object(app, first, 'x', {}),
+      object(app, first, 'y', {}),
+      marker(app, first, 'completed', 2),
+    ]);
+    await runStatus(first);
+
+    const aborted = randomUUID();
+    await fixture.send('imports', [object(app, aborted, 'x', {}), marker(app, aborted, 'aborted')]);
+    expect(await runStatus(aborted)).toMatchObject({ status: 'aborted', deletions: 0 });
+    expect((await objects(app)).every((o) => !o.deleted)).toBe(true);
+
+    // The completion marker first: the run completes (and deletes y) only once its object x is recorded.
+    const late = randomUUID();
+    await fixture.send('imports', [marker(app, late, 'completed', 1)]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await objects(app)).every((o) => !o.deleted)).toBe(true);
+    await fixture.send('imports', [object(app, late, 'x', {})]);
+    expect(await runStatus(late)).toMatchObject({ status: 'completed', deletions: 1 });
+    expect((await objects(app)).map((o) => [o.external_id, o.deleted])).toEqual([
+      ['x', false],
+      ['y', true],
+    ]);
+  });
+});
