@@ -189,6 +189,8 @@ plan
           ? `${file}: applied as version ${String(applied.version)}${applied.diff === '' ? '' : `\n${applied.diff}`}`
           : `${file}: unchanged, version ${String(applied.version)} stays in force`,
       );
+      for (const application of applied.applications)
+        console.log(`application ${application.name}  ${application.id}`);
     } finally {
       await database.close();
     }

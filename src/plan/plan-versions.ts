@@ -3,10 +3,13 @@
 // text again creates no version. Concurrent applies for one tenant are serialized on the tenant's row.
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
+import { Application } from '../storage/entities/application.entity.ts';
+import type { SyncPlan } from './plan.schema.ts';
 import { loadPlan } from './load-plan.ts';
 
 export interface PlanVersionSummary {
@@ -19,6 +22,8 @@ export interface AppliedPlan extends PlanVersionSummary {
   /** False when the text was the version already in force. */
   changed: boolean;
   diff: string;
+  /** The plan's applications and their ids (connectors and agents send these ids with their objects). */
+  applications: { name: string; id: string }[];
 }
 
 /** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
@@ -47,7 +52,12 @@ export async function applyPlan(
       { orderBy: { version: 'desc' } },
     );
     if (latest !== null && latest.source === options.source) {
-      return { ...summary(latest), changed: false, diff: '' };
+      return {
+        ...summary(latest),
+        changed: false,
+        diff: '',
+        applications: await syncApplications(tx, options.tenantId, compiled.plan),
+      };
     }
     const version = (latest?.version ?? 0) + 1;
     const diff =
@@ -68,9 +78,44 @@ export async function applyPlan(
       appliedBy: options.appliedBy,
       appliedAt: new Date(),
     });
+    const applications = await syncApplications(tx, options.tenantId, compiled.plan);
     await tx.flush();
-    return { ...summary(row), changed: true, diff };
+    return { ...summary(row), changed: true, diff, applications };
   });
+}
+
+/**
+ * The plan's applications as application records (created by name, type and mode kept up to date). An
+ * application the plan no longer names is kept: its repository and joins outlive a plan edit.
+ */
+async function syncApplications(
+  tx: EntityManager,
+  tenantId: string,
+  plan: SyncPlan,
+): Promise<{ name: string; id: string }[]> {
+  const existing = new Map(
+    (
+      await tx.find(Application, { tenant: tenantId, name: { $in: plan.applications.map((a) => a.name) } })
+    ).map((a) => [a.name, a]),
+  );
+  const result = plan.applications.map((planned) => {
+    let application = existing.get(planned.name);
+    if (application === undefined) {
+      application = tx.create(Application, {
+        id: randomUUID(),
+        tenant: tenantId,
+        name: planned.name,
+        type: planned.type,
+        mode: planned.mode ?? 'sandbox',
+      });
+    } else {
+      application.type = planned.type;
+      if (planned.mode !== undefined) application.mode = planned.mode;
+    }
+    return { name: planned.name, id: application.id };
+  });
+  await tx.flush();
+  return result;
 }
 
 /** The versions of a tenant's plan, newest first. */

@@ -53,7 +53,20 @@ describe('sync plan versions through the HTTP API (real PostgreSQL)', () => {
       diff: '',
     });
 
+    // The plan's applications exist as application records, with the ids connectors send.
+    const { applications } = first.json<{ applications: { name: string; id: string }[] }>();
+    expect(applications.map((a) => a.name)).toEqual(['workday', 'active-directory', 'salesforce']);
+    const listed = await get(acme, '/v1/applications');
+    expect(listed.json<{ items: { id: string; name: string }[] }>().items).toEqual(
+      expect.arrayContaining(
+        applications.map((a) => expect.objectContaining({ id: a.id, name: a.name }) as unknown),
+      ),
+    );
+
     const again = await put(acme, example);
+    expect(again.json<{ applications: { id: string }[] }>().applications.map((a) => a.id)).toEqual(
+      applications.map((a) => a.id),
+    );
     expect(again.statusCode).toBe(200);
     expect(again.json()).toMatchObject({ version: 1, changed: false });
 
