@@ -15,6 +15,8 @@ import {
 import type { LatencySummary } from './latency.ts';
 import { startOutboxRelay } from './outbox.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
+import { createInboundForwarder } from '../src/engine/inbound.ts';
+import { createPlanCache } from '../src/engine/plan-cache.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -127,7 +129,13 @@ export async function startEngine(deps: {
     topics: ['imports'],
     concurrency: 2,
     cacheSize: 1,
-    handle: createImportStage(),
+    handle: createImportStage({
+      inbound: createInboundForwarder({
+        plans: createPlanCache(),
+        identityTopic: name('identity'),
+        source: `/joinery/engine/${settings.groupId}/import`,
+      }),
+    }),
   });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },

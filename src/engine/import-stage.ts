@@ -8,6 +8,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { MessageData } from '../../streams/messages.ts';
 import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
+import type { OutboxRow } from '../../streams/outbox.ts';
+import type { InboundForwarder } from './inbound.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
@@ -41,7 +43,11 @@ export function contentHash(objectClass: string, attributes: Record<string, unkn
 }
 
 export function createImportStage(
-  options: { onBatch?: (outcome: ImportOutcome) => void } = {},
+  options: {
+    onBatch?: (outcome: ImportOutcome) => void;
+    /** Where changed objects go next: their joined (or projected) identities' inbound events. */
+    inbound?: InboundForwarder;
+  } = {},
 ): BatchHandler {
   return async (tx, messages): Promise<HandlerResult> => {
     const objects = new Map<string, ImportObject>();
@@ -59,6 +65,7 @@ export function createImportStage(
     }
     const k = tx.getKysely();
     const outcome: ImportOutcome = { created: 0, changed: 0, unchanged: 0, deleted: 0 };
+    const outbox: OutboxRow[] = [];
 
     await recordMarkers(
       tx,
@@ -85,7 +92,12 @@ export function createImportStage(
         from jsonb_to_recordset(${document}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, run_id uuid)
         where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
           and u.run_id is not null and r.last_run_id is distinct from u.run_id`.execute(k);
-      const { rows } = await sql<{ created: boolean }>`
+      const { rows } = await sql<{
+        tenant_id: string;
+        application_id: string;
+        external_id: string;
+        created: boolean;
+      }>`
         insert into repository_object
           (tenant_id, application_id, external_id, object_class, attributes, content_hash, deleted, last_run_id, created_at, updated_at)
         select tenant_id, application_id, external_id, object_class, attributes, content_hash, false, run_id, now(), now()
@@ -95,10 +107,15 @@ export function createImportStage(
           object_class = excluded.object_class, attributes = excluded.attributes, content_hash = excluded.content_hash,
           deleted = false, updated_at = now()
         where repository_object.content_hash <> excluded.content_hash or repository_object.deleted
-        returning (xmax = 0) as created`.execute(k);
+        returning tenant_id, application_id, external_id, (xmax = 0) as created`.execute(k);
       outcome.created = rows.filter((row) => row.created).length;
       outcome.changed = rows.length - outcome.created;
       outcome.unchanged = upserts.length - rows.length;
+      const changedObjects = rows.flatMap((row) => {
+        const changed = objects.get(`${row.tenant_id}|${row.application_id}|${row.external_id}`);
+        return changed === undefined ? [] : [changed];
+      });
+      if (options.inbound !== undefined) outbox.push(...(await options.inbound.forward(tx, changedObjects)));
     }
     if (deletes.length > 0) {
       const result = await sql`
@@ -151,7 +168,7 @@ export function createImportStage(
       outcome.deleted += await finishRun(tx, runId);
     }
     options.onBatch?.(outcome);
-    return { outbox: [], rejected: [] };
+    return { outbox, rejected: [] };
   };
 }
 

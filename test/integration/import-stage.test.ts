@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
+import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
@@ -167,5 +168,60 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       ['x', false],
       ['y', true],
     ]);
+  });
+
+  it('projects identities from an application that creates them, maps attributes with the plan, and updates only on a real change', async () => {
+    const plan = [
+      'version: 1',
+      'vault:',
+      '  attributes:',
+      '    employeeId: {}',
+      '    displayName: {}',
+      'applications:',
+      `  - name: hr-${randomUUID().slice(0, 8)}`,
+      '    type: csv',
+      '    createsIdentities: true',
+      '    objectClasses:',
+      '      worker:',
+      '        attributes: { WorkerID: {}, FirstName: {}, LastName: {} }',
+      '    inbound:',
+      '      - { vault: employeeId, from: WorkerID }',
+      '      - { vault: displayName, expression: \'source.FirstName + " " + source.LastName\' }',
+    ].join('\n');
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: plan,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    const hr = applied.applications[0]?.id ?? '';
+    const worker = (id: string, first: string) =>
+      object(hr, undefined, id, { WorkerID: id, FirstName: first, LastName: 'Lovelace' });
+    await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta')]);
+
+    const identities = () =>
+      query<{ employee_id: string; display_name: string; version: number }>(
+        fixture.database.url,
+        `select snapshot->'context'->'attributes'->>'employeeId' as employee_id,
+                snapshot->'context'->'attributes'->>'displayName' as display_name, version
+         from identity where tenant_id = $1 and snapshot->'context'->'attributes' ? 'employeeId' order by 1`,
+        [fixture.tenantId],
+      );
+    await waitFor('two projected identities', async () =>
+      (await identities()).length === 2 ? true : undefined,
+    );
+    expect((await identities()).map((i) => [i.employee_id, i.display_name])).toEqual([
+      ['W1', 'Ada Lovelace'],
+      ['W2', 'Augusta Lovelace'],
+    ]);
+
+    // W1 unchanged (stops at the hash), W2 renamed; a replay never projects a second identity.
+    await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta Ada')]);
+    await waitFor('the rename', async () =>
+      (await identities()).some((i) => i.display_name === 'Augusta Ada Lovelace') ? true : undefined,
+    );
+    const after = await identities();
+    expect(after).toHaveLength(2);
+    expect(after.find((i) => i.employee_id === 'W1')?.version).toBe(1);
   });
 });

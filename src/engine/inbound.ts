@@ -1,0 +1,139 @@
+// From a changed repository object to its identity's inbound event: find the identity through the hard
+// join, or project a new one when the application creates identities (its id derived from the object,
+// so a replayed import projects the same identity, never a second one), and map the object's attributes
+// to Vault attributes with the plan's inbound mappers. Objects that join nothing are left unjoined.
+//
+// Not yet: joining rules, ambiguous joins, authority between applications, classification and rules.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { v5 as uuidv5 } from 'uuid';
+import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import type { OutboxRow } from '../../streams/outbox.ts';
+import type { PlanCache, PlanInForce } from './plan-cache.ts';
+
+type ImportObject = MessageData<'joinery.import.object.v1'>;
+
+/** Namespace of projected identity ids (uuid v5 of tenant, application and object). */
+const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
+
+export interface InboundForwarder {
+  forward(tx: EntityManager, objects: ImportObject[]): Promise<OutboxRow[]>;
+  readonly counters: { forwarded: number; projected: number; unjoined: number };
+}
+
+export function createInboundForwarder(options: {
+  plans: PlanCache;
+  identityTopic: string;
+  source: string;
+}): InboundForwarder {
+  const counters = { forwarded: 0, projected: 0, unjoined: 0 };
+  return {
+    counters,
+    async forward(tx, objects) {
+      if (objects.length === 0) return [];
+      const { rows } = await sql<{
+        tenant_id: string;
+        application_id: string;
+        external_id: string;
+        identity_id: string;
+      }>`
+        select s.tenant_id, s.application_id, s.external_id, s.identity_id
+        from identity_source s
+        join jsonb_to_recordset(${JSON.stringify(
+          objects.map((o) => ({
+            tenant_id: o.tenantId,
+            application_id: o.applicationId,
+            external_id: o.externalId,
+          })),
+        )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+          on s.tenant_id = u.tenant_id and s.application_id = u.application_id and s.external_id = u.external_id`.execute(
+        tx.getKysely(),
+      );
+      const joined = new Map(
+        rows.map((row) => [`${row.tenant_id}|${row.application_id}|${row.external_id}`, row.identity_id]),
+      );
+      const plans = new Map<string, PlanInForce | undefined>();
+      const outbox: OutboxRow[] = [];
+      for (const object of objects) {
+        if (!plans.has(object.tenantId))
+          plans.set(object.tenantId, await options.plans.get(tx, object.tenantId));
+        const application = plans.get(object.tenantId)?.applications.get(object.applicationId);
+        const plan = plans.get(object.tenantId);
+        if (plan === undefined || application === undefined) continue; // not configured: repository only
+        let identityId = joined.get(`${object.tenantId}|${object.applicationId}|${object.externalId}`);
+        if (identityId === undefined && application.plan.createsIdentities === true) {
+          identityId = uuidv5(
+            `${object.tenantId}|${object.applicationId}|${object.externalId}`,
+            PROJECTION_NAMESPACE,
+          );
+          counters.projected++;
+        }
+        if (identityId === undefined) {
+          counters.unjoined++;
+          continue;
+        }
+        const attributes = mapInbound(plan, application.index, object.attributes ?? {});
+        const data: MessageData<'joinery.identity.event.v1'> = {
+          tenantId: object.tenantId,
+          identityId,
+          event: {
+            type: 'inbound.changed',
+            at: object.observedAt,
+            source: { applicationId: object.applicationId, externalId: object.externalId },
+            attributes,
+          },
+        };
+        const message = encodeMessage({
+          id: `import/${object.applicationId}/${object.externalId}/${object.observedAt}`,
+          type: 'joinery.identity.event.v1',
+          source: options.source,
+          time: object.observedAt,
+          tenantId: object.tenantId,
+          data,
+        });
+        outbox.push({
+          tenantId: object.tenantId,
+          topic: options.identityTopic,
+          key: identityId,
+          value: message.value as Buffer,
+          headers: message.headers as Record<string, string>,
+        });
+        counters.forwarded++;
+      }
+      return outbox;
+    },
+  };
+}
+
+/** The Vault attributes an object supplies, through the application's inbound mappers. */
+function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attributes): Attributes {
+  const application = plan.compiled.plan.applications[applicationIndex];
+  const result: Attributes = {};
+  application?.inbound?.forEach((mapper, index) => {
+    if (mapper.from !== undefined) {
+      if (mapper.from in source) result[mapper.vault] = source[mapper.from] ?? null;
+      return;
+    }
+    const expression = plan.compiled.expressions.get(
+      `applications[${String(applicationIndex)}].inbound[${String(index)}].expression`,
+    );
+    if (expression === undefined) return;
+    try {
+      result[mapper.vault] = toAttributeValue(expression({ source }));
+    } catch {
+      // An attribute the expression needs is missing on this object: the mapper supplies nothing.
+    }
+  });
+  return result;
+}
+
+function toAttributeValue(value: unknown): AttributeValue {
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return value;
+  if (Array.isArray(value))
+    return value.map((item) => (typeof item === 'bigint' ? Number(item) : item) as string | number | boolean);
+  return JSON.stringify(value);
+}

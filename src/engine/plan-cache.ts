@@ -1,0 +1,48 @@
+// The sync plan in force for each tenant, compiled once per version, with the tenant's application ids:
+// the stages ask for it per batch and get the compiled plan back unless a new version was applied.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { checkPlan, type CompiledPlan } from '../plan/check-plan.ts';
+import type { ApplicationPlan, SyncPlan } from '../plan/plan.schema.ts';
+
+export interface PlanInForce {
+  version: number;
+  compiled: CompiledPlan;
+  /** The plan's applications by application id, with their index in the plan (for expression paths). */
+  applications: Map<string, { plan: ApplicationPlan; index: number }>;
+}
+
+export function createPlanCache() {
+  const cache = new Map<string, PlanInForce>();
+  return {
+    /** The plan in force for a tenant, or undefined when none was applied. */
+    async get(tx: EntityManager, tenantId: string): Promise<PlanInForce | undefined> {
+      const k = tx.getKysely();
+      const { rows } = await sql<{ version: number | null }>`
+        select max(version) as version from plan_version where tenant_id = ${tenantId}`.execute(k);
+      const version = rows[0]?.version ?? null;
+      if (version === null) return undefined;
+      const cached = cache.get(tenantId);
+      if (cached?.version === version) return cached;
+      const { rows: documents } = await sql<{ document: SyncPlan }>`
+        select document from plan_version where tenant_id = ${tenantId} and version = ${version}`.execute(k);
+      const document = documents[0]?.document;
+      if (document === undefined) return undefined;
+      const { compiled } = checkPlan(document);
+      if (compiled === undefined) return undefined; // validated when applied; a stored plan always compiles
+      const { rows: ids } = await sql<{ id: string; name: string }>`
+        select id, name from application where tenant_id = ${tenantId}`.execute(k);
+      const byName = new Map(ids.map((row) => [row.name, row.id]));
+      const applications = new Map<string, { plan: ApplicationPlan; index: number }>();
+      document.applications.forEach((plan, index) => {
+        const id = byName.get(plan.name);
+        if (id !== undefined) applications.set(id, { plan, index });
+      });
+      const entry: PlanInForce = { version, compiled, applications };
+      cache.set(tenantId, entry);
+      return entry;
+    },
+  };
+}
+
+export type PlanCache = ReturnType<typeof createPlanCache>;
