@@ -3,7 +3,11 @@
 // so a replayed import projects the same identity, never a second one), and map the object's attributes
 // to Vault attributes with the plan's inbound mappers. Objects that join nothing are left unjoined.
 //
-// Not yet: joining rules, ambiguous joins, authority between applications, classification and rules.
+// Without a hard join, the application's joining rules are tried in order: one match joins, several are
+// held as an ambiguous join (never a guess), none projects or leaves the object unjoined.
+//
+// Not yet: authority between applications, classification and rules; the joining rules' lookups scan the
+// tenant's identities (correct, not yet indexed for bulk loads).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
@@ -12,6 +16,7 @@ import { encodeMessage } from '../../streams/cloudevents.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
+import type { ApplicationPlan } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 
@@ -20,7 +25,7 @@ const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
 
 export interface InboundForwarder {
   forward(tx: EntityManager, objects: ImportObject[]): Promise<OutboxRow[]>;
-  readonly counters: { forwarded: number; projected: number; unjoined: number };
+  readonly counters: { forwarded: number; projected: number; unjoined: number; ambiguous: number };
 }
 
 export function createInboundForwarder(options: {
@@ -28,7 +33,7 @@ export function createInboundForwarder(options: {
   identityTopic: string;
   source: string;
 }): InboundForwarder {
-  const counters = { forwarded: 0, projected: 0, unjoined: 0 };
+  const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0 };
   return {
     counters,
     async forward(tx, objects) {
@@ -63,6 +68,18 @@ export function createInboundForwarder(options: {
         const plan = plans.get(object.tenantId);
         if (plan === undefined || application === undefined) continue; // not configured: repository only
         let identityId = joined.get(`${object.tenantId}|${object.applicationId}|${object.externalId}`);
+        if (identityId === undefined) {
+          const match = await matchJoiningRules(tx, object, application.plan);
+          if (match.kind === 'ambiguous') {
+            counters.ambiguous++;
+            await recordJoin(tx, object, 'ambiguous', null, {
+              rule: match.rule,
+              identityIds: match.identityIds,
+            });
+            continue;
+          }
+          if (match.kind === 'joined') identityId = match.identityId;
+        }
         if (identityId === undefined && application.plan.createsIdentities === true) {
           identityId = uuidv5(
             `${object.tenantId}|${object.applicationId}|${object.externalId}`,
@@ -72,8 +89,10 @@ export function createInboundForwarder(options: {
         }
         if (identityId === undefined) {
           counters.unjoined++;
+          await recordJoin(tx, object, 'unjoined', null, null);
           continue;
         }
+        await recordJoin(tx, object, 'joined', identityId, null);
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
         const data: MessageData<'joinery.identity.event.v1'> = {
           tenantId: object.tenantId,
@@ -105,6 +124,59 @@ export function createInboundForwarder(options: {
       return outbox;
     },
   };
+}
+
+type JoinMatch =
+  | { kind: 'none' }
+  | { kind: 'joined'; identityId: string }
+  | { kind: 'ambiguous'; rule: string; identityIds: string[] };
+
+/** The application's joining rules, in priority order, against the Vault's live identities. */
+async function matchJoiningRules(
+  tx: EntityManager,
+  object: ImportObject,
+  application: ApplicationPlan,
+): Promise<JoinMatch> {
+  const attributes = object.attributes ?? {};
+  for (const rule of application.joining ?? []) {
+    const comparisons = (rule.all ?? rule.any ?? []).flatMap((match) => {
+      const value = attributes[match.source];
+      if (value === undefined || value === null || Array.isArray(value)) return [];
+      const vault = sql`(snapshot->'context'->'attributes'->>${match.vault})`;
+      return [
+        match.ignoreCase === true
+          ? sql`lower(${vault}) = lower(${String(value)})`
+          : sql`${vault} = ${String(value)}`,
+      ];
+    });
+    // AND needs every comparison; OR needs at least one.
+    if (comparisons.length === 0 || (rule.all !== undefined && comparisons.length < rule.all.length))
+      continue;
+    const condition = sql.join(comparisons, rule.all !== undefined ? sql` and ` : sql` or `);
+    const { rows } = await sql<{ id: string }>`
+      select id from identity where tenant_id = ${object.tenantId} and state <> 'deleted' and (${condition})
+      order by id limit 10`.execute(tx.getKysely());
+    const [first, second] = rows;
+    if (first !== undefined && second === undefined) return { kind: 'joined', identityId: first.id };
+    if (first !== undefined)
+      return { kind: 'ambiguous', rule: rule.name, identityIds: rows.map((row) => row.id) };
+  }
+  return { kind: 'none' };
+}
+
+async function recordJoin(
+  tx: EntityManager,
+  object: ImportObject,
+  state: 'joined' | 'unjoined' | 'ambiguous',
+  identityId: string | null,
+  candidates: { rule: string; identityIds: string[] } | null,
+): Promise<void> {
+  await sql`
+    update repository_object set join_state = ${state}, identity_id = ${identityId},
+      join_candidates = ${candidates === null ? null : JSON.stringify(candidates)}::jsonb
+    where tenant_id = ${object.tenantId} and application_id = ${object.applicationId} and external_id = ${object.externalId}`.execute(
+    tx.getKysely(),
+  );
 }
 
 /** The Vault attributes an object supplies, through the application's inbound mappers. */

@@ -224,4 +224,104 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     expect(after).toHaveLength(2);
     expect(after.find((i) => i.employee_id === 'W1')?.version).toBe(1);
   });
+
+  it('joins by the first matching rule, holds an ambiguous match with its candidates, leaves a disconnector unjoined, and keeps a hard join when the matched attribute changes', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const plan = [
+      'version: 1',
+      'vault:',
+      '  attributes: { employeeId: {}, payrollId: {}, mail: {} }',
+      'applications:',
+      `  - name: hr-${suffix}`,
+      '    type: csv',
+      '    createsIdentities: true',
+      '    objectClasses: { worker: { attributes: { WorkerID: {}, PayrollID: {} } } }',
+      '    inbound: [{ vault: employeeId, from: WorkerID }, { vault: payrollId, from: PayrollID }]',
+      `  - name: ad-${suffix}`,
+      '    type: active-directory',
+      '    objectClasses: { user: { attributes: { extensionAttribute4: {}, employeeID: {}, mail: {} } } }',
+      '    joining:',
+      '      - { name: payroll, all: [{ source: extensionAttribute4, vault: payrollId }] }',
+      '      - { name: employee id, all: [{ source: employeeID, vault: employeeId }] }',
+      '    inbound: [{ vault: mail, from: mail }]',
+    ].join('\n');
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: plan,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    const [hr, ad] = applied.applications.map((a) => a.id);
+    const hrWorker = (id: string, payroll: string) =>
+      object(hr ?? '', undefined, `${id}-${suffix}`, {
+        WorkerID: `${id}-${suffix}`,
+        PayrollID: `${payroll}-${suffix}`,
+      });
+    await fixture.send('imports', [
+      hrWorker('W1', 'P1'),
+      hrWorker('W2', 'P2'),
+      hrWorker('W3', 'PX'),
+      hrWorker('W4', 'PX'),
+    ]);
+    const vault = () =>
+      query<{ id: string; employee_id: string; mail: string | null }>(
+        fixture.database.url,
+        `select id, snapshot->'context'->'attributes'->>'employeeId' as employee_id, snapshot->'context'->'attributes'->>'mail' as mail
+         from identity where tenant_id = $1 and snapshot->'context'->'attributes'->>'employeeId' like $2 order by 2`,
+        [fixture.tenantId, `%-${suffix}`],
+      );
+    await waitFor('four HR identities', async () => ((await vault()).length === 4 ? true : undefined));
+
+    const adUser = (id: string, attributes: Record<string, string>) =>
+      object(ad ?? '', undefined, id, attributes);
+    await fixture.send('imports', [
+      adUser('a1', { extensionAttribute4: `P1-${suffix}`, mail: 'w1@example.com' }),
+      adUser('a2', { employeeID: `W2-${suffix}`, mail: 'w2@example.com' }),
+      adUser('a3', { extensionAttribute4: 'nobody', employeeID: 'nobody', mail: 'x@example.com' }),
+      adUser('a4', { extensionAttribute4: `PX-${suffix}`, mail: 'px@example.com' }),
+    ]);
+    const joins = () =>
+      query<{
+        external_id: string;
+        join_state: string | null;
+        identity_id: string | null;
+        join_candidates: { rule: string; identityIds: string[] } | null;
+      }>(
+        fixture.database.url,
+        'select external_id, join_state, identity_id, join_candidates from repository_object where application_id = $1 order by external_id',
+        [ad],
+      );
+    await waitFor('the AD objects joined', async () =>
+      (await joins()).every((j) => j.join_state !== null) && (await joins()).length === 4 ? true : undefined,
+    );
+    await waitFor('mail on the joined identities', async () =>
+      (await vault()).filter((i) => i.mail !== null).length === 2 ? true : undefined,
+    );
+    const identities = await vault();
+    const byEmployee = new Map(identities.map((i) => [i.employee_id.replace(`-${suffix}`, ''), i]));
+    const result = await joins();
+    expect(result.map((j) => [j.external_id, j.join_state])).toEqual([
+      ['a1', 'joined'],
+      ['a2', 'joined'],
+      ['a3', 'unjoined'],
+      ['a4', 'ambiguous'],
+    ]);
+    expect(result[0]?.identity_id).toBe(byEmployee.get('W1')?.id);
+    expect(result[1]?.identity_id).toBe(byEmployee.get('W2')?.id);
+    expect(result[3]?.join_candidates?.rule).toBe('payroll');
+    expect(new Set(result[3]?.join_candidates?.identityIds)).toEqual(
+      new Set([byEmployee.get('W3')?.id, byEmployee.get('W4')?.id]),
+    );
+    expect(byEmployee.get('W1')?.mail).toBe('w1@example.com');
+    expect(byEmployee.get('W3')?.mail ?? null).toBeNull();
+
+    // The attribute rule 1 matched on changes: the hard join holds, and the identity follows the new mail.
+    await fixture.send('imports', [
+      adUser('a1', { extensionAttribute4: 'changed', mail: 'w1.new@example.com' }),
+    ]);
+    await waitFor('the new mail on W1', async () =>
+      (await vault()).some((i) => i.mail === 'w1.new@example.com') ? true : undefined,
+    );
+    expect((await joins())[0]?.identity_id).toBe(byEmployee.get('W1')?.id);
+  });
 });

@@ -17,6 +17,14 @@ const RepositoryObjectSchema = defineEntity({
     /** SHA-256 of the object class and the attributes in canonical form. */
     contentHash: p.string().length(64),
     deleted: p.boolean().default(false),
+    /**
+     * joined (to identityId), unjoined (a disconnector: no rule matched and the application does not
+     * create identities), or ambiguous (several identities matched: held for an administrator).
+     */
+    joinState: p.string().length(16).nullable(),
+    identityId: p.uuid().nullable(),
+    /** The identities an ambiguous join matched, and the rule that matched them. */
+    joinCandidates: p.json<{ rule: string; identityIds: string[] }>().nullable(),
     /** The last import run that saw it: a completed full run deletes what it did not see. */
     lastRunId: p.uuid().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
