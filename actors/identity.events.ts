@@ -48,6 +48,8 @@ export const InboundChangedSchema = Type.Object(
     at: Instant,
     source: SourceSchema,
     attributes: AttributesSchema,
+    /** Per attribute, this source's authority for it (default 0): a higher one is never overwritten by a lower. */
+    authority: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: 1000 }))),
     lifecycle: Type.Optional(LifecycleStatusSchema),
   },
   strict,

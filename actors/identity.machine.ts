@@ -23,12 +23,16 @@ export interface IdentityContext {
   attributes: Attributes;
   /** The application objects that contributed to this identity. */
   sources: Source[];
+  /** Which application supplied each attribute, with its authority: a lower authority cannot overwrite it. */
+  provenance?: Provenance | undefined;
   deletionDelayDays: number;
   /** The pending deletion while the identity is a leaver. */
   deletion?: { timerId: string; dueAt: string } | undefined;
   /** The time of the last event that changed anything. */
   updatedAt?: string | undefined;
 }
+
+export type Provenance = Record<string, { applicationId: string; authority: number }>;
 
 const DEFAULT_DELETION_DELAY_DAYS = 90;
 const DAY_MS = 86_400_000;
@@ -70,6 +74,45 @@ function applyChanges(current: Attributes, changes: Attributes | undefined): Att
   for (const key in changes) {
     const value = changes[key];
     if (value !== null && value !== undefined && !Object.hasOwn(current, key)) next[key] = value;
+  }
+  return next;
+}
+
+type InboundChanged = Extract<IdentityEvent, { type: 'inbound.changed' }>;
+
+/**
+ * The part of an inbound change this source may make: an attribute last set by another application with
+ * a higher authority is kept. Equal authority: the latest change wins.
+ */
+function authoritative(provenance: Provenance | undefined, event: InboundChanged): Attributes {
+  if (provenance === undefined) return event.attributes;
+  let allowed: Attributes | undefined;
+  for (const key in event.attributes) {
+    const owner = provenance[key];
+    const authority = event.authority?.[key] ?? 0;
+    if (
+      owner === undefined ||
+      owner.applicationId === event.source.applicationId ||
+      authority >= owner.authority
+    )
+      continue;
+    allowed ??= { ...event.attributes };
+    Reflect.deleteProperty(allowed, key);
+  }
+  return allowed ?? event.attributes;
+}
+
+/** Provenance after applying changes from a source: who supplied each attribute now, and with what authority. */
+function withProvenance(
+  provenance: Provenance | undefined,
+  changes: Attributes | undefined,
+  event: InboundChanged,
+): Provenance | undefined {
+  if (changes === undefined) return provenance;
+  const next: Provenance = { ...provenance };
+  for (const key in changes) {
+    if (changes[key] === null) Reflect.deleteProperty(next, key);
+    else next[key] = { applicationId: event.source.applicationId, authority: event.authority?.[key] ?? 0 };
   }
   return next;
 }
@@ -138,8 +181,10 @@ const logic = base.extend({
     /** A joiner's merge: not provisioned yet, so no update effect (the create carries every attribute). */
     absorbInbound: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'inbound.changed') return;
+      const changes = changedAttributes(context.attributes, authoritative(context.provenance, event));
       enqueue.assign({
-        attributes: applyChanges(context.attributes, changedAttributes(context.attributes, event.attributes)),
+        attributes: applyChanges(context.attributes, changes),
+        provenance: withProvenance(context.provenance, changes, event),
         sources: withSource(context.sources, event.source),
         updatedAt: event.at,
       });
@@ -147,12 +192,13 @@ const logic = base.extend({
     /** A provisioned identity's merge: the attributes that really changed go out as an update first. */
     mergeInbound: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'inbound.changed') return;
-      const changes = changedAttributes(context.attributes, event.attributes);
+      const changes = changedAttributes(context.attributes, authoritative(context.provenance, event));
       if (changes !== undefined) {
         enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: changes }) });
       }
       enqueue.assign({
         attributes: applyChanges(context.attributes, changes),
+        provenance: withProvenance(context.provenance, changes, event),
         sources: withSource(context.sources, event.source),
         updatedAt: event.at,
       });
@@ -402,9 +448,10 @@ export function identityState(snapshot: IdentitySnapshot): IdentityState {
 }
 
 export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
-  const { tenantId, identityId, attributes, sources, deletionDelayDays, deletion, updatedAt } =
+  const { tenantId, identityId, attributes, sources, deletionDelayDays, deletion, updatedAt, provenance } =
     snapshot.context;
   const context: IdentityContext = { tenantId, identityId, attributes, sources, deletionDelayDays };
+  if (provenance !== undefined) context.provenance = provenance;
   if (deletion !== undefined) context.deletion = deletion;
   if (updatedAt !== undefined) context.updatedAt = updatedAt;
   return { state: snapshot.value, context };

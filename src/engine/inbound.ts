@@ -6,7 +6,9 @@
 // Without a hard join, the application's joining rules are tried in order: one match joins, several are
 // held as an ambiguous join (never a guess), none projects or leaves the object unjoined.
 //
-// Not yet: authority between applications, classification and rules; the joining rules' lookups scan the
+// Each mapped attribute carries its mapper's authority; the identity keeps the value of the highest.
+//
+// Not yet: classification and rules; the joining rules' lookups scan the
 // tenant's identities (correct, not yet indexed for bulk loads).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
@@ -94,6 +96,13 @@ export function createInboundForwarder(options: {
         }
         await recordJoin(tx, object, 'joined', identityId, null);
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
+        const authority = Object.fromEntries(
+          (application.plan.inbound ?? []).flatMap((mapper) =>
+            mapper.authority === undefined || !(mapper.vault in attributes)
+              ? []
+              : [[mapper.vault, mapper.authority]],
+          ),
+        );
         const data: MessageData<'joinery.identity.event.v1'> = {
           tenantId: object.tenantId,
           identityId,
@@ -102,6 +111,7 @@ export function createInboundForwarder(options: {
             at: object.observedAt,
             source: { applicationId: object.applicationId, externalId: object.externalId },
             attributes,
+            ...(Object.keys(authority).length === 0 ? {} : { authority }),
           },
         };
         const message = encodeMessage({

@@ -236,14 +236,14 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       '    type: csv',
       '    createsIdentities: true',
       '    objectClasses: { worker: { attributes: { WorkerID: {}, PayrollID: {} } } }',
-      '    inbound: [{ vault: employeeId, from: WorkerID }, { vault: payrollId, from: PayrollID }]',
+      '    inbound: [{ vault: employeeId, from: WorkerID, authority: 100 }, { vault: payrollId, from: PayrollID }]',
       `  - name: ad-${suffix}`,
       '    type: active-directory',
       '    objectClasses: { user: { attributes: { extensionAttribute4: {}, employeeID: {}, mail: {} } } }',
       '    joining:',
       '      - { name: payroll, all: [{ source: extensionAttribute4, vault: payrollId }] }',
       '      - { name: employee id, all: [{ source: employeeID, vault: employeeId }] }',
-      '    inbound: [{ vault: mail, from: mail }]',
+      '    inbound: [{ vault: mail, from: mail }, { vault: employeeId, from: employeeID, authority: 1 }]',
     ].join('\n');
     const applied = await applyPlan(fixture.orm.em, {
       tenantId: fixture.tenantId,
@@ -275,7 +275,7 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     const adUser = (id: string, attributes: Record<string, string>) =>
       object(ad ?? '', undefined, id, attributes);
     await fixture.send('imports', [
-      adUser('a1', { extensionAttribute4: `P1-${suffix}`, mail: 'w1@example.com' }),
+      adUser('a1', { extensionAttribute4: `P1-${suffix}`, employeeID: 'WRONG', mail: 'w1@example.com' }),
       adUser('a2', { employeeID: `W2-${suffix}`, mail: 'w2@example.com' }),
       adUser('a3', { extensionAttribute4: 'nobody', employeeID: 'nobody', mail: 'x@example.com' }),
       adUser('a4', { extensionAttribute4: `PX-${suffix}`, mail: 'px@example.com' }),
@@ -312,7 +312,9 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     expect(new Set(result[3]?.join_candidates?.identityIds)).toEqual(
       new Set([byEmployee.get('W3')?.id, byEmployee.get('W4')?.id]),
     );
+    // AD also maps employeeID, with a lower authority than HR: W1 keeps HR's employee id.
     expect(byEmployee.get('W1')?.mail).toBe('w1@example.com');
+    expect([...byEmployee.keys()].sort()).toEqual(['W1', 'W2', 'W3', 'W4']);
     expect(byEmployee.get('W3')?.mail ?? null).toBeNull();
 
     // The attribute rule 1 matched on changes: the hard join holds, and the identity follows the new mail.

@@ -556,6 +556,9 @@ describe('identity lifecycle', () => {
           identityId: IDENTITY,
           attributes: ALICE,
           sources: [HR],
+          provenance: Object.fromEntries(
+            Object.keys(ALICE).map((key) => [key, { applicationId: HR.applicationId, authority: 0 }]),
+          ),
           deletionDelayDays: 90,
           deletion: { timerId: DELETION_TIMER, dueAt: '2026-05-31T09:00:00.000Z' },
           updatedAt: T2,
@@ -664,11 +667,51 @@ describe('identity lifecycle', () => {
           'deletion',
           'deletionDelayDays',
           'identityId',
+          'provenance',
           'sources',
           'tenantId',
           'updatedAt',
         ].sort(),
       );
     });
+  });
+});
+
+describe('attribute authority', () => {
+  const withAuthority = (
+    source: Source,
+    attributes: Attributes,
+    authority: Record<string, number>,
+    at: string,
+  ) => {
+    const event = inbound({ source, attributes, at });
+    if (event.type === 'inbound.changed') event.authority = authority;
+    return event;
+  };
+  const start = (): IdentitySnapshot =>
+    stepIdentity(
+      createIdentity({ tenantId: TENANT, identityId: IDENTITY }).snapshot,
+      withAuthority(HR, { title: 'Engineer', mail: 'hr@example.com' }, { title: 100, mail: 10 }, T1),
+    ).snapshot;
+
+  it('keeps a value from a higher authority when a lower one sends another', () => {
+    const { snapshot, effects } = stepIdentity(
+      start(),
+      withAuthority(AD, { title: 'Dev', mail: 'ad@example.com' }, { title: 10, mail: 100 }, T2),
+    );
+    // Title stays HR's; e-mail is AD's, which has the higher authority for it.
+    expect(snapshot.context.attributes).toMatchObject({ title: 'Engineer', mail: 'ad@example.com' });
+    expect(effects.filter((e) => e.type === 'outbound')).toEqual([
+      expect.objectContaining({ change: 'update', attributes: { mail: 'ad@example.com' } }),
+    ]);
+    expect(snapshot.context.provenance).toMatchObject({
+      title: { applicationId: HR.applicationId, authority: 100 },
+      mail: { applicationId: AD.applicationId, authority: 100 },
+    });
+  });
+
+  it('lets the owning application change its own value whatever the authority', () => {
+    const { snapshot } = stepIdentity(start(), withAuthority(HR, { title: 'Lead' }, {}, T2));
+    expect(snapshot.context.attributes.title).toBe('Lead');
   });
 });
