@@ -92,12 +92,19 @@ export const TimerFiredSchema = Type.Object(
   strict,
 );
 
+/** The identity's classification as the plan decides it from its merged attributes (set by the host). */
+export const ClassifiedSchema = Type.Object(
+  { type: Type.Literal('classified'), at: Instant, classification: Type.Integer({ minimum: 0 }) },
+  strict,
+);
+
 export const IdentityEventSchema = Type.Union([
   InboundChangedSchema,
   PulseEnableSchema,
   PulseDisableSchema,
   PulsePasswordSchema,
   TimerFiredSchema,
+  ClassifiedSchema,
 ]);
 export type IdentityEvent = Static<typeof IdentityEventSchema>;
 export type PulseEvent = Extract<IdentityEvent, { type: `pulse.${string}` }>;

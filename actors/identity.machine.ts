@@ -25,6 +25,8 @@ export interface IdentityContext {
   sources: Source[];
   /** Which application supplied each attribute, with its authority: a lower authority cannot overwrite it. */
   provenance?: Provenance | undefined;
+  /** The one integer the plan's classifications give this identity. */
+  classification?: number | undefined;
   deletionDelayDays: number;
   /** The pending deletion while the identity is a leaver. */
   deletion?: { timerId: string; dueAt: string } | undefined;
@@ -204,6 +206,11 @@ const logic = base.extend({
       });
     }),
     touch: base.assign({ updatedAt: ({ event }) => event.at }),
+    classify: base.assign(({ context, event }) =>
+      event.type === 'classified' && event.classification !== context.classification
+        ? { classification: event.classification, updatedAt: event.at }
+        : {},
+    ),
     scheduleDeletion: base.enqueueActions(({ context, event, enqueue }) => {
       const deletion = {
         timerId: `deletion:${event.at}`,
@@ -289,6 +296,8 @@ export const identityMachine = logic.createMachine({
   id: 'identity',
   initial: 'joiner',
   context: ({ input }) => initialContext(input),
+  // Any living identity can be (re)classified; a deleted one is done and hears nothing.
+  on: { classified: { actions: 'classify' } },
   states: {
     joiner: {
       on: {
@@ -452,6 +461,7 @@ export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
     snapshot.context;
   const context: IdentityContext = { tenantId, identityId, attributes, sources, deletionDelayDays };
   if (provenance !== undefined) context.provenance = provenance;
+  if (snapshot.context.classification !== undefined) context.classification = snapshot.context.classification;
   if (deletion !== undefined) context.deletion = deletion;
   if (updatedAt !== undefined) context.updatedAt = updatedAt;
   return { state: snapshot.value, context };

@@ -17,6 +17,7 @@ import { startOutboxRelay } from './outbox.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../src/engine/inbound.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
+import { createClassifier } from '../src/engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -110,6 +111,7 @@ export async function startEngine(deps: {
           role: 'realtime',
           logger: deps.logger,
         });
+  const plans = createPlanCache();
   const bulk = await startIdentityConsumer({
     bus,
     orm,
@@ -118,6 +120,7 @@ export async function startEngine(deps: {
     groupId: settings.groupId,
     topics: ['identity'],
     concurrency: 3,
+    classifier: createClassifier(plans),
   });
   // The Import stage: application objects into the Application Repository.
   const imports = await startIdentityConsumer({
@@ -131,7 +134,7 @@ export async function startEngine(deps: {
     cacheSize: 1,
     handle: createImportStage({
       inbound: createInboundForwarder({
-        plans: createPlanCache(),
+        plans,
         identityTopic: name('identity'),
         source: `/joinery/engine/${settings.groupId}/import`,
       }),

@@ -7,7 +7,12 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
 import type { IdentityEvent } from '../actors/identity.events.ts';
-import { createIdentityHost, type IdentityHost, type IdentityWork } from './identity-host.ts';
+import {
+  createIdentityHost,
+  type Classifier,
+  type IdentityHost,
+  type IdentityWork,
+} from './identity-host.ts';
 import { createLatencyRecorder, type LatencySummary } from './latency.ts';
 import type { MessageData } from './messages.ts';
 import {
@@ -57,6 +62,8 @@ export async function startIdentityConsumer(options: {
   cacheSize?: number;
   /** Another stage's batch handler (e.g. the Import stage); default: the identity actors. */
   handle?: BatchHandler;
+  /** Classifies changed identities with the plan in force. */
+  classifier?: Classifier;
 }): Promise<IdentityConsumer> {
   const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
@@ -65,6 +72,7 @@ export async function startIdentityConsumer(options: {
 
   const host = createIdentityHost({
     cacheSize: options.cacheSize ?? settings.actorCacheSize,
+    ...(options.classifier === undefined ? {} : { classifier: options.classifier }),
     topics: { outbound: name('outbound'), logstream: name('logstream') },
     source,
   });

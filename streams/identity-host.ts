@@ -14,7 +14,7 @@ import {
   type IdentitySnapshot,
   type PersistedIdentity,
 } from '../actors/identity.machine.ts';
-import type { IdentityEffect, IdentityEvent, Source } from '../actors/identity.events.ts';
+import type { Attributes, IdentityEffect, IdentityEvent, Source } from '../actors/identity.events.ts';
 import { VersionConflictError } from '../src/errors.ts';
 import { encodeMessage } from './cloudevents.ts';
 import type { MessageData } from './messages.ts';
@@ -47,7 +47,15 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Classifies identities from their merged attributes (the plan's classifications), per batch. */
+export type Classifier = (
+  tx: EntityManager,
+  tenantIds: string[],
+) => Promise<(tenantId: string, attributes: Attributes) => number | undefined>;
+
 export interface IdentityHostOptions {
+  /** When given, every changed identity is (re)classified after its events, in the same transaction. */
+  classifier?: Classifier;
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
   topics: { outbound: string; logstream: string };
@@ -164,6 +172,18 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         });
       }
 
+      if (options.classifier !== undefined && changed.size > 0) {
+        const classify = await options.classifier(tx, [
+          ...new Set([...changed.values()].map((h) => h.tenantId)),
+        ]);
+        for (const [id, hosted] of changed) {
+          const value = classify(hosted.tenantId, hosted.snapshot.context.attributes);
+          if (value === undefined || value === hosted.snapshot.context.classification) continue;
+          const at = hosted.snapshot.context.updatedAt ?? new Date().toISOString();
+          const step = stepIdentity(hosted.snapshot, { type: 'classified', at, classification: value });
+          changed.set(id, { ...hosted, snapshot: step.snapshot });
+        }
+      }
       try {
         await persist(tx, changed);
       } catch (error) {

@@ -187,6 +187,9 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       '    inbound:',
       '      - { vault: employeeId, from: WorkerID }',
       '      - { vault: displayName, expression: \'source.FirstName + " " + source.LastName\' }',
+      'classifications:',
+      '  - { value: 1, name: ada, when: \'identity.displayName.contains("Ada")\' }',
+      '  - { value: 0, name: others, when: "true" }',
     ].join('\n');
     const applied = await applyPlan(fixture.orm.em, {
       tenantId: fixture.tenantId,
@@ -200,10 +203,11 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta')]);
 
     const identities = () =>
-      query<{ employee_id: string; display_name: string; version: number }>(
+      query<{ employee_id: string; display_name: string; version: number; classification: number }>(
         fixture.database.url,
         `select snapshot->'context'->'attributes'->>'employeeId' as employee_id,
-                snapshot->'context'->'attributes'->>'displayName' as display_name, version
+                snapshot->'context'->'attributes'->>'displayName' as display_name, version,
+                (snapshot->'context'->>'classification')::int as classification
          from identity where tenant_id = $1 and snapshot->'context'->'attributes' ? 'employeeId' order by 1`,
         [fixture.tenantId],
       );
@@ -214,6 +218,7 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       ['W1', 'Ada Lovelace'],
       ['W2', 'Augusta Lovelace'],
     ]);
+    expect((await identities()).map((i) => i.classification)).toEqual([1, 0]);
 
     // W1 unchanged (stops at the hash), W2 renamed; a replay never projects a second identity.
     await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta Ada')]);
@@ -223,6 +228,11 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     const after = await identities();
     expect(after).toHaveLength(2);
     expect(after.find((i) => i.employee_id === 'W1')?.version).toBe(1);
+    // Classified at inbound from the merged attributes, and reclassified by a later import.
+    expect(after.map((i) => [i.employee_id, i.classification])).toEqual([
+      ['W1', 1],
+      ['W2', 1],
+    ]);
   });
 
   it('joins by the first matching rule, holds an ambiguous match with its candidates, leaves a disconnector unjoined, and keeps a hard join when the matched attribute changes', async () => {

@@ -715,3 +715,25 @@ describe('attribute authority', () => {
     expect(snapshot.context.attributes.title).toBe('Lead');
   });
 });
+
+describe('classification', () => {
+  const classified = (classification: number, at: string): IdentityEvent => ({
+    type: 'classified',
+    at,
+    classification,
+  });
+
+  it('records the classification the plan decided, and a later one replaces it', () => {
+    const active = stepIdentity(
+      createIdentity({ tenantId: TENANT, identityId: IDENTITY }).snapshot,
+      inbound(),
+    ).snapshot;
+    const first = stepIdentity(active, classified(1, T2)).snapshot;
+    expect(first.context.classification).toBe(1);
+    expect(persistIdentity(first).context.classification).toBe(1);
+    const second = stepIdentity(first, classified(2, T3));
+    expect(second.snapshot.context.classification).toBe(2);
+    expect(second.effects).toEqual([]);
+    expect(identityState(second.snapshot)).toBe('active');
+  });
+});
