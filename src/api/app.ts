@@ -12,6 +12,7 @@ import { applicationRoutes } from './applications.routes.ts';
 import { serviceAccountRoutes } from './service-accounts.routes.ts';
 import { schemaRoutes } from './schemas.routes.ts';
 import { planRoutes } from './plan.routes.ts';
+import { identityRoutes } from './identities.routes.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -65,6 +66,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(applicationRoutes, { prefix: '/applications' });
       await api.register(serviceAccountRoutes, { prefix: '/service-accounts' });
       await api.register(planRoutes, { prefix: '/plan' });
+      await api.register(identityRoutes, { prefix: '/identities' });
     },
     { prefix: '/v1' },
   );

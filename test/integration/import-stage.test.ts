@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
+import { buildApp } from '../../src/api/app.ts';
+import { createReadiness } from '../../src/health/readiness.ts';
+import { createTenant } from '../../src/tenancy/tenants.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
@@ -335,5 +338,33 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       (await vault()).some((i) => i.mail === 'w1.new@example.com') ? true : undefined,
     );
     expect((await joins())[0]?.identity_id).toBe(byEmployee.get('W1')?.id);
+
+    // The API shows where each attribute came from, and the objects joined to the identity.
+    const api = await buildApp({ orm: fixture.orm, readiness: createReadiness({}), logger: silentLogger });
+    const w1 = await api.inject({
+      method: 'GET',
+      url: `/v1/identities/${byEmployee.get('W1')?.id ?? ''}`,
+      headers: { authorization: `Bearer ${fixture.apiKey}` },
+    });
+    expect(w1.statusCode).toBe(200);
+    expect(w1.json()).toMatchObject({
+      state: 'active',
+      attributes: { employeeId: `W1-${suffix}`, mail: 'w1.new@example.com' },
+      provenance: {
+        employeeId: { applicationId: hr, authority: 100 },
+        mail: { applicationId: ad, authority: 0 },
+      },
+      repositoryObjects: expect.arrayContaining([
+        { applicationId: ad, externalId: 'a1', joinState: 'joined' },
+      ]) as unknown,
+    });
+    const stranger = await createTenant(fixture.orm.em, { tenant: `stranger-${suffix}` });
+    const hidden = await api.inject({
+      method: 'GET',
+      url: `/v1/identities/${byEmployee.get('W1')?.id ?? ''}`,
+      headers: { authorization: `Bearer ${stranger.apiKey}` },
+    });
+    expect(hidden.statusCode).toBe(404);
+    await api.close();
   });
 });

@@ -30,6 +30,8 @@ export interface StreamsFixture {
   brokers: string[];
   producer: Producer;
   tenantId: string;
+  /** The tenant's first service account's API key. */
+  apiKey: string;
   topics: TopicSettings;
   groupId: string;
   topic(id: TopicId): string;
@@ -44,7 +46,7 @@ export async function createStreamsFixture(
   const database = await createTestDatabase();
   const orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
   await migrate(orm);
-  const { tenantId } = await createTenant(orm.em, { tenant: uniqueName('tenant') });
+  const { tenantId, apiKey } = await createTenant(orm.em, { tenant: uniqueName('tenant') });
   const brokers = options.brokers ?? createKafka().brokers;
   const kafka = createKafkaClient({ brokers, clientId: 'joinery-test', logger: silentLogger });
   const topics: TopicSettings = {
@@ -72,6 +74,7 @@ export async function createStreamsFixture(
     brokers,
     producer,
     tenantId,
+    apiKey,
     topics,
     groupId: uniqueName('engine'),
     topic: (id) => topicName(topics, id),
