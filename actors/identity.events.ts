@@ -98,6 +98,17 @@ export const ClassifiedSchema = Type.Object(
   strict,
 );
 
+/** Vault attributes set by the plan's rules over the merged attributes (set by the host). */
+export const RulesAppliedSchema = Type.Object(
+  {
+    type: Type.Literal('rules.applied'),
+    at: Instant,
+    attributes: AttributesSchema,
+    rules: Type.Array(Type.String(), { description: 'The names of the rules that set them.' }),
+  },
+  strict,
+);
+
 export const IdentityEventSchema = Type.Union([
   InboundChangedSchema,
   PulseEnableSchema,
@@ -105,6 +116,7 @@ export const IdentityEventSchema = Type.Union([
   PulsePasswordSchema,
   TimerFiredSchema,
   ClassifiedSchema,
+  RulesAppliedSchema,
 ]);
 export type IdentityEvent = Static<typeof IdentityEventSchema>;
 export type PulseEvent = Extract<IdentityEvent, { type: `pulse.${string}` }>;

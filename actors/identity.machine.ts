@@ -81,13 +81,17 @@ function applyChanges(current: Attributes, changes: Attributes | undefined): Att
 }
 
 type InboundChanged = Extract<IdentityEvent, { type: 'inbound.changed' }>;
+type RulesApplied = Extract<IdentityEvent, { type: 'rules.applied' }>;
+
+/** Rules have the last word: above any application's authority. */
+const RULE_AUTHORITY = 1001;
 
 /**
  * The part of an inbound change this source may make: an attribute last set by another application with
  * a higher authority is kept. Equal authority: the latest change wins.
  */
-function authoritative(provenance: Provenance | undefined, event: InboundChanged): Attributes {
-  if (provenance === undefined) return event.attributes;
+function authoritative(provenance: Provenance | undefined, event: InboundChanged | RulesApplied): Attributes {
+  if (provenance === undefined || event.type === 'rules.applied') return event.attributes;
   let allowed: Attributes | undefined;
   for (const key in event.attributes) {
     const owner = provenance[key];
@@ -108,12 +112,14 @@ function authoritative(provenance: Provenance | undefined, event: InboundChanged
 function withProvenance(
   provenance: Provenance | undefined,
   changes: Attributes | undefined,
-  event: InboundChanged,
+  event: InboundChanged | RulesApplied,
 ): Provenance | undefined {
   if (changes === undefined) return provenance;
   const next: Provenance = { ...provenance };
   for (const key in changes) {
     if (changes[key] === null) Reflect.deleteProperty(next, key);
+    else if (event.type === 'rules.applied')
+      next[key] = { applicationId: 'rules', authority: RULE_AUTHORITY };
     else next[key] = { applicationId: event.source.applicationId, authority: event.authority?.[key] ?? 0 };
   }
   return next;
@@ -182,18 +188,19 @@ const logic = base.extend({
   actions: {
     /** A joiner's merge: not provisioned yet, so no update effect (the create carries every attribute). */
     absorbInbound: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'inbound.changed') return;
+      if (event.type !== 'inbound.changed' && event.type !== 'rules.applied') return;
       const changes = changedAttributes(context.attributes, authoritative(context.provenance, event));
       enqueue.assign({
         attributes: applyChanges(context.attributes, changes),
         provenance: withProvenance(context.provenance, changes, event),
-        sources: withSource(context.sources, event.source),
+        sources:
+          event.type === 'inbound.changed' ? withSource(context.sources, event.source) : context.sources,
         updatedAt: event.at,
       });
     }),
     /** A provisioned identity's merge: the attributes that really changed go out as an update first. */
     mergeInbound: base.enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'inbound.changed') return;
+      if (event.type !== 'inbound.changed' && event.type !== 'rules.applied') return;
       const changes = changedAttributes(context.attributes, authoritative(context.provenance, event));
       if (changes !== undefined) {
         enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: changes }) });
@@ -201,7 +208,8 @@ const logic = base.extend({
       enqueue.assign({
         attributes: applyChanges(context.attributes, changes),
         provenance: withProvenance(context.provenance, changes, event),
-        sources: withSource(context.sources, event.source),
+        sources:
+          event.type === 'inbound.changed' ? withSource(context.sources, event.source) : context.sources,
         updatedAt: event.at,
       });
     }),
@@ -320,6 +328,7 @@ export const identityMachine = logic.createMachine({
           // Left before ever being provisioned: remember the attributes, provision nothing.
           { actions: 'absorbInbound' },
         ],
+        'rules.applied': { actions: 'absorbInbound' },
       },
     },
     active: {
@@ -346,6 +355,7 @@ export const identityMachine = logic.createMachine({
           },
           { actions: 'mergeInbound' },
         ],
+        'rules.applied': { actions: 'mergeInbound' },
         'pulse.disable': {
           target: 'disabled',
           actions: ['touch', emitOutbound('disable'), emitLog('active', 'disabled', 'identity disabled')],
@@ -376,6 +386,7 @@ export const identityMachine = logic.createMachine({
           },
           { actions: 'mergeInbound' },
         ],
+        'rules.applied': { actions: 'mergeInbound' },
         'pulse.enable': {
           target: 'active',
           actions: ['touch', emitOutbound('enable'), emitLog('disabled', 'active', 'identity enabled')],
@@ -398,6 +409,7 @@ export const identityMachine = logic.createMachine({
           },
           { actions: 'mergeInbound' },
         ],
+        'rules.applied': { actions: 'mergeInbound' },
         'timer.fired': {
           guard: 'isDeletionTimer',
           target: 'deleted',

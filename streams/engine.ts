@@ -17,7 +17,7 @@ import { startOutboxRelay } from './outbox.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../src/engine/inbound.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
-import { createClassifier } from '../src/engine/classify.ts';
+import { createClassifier, createRules } from '../src/engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -121,6 +121,7 @@ export async function startEngine(deps: {
     topics: ['identity'],
     concurrency: 3,
     classifier: createClassifier(plans),
+    rules: createRules(plans),
   });
   // The Import stage: application objects into the Application Repository.
   const imports = await startIdentityConsumer({

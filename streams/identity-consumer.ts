@@ -12,6 +12,7 @@ import {
   type Classifier,
   type IdentityHost,
   type IdentityWork,
+  type Rules,
 } from './identity-host.ts';
 import { createLatencyRecorder, type LatencySummary } from './latency.ts';
 import type { MessageData } from './messages.ts';
@@ -64,6 +65,8 @@ export async function startIdentityConsumer(options: {
   handle?: BatchHandler;
   /** Classifies changed identities with the plan in force. */
   classifier?: Classifier;
+  /** Runs the plan's rules on changed identities. */
+  rules?: Rules;
 }): Promise<IdentityConsumer> {
   const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
@@ -73,6 +76,7 @@ export async function startIdentityConsumer(options: {
   const host = createIdentityHost({
     cacheSize: options.cacheSize ?? settings.actorCacheSize,
     ...(options.classifier === undefined ? {} : { classifier: options.classifier }),
+    ...(options.rules === undefined ? {} : { rules: options.rules }),
     topics: { outbound: name('outbound'), logstream: name('logstream') },
     source,
   });

@@ -53,9 +53,19 @@ export type Classifier = (
   tenantIds: string[],
 ) => Promise<(tenantId: string, attributes: Attributes) => number | undefined>;
 
+/** The plan's rules for a batch's tenants: the attributes they set on an identity, and which rules did. */
+export type Rules = (
+  tx: EntityManager,
+  tenantIds: string[],
+) => Promise<
+  (tenantId: string, attributes: Attributes) => { attributes: Attributes; rules: string[] } | undefined
+>;
+
 export interface IdentityHostOptions {
   /** When given, every changed identity is (re)classified after its events, in the same transaction. */
   classifier?: Classifier;
+  /** When given, the plan's rules run on every changed identity after its events (before classification). */
+  rules?: Rules;
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
   topics: { outbound: string; logstream: string };
@@ -172,6 +182,23 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         });
       }
 
+      if (options.rules !== undefined && changed.size > 0) {
+        const apply = await options.rules(tx, [...new Set([...changed.values()].map((h) => h.tenantId))]);
+        for (const [id, hosted] of changed) {
+          const derived = apply(hosted.tenantId, hosted.snapshot.context.attributes);
+          if (derived === undefined) continue;
+          const at = hosted.snapshot.context.updatedAt ?? new Date().toISOString();
+          const step = stepIdentity(hosted.snapshot, { type: 'rules.applied', at, ...derived });
+          if (step.snapshot === hosted.snapshot) continue;
+          changed.set(id, { ...hosted, snapshot: step.snapshot });
+          const tenantId = hosted.tenantId;
+          step.effects.forEach((effect, index) => {
+            if (effect.type === 'outbound' || effect.type === 'log') {
+              outbox.push(effectMessage(effect, tenantId, `rules/${id}/${at}/${String(index)}`, options));
+            }
+          });
+        }
+      }
       if (options.classifier !== undefined && changed.size > 0) {
         const classify = await options.classifier(tx, [
           ...new Set([...changed.values()].map((h) => h.tenantId)),

@@ -1,11 +1,55 @@
-// Classification at inbound: the plan's classifications, tried in order against an identity's merged
-// attributes; the first whose condition holds gives the identity its one integer.
+// Classification and rules at inbound, over an identity's merged attributes: the plan's rules whose
+// condition holds set Vault attributes; then its classifications, tried in order, give the identity its
+// one integer (the first whose condition holds).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
 import type { AttributeSpec } from '../plan/plan.schema.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 
 export type Classify = (tenantId: string, attributes: Attributes) => number | undefined;
+export type ApplyRules = (
+  tenantId: string,
+  attributes: Attributes,
+) => { attributes: Attributes; rules: string[] } | undefined;
+
+/** Loads the plans of a batch's tenants once, then evaluates rules synchronously. */
+export function createRules(plans: PlanCache) {
+  return async (tx: EntityManager, tenantIds: string[]): Promise<ApplyRules> => {
+    const inForce = new Map<string, PlanInForce | undefined>();
+    for (const tenantId of tenantIds) inForce.set(tenantId, await plans.get(tx, tenantId));
+    return (tenantId, attributes) => {
+      const plan = inForce.get(tenantId);
+      const rules = plan?.compiled.plan.rules;
+      if (plan === undefined || rules === undefined) return undefined;
+      const identity = celValues(plan.compiled.plan.vault.attributes, attributes);
+      const set: Attributes = {};
+      const applied: string[] = [];
+      for (const [index, rule] of rules.entries()) {
+        try {
+          if (plan.compiled.expressions.get(`rules[${String(index)}].when`)?.({ identity }) !== true)
+            continue;
+          for (const attribute of Object.keys(rule.set)) {
+            const expression = plan.compiled.expressions.get(`rules[${String(index)}].set.${attribute}`);
+            if (expression !== undefined) set[attribute] = toAttributeValue(expression({ identity }));
+          }
+          applied.push(rule.name);
+        } catch {
+          // An attribute the rule reads is missing on this identity: the rule does not apply.
+        }
+      }
+      return applied.length === 0 ? undefined : { attributes: set, rules: applied };
+    };
+  };
+}
+
+function toAttributeValue(value: unknown): AttributeValue {
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return value;
+  if (Array.isArray(value))
+    return value.map((item) => (typeof item === 'bigint' ? Number(item) : item) as string | number | boolean);
+  return JSON.stringify(value);
+}
 
 /** Loads the plans of a batch's tenants once, then classifies synchronously. */
 export function createClassifier(plans: PlanCache) {

@@ -367,4 +367,49 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     expect(hidden.statusCode).toBe(404);
     await api.close();
   });
+
+  it("runs the plan's rules on an identity at inbound, over its merged attributes", async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const plan = [
+      'version: 1',
+      'vault:',
+      '  attributes: { employeeId: {}, status: {}, title: {} }',
+      'applications:',
+      `  - name: hr-${suffix}`,
+      '    type: csv',
+      '    createsIdentities: true',
+      '    objectClasses: { worker: { attributes: { WorkerID: {}, Status: {}, JobTitle: {} } } }',
+      '    inbound: [{ vault: employeeId, from: WorkerID }, { vault: status, from: Status }, { vault: title, from: JobTitle }]',
+      'rules:',
+      '  - name: leavers lose their title',
+      '    when: identity.status == "terminated"',
+      '    set: { title: \'"Former employee"\' }',
+    ].join('\n');
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: plan,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    const hr = applied.applications[0]?.id ?? '';
+    const worker = (id: string, status: string) =>
+      object(hr, undefined, `${id}-${suffix}`, {
+        WorkerID: `${id}-${suffix}`,
+        Status: status,
+        JobTitle: 'Engineer',
+      });
+    await fixture.send('imports', [worker('R1', 'active'), worker('R2', 'terminated')]);
+    const titles = () =>
+      query<{ employee_id: string; title: string }>(
+        fixture.database.url,
+        `select snapshot->'context'->'attributes'->>'employeeId' as employee_id, snapshot->'context'->'attributes'->>'title' as title
+         from identity where tenant_id = $1 and snapshot->'context'->'attributes'->>'employeeId' like $2 order by 1`,
+        [fixture.tenantId, `%-${suffix}`],
+      );
+    await waitFor('both identities', async () => ((await titles()).length === 2 ? true : undefined));
+    expect((await titles()).map((t) => [t.employee_id.replace(`-${suffix}`, ''), t.title])).toEqual([
+      ['R1', 'Engineer'],
+      ['R2', 'Former employee'],
+    ]);
+  });
 });

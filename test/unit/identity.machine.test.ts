@@ -737,3 +737,30 @@ describe('classification', () => {
     expect(identityState(second.snapshot)).toBe('active');
   });
 });
+
+describe('rules', () => {
+  it('sets attributes above any application, and sends the change out as an update', () => {
+    const active = stepIdentity(
+      createIdentity({ tenantId: TENANT, identityId: IDENTITY }).snapshot,
+      inbound(),
+    ).snapshot;
+    const { snapshot, effects } = stepIdentity(active, {
+      type: 'rules.applied',
+      at: T2,
+      attributes: { title: 'Former employee' },
+      rules: ['leavers lose their title'],
+    });
+    expect(snapshot.context.attributes.title).toBe('Former employee');
+    expect(snapshot.context.provenance?.title).toEqual({ applicationId: 'rules', authority: 1001 });
+    expect(effects).toEqual([
+      expect.objectContaining({
+        type: 'outbound',
+        change: 'update',
+        attributes: { title: 'Former employee' },
+      }),
+    ]);
+    // An application cannot take it back.
+    const hr = stepIdentity(snapshot, inbound({ at: T3, attributes: { title: 'Engineer' } }));
+    expect(hr.snapshot.context.attributes.title).toBe('Former employee');
+  });
+});
