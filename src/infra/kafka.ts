@@ -7,18 +7,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { InfraError } from '../errors.ts';
-import type { InfraService, ServiceStatus } from './service.ts';
-import {
-  emptyDir,
-  ensureDebianPackages,
-  infraDir,
-  isTcpOpen,
-  run,
-  runningPid,
-  startDaemon,
-  stopProcess,
-  waitUntil,
-} from './process.ts';
+import type { InfraService } from './service.ts';
+import { createDaemonService } from './daemon-service.ts';
+import { ensureDebianPackages, infraDir, run } from './process.ts';
 
 export const KAFKA_VERSION = '4.3.1';
 const LOG4J_VERSION = '2.24.3';
@@ -46,92 +37,59 @@ export function createKafka(options: KafkaOptions = {}): KafkaService {
   const logFile = join(dir, 'broker.log');
   const endpoint = `${host}:${port}`;
 
-  const status = async (): Promise<ServiceStatus> => {
-    const pid = runningPid(pidFile);
-    const open = await isTcpOpen(host, port);
-    if (pid !== undefined) {
-      return {
-        name,
-        running: open && (await answersMetadata(endpoint)),
-        endpoint,
-        managedBy: 'joinery',
-        pid,
-        logFile,
-      };
-    }
-    if (open) return { name, running: await answersMetadata(endpoint), endpoint, managedBy: 'external' };
-    return { name, running: false, endpoint, managedBy: 'none' };
-  };
-
   return {
-    name,
+    ...createDaemonService({
+      name,
+      label: `Kafka (${name})`,
+      host,
+      port,
+      endpoint,
+      dir,
+      pidFile,
+      logFile,
+      healthy: () => answersMetadata(endpoint),
+      portTakenMessage: `port ${String(port)} is taken by something that does not answer as a Kafka broker`,
+      startTimeoutMs: 60_000,
+      stopGraceMs: 30_000,
+      prepare: async () => {
+        const libs = await ensureKafkaJars();
+        const dataDir = join(dir, 'data');
+        writeFileSync(
+          join(dir, 'server.properties'),
+          serverProperties({ host, port, controllerPort, dataDir }),
+        );
+        writeFileSync(join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+        const classpath = `${libs}/*`;
+        if (!existsSync(join(dataDir, 'meta.properties'))) {
+          rmSync(dataDir, { recursive: true, force: true });
+          await run('java', [
+            '-cp',
+            classpath,
+            'kafka.tools.StorageTool',
+            'format',
+            '-t',
+            kafkaClusterId(),
+            '-c',
+            join(dir, 'server.properties'),
+          ]);
+        }
+        return {
+          command: 'java',
+          args: [
+            `-Xms256m`,
+            `-Xmx${String(heapMb)}m`,
+            `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+            `-Dkafka.logs.dir=${dir}`,
+            '-cp',
+            classpath,
+            'kafka.Kafka',
+            join(dir, 'server.properties'),
+          ],
+          cwd: dir,
+        };
+      },
+    }),
     brokers: [endpoint],
-    status,
-    async up() {
-      const current = await status();
-      if (current.running) return current;
-      if (current.managedBy === 'external') {
-        throw new InfraError(`port ${port} is taken by something that does not answer as a Kafka broker`);
-      }
-      if (current.managedBy === 'joinery' && current.pid !== undefined) {
-        // Started earlier and still booting: wait for it instead of starting a second one.
-        await waitUntil(`Kafka (${name})`, () => answersMetadata(endpoint), {
-          timeoutMs: 60_000,
-          pid: current.pid,
-          logFile,
-        });
-        return status();
-      }
-      const libs = await ensureKafkaJars();
-      const dataDir = join(dir, 'data');
-      writeFileSync(
-        join(dir, 'server.properties'),
-        serverProperties({ host, port, controllerPort, dataDir }),
-      );
-      writeFileSync(join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
-      const classpath = `${libs}/*`;
-      if (!existsSync(join(dataDir, 'meta.properties'))) {
-        rmSync(dataDir, { recursive: true, force: true });
-        await run('java', [
-          '-cp',
-          classpath,
-          'kafka.tools.StorageTool',
-          'format',
-          '-t',
-          kafkaClusterId(),
-          '-c',
-          join(dir, 'server.properties'),
-        ]);
-      }
-      const pid = startDaemon({
-        command: 'java',
-        args: [
-          `-Xms256m`,
-          `-Xmx${heapMb}m`,
-          `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
-          `-Dkafka.logs.dir=${dir}`,
-          '-cp',
-          classpath,
-          'kafka.Kafka',
-          join(dir, 'server.properties'),
-        ],
-        pidFile,
-        logFile,
-        cwd: dir,
-      });
-      await waitUntil(`Kafka (${name})`, () => answersMetadata(endpoint), {
-        timeoutMs: 60_000,
-        pid,
-        logFile,
-      });
-      return status();
-    },
-    async down(options = {}) {
-      const pid = runningPid(pidFile);
-      if (pid !== undefined) await stopProcess(pid, 30_000);
-      rmSync(pidFile, { force: true });
-      if (options.purge === true) emptyDir(dir);
-    },
   };
 }
 

@@ -6,18 +6,9 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
-import type { InfraService, ServiceStatus } from './service.ts';
-import {
-  emptyDir,
-  ensureDebianPackages,
-  infraDir,
-  isTcpOpen,
-  run,
-  runningPid,
-  startDaemon,
-  stopProcess,
-  waitUntil,
-} from './process.ts';
+import type { InfraService } from './service.ts';
+import { createDaemonService } from './daemon-service.ts';
+import { ensureDebianPackages, infraDir, run } from './process.ts';
 
 /** The test directory's fixed coordinates: a development server on loopback, never a real secret. */
 export const openLdapDirectory = {
@@ -84,69 +75,34 @@ export function createOpenLdap(options: OpenLdapOptions = {}): OpenLdapService {
   const pidFile = join(dir, 'slapd.pid');
   const logFile = join(dir, 'slapd.log');
 
-  const status = async (): Promise<ServiceStatus> => {
-    const pid = runningPid(pidFile);
-    const open = await isTcpOpen(host, port);
-    if (pid !== undefined) {
-      return {
-        name,
-        running: open && (await answersBind(url)),
-        endpoint: url,
-        managedBy: 'joinery',
-        pid,
-        logFile,
-      };
-    }
-    if (open) return { name, running: await answersBind(url), endpoint: url, managedBy: 'external' };
-    return { name, running: false, endpoint: url, managedBy: 'none' };
-  };
-
   return {
-    name,
+    ...createDaemonService({
+      name,
+      label: `OpenLDAP (${name})`,
+      host,
+      port,
+      endpoint: url,
+      dir,
+      pidFile,
+      logFile,
+      healthy: () => answersBind(url),
+      portTakenMessage: `port ${String(port)} is taken by a server that does not accept the test directory's admin bind (${openLdapDirectory.adminDn})`,
+      startTimeoutMs: 30_000,
+      prepare: async () => {
+        await ensureDebianPackages(
+          [
+            { binary: 'slapd', packages: ['slapd'] },
+            { binary: 'ldapsearch', packages: ['ldap-utils'] },
+          ],
+          ['slapd slapd/no_configuration boolean true'],
+        );
+        if (!existsSync(configDir)) await createDirectory(dir);
+        // -d 0 keeps slapd in the foreground (our pid file then names it) without debug output.
+        return { command: 'slapd', args: ['-d', '0', '-h', `${url}/`, '-F', configDir], cwd: dir };
+      },
+    }),
     url,
     directory: openLdapDirectory,
-    status,
-    async up() {
-      const current = await status();
-      if (current.running) return current;
-      if (current.managedBy === 'external') {
-        throw new InfraError(
-          `port ${port} is taken by a server that does not accept the test directory's admin bind (${openLdapDirectory.adminDn})`,
-        );
-      }
-      if (current.pid !== undefined) {
-        await waitUntil(`OpenLDAP (${name})`, () => answersBind(url), {
-          timeoutMs: 30_000,
-          pid: current.pid,
-          logFile,
-        });
-        return status();
-      }
-      await ensureDebianPackages(
-        [
-          { binary: 'slapd', packages: ['slapd'] },
-          { binary: 'ldapsearch', packages: ['ldap-utils'] },
-        ],
-        ['slapd slapd/no_configuration boolean true'],
-      );
-      if (!existsSync(configDir)) await createDirectory(dir);
-      const pid = startDaemon({
-        command: 'slapd',
-        // -d 0 keeps slapd in the foreground (our pid file then names it) without debug output.
-        args: ['-d', '0', '-h', `${url}/`, '-F', configDir],
-        pidFile,
-        logFile,
-        cwd: dir,
-      });
-      await waitUntil(`OpenLDAP (${name})`, () => answersBind(url), { timeoutMs: 30_000, pid, logFile });
-      return status();
-    },
-    async down(options = {}) {
-      const pid = runningPid(pidFile);
-      if (pid !== undefined) await stopProcess(pid);
-      rmSync(pidFile, { force: true });
-      if (options.purge === true) emptyDir(dir);
-    },
   };
 }
 

@@ -5,18 +5,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
-import type { InfraService, ServiceStatus } from './service.ts';
-import {
-  emptyDir,
-  ensureDebianPackages,
-  infraDir,
-  isTcpOpen,
-  run,
-  runningPid,
-  startDaemon,
-  stopProcess,
-  waitUntil,
-} from './process.ts';
+import type { InfraService } from './service.ts';
+import { createDaemonService } from './daemon-service.ts';
+import { ensureDebianPackages, infraDir, run } from './process.ts';
 
 /** The test domain's fixed coordinates: a development DC on loopback, never a real secret. */
 export const sambaAdDomain = {
@@ -47,66 +38,36 @@ export function createSambaAd(): SambaAdService {
   const pidFile = join(dir, 'samba.pid');
   const logFile = join(dir, 'samba.log');
 
-  const status = async (): Promise<ServiceStatus> => {
-    const pid = runningPid(pidFile);
-    const open = await isTcpOpen(host, ldapsPort);
-    if (pid !== undefined) {
-      return {
-        name,
-        running: open && (await answersBind(url)),
-        endpoint: url,
-        managedBy: 'joinery',
-        pid,
-        logFile,
-      };
-    }
-    if (open) return { name, running: await answersBind(url), endpoint: url, managedBy: 'external' };
-    return { name, running: false, endpoint: url, managedBy: 'none' };
-  };
-
   return {
-    name,
+    ...createDaemonService({
+      name,
+      label: 'Samba AD',
+      host,
+      port: ldapsPort,
+      endpoint: url,
+      dir,
+      pidFile,
+      logFile,
+      healthy: () => answersBind(url),
+      portTakenMessage: `port ${String(ldapsPort)} is taken by a server that does not accept the test domain's Administrator bind`,
+      startTimeoutMs: 90_000,
+      stopGraceMs: 30_000,
+      prepare: async () => {
+        await ensureDebianPackages(
+          [
+            { binary: 'samba', packages: ['samba-ad-dc'] },
+            { binary: 'samba-tool', packages: ['samba-ad-provision'] },
+            { binary: 'kinit', packages: ['krb5-user'] },
+          ],
+          [`krb5-config krb5-config/default_realm string ${sambaAdDomain.realm}`],
+        );
+        if (!existsSync(provisioned)) await provision(targetDir, provisioned);
+        // -i: foreground, logging to stdout (our log file); -M single: one process, light on 2 cores.
+        return { command: 'samba', args: ['-i', '-M', 'single', '-s', smbConf], cwd: dir };
+      },
+    }),
     url,
     domain: sambaAdDomain,
-    status,
-    async up() {
-      const current = await status();
-      if (current.running) return current;
-      if (current.managedBy === 'external') {
-        throw new InfraError(
-          `port ${ldapsPort} is taken by a server that does not accept the test domain's Administrator bind`,
-        );
-      }
-      if (current.pid !== undefined) {
-        await waitUntil('Samba AD', () => answersBind(url), { timeoutMs: 90_000, pid: current.pid, logFile });
-        return status();
-      }
-      await ensureDebianPackages(
-        [
-          { binary: 'samba', packages: ['samba-ad-dc'] },
-          { binary: 'samba-tool', packages: ['samba-ad-provision'] },
-          { binary: 'kinit', packages: ['krb5-user'] },
-        ],
-        [`krb5-config krb5-config/default_realm string ${sambaAdDomain.realm}`],
-      );
-      if (!existsSync(provisioned)) await provision(targetDir, provisioned);
-      const pid = startDaemon({
-        command: 'samba',
-        // -i: foreground, logging to stdout (our log file); -M single: one process, light on 2 cores.
-        args: ['-i', '-M', 'single', '-s', smbConf],
-        pidFile,
-        logFile,
-        cwd: dir,
-      });
-      await waitUntil('Samba AD', () => answersBind(url), { timeoutMs: 90_000, pid, logFile });
-      return status();
-    },
-    async down(options = {}) {
-      const pid = runningPid(pidFile);
-      if (pid !== undefined) await stopProcess(pid, 30_000);
-      rmSync(pidFile, { force: true });
-      if (options.purge === true) emptyDir(dir);
-    },
   };
 }
 

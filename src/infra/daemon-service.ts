@@ -1,0 +1,76 @@
+// The lifecycle every daemon Joinery runs for development shares (Kafka, OpenLDAP, Samba AD): status from
+// its pid file, its port and a health check; an idempotent up() that returns at once when healthy, waits
+// for one still booting, refuses a port taken by something else, and otherwise prepares and starts it;
+// a down() that stops only what Joinery started. Each service supplies what differs.
+import { rmSync } from 'node:fs';
+import { InfraError } from '../errors.ts';
+import type { InfraService, ServiceStatus } from './service.ts';
+import {
+  emptyDir,
+  isTcpOpen,
+  runningPid,
+  startDaemon,
+  stopProcess,
+  waitUntil,
+  type DaemonOptions,
+} from './process.ts';
+
+export interface DaemonServiceSpec {
+  name: string;
+  /** Shown in messages, e.g. "OpenLDAP (openldap)". */
+  label: string;
+  host: string;
+  port: number;
+  endpoint: string;
+  /** The service's state directory (emptied by a purge). */
+  dir: string;
+  pidFile: string;
+  logFile: string;
+  /** True when the service answers as itself (not merely an open port). */
+  healthy: () => Promise<boolean>;
+  /** What to tell the user when the port answers but not as this service. */
+  portTakenMessage: string;
+  startTimeoutMs: number;
+  stopGraceMs?: number;
+  /** Installs what is missing and creates the state on first start; returns how to start the daemon. */
+  prepare: () => Promise<Omit<DaemonOptions, 'pidFile' | 'logFile'>>;
+}
+
+export function createDaemonService(spec: DaemonServiceSpec): InfraService {
+  const { name, endpoint, pidFile, logFile } = spec;
+  const status = async (): Promise<ServiceStatus> => {
+    const pid = runningPid(pidFile);
+    const open = await isTcpOpen(spec.host, spec.port);
+    if (pid !== undefined) {
+      return { name, running: open && (await spec.healthy()), endpoint, managedBy: 'joinery', pid, logFile };
+    }
+    if (open) return { name, running: await spec.healthy(), endpoint, managedBy: 'external' };
+    return { name, running: false, endpoint, managedBy: 'none' };
+  };
+  const waitHealthy = (pid: number) =>
+    waitUntil(spec.label, spec.healthy, { timeoutMs: spec.startTimeoutMs, pid, logFile });
+
+  return {
+    name,
+    status,
+    async up() {
+      const current = await status();
+      if (current.running) return current;
+      if (current.managedBy === 'external') throw new InfraError(spec.portTakenMessage);
+      if (current.pid !== undefined) {
+        // Started earlier and still booting: wait for it instead of starting a second one.
+        await waitHealthy(current.pid);
+        return status();
+      }
+      const daemon = await spec.prepare();
+      await waitHealthy(startDaemon({ ...daemon, pidFile, logFile }));
+      return status();
+    },
+    async down(options = {}) {
+      const pid = runningPid(pidFile);
+      if (pid !== undefined) await stopProcess(pid, spec.stopGraceMs);
+      rmSync(pidFile, { force: true });
+      if (options.purge === true) emptyDir(spec.dir);
+    },
+  };
+}
