@@ -14,33 +14,51 @@ export interface PlanInForce {
 
 export function createPlanCache() {
   const cache = new Map<string, PlanInForce>();
+  // Within one transaction (one batch) the plan in force is asked for by several steps (inbound, rules,
+  // classification): it is looked up once per tenant.
+  const perTransaction = new WeakMap<EntityManager, Map<string, Promise<PlanInForce | undefined>>>();
+
+  const load = async (tx: EntityManager, tenantId: string): Promise<PlanInForce | undefined> => {
+    const k = tx.getKysely();
+    const { rows } = await sql<{ version: number | null }>`
+        select max(version) as version from plan_version where tenant_id = ${tenantId}`.execute(k);
+    const version = rows[0]?.version ?? null;
+    if (version === null) return undefined;
+    const cached = cache.get(tenantId);
+    if (cached?.version === version) return cached;
+    const { rows: documents } = await sql<{ document: SyncPlan }>`
+        select document from plan_version where tenant_id = ${tenantId} and version = ${version}`.execute(k);
+    const document = documents[0]?.document;
+    if (document === undefined) return undefined;
+    const { compiled } = checkPlan(document);
+    if (compiled === undefined) return undefined; // validated when applied; a stored plan always compiles
+    const { rows: ids } = await sql<{ id: string; name: string }>`
+        select id, name from application where tenant_id = ${tenantId}`.execute(k);
+    const byName = new Map(ids.map((row) => [row.name, row.id]));
+    const applications = new Map<string, { plan: ApplicationPlan; index: number }>();
+    document.applications.forEach((plan, index) => {
+      const id = byName.get(plan.name);
+      if (id !== undefined) applications.set(id, { plan, index });
+    });
+    const entry: PlanInForce = { version, compiled, applications };
+    cache.set(tenantId, entry);
+    return entry;
+  };
+
   return {
     /** The plan in force for a tenant, or undefined when none was applied. */
-    async get(tx: EntityManager, tenantId: string): Promise<PlanInForce | undefined> {
-      const k = tx.getKysely();
-      const { rows } = await sql<{ version: number | null }>`
-        select max(version) as version from plan_version where tenant_id = ${tenantId}`.execute(k);
-      const version = rows[0]?.version ?? null;
-      if (version === null) return undefined;
-      const cached = cache.get(tenantId);
-      if (cached?.version === version) return cached;
-      const { rows: documents } = await sql<{ document: SyncPlan }>`
-        select document from plan_version where tenant_id = ${tenantId} and version = ${version}`.execute(k);
-      const document = documents[0]?.document;
-      if (document === undefined) return undefined;
-      const { compiled } = checkPlan(document);
-      if (compiled === undefined) return undefined; // validated when applied; a stored plan always compiles
-      const { rows: ids } = await sql<{ id: string; name: string }>`
-        select id, name from application where tenant_id = ${tenantId}`.execute(k);
-      const byName = new Map(ids.map((row) => [row.name, row.id]));
-      const applications = new Map<string, { plan: ApplicationPlan; index: number }>();
-      document.applications.forEach((plan, index) => {
-        const id = byName.get(plan.name);
-        if (id !== undefined) applications.set(id, { plan, index });
-      });
-      const entry: PlanInForce = { version, compiled, applications };
-      cache.set(tenantId, entry);
-      return entry;
+    get(tx: EntityManager, tenantId: string): Promise<PlanInForce | undefined> {
+      let known = perTransaction.get(tx);
+      if (known === undefined) {
+        known = new Map();
+        perTransaction.set(tx, known);
+      }
+      let plan = known.get(tenantId);
+      if (plan === undefined) {
+        plan = load(tx, tenantId);
+        known.set(tenantId, plan);
+      }
+      return plan;
     },
   };
 }
