@@ -2,8 +2,8 @@
 // condition holds set Vault attributes; then its classifications, tried in order, give the identity its
 // one integer (the first whose condition holds).
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
-import type { AttributeSpec } from '../plan/plan.schema.ts';
+import type { Attributes } from '../../actors/identity.events.ts';
+import { celValues, toAttributeValue } from './cel-values.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 
 export type Classify = (tenantId: string, attributes: Attributes) => number | undefined;
@@ -42,15 +42,6 @@ export function createRules(plans: PlanCache) {
   };
 }
 
-function toAttributeValue(value: unknown): AttributeValue {
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
-    return value;
-  if (Array.isArray(value))
-    return value.map((item) => (typeof item === 'bigint' ? Number(item) : item) as string | number | boolean);
-  return JSON.stringify(value);
-}
-
 /** Loads the plans of a batch's tenants once, then classifies synchronously. */
 export function createClassifier(plans: PlanCache) {
   return async (tx: EntityManager, tenantIds: string[]): Promise<Classify> => {
@@ -72,21 +63,4 @@ export function createClassifier(plans: PlanCache) {
       return undefined;
     };
   };
-}
-
-/** CEL wants ints as BigInt; attributes arrive as JSON numbers. Only declared attributes are visible. */
-function celValues(declared: Record<string, AttributeSpec>, attributes: Attributes): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(declared)) {
-    const value = attributes[name];
-    if (value === undefined || value === null) continue;
-    values[name] = spec.type === 'int' ? toBigInt(value) : value;
-  }
-  return values;
-}
-
-function toBigInt(value: AttributeValue): unknown {
-  if (Array.isArray(value))
-    return value.map((item) => (typeof item === 'number' ? BigInt(Math.trunc(item)) : item));
-  return typeof value === 'number' ? BigInt(Math.trunc(value)) : value;
 }

@@ -13,12 +13,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
-import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
+import type { Attributes } from '../../actors/identity.events.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
-import type { ApplicationPlan } from '../plan/plan.schema.ts';
+import { celValues, toAttributeValue } from './cel-values.ts';
+import type { ApplicationPlan, AttributeSpec } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 
@@ -192,8 +193,11 @@ async function recordJoin(
 /** The Vault attributes an object supplies, through the application's inbound mappers. */
 function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attributes): Attributes {
   const application = plan.compiled.plan.applications[applicationIndex];
+  if (application === undefined) return {};
   const result: Attributes = {};
-  application?.inbound?.forEach((mapper, index) => {
+  // Expressions see the object as CEL does (ints as BigInt), computed once for all of them.
+  let celSource: Record<string, unknown> | undefined;
+  application.inbound?.forEach((mapper, index) => {
     if (mapper.from !== undefined) {
       if (mapper.from in source) result[mapper.vault] = source[mapper.from] ?? null;
       return;
@@ -203,19 +207,17 @@ function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attribu
     );
     if (expression === undefined) return;
     try {
-      result[mapper.vault] = toAttributeValue(expression({ source }));
+      celSource ??= celValues(
+        Object.assign(
+          {},
+          ...Object.values(application.objectClasses).map((objectClass) => objectClass.attributes),
+        ) as Record<string, AttributeSpec>,
+        source,
+      );
+      result[mapper.vault] = toAttributeValue(expression({ source: celSource }));
     } catch {
       // An attribute the expression needs is missing on this object: the mapper supplies nothing.
     }
   });
   return result;
-}
-
-function toAttributeValue(value: unknown): AttributeValue {
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
-    return value;
-  if (Array.isArray(value))
-    return value.map((item) => (typeof item === 'bigint' ? Number(item) : item) as string | number | boolean);
-  return JSON.stringify(value);
 }

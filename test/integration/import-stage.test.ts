@@ -180,16 +180,18 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       '  attributes:',
       '    employeeId: {}',
       '    displayName: {}',
+      '    level: { type: int }',
       'applications:',
       `  - name: hr-${randomUUID().slice(0, 8)}`,
       '    type: csv',
       '    createsIdentities: true',
       '    objectClasses:',
       '      worker:',
-      '        attributes: { WorkerID: {}, FirstName: {}, LastName: {} }',
+      '        attributes: { WorkerID: {}, FirstName: {}, LastName: {}, Grade: { type: int } }',
       '    inbound:',
       '      - { vault: employeeId, from: WorkerID }',
       '      - { vault: displayName, expression: \'source.FirstName + " " + source.LastName\' }',
+      '      - { vault: level, expression: "source.Grade + 1" }',
       'classifications:',
       '  - { value: 1, name: ada, when: \'identity.displayName.contains("Ada")\' }',
       '  - { value: 0, name: others, when: "true" }',
@@ -202,7 +204,7 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     });
     const hr = applied.applications[0]?.id ?? '';
     const worker = (id: string, first: string) =>
-      object(hr, undefined, id, { WorkerID: id, FirstName: first, LastName: 'Lovelace' });
+      object(hr, undefined, id, { WorkerID: id, FirstName: first, LastName: 'Lovelace', Grade: 6 });
     await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta')]);
 
     const identities = () =>
@@ -222,6 +224,14 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       ['W2', 'Augusta Lovelace'],
     ]);
     expect((await identities()).map((i) => i.classification)).toEqual([1, 0]);
+    // An int attribute reaches CEL as an int: Grade 6 → level 7.
+    const [level] = await query<{ level: number }>(
+      fixture.database.url,
+      `select (snapshot->'context'->'attributes'->>'level')::int as level from identity
+       where tenant_id = $1 and snapshot->'context'->'attributes'->>'employeeId' = 'W1'`,
+      [fixture.tenantId],
+    );
+    expect(level?.level).toBe(7);
 
     // W1 unchanged (stops at the hash), W2 renamed; a replay never projects a second identity.
     await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta Ada')]);
