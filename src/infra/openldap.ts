@@ -1,8 +1,9 @@
 // An OpenLDAP server (Debian slapd) with a small test directory, for the agent's LDAP connector and the
 // integration tests. It runs from a throwaway cn=config under .infra/openldap, loaded with slapadd, with
-// the two overlays the agent's change capture relies on: syncprov (RFC 4533 content sync) and accesslog
-// (a cn=accesslog database recording every write, deletes included).
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// the overlays the agent relies on: syncprov (RFC 4533 content sync), accesslog (a cn=accesslog database
+// recording every write, deletes included with the entry's entryUUID) and ppolicy (pwdAccountLockedTime
+// disables an account).
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
@@ -17,6 +18,8 @@ export const openLdapDirectory = {
   adminPassword: 'joinery-ldap-admin',
   peopleDn: 'ou=people,dc=joinery,dc=test',
   groupsDn: 'ou=groups,dc=joinery,dc=test',
+  /** The default password policy: ppolicy enforces pwdAccountLockedTime (a disabled account) only under one. */
+  passwordPolicyDn: 'cn=default,ou=policies,dc=joinery,dc=test',
   accessLogDn: 'cn=accesslog',
 } as const;
 
@@ -96,7 +99,7 @@ export function createOpenLdap(options: OpenLdapOptions = {}): OpenLdapService {
           ],
           ['slapd slapd/no_configuration boolean true'],
         );
-        if (!existsSync(configDir)) await createDirectory(dir);
+        if (!existsSync(configDir) || layoutOf(dir) !== LAYOUT) await createDirectory(dir);
         // -d 0 keeps slapd in the foreground (our pid file then names it) without debug output.
         return { command: 'slapd', args: ['-d', '0', '-h', `${url}/`, '-F', configDir], cwd: dir };
       },
@@ -104,6 +107,14 @@ export function createOpenLdap(options: OpenLdapOptions = {}): OpenLdapService {
     url,
     directory: openLdapDirectory,
   };
+}
+
+/** Bumped when cn=config or the seed changes: a test directory of an older layout is built again. */
+const LAYOUT = '2 (ppolicy, accesslog old entryUUID)';
+
+function layoutOf(dir: string): string | undefined {
+  const file = join(dir, 'layout');
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
 
 /**
@@ -125,7 +136,9 @@ async function createDirectory(dir: string): Promise<void> {
   } catch (error) {
     throw new InfraError(`could not create the OpenLDAP test directory in ${dir}`, { cause: error });
   }
+  rmSync(join(dir, 'slapd.d'), { recursive: true, force: true });
   renameSync(partial, join(dir, 'slapd.d'));
+  writeFileSync(join(dir, 'layout'), LAYOUT);
 }
 
 function configLdif(dir: string): string {
@@ -142,6 +155,7 @@ olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
 olcModuleLoad: syncprov
 olcModuleLoad: accesslog
+olcModuleLoad: ppolicy
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -210,15 +224,26 @@ olcAccessLogDB: ${accessLogDn}
 olcAccessLogOps: writes
 olcAccessLogSuccess: TRUE
 olcAccessLogPurge: 07+00:00 01+00:00
+olcAccessLogOld: (objectClass=*)
+olcAccessLogOldAttr: entryUUID objectClass
+
+dn: olcOverlay={2}ppolicy,olcDatabase={2}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {2}ppolicy
+olcPPolicyDefault: ${openLdapDirectory.passwordPolicyDn}
 `;
 }
 
 function seedLdif(): string {
-  const { baseDn, peopleDn, groupsDn } = openLdapDirectory;
+  const { baseDn, peopleDn, groupsDn, passwordPolicyDn } = openLdapDirectory;
   const entries = [
     `dn: ${baseDn}\nobjectClass: dcObject\nobjectClass: organization\ndc: joinery\no: Joinery Test`,
     `dn: ${peopleDn}\nobjectClass: organizationalUnit\nou: people`,
     `dn: ${groupsDn}\nobjectClass: organizationalUnit\nou: groups`,
+    `dn: ou=policies,${baseDn}\nobjectClass: organizationalUnit\nou: policies`,
+    // No lockout or expiry rules: the policy exists so that pwdAccountLockedTime disables an account.
+    `dn: ${passwordPolicyDn}\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword`,
     ...seedPeople.map(
       (p) =>
         `dn: uid=${p.uid},${peopleDn}\nobjectClass: inetOrgPerson\nuid: ${p.uid}\ncn: ${p.givenName} ${p.sn}\n` +

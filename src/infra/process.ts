@@ -204,12 +204,15 @@ let aptUpdated = false;
  * install time (policy-rc.d exits 101): Joinery starts its own instances under .infra/.
  */
 export async function ensureDebianPackages(
-  needed: { binary: string; packages: string[] }[],
+  needed: (
+    { binary: string; packages: string[] } | { present: () => Promise<boolean>; packages: string[] }
+  )[],
   debconf: string[] = [],
 ): Promise<void> {
   const missing: string[] = [];
-  for (const { binary, packages } of needed) {
-    if (!(await commandExists(binary))) missing.push(...packages);
+  for (const need of needed) {
+    const present = 'binary' in need ? await commandExists(need.binary) : await need.present();
+    if (!present) missing.push(...need.packages);
   }
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {

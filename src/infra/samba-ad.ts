@@ -1,7 +1,9 @@
 // A real Active Directory domain controller (Debian samba-ad-dc) on loopback, for the agent's AD tests:
 // DirSync, uSNChanged, objectGUID, userAccountControl and unicodePwd behave as they do on Windows.
 // It is heavier than the other services (a provision takes seconds), so it starts only when asked for.
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+// The DC keeps each new password GPG-encrypted (`password hash gpg key ids`), so the agent's password
+// capture (`samba-tool user syncpasswords --decrypt-samba-gpg`) can read it in clear text.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { InfraError } from '../errors.ts';
@@ -23,6 +25,10 @@ export interface SambaAdService extends InfraService {
   /** LDAPS: AD refuses simple binds and password writes over plain LDAP. */
   readonly url: string;
   readonly domain: typeof sambaAdDomain;
+  /** The DC's smb.conf, for `samba-tool` (password capture). */
+  readonly smbConf: string;
+  /** The GnuPG home holding the key the DC encrypts passwords to; syncpasswords decrypts with it. */
+  readonly gnupgHome: string;
 }
 
 const host = '127.0.0.1';
@@ -37,38 +43,95 @@ export function createSambaAd(): SambaAdService {
   const provisioned = join(dir, 'provisioned');
   const pidFile = join(dir, 'samba.pid');
   const logFile = join(dir, 'samba.log');
+  const gnupgHome = join(dir, 'gnupg');
+
+  const service = createDaemonService({
+    name,
+    label: 'Samba AD',
+    host,
+    port: ldapsPort,
+    endpoint: url,
+    dir,
+    pidFile,
+    logFile,
+    healthy: () => answersBind(url),
+    portTakenMessage: `port ${String(ldapsPort)} is taken by a server that does not accept the test domain's Administrator bind`,
+    startTimeoutMs: 90_000,
+    stopGraceMs: 30_000,
+    prepare: async () => {
+      await ensureDebianPackages(
+        [
+          { binary: 'samba', packages: ['samba-ad-dc'] },
+          { binary: 'samba-tool', packages: ['samba-ad-provision'] },
+          { binary: 'kinit', packages: ['krb5-user'] },
+          // syncpasswords decrypts with the python3 gpg module, which has no command to look for.
+          { present: () => succeeds('/usr/bin/python3', ['-c', 'import gpg']), packages: ['python3-gpg'] },
+        ],
+        [`krb5-config krb5-config/default_realm string ${sambaAdDomain.realm}`],
+      );
+      if (!existsSync(provisioned)) await provision(targetDir, provisioned);
+      await configurePasswordEncryption(smbConf, gnupgHome);
+      // -i: foreground, logging to stdout (our log file); -M single: one process, light on 2 cores.
+      return {
+        command: 'samba',
+        args: ['-i', '-M', 'single', '-s', smbConf],
+        cwd: dir,
+        env: { ...process.env, GNUPGHOME: gnupgHome },
+      };
+    },
+  });
 
   return {
-    ...createDaemonService({
-      name,
-      label: 'Samba AD',
-      host,
-      port: ldapsPort,
-      endpoint: url,
-      dir,
-      pidFile,
-      logFile,
-      healthy: () => answersBind(url),
-      portTakenMessage: `port ${String(ldapsPort)} is taken by a server that does not accept the test domain's Administrator bind`,
-      startTimeoutMs: 90_000,
-      stopGraceMs: 30_000,
-      prepare: async () => {
-        await ensureDebianPackages(
-          [
-            { binary: 'samba', packages: ['samba-ad-dc'] },
-            { binary: 'samba-tool', packages: ['samba-ad-provision'] },
-            { binary: 'kinit', packages: ['krb5-user'] },
-          ],
-          [`krb5-config krb5-config/default_realm string ${sambaAdDomain.realm}`],
-        );
-        if (!existsSync(provisioned)) await provision(targetDir, provisioned);
-        // -i: foreground, logging to stdout (our log file); -M single: one process, light on 2 cores.
-        return { command: 'samba', args: ['-i', '-M', 'single', '-s', smbConf], cwd: dir };
-      },
-    }),
+    ...service,
+    async up() {
+      // A DC provisioned before passwords were GPG-encrypted: restarted once, prepare() configures it.
+      const current = await service.status();
+      if (current.running && current.managedBy === 'joinery' && !hasGpgKeyIds(smbConf)) await service.down();
+      return service.up();
+    },
     url,
     domain: sambaAdDomain,
+    smbConf,
+    gnupgHome,
   };
+}
+
+const gpgKeyIdsOption = 'password hash gpg key ids';
+
+function hasGpgKeyIds(smbConf: string): boolean {
+  return existsSync(smbConf) && readFileSync(smbConf, 'utf8').includes(gpgKeyIdsOption);
+}
+
+/**
+ * Gives the DC a passphrase-less GPG key of its own and names it in smb.conf: every password set from
+ * then on is also stored encrypted to it (supplementalCredentials Primary:SambaGPG). Idempotent.
+ */
+async function configurePasswordEncryption(smbConf: string, gnupgHome: string): Promise<void> {
+  if (hasGpgKeyIds(smbConf)) return;
+  mkdirSync(gnupgHome, { recursive: true, mode: 0o700 });
+  const env = { ...process.env, GNUPGHOME: gnupgHome };
+  const uid = 'Joinery test DC <samba-dc@joinery.test>';
+  const listed = await run('gpg', ['--batch', '--with-colons', '--list-keys', uid], { env }).catch(() => '');
+  if (!listed.includes('fpr:')) {
+    await run('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', uid, 'rsa2048', 'encr', 'never'], {
+      env,
+    });
+  }
+  const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(
+    await run('gpg', ['--batch', '--with-colons', '--list-keys', uid], { env }),
+  )?.[1];
+  if (fingerprint === undefined) {
+    throw new InfraError(`no GPG key for the Samba AD test domain in ${gnupgHome}`);
+  }
+  const conf = readFileSync(smbConf, 'utf8');
+  writeFileSync(smbConf, conf.replace(/^\[global\]\n/m, `[global]\n\t${gpgKeyIdsOption} = ${fingerprint}\n`));
+}
+
+function succeeds(command: string, args: string[]): Promise<boolean> {
+  return run(command, args).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Provisions a fresh domain; the marker file is written last, so an interrupted provision starts over. */

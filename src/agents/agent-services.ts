@@ -1,0 +1,56 @@
+// Composes the API's agent parts once: the tenant keys, the channel parameters agents are given, and the
+// gateway (only when the API has a bus to produce to).
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { ChannelParameters } from '../../agent/src/channel/protocol.ts';
+import { CHANNEL_PROTOCOL } from '../../agent/src/channel/sealing.ts';
+import type { Bus } from '../../streams/bus.ts';
+import { createAgentGateway, type AgentGateway } from './gateway.ts';
+import { createTenantKeys, type TenantKeys } from './tenant-keys.ts';
+
+export interface AgentChannelSettings {
+  /** The topic prefix of the service's kafka settings. */
+  topicPrefix: string;
+  /** Encrypts tenant private keys at rest; without it enrolment and the channel answer 503. */
+  masterKey: Buffer | undefined;
+  heartbeatMs?: number;
+  exportPollMs?: number;
+  exportLeaseMs?: number;
+}
+
+export interface AgentServices {
+  tenantKeys: TenantKeys;
+  channel: ChannelParameters;
+  gateway: AgentGateway | undefined;
+}
+
+export function createAgentServices(deps: {
+  orm: MikroORM;
+  logger: Logger;
+  bus: Bus | undefined;
+  settings: AgentChannelSettings | undefined;
+}): AgentServices {
+  const settings = deps.settings ?? { topicPrefix: 'joinery.', masterKey: undefined };
+  const tenantKeys = createTenantKeys({ em: deps.orm.em, masterKey: settings.masterKey });
+  const channel: ChannelParameters = {
+    path: '/v1/agent/channel',
+    protocol: CHANNEL_PROTOCOL,
+    heartbeatMs: settings.heartbeatMs ?? 5000,
+    maxBatchMessages: 500,
+    maxFrameBytes: 16 * 1024 * 1024,
+  };
+  const gateway =
+    deps.bus === undefined
+      ? undefined
+      : createAgentGateway({
+          orm: deps.orm,
+          bus: deps.bus,
+          topics: { topicPrefix: settings.topicPrefix },
+          tenantKeys,
+          logger: deps.logger,
+          channel,
+          ...(settings.exportPollMs === undefined ? {} : { exportPollMs: settings.exportPollMs }),
+          ...(settings.exportLeaseMs === undefined ? {} : { exportLeaseMs: settings.exportLeaseMs }),
+        });
+  return { tenantKeys, channel, gateway };
+}

@@ -1,0 +1,61 @@
+// The agents' side of the API, not authenticated by API key: enrolment with a connector's one-time client
+// key, and the channel (a WebSocket the agent opens; it proves itself by signing the server's nonce).
+// @fastify/websocket routes the upgrade through Fastify, so hooks, logging and close() apply to it too.
+import websocket from '@fastify/websocket';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import {
+  EnrolmentRequestSchema,
+  EnrolmentResponseSchema,
+  closeCodes,
+  type ChannelParameters,
+} from '../../agent/src/channel/protocol.ts';
+import { enrolAgent } from '../agents/connectors.ts';
+import type { AgentGateway } from '../agents/gateway.ts';
+import type { TenantKeys } from '../agents/tenant-keys.ts';
+import { ErrorBody } from './common.schemas.ts';
+
+export const agentChannelRoutes: FastifyPluginAsyncTypebox<{
+  orm: MikroORM;
+  tenantKeys: TenantKeys;
+  channel: ChannelParameters;
+  /** Absent when the API has no bus to produce to: the channel then answers 503. */
+  gateway: AgentGateway | undefined;
+}> = async (app, options) => {
+  await app.register(websocket, {
+    options: { maxPayload: options.channel.maxFrameBytes },
+    // Frames being handled finish (and are acknowledged) before the sockets close.
+    preClose: async () => {
+      await options.gateway?.close();
+      for (const client of app.websocketServer.clients) client.close(1001, 'the API is shutting down');
+      await new Promise<void>((resolve) => {
+        app.websocketServer.close(() => {
+          resolve();
+        });
+      });
+    },
+  });
+
+  app.post(
+    '/enrol',
+    {
+      schema: {
+        body: EnrolmentRequestSchema,
+        response: { 200: EnrolmentResponseSchema, 401: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (request) => {
+      const response = await enrolAgent(options.orm.em, options.tenantKeys, request.body, options.channel);
+      request.log.info({ tenantId: response.tenantId, connectorId: response.connectorId }, 'agent enrolled');
+      return response;
+    },
+  );
+
+  app.get('/channel', { websocket: true }, (socket, request) => {
+    if (options.gateway === undefined) {
+      socket.close(closeCodes.unavailable, 'the agent channel is not available on this API process');
+      return;
+    }
+    options.gateway.accept(socket, request.ip);
+  });
+};
