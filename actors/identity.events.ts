@@ -92,6 +92,21 @@ export const TimerFiredSchema = Type.Object(
   strict,
 );
 
+/** An administrator cancels a pending deferred task (today: a leaver's scheduled deletion) through the API. */
+export const TimerCancelledSchema = Type.Object(
+  {
+    type: Type.Literal('timer.cancelled'),
+    at: Instant,
+    timerId: Type.String({ minLength: 1 }),
+    by: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'Who cancelled it, e.g. service-account:<id>.',
+    }),
+  },
+  strict,
+);
+
 /** The identity's classification as the plan decides it from its merged attributes (set by the host). */
 export const ClassifiedSchema = Type.Object(
   { type: Type.Literal('classified'), at: Instant, classification: Type.Integer({ minimum: 0 }) },
@@ -115,6 +130,7 @@ export const IdentityEventSchema = Type.Union([
   PulseDisableSchema,
   PulsePasswordSchema,
   TimerFiredSchema,
+  TimerCancelledSchema,
   ClassifiedSchema,
   RulesAppliedSchema,
 ]);

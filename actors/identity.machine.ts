@@ -179,7 +179,8 @@ const base = setup({
     activates: ({ event }) =>
       event.type === 'inbound.changed' && (event.lifecycle === undefined || event.lifecycle === 'active'),
     isDeletionTimer: ({ context, event }) =>
-      event.type === 'timer.fired' && event.timerId === context.deletion?.timerId,
+      (event.type === 'timer.fired' || event.type === 'timer.cancelled') &&
+      event.timerId === context.deletion?.timerId,
   },
 });
 
@@ -214,11 +215,13 @@ const logic = base.extend({
       });
     }),
     touch: base.assign({ updatedAt: ({ event }) => event.at }),
-    classify: base.assign(({ context, event }) =>
-      event.type === 'classified' && event.classification !== context.classification
-        ? { classification: event.classification, updatedAt: event.at }
-        : {},
-    ),
+    /** A new classification can change which applications the identity belongs in: Outbound looks again. */
+    classify: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'classified' || event.classification === context.classification) return;
+      enqueue.assign({ classification: event.classification, updatedAt: event.at });
+      if (context.classification !== undefined)
+        enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: {} }) });
+    }),
     scheduleDeletion: base.enqueueActions(({ context, event, enqueue }) => {
       const deletion = {
         timerId: `deletion:${event.at}`,
@@ -269,13 +272,17 @@ const emitPassword = {
 };
 
 /** The log effect of a change of state. */
-function emitLog(from: IdentityState, to: IdentityState, message: string) {
+function emitLog(
+  from: IdentityState,
+  to: IdentityState,
+  message: string | ((args: { event: IdentityEvent }) => string),
+) {
   return {
     type: 'emit' as const,
     params: ({ context, event }: ActionArgs<IdentityEvent>): IdentityEffect => ({
       type: 'log',
       identityId: context.identityId,
-      message,
+      message: typeof message === 'string' ? message : message({ event }),
       from,
       to,
       at: event.at,
@@ -414,6 +421,19 @@ export const identityMachine = logic.createMachine({
           guard: 'isDeletionTimer',
           target: 'deleted',
           actions: ['touch', emitOutbound('delete'), emitLog('leaver', 'deleted', 'identity deleted')],
+        },
+        // The identity stays a leaver (disabled everywhere); only its deletion is called off.
+        'timer.cancelled': {
+          guard: 'isDeletionTimer',
+          actions: [
+            'touch',
+            'cancelDeletion',
+            emitLog('leaver', 'leaver', ({ event }) =>
+              event.type === 'timer.cancelled'
+                ? `scheduled deletion cancelled by ${event.by}`
+                : 'scheduled deletion cancelled',
+            ),
+          ],
         },
       },
     },

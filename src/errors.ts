@@ -153,3 +153,26 @@ export function describeError(error: unknown): string {
   }
   return parts.join(': ');
 }
+
+/**
+ * A directory can no longer answer "what changed since this cookie" (its change log was purged, or the
+ * agent now reads another domain controller): the agent starts over with a full import.
+ */
+export class DeltaCookieExpiredError extends JoineryError {
+  readonly code = 'JNY_DELTA_COOKIE_EXPIRED';
+  readonly retriable = false;
+}
+
+/** The caller is known but may not do this (e.g. an agent naming an application its connector does not serve). */
+export class ForbiddenError extends JoineryError {
+  readonly code = 'JNY_FORBIDDEN';
+  readonly retriable = false;
+  override readonly httpStatus = 403;
+}
+
+/** An HPKE-sealed payload did not open: tampered, sealed to another key, or bound to other ids (AAD). */
+export class SealedPayloadError extends JoineryError {
+  readonly code = 'JNY_SEAL_INVALID';
+  readonly retriable = false;
+  override readonly httpStatus = 400;
+}

@@ -12,6 +12,8 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './storage/embedded
 import { createKafkaClient } from '../streams/kafka-client.ts';
 import { startEngine } from '../streams/engine.ts';
 import { createEmbeddedBus } from '../streams/embedded-bus.ts';
+import { resolveMasterKey } from './agents/master-key.ts';
+import { loadPlugins } from './plan/plugins.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080. */
@@ -61,6 +63,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
   };
   try {
+    const plugins = await loadPlugins(config.plugins.dir);
+    if (plugins.plugins.length > 0) {
+      logger.info(
+        { plugins: plugins.plugins.map((plugin) => `${plugin.name}: ${plugin.signatures.join(', ')}`) },
+        'plugins loaded',
+      );
+    }
     const migrateOnStart = config.database.migrateOnStart ?? database.embedded !== undefined;
     const state = await migrationState(orm);
     if (migrateOnStart && state.pending.length > 0) {
@@ -101,14 +110,19 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       };
     }
     // The engine runs on Kafka when brokers are configured, else on the embedded bus in PostgreSQL.
+    const bus =
+      brokers === undefined
+        ? createEmbeddedBus({ em: orm.em, logger })
+        : createKafkaClient({ brokers, clientId: config.kafka.clientId, logger });
     const engine = await startEngine({
-      bus:
-        brokers === undefined
-          ? createEmbeddedBus({ em: orm.em, logger })
-          : createKafkaClient({ brokers, clientId: config.kafka.clientId, logger }),
+      bus,
       orm,
       logger,
-      settings: { ...config.engine, topics: config.kafka },
+      settings: {
+        ...config.engine,
+        topics: config.kafka,
+        ...(config.plugins.dir === undefined ? {} : { pluginsDir: config.plugins.dir }),
+      },
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
@@ -119,7 +133,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     cleanups.push(() => engine.stop());
     const readiness = createReadiness(probes);
-    const app = await buildApp({ orm, readiness, logger });
+    const masterKey = resolveMasterKey({
+      configured: config.security.masterKey,
+      embeddedDatabase: database.embedded !== undefined,
+      dataDir: config.dataDir,
+      logger,
+    });
+    if (masterKey === undefined) {
+      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
+    }
+    const app = await buildApp({
+      plugins,
+      topicPrefix: config.kafka.topicPrefix,
+      orm,
+      readiness,
+      logger,
+      bus,
+      agents: { topicPrefix: config.kafka.topicPrefix, masterKey },
+    });
     cleanups.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();

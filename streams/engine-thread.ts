@@ -27,6 +27,8 @@ export interface EngineThreadData {
   cacheSize: number;
   /** Run the outbox relay in this thread. */
   relay: boolean;
+  /** Run the Outbound stage in the consumer's transactions (with a plan cache of this thread's own). */
+  outbound?: boolean;
   /** What the thread is, for logs: "realtime" or "relay". */
   role: string;
 }

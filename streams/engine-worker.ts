@@ -8,6 +8,9 @@ import { createKafkaClient } from './kafka-client.ts';
 import { createEmbeddedBus } from './embedded-bus.ts';
 import { startOutboxRelay } from './outbox.ts';
 import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
+import { createOutboundStage } from '../src/engine/outbound-stage.ts';
+import { createPlanCache } from '../src/engine/plan-cache.ts';
+import { loadPlugins } from '../src/plan/plugins.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -28,8 +31,24 @@ try {
     brokers === undefined
       ? createEmbeddedBus({ em: orm.em, logger })
       : createKafkaClient({ brokers, clientId: `${data.connection.clientId}-${data.role}`, logger });
+  const outbound =
+    data.outbound === true
+      ? createOutboundStage({ plans: createPlanCache(await loadPlugins(data.settings.pluginsDir)) }).decide
+      : undefined;
   const consumer =
-    data.topics.length === 0 ? undefined : await startIdentityConsumer({ bus, orm, logger, ...data });
+    data.topics.length === 0
+      ? undefined
+      : await startIdentityConsumer({
+          bus,
+          orm,
+          logger,
+          settings: data.settings,
+          groupId: data.groupId,
+          topics: data.topics,
+          concurrency: data.concurrency,
+          cacheSize: data.cacheSize,
+          ...(outbound === undefined ? {} : { outbound }),
+        });
   const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
   if (data.relay) await producer.connect();
   const relay = data.relay ? startOutboxRelay({ em: orm.em, producer, logger }) : undefined;

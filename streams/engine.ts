@@ -1,6 +1,8 @@
 // The engine runtime on Kafka: two consumer groups feed the identity actors — `identity` (bulk) in one,
 // `pulses` and `schedules` (real time) in another, in a worker thread of its own so that a
 // million-object load never delays a pulse — and an outbox relay and a timer scheduler run beside them.
+// The Import stage (imports → Application Repository → identity events) is a consumer group of its own;
+// the Outbound stage (changed identities → export queue) runs inside the actors' transactions.
 // Processes with the same group id share the partitions; PostgreSQL holds every actor, so any of them
 // can take over any partition.
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -17,6 +19,9 @@ import { startOutboxRelay } from './outbox.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../src/engine/inbound.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
+import { loadPlugins } from '../src/plan/plugins.ts';
+import { createOutboundStage } from '../src/engine/outbound-stage.ts';
+import { startOrchestrator } from '../src/engine/orchestrator.ts';
 import { createClassifier, createRules } from '../src/engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
@@ -94,6 +99,9 @@ export async function startEngine(deps: {
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });
+  const plans = createPlanCache(await loadPlugins(settings.pluginsDir));
+  // The Outbound stage runs inside the actors' transactions: changed identities → the export queue.
+  const outboundStage = createOutboundStage({ plans, ...(deps.now === undefined ? {} : { now: deps.now }) });
   const realtimeOptions = {
     groupId: `${settings.groupId}.realtime`,
     topics: ['pulses', 'schedules'] satisfies TopicId[],
@@ -102,16 +110,23 @@ export async function startEngine(deps: {
   };
   const realtime: Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'> =
     deps.threads === undefined
-      ? await startIdentityConsumer({ bus, orm, logger: deps.logger, settings, ...realtimeOptions })
+      ? await startIdentityConsumer({
+          bus,
+          orm,
+          logger: deps.logger,
+          settings,
+          ...realtimeOptions,
+          outbound: outboundStage.decide,
+        })
       : await startEngineThread({
           connection: deps.threads,
           settings,
           ...realtimeOptions,
           relay: false,
+          outbound: true,
           role: 'realtime',
           logger: deps.logger,
         });
-  const plans = createPlanCache();
   const bulk = await startIdentityConsumer({
     bus,
     orm,
@@ -122,6 +137,7 @@ export async function startEngine(deps: {
     concurrency: 3,
     classifier: createClassifier(plans),
     rules: createRules(plans),
+    outbound: outboundStage.decide,
   });
   // The Import stage: application objects into the Application Repository.
   const imports = await startIdentityConsumer({
@@ -140,6 +156,12 @@ export async function startEngine(deps: {
         source: `/joinery/engine/${settings.groupId}/import`,
       }),
     }),
+  });
+  const orchestrator = startOrchestrator({
+    em: orm.em,
+    logger: deps.logger,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+    ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
@@ -161,6 +183,7 @@ export async function startEngine(deps: {
       await bulk.stop();
       await realtime.stop();
       await timers.stop();
+      await orchestrator.stop();
       await relay.stop();
       log.info({ ...counters(), pulseLatencyMs: realtime.pulseLatency() }, 'engine stopped');
     },

@@ -12,6 +12,7 @@ import {
   type Classifier,
   type IdentityHost,
   type IdentityWork,
+  type OutboundHook,
   type Rules,
 } from './identity-host.ts';
 import { createLatencyRecorder, type LatencySummary } from './latency.ts';
@@ -32,6 +33,8 @@ export interface EngineSettings {
   sessionTimeoutMs: number;
   maxBatchSize: number;
   topics: TopicSettings;
+  /** The plugin directory (plugins.dir): every process and worker compiles plans with the same functions. */
+  pluginsDir?: string;
 }
 
 export interface ConsumerCounters {
@@ -67,6 +70,8 @@ export async function startIdentityConsumer(options: {
   classifier?: Classifier;
   /** Runs the plan's rules on changed identities. */
   rules?: Rules;
+  /** The Outbound stage, in the same transaction as the identities it looks at. */
+  outbound?: OutboundHook;
 }): Promise<IdentityConsumer> {
   const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
@@ -77,6 +82,7 @@ export async function startIdentityConsumer(options: {
     cacheSize: options.cacheSize ?? settings.actorCacheSize,
     ...(options.classifier === undefined ? {} : { classifier: options.classifier }),
     ...(options.rules === undefined ? {} : { rules: options.rules }),
+    ...(options.outbound === undefined ? {} : { outbound: options.outbound }),
     topics: { outbound: name('outbound'), logstream: name('logstream') },
     source,
   });

@@ -14,7 +14,13 @@ import {
   type IdentitySnapshot,
   type PersistedIdentity,
 } from '../actors/identity.machine.ts';
-import type { Attributes, IdentityEffect, IdentityEvent, Source } from '../actors/identity.events.ts';
+import type {
+  Attributes,
+  IdentityEffect,
+  IdentityEvent,
+  SealedSecret,
+  Source,
+} from '../actors/identity.events.ts';
 import { VersionConflictError } from '../src/errors.ts';
 import { encodeMessage } from './cloudevents.ts';
 import type { MessageData } from './messages.ts';
@@ -61,7 +67,23 @@ export type Rules = (
   (tenantId: string, attributes: Attributes) => { attributes: Attributes; rules: string[] } | undefined
 >;
 
+/** An identity whose outbound effects this batch produced, as the Outbound stage needs it. */
+export interface OutboundSubject {
+  tenantId: string;
+  identityId: string;
+  state: string;
+  attributes: Attributes;
+  classification: number | undefined;
+  /** Password changes, sealed, in order. */
+  passwords: SealedSecret[];
+}
+
+/** The Outbound stage, run in the batch's transaction after the identities are persisted. */
+export type OutboundHook = (tx: EntityManager, subjects: OutboundSubject[]) => Promise<void>;
+
 export interface IdentityHostOptions {
+  /** When given, identities with outbound effects go through the Outbound stage in the same transaction. */
+  outbound?: OutboundHook;
   /** When given, every changed identity is (re)classified after its events, in the same transaction. */
   classifier?: Classifier;
   /** When given, the plan's rules run on every changed identity after its events (before classification). */
@@ -129,6 +151,13 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       const timersAdded: Extract<IdentityEffect, { type: 'timer.schedule' }>[] = [];
       const timersCancelled: Extract<IdentityEffect, { type: 'timer.cancel' }>[] = [];
       const tenantOf = new Map<string, string>();
+      const outboundOf = new Map<string, SealedSecret[]>();
+      const noteOutbound = (effect: IdentityEffect): void => {
+        if (effect.type !== 'outbound') return;
+        const passwords = outboundOf.get(effect.identityId) ?? [];
+        if (effect.secret !== undefined) passwords.push(effect.secret);
+        outboundOf.set(effect.identityId, passwords);
+      };
 
       let sinceYield = 0;
       for (const item of work) {
@@ -178,7 +207,10 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           const id = `${item.origin.topicName}/${item.origin.partition}/${item.origin.offset}/${index}`;
           if (effect.type === 'timer.schedule') timersAdded.push(effect);
           else if (effect.type === 'timer.cancel') timersCancelled.push(effect);
-          else outbox.push(effectMessage(effect, item.tenantId, id, options));
+          else {
+            noteOutbound(effect);
+            outbox.push(effectMessage(effect, item.tenantId, id, options));
+          }
         });
       }
 
@@ -194,6 +226,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           const tenantId = hosted.tenantId;
           step.effects.forEach((effect, index) => {
             if (effect.type === 'outbound' || effect.type === 'log') {
+              noteOutbound(effect);
               outbox.push(effectMessage(effect, tenantId, `rules/${id}/${at}/${String(index)}`, options));
             }
           });
@@ -209,6 +242,13 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           const at = hosted.snapshot.context.updatedAt ?? new Date().toISOString();
           const step = stepIdentity(hosted.snapshot, { type: 'classified', at, classification: value });
           changed.set(id, { ...hosted, snapshot: step.snapshot });
+          step.effects.forEach((effect, index) => {
+            if (effect.type !== 'outbound') return;
+            noteOutbound(effect);
+            outbox.push(
+              effectMessage(effect, hosted.tenantId, `classified/${id}/${at}/${String(index)}`, options),
+            );
+          });
         }
       }
       try {
@@ -220,6 +260,25 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       }
       await recordSources(tx, sources);
       await saveTimers(tx, timersAdded, timersCancelled, tenantOf);
+      if (options.outbound !== undefined && outboundOf.size > 0) {
+        await options.outbound(
+          tx,
+          [...outboundOf].flatMap(([identityId, passwords]) => {
+            const hosted = changed.get(identityId);
+            if (hosted === undefined) return [];
+            return [
+              {
+                tenantId: hosted.tenantId,
+                identityId,
+                state: identityState(hosted.snapshot),
+                attributes: hosted.snapshot.context.attributes,
+                classification: hosted.snapshot.context.classification,
+                passwords,
+              },
+            ];
+          }),
+        );
+      }
       return {
         outbox,
         rejected,

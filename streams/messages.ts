@@ -113,14 +113,33 @@ export const OutboundSchema = Type.Object(
 export const ExportSchema = Type.Object(
   {
     tenantId: TenantId,
+    exportId: Uuid('Unique per export; the connector acknowledges it, and a redelivery carries the same id.'),
     applicationId: Uuid('The target application.'),
+    objectClass: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'e.g. user, group, contact (default user).' }),
+    ),
     externalId: Type.Optional(
       Type.String({ minLength: 1, maxLength: 1024, description: 'Absent for a create.' }),
     ),
     identityId: Uuid('The identity the object is joined to.'),
     operation: OutboundChangeSchema,
+    // create: the whole object; update: only what changes. An attribute `dn` asks for a rename or move.
     attributes: Type.Optional(AttributesSchema),
+    members: Type.Optional(
+      Type.Object(
+        {
+          add: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), {
+            description: 'Member DNs to add.',
+          }),
+          remove: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), {
+            description: 'Member DNs to remove.',
+          }),
+        },
+        { ...strict, description: 'Group membership changes (objectClass group, operation update).' },
+      ),
+    ),
     secret: Type.Optional(SealedSecretSchema),
+    attempt: Type.Optional(Type.Integer({ minimum: 1, description: 'Delivery attempt, from 1.' })),
     at: Instant('When the export was queued.'),
   },
   strict,

@@ -13,11 +13,30 @@ import { serviceAccountRoutes } from './service-accounts.routes.ts';
 import { schemaRoutes } from './schemas.routes.ts';
 import { planRoutes } from './plan.routes.ts';
 import { identityRoutes } from './identities.routes.ts';
+import { identitySearchRoutes } from './identity-search.routes.ts';
+import { repositoryRoutes } from './repository.routes.ts';
+import { joinRoutes } from './joins.routes.ts';
+import { exportRoutes } from './exports.routes.ts';
+import { runRoutes } from './runs.routes.ts';
+import { scheduleRoutes } from './schedules.routes.ts';
+import { connectorRoutes } from './connectors.routes.ts';
+import { agentChannelRoutes } from './agent-channel.routes.ts';
+import { createAgentServices, type AgentChannelSettings } from '../agents/agent-services.ts';
+import type { Bus } from '../../streams/bus.ts';
+import type { PluginSet } from '../plan/plugins.ts';
 
 export interface AppDeps {
   orm: MikroORM;
   readiness: Readiness;
   logger: Logger;
+  /** The bus agents' messages are produced to (Kafka or the embedded bus); without it the agent channel answers 503. */
+  bus?: Bus;
+  /** Agent channel settings: topic prefix, master key of the tenant keys, intervals. */
+  agents?: AgentChannelSettings;
+  /** The Kafka topic prefix (kafka.topicPrefix) of what routes write through the outbox; default joinery. */
+  topicPrefix?: string;
+  /** The plugins plans are validated with (plugins.dir); none when absent. */
+  plugins?: PluginSet;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -59,14 +78,40 @@ export async function buildApp(deps: AppDeps) {
 
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
+  const agents = createAgentServices({
+    orm: deps.orm,
+    logger: deps.logger,
+    bus: deps.bus,
+    settings: deps.agents,
+  });
+  await app.register(agentChannelRoutes, { prefix: '/v1/agent', orm: deps.orm, ...agents });
   await app.register(
     async (api) => {
       await api.register(authenticationPlugin, { orm: deps.orm });
       await api.register(tenantRoutes);
       await api.register(applicationRoutes, { prefix: '/applications' });
       await api.register(serviceAccountRoutes, { prefix: '/service-accounts' });
-      await api.register(planRoutes, { prefix: '/plan' });
-      await api.register(identityRoutes, { prefix: '/identities' });
+      await api.register(planRoutes, {
+        prefix: '/plan',
+        ...(deps.plugins === undefined ? {} : { plugins: deps.plugins }),
+      });
+      const topicPrefix = deps.topicPrefix ?? deps.agents?.topicPrefix ?? 'joinery.';
+      await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
+      await api.register(identitySearchRoutes, { prefix: '/identities' });
+      await api.register(repositoryRoutes);
+      await api.register(joinRoutes, {
+        prefix: '/joins',
+        topicPrefix,
+      });
+      await api.register(exportRoutes, { prefix: '/exports' });
+      await api.register(runRoutes);
+      await api.register(scheduleRoutes, { prefix: '/schedules' });
+      await api.register(connectorRoutes, {
+        prefix: '/connectors',
+        heartbeatMs: agents.channel.heartbeatMs,
+        onRevoked: (connectorId) =>
+          agents.gateway?.disconnect(connectorId, 4403, 'the connector was revoked'),
+      });
     },
     { prefix: '/v1' },
   );

@@ -1,11 +1,70 @@
 // The caller's Vault identities: one identity with its state, attributes and where each came from
-// (provenance), its classification, its joined application objects and its pending timers.
+// (provenance), its classification, its joined application objects and its pending timers — deferred
+// tasks an administrator can cancel (the identity's actor decides, through an event on its topic).
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import { NotFoundError } from '../errors.ts';
 import type { PersistedIdentity } from '../../actors/identity.machine.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { messageContracts, type MessageData } from '../../streams/messages.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
+import { topicName } from '../../streams/topics.ts';
 
-export const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
+  app.delete(
+    '/:id/timers/:timerId',
+    {
+      schema: {
+        params: Type.Object({
+          id: Type.String({ format: 'uuid' }),
+          timerId: Type.String({ minLength: 1, maxLength: 256 }),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { tenantId, serviceAccountId } = request.principal;
+      const { id, timerId } = request.params;
+      const at = new Date().toISOString();
+      await request.em.transactional(async (tx) => {
+        const { rows } = await sql<{ kind: string }>`
+          select kind from identity_timer
+          where tenant_id = ${tenantId} and identity_id = ${id} and timer_id = ${timerId}`.execute(
+          tx.getKysely(),
+        );
+        if (rows[0] === undefined) {
+          throw new NotFoundError(`identity ${id} has no pending timer ${timerId}`, {
+            details: { identityId: id, timerId },
+          });
+        }
+        const data: MessageData<'joinery.identity.event.v1'> = {
+          tenantId,
+          identityId: id,
+          event: { type: 'timer.cancelled', at, timerId, by: `service-account:${serviceAccountId}` },
+        };
+        const message = encodeMessage({
+          id: `timer-cancel/${id}/${timerId}/${at}`,
+          type: 'joinery.identity.event.v1',
+          source: '/joinery/api',
+          time: at,
+          tenantId,
+          data,
+        });
+        await insertOutbox(tx, [
+          {
+            tenantId,
+            topic: topicName(options, 'identity'),
+            key: messageContracts['joinery.identity.event.v1'].key(data),
+            value: message.value as Buffer,
+            headers: message.headers as Record<string, string>,
+          },
+        ]);
+      });
+      // Accepted: the identity's actor cancels it in order with its other events (a timer that fires
+      // first wins, and the cancellation is then ignored).
+      return reply.status(202).send({ identityId: id, timerId, status: 'cancelling' });
+    },
+  );
+
   app.get(
     '/:id',
     { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },

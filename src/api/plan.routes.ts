@@ -4,10 +4,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ValidationError } from '../errors.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
+import type { PluginSet } from '../plan/plugins.ts';
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 
-export const planRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = async (app, options) => {
   // YAML arrives as text; JSON is kept as the text it was sent as, so versions diff what the author wrote.
   app.addContentTypeParser(
     yamlTypes,
@@ -35,6 +36,7 @@ export const planRoutes: FastifyPluginAsyncTypebox = async (app) => {
       source: request.body,
       sourceName: 'request body',
       appliedBy: `service-account:${request.principal.serviceAccountId}`,
+      ...(options.plugins === undefined ? {} : { plugins: options.plugins }),
     });
     return reply.status(applied.changed ? 201 : 200).send(applied);
   });

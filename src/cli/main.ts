@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';
 import { describeError, JoineryError, PlanInvalidError } from '../errors.ts';
 import { loadPlan } from '../plan/load-plan.ts';
+import { loadPlugins } from '../plan/plugins.ts';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../logging/logger.ts';
 import { connectDatabase, startService } from '../service.ts';
@@ -13,6 +14,7 @@ import { createTenant } from '../tenancy/tenants.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
+import { agentCommand } from '../../agent/src/cli.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
 const infraService = async (name: InfraServiceName) =>
@@ -154,8 +156,10 @@ plan
     'check a sync plan (YAML or JSON): schema, references, expressions; every problem with its line',
   )
   .argument('<file>', 'the plan file')
-  .action((file: string) => {
-    const compiled = loadPlan(readPlanFile(file), file);
+  .option('--plugins <dir>', 'the plugin directory (default: plugins.dir of the configuration)')
+  .action(async (file: string, options: { plugins?: string }) => {
+    const plugins = await loadPlugins(options.plugins ?? config().plugins.dir);
+    const compiled = loadPlan(readPlanFile(file), file, plugins);
     const { applications, classifications = [], rules = [] } = compiled.plan;
     console.log(
       `${file}: valid — ${String(applications.length)} applications, ${String(classifications.length)} classifications, ` +
@@ -172,8 +176,9 @@ plan
   .requiredOption('-t, --tenant <id>', 'the tenant id')
   .action(async (file: string, options: { tenant: string }) => {
     const source = readPlanFile(file);
-    loadPlan(source, file); // every problem, with its line, before touching the database
     const settings = config();
+    const plugins = await loadPlugins(settings.plugins.dir);
+    loadPlan(source, file, plugins); // every problem, with its line, before touching the database
     const logger = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level });
     const database = await connectDatabase(settings, logger);
     try {
@@ -183,6 +188,7 @@ plan
         source,
         sourceName: file,
         appliedBy: 'cli',
+        plugins,
       });
       console.log(
         applied.changed
@@ -254,6 +260,26 @@ infra
       );
     }
   });
+
+// `joinery agent --config agent.yaml`: the program's own --config option takes the flag when given after
+// `agent`, so the agent reads it from there when it came from the command line (not from JOINERY_CONFIG).
+program.addCommand(
+  agentCommand({
+    env: process.env,
+    globalConfig: () =>
+      program.getOptionValueSource('config') === 'cli'
+        ? program.opts<{ config?: string }>().config
+        : undefined,
+    onSignal: (handler) => {
+      process.on('SIGTERM', () => {
+        handler('SIGTERM');
+      });
+      process.on('SIGINT', () => {
+        handler('SIGINT');
+      });
+    },
+  }),
+);
 
 class JoineryUsageError extends Error {}
 

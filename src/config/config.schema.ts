@@ -118,6 +118,30 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    plugins: Type.Object(
+      {
+        dir: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              'A directory of TypeScript/JavaScript plugin modules whose functions sync plan expressions can call (docs/plugins.md).',
+          }),
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+    security: Type.Object(
+      {
+        masterKey: Type.Optional(
+          Type.String({
+            pattern: '^[A-Za-z0-9+/]{43}=$',
+            description:
+              "Base64 of 32 random bytes (openssl rand -base64 32): encrypts each tenant's private HPKE key at rest. Unset with the embedded database: generated into dataDir/master.key.",
+          }),
+        ),
+      },
+      { ...strict, default: {} },
+    ),
     shutdown: Type.Object(
       {
         timeoutMs: Type.Integer({
@@ -152,6 +176,8 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_MAX_BATCH_SIZE: { path: ['engine', 'maxBatchSize'] },
   JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
+  JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },
+  JOINERY_PLUGINS_DIR: { path: ['plugins', 'dir'] },
   JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },
 };
 

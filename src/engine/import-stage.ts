@@ -9,7 +9,8 @@ import { sql } from 'kysely';
 import type { MessageData } from '../../streams/messages.ts';
 import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
-import type { InboundForwarder } from './inbound.ts';
+import type { DeletedObject, InboundForwarder } from './inbound.ts';
+import { confirmExports } from './export-queue.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
@@ -86,17 +87,15 @@ export function createImportStage(
           run_id: object.runId ?? null,
         })),
       );
-      // Seen by its run, changed or not (a cheap update: no index covers last_run_id).
-      await sql`
-        update repository_object r set last_run_id = u.run_id
-        from jsonb_to_recordset(${document}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, run_id uuid)
-        where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-          and u.run_id is not null and r.last_run_id is distinct from u.run_id`.execute(k);
-      const { rows } = await sql<{
+      // One statement: new objects are inserted; a known one is rewritten only when its content changed,
+      // it was deleted, or a run saw it (last_run_id, for deletion detection); unchanged objects of a
+      // delta are not touched at all. updated_at moves only on a real change, which is what comes back.
+      const { rows: written } = await sql<{
         tenant_id: string;
         application_id: string;
         external_id: string;
         created: boolean;
+        changed: boolean;
       }>`
         insert into repository_object
           (tenant_id, application_id, external_id, object_class, attributes, content_hash, deleted, last_run_id, created_at, updated_at)
@@ -105,9 +104,15 @@ export function createImportStage(
           as u(tenant_id uuid, application_id uuid, external_id text, object_class text, attributes jsonb, content_hash text, run_id uuid)
         on conflict (tenant_id, application_id, external_id) do update set
           object_class = excluded.object_class, attributes = excluded.attributes, content_hash = excluded.content_hash,
-          deleted = false, updated_at = now()
+          deleted = false, last_run_id = coalesce(excluded.last_run_id, repository_object.last_run_id),
+          updated_at = case when repository_object.content_hash <> excluded.content_hash or repository_object.deleted
+                            then now() else repository_object.updated_at end
         where repository_object.content_hash <> excluded.content_hash or repository_object.deleted
-        returning tenant_id, application_id, external_id, (xmax = 0) as created`.execute(k);
+          or (excluded.last_run_id is not null and repository_object.last_run_id is distinct from excluded.last_run_id)
+        returning tenant_id, application_id, external_id, (xmax = 0) as created, (updated_at = now()) as changed`.execute(
+        k,
+      );
+      const rows = written.filter((row) => row.changed);
       outcome.created = rows.filter((row) => row.created).length;
       outcome.changed = rows.length - outcome.created;
       outcome.unchanged = upserts.length - rows.length;
@@ -116,9 +121,14 @@ export function createImportStage(
         return changed === undefined ? [] : [changed];
       });
       if (options.inbound !== undefined) outbox.push(...(await options.inbound.forward(tx, changedObjects)));
+      await confirmExports(tx, changedObjects, new Date());
     }
     if (deletes.length > 0) {
-      const result = await sql`
+      const { rows: deletedRows } = await sql<{
+        tenant_id: string;
+        application_id: string;
+        external_id: string;
+      }>`
         update repository_object r set deleted = true, updated_at = now()
         from jsonb_to_recordset(${JSON.stringify(
           deletes.map((object) => ({
@@ -128,8 +138,24 @@ export function createImportStage(
           })),
         )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
         where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-          and not r.deleted`.execute(k);
-      outcome.deleted += Number(result.numAffectedRows ?? 0n);
+          and not r.deleted
+        returning r.tenant_id, r.application_id, r.external_id`.execute(k);
+      outcome.deleted += deletedRows.length;
+      const at = new Map(
+        deletes.map((object) => [`${object.applicationId}|${object.externalId}`, object.observedAt]),
+      );
+      if (options.inbound !== undefined)
+        outbox.push(
+          ...(await options.inbound.forwardDeletions(
+            tx,
+            deletedRows.map((row) => ({
+              tenantId: row.tenant_id,
+              applicationId: row.application_id,
+              externalId: row.external_id,
+              at: at.get(`${row.application_id}|${row.external_id}`) ?? new Date().toISOString(),
+            })),
+          )),
+        );
     }
 
     // Count each run's objects, creating the run's row if its "started" marker is still on its way.
@@ -165,7 +191,10 @@ export function createImportStage(
 
     // Whichever transaction completes a run (its marker, or its last object) detects its deletions.
     for (const runId of new Set([...perRun.keys(), ...markers.map((marker) => marker.runId)])) {
-      outcome.deleted += await finishRun(tx, runId);
+      const deleted = await finishRun(tx, runId);
+      outcome.deleted += deleted.length;
+      if (options.inbound !== undefined)
+        outbox.push(...(await options.inbound.forwardDeletions(tx, deleted)));
     }
     options.onBatch?.(outcome);
     return { outbox, rejected: [] };
@@ -183,6 +212,7 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
       on conflict (run_id) do update set
         kind = excluded.kind,
         status = case when import_run.status in ('completed', 'aborted') then import_run.status
+                      when import_run.status = 'requested' then excluded.status
                       when excluded.status = 'running' then import_run.status else excluded.status end,
         object_count = coalesce(excluded.object_count, import_run.object_count),
         finished_at = coalesce(excluded.finished_at, import_run.finished_at)`.execute(tx.getKysely());
@@ -190,19 +220,25 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
 }
 
 /** Completes a run whose marker and objects have all arrived; a full run then deletes what it did not see. */
-async function finishRun(tx: EntityManager, runId: string): Promise<number> {
+async function finishRun(tx: EntityManager, runId: string): Promise<DeletedObject[]> {
   const k = tx.getKysely();
-  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string }>`
+  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string; finished_at: Date }>`
     update import_run set status = 'completed', finished_at = now()
     where run_id = ${runId} and status = 'completing' and seen >= object_count
-    returning tenant_id, application_id, kind`.execute(k);
+    returning tenant_id, application_id, kind, finished_at`.execute(k);
   const run = rows[0];
-  if (run?.kind !== 'full') return 0;
-  const deleted = await sql`
+  if (run?.kind !== 'full') return [];
+  const { rows: deleted } = await sql<{ external_id: string }>`
     update repository_object set deleted = true, updated_at = now()
     where tenant_id = ${run.tenant_id} and application_id = ${run.application_id} and not deleted
-      and last_run_id is distinct from ${runId}`.execute(k);
-  const count = Number(deleted.numAffectedRows ?? 0n);
-  await sql`update import_run set deletions = ${count} where run_id = ${runId}`.execute(k);
-  return count;
+      and last_run_id is distinct from ${runId}
+    returning external_id`.execute(k);
+  await sql`update import_run set deletions = ${deleted.length} where run_id = ${runId}`.execute(k);
+  const at = new Date(run.finished_at).toISOString();
+  return deleted.map((row) => ({
+    tenantId: run.tenant_id,
+    applicationId: run.application_id,
+    externalId: row.external_id,
+    at,
+  }));
 }

@@ -8,8 +8,8 @@
 //
 // Each mapped attribute carries its mapper's authority; the identity keeps the value of the highest.
 //
-// Not yet: classification and rules; the joining rules' lookups scan the
-// tenant's identities (correct, not yet indexed for bulk loads).
+// The application's lifecycle expression states whether the person is active, disabled or has left; an
+// authoritative object deleted in its application (leaveOnDelete) makes its identity a leaver.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
@@ -19,7 +19,7 @@ import type { MessageData } from '../../streams/messages.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
-import type { ApplicationPlan, AttributeSpec } from '../plan/plan.schema.ts';
+import type { ApplicationPlan, AttributeSpec, JoiningRule } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 
@@ -28,6 +28,8 @@ const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
 
 export interface InboundForwarder {
   forward(tx: EntityManager, objects: ImportObject[]): Promise<OutboxRow[]>;
+  /** Objects deleted in an application whose plan says the identity then leaves. */
+  forwardDeletions(tx: EntityManager, deleted: DeletedObject[]): Promise<OutboxRow[]>;
   readonly counters: { forwarded: number; projected: number; unjoined: number; ambiguous: number };
 }
 
@@ -41,62 +43,59 @@ export function createInboundForwarder(options: {
     counters,
     async forward(tx, objects) {
       if (objects.length === 0) return [];
-      const { rows } = await sql<{
-        tenant_id: string;
-        application_id: string;
-        external_id: string;
-        identity_id: string;
-      }>`
-        select s.tenant_id, s.application_id, s.external_id, s.identity_id
-        from identity_source s
-        join jsonb_to_recordset(${JSON.stringify(
-          objects.map((o) => ({
-            tenant_id: o.tenantId,
-            application_id: o.applicationId,
-            external_id: o.externalId,
-          })),
-        )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
-          on s.tenant_id = u.tenant_id and s.application_id = u.application_id and s.external_id = u.external_id`.execute(
-        tx.getKysely(),
-      );
-      const joined = new Map(
-        rows.map((row) => [`${row.tenant_id}|${row.application_id}|${row.external_id}`, row.identity_id]),
-      );
+      const joined = await hardJoins(tx, objects);
       const plans = new Map<string, PlanInForce | undefined>();
-      const outbox: OutboxRow[] = [];
-      for (const object of objects) {
-        if (!plans.has(object.tenantId))
-          plans.set(object.tenantId, await options.plans.get(tx, object.tenantId));
-        const application = plans.get(object.tenantId)?.applications.get(object.applicationId);
+      for (const tenantId of new Set(objects.map((object) => object.tenantId)))
+        plans.set(tenantId, await options.plans.get(tx, tenantId));
+      const configured = objects.flatMap((object) => {
         const plan = plans.get(object.tenantId);
-        if (plan === undefined || application === undefined) continue; // not configured: repository only
-        let identityId = joined.get(`${object.tenantId}|${object.applicationId}|${object.externalId}`);
+        const application = plan?.applications.get(object.applicationId);
+        // An application the plan does not name: its objects stay in the repository only.
+        return plan === undefined || application === undefined ? [] : [{ object, plan, application }];
+      });
+      const unjoined = configured.filter(
+        ({ object }) => !joined.has(`${object.tenantId}|${object.applicationId}|${object.externalId}`),
+      );
+      const excluded = await excludedObjects(
+        tx,
+        unjoined.map(({ object }) => object),
+      );
+      const matches = await matchJoiningRules(
+        tx,
+        unjoined.filter(({ object }) => !excluded.has(objectKey(object))),
+      );
+      const joins: JoinRecord[] = [];
+      const outbox: OutboxRow[] = [];
+      for (const { object, plan, application } of configured) {
+        const key = objectKey(object);
+        if (excluded.has(key)) continue; // unjoined by an administrator: stays so until joined by hand
+        let identityId = joined.get(key);
         if (identityId === undefined) {
-          const match = await matchJoiningRules(tx, object, application.plan);
+          const match = matches.get(key) ?? { kind: 'none' };
           if (match.kind === 'ambiguous') {
             counters.ambiguous++;
-            await recordJoin(tx, object, 'ambiguous', null, {
-              rule: match.rule,
-              identityIds: match.identityIds,
+            joins.push({
+              object,
+              state: 'ambiguous',
+              identityId: null,
+              candidates: { rule: match.rule, identityIds: match.identityIds },
             });
             continue;
           }
           if (match.kind === 'joined') identityId = match.identityId;
         }
         if (identityId === undefined && application.plan.createsIdentities === true) {
-          identityId = uuidv5(
-            `${object.tenantId}|${object.applicationId}|${object.externalId}`,
-            PROJECTION_NAMESPACE,
-          );
+          identityId = projectedIdentityId(object, application.plan);
           counters.projected++;
         }
         if (identityId === undefined) {
           counters.unjoined++;
-          await recordJoin(tx, object, 'unjoined', null, null);
+          joins.push({ object, state: 'unjoined', identityId: null, candidates: null });
           continue;
         }
-        await recordJoin(tx, object, 'joined', identityId, null);
+        joins.push({ object, state: 'joined', identityId, candidates: null });
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
+        const lifecycle = lifecycleOf(plan, application.index, object.attributes ?? {});
         const authority = Object.fromEntries(
           (application.plan.inbound ?? []).flatMap((mapper) =>
             mapper.authority === undefined || !(mapper.vault in attributes)
@@ -113,23 +112,46 @@ export function createInboundForwarder(options: {
             source: { applicationId: object.applicationId, externalId: object.externalId },
             attributes,
             ...(Object.keys(authority).length === 0 ? {} : { authority }),
+            ...(lifecycle === undefined ? {} : { lifecycle }),
+          },
+          ...deletionDelay(plan),
+        };
+        outbox.push(
+          identityEvent(
+            options,
+            `import/${object.applicationId}/${object.externalId}/${object.observedAt}`,
+            data,
+          ),
+        );
+        counters.forwarded++;
+      }
+      await recordJoins(tx, joins);
+      return outbox;
+    },
+    async forwardDeletions(tx, deleted) {
+      if (deleted.length === 0) return [];
+      const joined = await hardJoins(tx, deleted);
+      const outbox: OutboxRow[] = [];
+      for (const object of deleted) {
+        const plan = await options.plans.get(tx, object.tenantId);
+        const application = plan?.applications.get(object.applicationId);
+        const identityId = joined.get(`${object.tenantId}|${object.applicationId}|${object.externalId}`);
+        if (application?.plan.lifecycle?.leaveOnDelete !== true || identityId === undefined) continue;
+        // The authoritative record is gone: the person left (an identity without it keeps its attributes).
+        const data: MessageData<'joinery.identity.event.v1'> = {
+          tenantId: object.tenantId,
+          identityId,
+          event: {
+            type: 'inbound.changed',
+            at: object.at,
+            source: { applicationId: object.applicationId, externalId: object.externalId },
+            attributes: {},
+            lifecycle: 'left',
           },
         };
-        const message = encodeMessage({
-          id: `import/${object.applicationId}/${object.externalId}/${object.observedAt}`,
-          type: 'joinery.identity.event.v1',
-          source: options.source,
-          time: object.observedAt,
-          tenantId: object.tenantId,
-          data,
-        });
-        outbox.push({
-          tenantId: object.tenantId,
-          topic: options.identityTopic,
-          key: identityId,
-          value: message.value as Buffer,
-          headers: message.headers as Record<string, string>,
-        });
+        outbox.push(
+          identityEvent(options, `deleted/${object.applicationId}/${object.externalId}/${object.at}`, data),
+        );
         counters.forwarded++;
       }
       return outbox;
@@ -137,57 +159,268 @@ export function createInboundForwarder(options: {
   };
 }
 
+/** A deleted application object, by a delete message or by a completed full run that did not see it. */
+export interface DeletedObject {
+  tenantId: string;
+  applicationId: string;
+  externalId: string;
+  at: string;
+}
+
+function identityEvent(
+  options: { identityTopic: string; source: string },
+  id: string,
+  data: MessageData<'joinery.identity.event.v1'>,
+): OutboxRow {
+  const message = encodeMessage({
+    id,
+    type: 'joinery.identity.event.v1',
+    source: options.source,
+    time: data.event.at,
+    tenantId: data.tenantId,
+    data,
+  });
+  return {
+    tenantId: data.tenantId,
+    topic: options.identityTopic,
+    key: data.identityId,
+    value: message.value as Buffer,
+    headers: message.headers as Record<string, string>,
+  };
+}
+
+function deletionDelay(plan: PlanInForce): { deletionDelayDays?: number } {
+  const days = plan.compiled.plan.lifecycle?.deletionDelayDays;
+  return days === undefined ? {} : { deletionDelayDays: days };
+}
+
+/** The hard joins of a set of objects, in one query. */
+async function hardJoins(
+  tx: EntityManager,
+  objects: { tenantId: string; applicationId: string; externalId: string }[],
+): Promise<Map<string, string>> {
+  const { rows } = await sql<{
+    tenant_id: string;
+    application_id: string;
+    external_id: string;
+    identity_id: string;
+  }>`
+    select s.tenant_id, s.application_id, s.external_id, s.identity_id
+    from identity_source s
+    join jsonb_to_recordset(${JSON.stringify(
+      objects.map((o) => ({
+        tenant_id: o.tenantId,
+        application_id: o.applicationId,
+        external_id: o.externalId,
+      })),
+    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+      on s.tenant_id = u.tenant_id and s.application_id = u.application_id and s.external_id = u.external_id`.execute(
+    tx.getKysely(),
+  );
+  return new Map(
+    rows.map((row) => [`${row.tenant_id}|${row.application_id}|${row.external_id}`, row.identity_id]),
+  );
+}
+
+const lifecycleStatuses = new Set<string>(['active', 'disabled', 'left']);
+
+/** The lifecycle the application states for the object, when its plan says how. */
+function lifecycleOf(
+  plan: PlanInForce,
+  applicationIndex: number,
+  source: Attributes,
+): 'active' | 'disabled' | 'left' | undefined {
+  const expression = plan.compiled.expressions.get(
+    `applications[${String(applicationIndex)}].lifecycle.status`,
+  );
+  const application = plan.compiled.plan.applications[applicationIndex];
+  if (expression === undefined || application === undefined) return undefined;
+  try {
+    const status: unknown = expression({ source: celValues(declaredAttributes(application), source) });
+    return typeof status === 'string' && lifecycleStatuses.has(status)
+      ? (status as 'active' | 'disabled' | 'left')
+      : undefined;
+  } catch {
+    // An attribute the expression needs is missing: the object states no lifecycle.
+    return undefined;
+  }
+}
+
+function declaredAttributes(application: ApplicationPlan): Record<string, AttributeSpec> {
+  return Object.assign(
+    {},
+    ...Object.values(application.objectClasses).map((objectClass) => objectClass.attributes),
+  ) as Record<string, AttributeSpec>;
+}
+
 type JoinMatch =
   | { kind: 'none' }
   | { kind: 'joined'; identityId: string }
   | { kind: 'ambiguous'; rule: string; identityIds: string[] };
 
-/** The application's joining rules, in priority order, against the Vault's live identities. */
-async function matchJoiningRules(
-  tx: EntityManager,
-  object: ImportObject,
-  application: ApplicationPlan,
-): Promise<JoinMatch> {
-  const attributes = object.attributes ?? {};
-  for (const rule of application.joining ?? []) {
-    const comparisons = (rule.all ?? rule.any ?? []).flatMap((match) => {
-      const value = attributes[match.source];
-      if (value === undefined || value === null || Array.isArray(value)) return [];
-      const vault = sql`(snapshot->'context'->'attributes'->>${match.vault})`;
-      return [
-        match.ignoreCase === true
-          ? sql`lower(${vault}) = lower(${String(value)})`
-          : sql`${vault} = ${String(value)}`,
-      ];
-    });
-    // AND needs every comparison; OR needs at least one.
-    if (comparisons.length === 0 || (rule.all !== undefined && comparisons.length < rule.all.length))
-      continue;
-    const condition = sql.join(comparisons, rule.all !== undefined ? sql` and ` : sql` or `);
-    const { rows } = await sql<{ id: string }>`
-      select id from identity where tenant_id = ${object.tenantId} and state <> 'deleted' and (${condition})
-      order by id limit 10`.execute(tx.getKysely());
-    const [first, second] = rows;
-    if (first !== undefined && second === undefined) return { kind: 'joined', identityId: first.id };
-    if (first !== undefined)
-      return { kind: 'ambiguous', rule: rule.name, identityIds: rows.map((row) => row.id) };
-  }
-  return { kind: 'none' };
+interface JoinRecord {
+  object: ImportObject;
+  state: 'joined' | 'unjoined' | 'ambiguous';
+  identityId: string | null;
+  candidates: { rule: string; identityIds: string[] } | null;
 }
 
-async function recordJoin(
+const objectKey = (object: { tenantId: string; applicationId: string; externalId: string }) =>
+  `${object.tenantId}|${object.applicationId}|${object.externalId}`;
+
+/** The comparisons of a rule this object can take part in: its source value for each Vault attribute. */
+function ruleValues(
+  rule: JoiningRule,
+  attributes: Attributes,
+): { vault: string; value: string; ignoreCase: boolean }[] {
+  const values = (rule.all ?? rule.any ?? []).flatMap((match) => {
+    const value = attributes[match.source];
+    if (value === undefined || value === null || Array.isArray(value)) return [];
+    return [{ vault: match.vault, value: String(value), ignoreCase: match.ignoreCase === true }];
+  });
+  // AND needs every comparison.
+  return rule.all !== undefined && values.length < rule.all.length ? [] : values;
+}
+
+/**
+ * A projected identity's id: from the first joining rule the object can be matched by (uuid v5 of the
+ * tenant and the rule's Vault attributes and values), so two authoritative objects of one person that
+ * arrive at the same time project the same identity, never two; from the object itself otherwise. Either
+ * way a replayed import projects the same identity again.
+ */
+function projectedIdentityId(object: ImportObject, application: ApplicationPlan): string {
+  for (const rule of application.joining ?? []) {
+    if (rule.all === undefined) continue;
+    const values = ruleValues(rule, object.attributes ?? {});
+    if (values.length === 0) continue;
+    const key = values
+      .map((v) => `${v.vault}=${v.ignoreCase ? v.value.toLowerCase() : v.value}`)
+      .sort()
+      .join('&');
+    return uuidv5(`${object.tenantId}|${key}`, PROJECTION_NAMESPACE);
+  }
+  return uuidv5(`${object.tenantId}|${object.applicationId}|${object.externalId}`, PROJECTION_NAMESPACE);
+}
+
+/** The Vault attribute a joining rule compares, as the index created for it (see plan-versions) reads it. */
+export function joinKeyExpression(vault: string, ignoreCase: boolean) {
+  const value = sql`(snapshot->'context'->'attributes'->>${sql.lit(vault)})`;
+  return ignoreCase ? sql`lower${value}` : value;
+}
+
+/**
+ * The joining rules, in priority order, against the Vault's live identities: per rule one query for all
+ * the batch's objects still undecided (an index lookup per value), so a bulk load costs a few statements
+ * per batch, not one per object.
+ */
+async function matchJoiningRules(
   tx: EntityManager,
-  object: ImportObject,
-  state: 'joined' | 'unjoined' | 'ambiguous',
-  identityId: string | null,
-  candidates: { rule: string; identityIds: string[] } | null,
-): Promise<void> {
-  await sql`
-    update repository_object set join_state = ${state}, identity_id = ${identityId},
-      join_candidates = ${candidates === null ? null : JSON.stringify(candidates)}::jsonb
-    where tenant_id = ${object.tenantId} and application_id = ${object.applicationId} and external_id = ${object.externalId}`.execute(
-    tx.getKysely(),
+  candidates: { object: ImportObject; application: { plan: ApplicationPlan } }[],
+): Promise<Map<string, JoinMatch>> {
+  const matches = new Map<string, JoinMatch>();
+  const byApplication = new Map<string, typeof candidates>();
+  for (const candidate of candidates) {
+    const key = `${candidate.object.tenantId}|${candidate.object.applicationId}`;
+    byApplication.set(key, [...(byApplication.get(key) ?? []), candidate]);
+  }
+  for (const group of byApplication.values()) {
+    const first = group[0];
+    if (first === undefined) continue;
+    const { tenantId } = first.object;
+    let undecided = group.map((candidate) => candidate.object);
+    for (const rule of first.application.plan.joining ?? []) {
+      if (undecided.length === 0) break;
+      const comparisons = rule.all ?? rule.any ?? [];
+      const rows = undecided.flatMap((object, index) => {
+        const values = ruleValues(rule, object.attributes ?? {});
+        return values.length === 0
+          ? []
+          : [
+              {
+                k: index,
+                ...Object.fromEntries(
+                  comparisons.map((match, m) => {
+                    const value = object.attributes?.[match.source];
+                    return [
+                      `v${String(m)}`,
+                      value === undefined || value === null || Array.isArray(value) ? null : String(value),
+                    ];
+                  }),
+                ),
+              },
+            ];
+      });
+      if (rows.length === 0) continue;
+      const columns = sql.join(comparisons.map((_, m) => sql`${sql.ref(`v${String(m)}`)} text`));
+      const conditions = comparisons.map((match, m) => {
+        const column = sql.ref(`u.v${String(m)}`);
+        return sql`${joinKeyExpression(match.vault, match.ignoreCase === true)} = ${
+          match.ignoreCase === true ? sql`lower(${column})` : column
+        }`;
+      });
+      const condition = sql.join(conditions, rule.all !== undefined ? sql` and ` : sql` or `);
+      const { rows: found } = await sql<{ k: number; ids: string[] }>`
+        select u.k, (array_agg(i.id order by i.id))[1:10] as ids
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(k int, ${columns})
+        join identity i on i.tenant_id = ${tenantId} and i.state <> 'deleted' and (${condition})
+        group by u.k`.execute(tx.getKysely());
+      const decided = new Set<number>();
+      for (const row of found) {
+        const object = undecided[row.k];
+        if (object === undefined || row.ids.length === 0) continue;
+        decided.add(row.k);
+        matches.set(
+          objectKey(object),
+          row.ids.length === 1
+            ? { kind: 'joined', identityId: row.ids[0] ?? '' }
+            : { kind: 'ambiguous', rule: rule.name, identityIds: row.ids },
+        );
+      }
+      undecided = undecided.filter((_, index) => !decided.has(index));
+    }
+  }
+  return matches;
+}
+
+/** Objects an administrator unjoined: joining rules leave them alone. */
+async function excludedObjects(tx: EntityManager, objects: ImportObject[]): Promise<Set<string>> {
+  if (objects.length === 0) return new Set();
+  const { rows } = await sql<{ tenant_id: string; application_id: string; external_id: string }>`
+    select r.tenant_id, r.application_id, r.external_id from repository_object r
+    join jsonb_to_recordset(${JSON.stringify(
+      objects.map((o) => ({
+        tenant_id: o.tenantId,
+        application_id: o.applicationId,
+        external_id: o.externalId,
+      })),
+    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+      on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+    where r.join_state = 'excluded'`.execute(tx.getKysely());
+  return new Set(
+    rows.map((row) =>
+      objectKey({ tenantId: row.tenant_id, applicationId: row.application_id, externalId: row.external_id }),
+    ),
   );
+}
+
+/** The join state of every forwarded object, in one statement. */
+async function recordJoins(tx: EntityManager, joins: JoinRecord[]): Promise<void> {
+  if (joins.length === 0) return;
+  await sql`
+    update repository_object r set join_state = u.state, identity_id = u.identity_id, join_candidates = u.candidates
+    from jsonb_to_recordset(${JSON.stringify(
+      joins.map((join) => ({
+        tenant_id: join.object.tenantId,
+        application_id: join.object.applicationId,
+        external_id: join.object.externalId,
+        state: join.state,
+        identity_id: join.identityId,
+        candidates: join.candidates,
+      })),
+    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, state text, identity_id uuid, candidates jsonb)
+    where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+      and (r.join_state is distinct from u.state or r.identity_id is distinct from u.identity_id
+        or r.join_candidates is distinct from u.candidates)`.execute(tx.getKysely());
 }
 
 /** The Vault attributes an object supplies, through the application's inbound mappers. */
@@ -207,13 +440,7 @@ function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attribu
     );
     if (expression === undefined) return;
     try {
-      celSource ??= celValues(
-        Object.assign(
-          {},
-          ...Object.values(application.objectClasses).map((objectClass) => objectClass.attributes),
-        ) as Record<string, AttributeSpec>,
-        source,
-      );
+      celSource ??= celValues(declaredAttributes(application), source);
       result[mapper.vault] = toAttributeValue(expression({ source: celSource }));
     } catch {
       // An attribute the expression needs is missing on this object: the mapper supplies nothing.

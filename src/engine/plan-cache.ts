@@ -4,6 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { checkPlan, type CompiledPlan } from '../plan/check-plan.ts';
 import type { ApplicationPlan, SyncPlan } from '../plan/plan.schema.ts';
+import { noPlugins, type PluginSet } from '../plan/plugins.ts';
 
 export interface PlanInForce {
   version: number;
@@ -12,7 +13,8 @@ export interface PlanInForce {
   applications: Map<string, { plan: ApplicationPlan; index: number }>;
 }
 
-export function createPlanCache() {
+/** `plugins` must be the set the plans were applied with (the process's plugins.dir). */
+export function createPlanCache(plugins: PluginSet = noPlugins) {
   const cache = new Map<string, PlanInForce>();
   // Within one transaction (one batch) the plan in force is asked for by several steps (inbound, rules,
   // classification): it is looked up once per tenant.
@@ -30,7 +32,7 @@ export function createPlanCache() {
         select document from plan_version where tenant_id = ${tenantId} and version = ${version}`.execute(k);
     const document = documents[0]?.document;
     if (document === undefined) return undefined;
-    const { compiled } = checkPlan(document);
+    const { compiled } = checkPlan(document, plugins);
     if (compiled === undefined) return undefined; // validated when applied; a stored plan always compiles
     const { rows: ids } = await sql<{ id: string; name: string }>`
         select id, name from application where tenant_id = ${tenantId}`.execute(k);

@@ -2,8 +2,10 @@
 // where they are referenced, mappers that need exactly one source, and expressions that must compile and
 // have the right type. Pure: a plan in, a list of problems (each with its path) out, plus the compiled
 // expressions when there are none.
+import { noPlugins, type PluginSet } from './plugins.ts';
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import type { ApplicationPlan, AttributeSpec, SyncPlan } from './plan.schema.ts';
+import { cronProblem } from './cron.ts';
 
 export type PlanPath = (string | number)[];
 
@@ -54,7 +56,11 @@ function known(names: Iterable<string>): string {
     : `known: ${list.slice(0, 12).join(', ')}${list.length > 12 ? ', …' : ''}`;
 }
 
-export function checkPlan(plan: SyncPlan): { problems: PlanProblem[]; compiled?: CompiledPlan } {
+/** Validates a plan beyond its schema and compiles its expressions, with the plugins' functions callable. */
+export function checkPlan(
+  plan: SyncPlan,
+  plugins: PluginSet = noPlugins,
+): { problems: PlanProblem[]; compiled?: CompiledPlan } {
   const problems: PlanProblem[] = [];
   const expressions = new Map<string, ParseResult>();
   const vault = new Map(Object.entries(plan.vault.attributes));
@@ -80,7 +86,7 @@ export function checkPlan(plan: SyncPlan): { problems: PlanProblem[]; compiled?:
     }
     expressions.set(pathText(path), env.parse(expression));
   };
-  const identityEnv = new Environment({ unlistedVariablesAreDyn: false }).registerVariable({
+  const identityEnv = plugins.install(new Environment({ unlistedVariablesAreDyn: false })).registerVariable({
     name: 'identity',
     schema: vaultSchema,
   });
@@ -92,7 +98,7 @@ export function checkPlan(plan: SyncPlan): { problems: PlanProblem[]; compiled?:
       problems.push({ path: at('name'), message: `application "${application.name}" is declared twice` });
     names.add(application.name);
     const attributes = applicationAttributes(application);
-    const sourceEnv = new Environment({ unlistedVariablesAreDyn: false }).registerVariable({
+    const sourceEnv = plugins.install(new Environment({ unlistedVariablesAreDyn: false })).registerVariable({
       name: 'source',
       schema: Object.fromEntries([...attributes].map(([name, spec]) => [name, celType(spec)])),
     });
@@ -160,6 +166,25 @@ export function checkPlan(plan: SyncPlan): { problems: PlanProblem[]; compiled?:
     if (filters.inbound !== undefined) compile(at('filters', 'inbound'), filters.inbound, sourceEnv, 'bool');
     if (filters.outbound !== undefined)
       compile(at('filters', 'outbound'), filters.outbound, identityEnv, 'bool');
+    if (application.lifecycle?.status !== undefined)
+      compile(at('lifecycle', 'status'), application.lifecycle.status, sourceEnv, 'string');
+    const exportClass = application.export?.objectClass;
+    if (exportClass !== undefined && !(exportClass in application.objectClasses))
+      problems.push({
+        path: at('export', 'objectClass'),
+        message: `unknown object class "${exportClass}" of application ${application.name} (${known(Object.keys(application.objectClasses))})`,
+      });
+    application.schedules?.forEach((schedule, s) => {
+      if ((schedule.everyMinutes === undefined) === (schedule.cron === undefined))
+        problems.push({
+          path: at('schedules', s),
+          message: 'a schedule needs exactly one of "everyMinutes" and "cron"',
+        });
+      else if (schedule.cron !== undefined) {
+        const problem = cronProblem(schedule.cron);
+        if (problem !== undefined) problems.push({ path: at('schedules', s, 'cron'), message: problem });
+      }
+    });
     const classificationValues = new Set((plan.classifications ?? []).map((c) => c.value));
     application.classifications?.forEach((value, c) => {
       if (!classificationValues.has(value))

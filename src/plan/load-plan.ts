@@ -1,5 +1,6 @@
 // Reads a sync plan (YAML or JSON — JSON is YAML) and validates it completely: syntax, the schema, then
 // checkPlan's semantic checks. Every problem says where: file, line, path, and what is expected.
+import { noPlugins, type PluginSet } from './plugins.ts';
 import { Value } from 'typebox/value';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { PlanInvalidError } from '../errors.ts';
@@ -28,7 +29,7 @@ export function formatProblem(source: string, problem: LocatedProblem): string {
 }
 
 /** Parses and validates a plan's text; throws PlanInvalidError naming every problem. */
-export function loadPlan(text: string, source: string): CompiledPlan {
+export function loadPlan(text: string, source: string, plugins: PluginSet = noPlugins): CompiledPlan {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (document.errors.length > 0) {
@@ -49,7 +50,7 @@ export function loadPlan(text: string, source: string): CompiledPlan {
   const schemaProblems = schemaErrors(value);
   if (schemaProblems.length > 0) throw invalid(source, schemaProblems.map(locate));
   const plan = value as SyncPlan;
-  const { problems, compiled } = checkPlan(plan);
+  const { problems, compiled } = checkPlan(plan, plugins);
   if (compiled === undefined) throw invalid(source, problems.map(locate));
   return compiled;
 }

@@ -4,6 +4,8 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
+import { syncPlanSchedules } from '../engine/orchestrator.ts';
+import { ensureJoinIndexes } from '../engine/join-indexes.ts';
 import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
@@ -11,6 +13,7 @@ import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { Application } from '../storage/entities/application.entity.ts';
 import type { SyncPlan } from './plan.schema.ts';
 import { loadPlan } from './load-plan.ts';
+import type { PluginSet } from './plugins.ts';
 
 export interface PlanVersionSummary {
   version: number;
@@ -41,9 +44,9 @@ const summary = (row: Pick<PlanVersion, 'version' | 'appliedBy' | 'appliedAt'>):
 
 export async function applyPlan(
   em: EntityManager,
-  options: { tenantId: string; source: string; sourceName: string; appliedBy: string },
+  options: { tenantId: string; source: string; sourceName: string; appliedBy: string; plugins?: PluginSet },
 ): Promise<AppliedPlan> {
-  const compiled = loadPlan(options.source, options.sourceName);
+  const compiled = loadPlan(options.source, options.sourceName, options.plugins);
   return scoped(em, options.tenantId).transactional(async (tx) => {
     await tx.findOneOrFail(Tenant, { id: options.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     const latest = await tx.findOne(
@@ -80,6 +83,14 @@ export async function applyPlan(
     });
     const applications = await syncApplications(tx, options.tenantId, compiled.plan);
     await tx.flush();
+    await ensureJoinIndexes(tx, compiled.plan);
+    await syncPlanSchedules(
+      tx,
+      options.tenantId,
+      compiled.plan,
+      new Map(applications.map((application) => [application.name, application.id])),
+      new Date(),
+    );
     return { ...summary(row), changed: true, diff, applications };
   });
 }

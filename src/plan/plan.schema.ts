@@ -88,7 +88,12 @@ export const ApplicationPlanSchema = Type.Object(
   {
     name: Name('Unique in the plan.'),
     type: Type.Enum(['ldap', 'active-directory', 'csv', 'scim', 'sql']),
-    mode: Type.Optional(Type.Enum(['sandbox', 'approval', 'live'])),
+    mode: Type.Optional(
+      Type.Enum(['sandbox', 'approval', 'live'], {
+        description:
+          'sandbox (the default): nothing leaves, exports are a report of what would change; approval: exports wait for an administrator; live.',
+      }),
+    ),
     createsIdentities: Type.Optional(
       Type.Boolean({ description: 'An unjoined object projects a new identity (an authoritative source).' }),
     ),
@@ -116,6 +121,70 @@ export const ApplicationPlanSchema = Type.Object(
         description: 'Identities of these classifications belong in this application.',
       }),
     ),
+    lifecycle: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Optional(
+            Type.String({
+              ...ExpressionSchema,
+              description:
+                'A CEL expression over `source` giving "active", "disabled" or "left": the identity\'s lifecycle as this (authoritative) application states it.',
+            }),
+          ),
+          leaveOnDelete: Type.Optional(
+            Type.Boolean({ description: 'The object deleted in the application: its identity leaves.' }),
+          ),
+        },
+        strict,
+      ),
+    ),
+    export: Type.Optional(
+      Type.Object(
+        {
+          objectClass: Type.Optional(Name('The object class Joinery creates (default: the first declared).')),
+          deprovision: Type.Optional(
+            Type.Enum(['disable', 'delete', 'keep'], {
+              description:
+                "What happens to the object of an identity that no longer belongs here (default disable). A deleted identity's object is always deleted.",
+            }),
+          ),
+          passwords: Type.Optional(Type.Boolean({ description: 'Password changes are written here.' })),
+          deletionThreshold: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description:
+                'Mass-deletion protection: more deletions than this within 24 hours are held for approval (default 100).',
+            }),
+          ),
+          maxAttempts: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 100,
+              description: 'Delivery attempts before failing (default 8).',
+            }),
+          ),
+        },
+        strict,
+      ),
+    ),
+    schedules: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            kind: Type.Enum(['full', 'delta'], { description: 'Which import runs.' }),
+            everyMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10080 })),
+            cron: Type.Optional(
+              Type.String({
+                minLength: 9,
+                maxLength: 128,
+                description: 'Five-field cron, e.g. "0 2 * * *".',
+              }),
+            ),
+          },
+          strict,
+        ),
+      ),
+    ),
   },
   strict,
 );
@@ -138,6 +207,20 @@ export const SyncPlanSchema = Type.Object(
         { description: 'Tried in order; the first whose condition holds classifies the identity.' },
       ),
     ),
+    lifecycle: Type.Optional(
+      Type.Object(
+        {
+          deletionDelayDays: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 36500,
+              description: 'Days between leaving and deletion (default 90); a return within them cancels it.',
+            }),
+          ),
+        },
+        strict,
+      ),
+    ),
     rules: Type.Optional(
       Type.Array(
         Type.Object(
@@ -157,3 +240,4 @@ export const SyncPlanSchema = Type.Object(
 export type SyncPlan = Static<typeof SyncPlanSchema>;
 export type ApplicationPlan = Static<typeof ApplicationPlanSchema>;
 export type AttributeSpec = Static<typeof AttributeSpecSchema>;
+export type JoiningRule = Static<typeof JoiningRuleSchema>;

@@ -12,7 +12,9 @@ import { StreamOffset } from './entities/stream-offset.entity.ts';
 import { OutboxMessage } from './entities/outbox-message.entity.ts';
 import { PlanVersion } from './entities/plan-version.entity.ts';
 import { ImportRun, RepositoryObject } from './entities/repository.entities.ts';
+import { ExportItem, OutboundObject, Schedule } from './entities/outbound.entities.ts';
 import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
+import { Connector, TenantKey } from './entities/connector.entity.ts';
 import { projectRoot } from '../infra/process.ts';
 
 export const migrationsDir = join(projectRoot, 'migrations');
@@ -28,11 +30,16 @@ export const entities = [
   PlanVersion,
   RepositoryObject,
   ImportRun,
+  OutboundObject,
+  ExportItem,
+  Schedule,
   BusTopic,
   BusPartition,
   BusMessage,
   BusMember,
   BusGroupOffset,
+  Connector,
+  TenantKey,
 ];
 
 export function createOrmOptions(settings: { clientUrl: string; poolSize?: number }): Options {

@@ -4,9 +4,8 @@
 //
 //   npm run bench                       # 1,000,000 identities
 //   npm run bench -- --identities 100000
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +25,7 @@ import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { mib, produceAll, rate, say, sleep, spawnEngine } from './bench-support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,12 +42,6 @@ const partitions = Number(args.partitions);
 const pulseRate = Number(args['pulse-rate']);
 const logger = createLogger({ level: 'warn' });
 const applicationId = '5b0c6c52-8a55-4a36-9f43-6c0d0f2a2b10';
-
-const say = (line: string): void => {
-  console.log(`[bench] ${line}`);
-};
-const rate = (count: number, ms: number): number => Math.round((count * 1000) / ms);
-const mib = (kib: number): number => Math.round(kib / 1024);
 
 async function main(): Promise<void> {
   for (const name of ['postgres', 'kafka'] as const) await (await createInfraService(name)).up();
@@ -167,32 +161,14 @@ async function main(): Promise<void> {
   say(`raw COPY of the same snapshots: ${rate(N, copyMs).toLocaleString('en')} rows/s`);
 
   // 4. The engine, as a user runs it.
-  const profiling = args.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${args.profile}`];
-  const engine = spawn(
-    process.execPath,
-    [...profiling, '--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'src/cli/main.ts'), 'start'],
-    {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/root',
-        DATABASE_URL: database.url,
-        KAFKA_BROKERS: brokers.join(','),
-        JOINERY_TOPIC_PREFIX: topics.topicPrefix,
-        JOINERY_KAFKA_PARTITIONS: String(partitions),
-        JOINERY_HTTP_PORT: '0',
-        JOINERY_LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let engineLog = '';
-  engine.stdout.on('data', (chunk: Buffer) => (engineLog += chunk.toString()));
-  engine.stderr.on('data', (chunk: Buffer) => (engineLog += chunk.toString()));
-  const pid = engine.pid ?? 0;
-  const memory = (field: 'VmRSS' | 'VmHWM'): number => {
-    const match = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
-    return Number(match?.[1] ?? 0);
-  };
+  const engine = spawnEngine({
+    databaseUrl: database.url,
+    brokers,
+    topicPrefix: topics.topicPrefix,
+    partitions,
+    ...(args.profile === undefined ? {} : { profileDir: args.profile }),
+  });
+  const memory = (field: 'VmRSS' | 'VmHWM'): number => engine.memory(field);
   const processed = async (): Promise<number> =>
     Number(
       (
@@ -259,8 +235,8 @@ async function main(): Promise<void> {
   pulsing.on = false;
   await pulses;
   await sleep(500);
-  engine.kill('SIGTERM');
-  await new Promise((resolve) => engine.once('exit', resolve));
+  await engine.stop();
+  const engineLog = engine.log();
   const engineLogFile = join(tmpdir(), 'joinery-bench-engine.log');
   writeFileSync(engineLogFile, engineLog);
   say(`engine log: ${engineLogFile}`);
@@ -335,29 +311,6 @@ async function main(): Promise<void> {
   });
   await admin.disconnect();
   if (!args.keep) await database.drop();
-}
-
-async function produceAll(
-  producer: ReturnType<ReturnType<typeof createKafkaClient>['producer']>,
-  topic: string,
-  count: number,
-  make: (index: number) => Message,
-  progress?: (done: number) => void,
-): Promise<void> {
-  const chunk = 5000;
-  const inFlight: Promise<unknown>[] = [];
-  for (let start = 0; start < count; start += chunk) {
-    const messages: Message[] = [];
-    for (let index = start; index < Math.min(count, start + chunk); index++) messages.push(make(index));
-    inFlight.push(producer.send({ topic, messages, acks: 1 }));
-    if (inFlight.length >= 4) await inFlight.shift();
-    progress?.(start + chunk);
-  }
-  await Promise.all(inFlight);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 await main();

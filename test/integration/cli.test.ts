@@ -96,7 +96,7 @@ describe('the joinery command', () => {
     const good = await joinery(['plan', 'validate', join(projectRoot, 'docs/examples/sync-plan.yaml')]).done;
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(
-      /valid — 3 applications, 3 classifications, 1 rules, 10 expressions compiled/,
+      /valid — 3 applications, 3 classifications, 1 rules, 11 expressions compiled/,
     );
 
     const dir = temporaryDirectory('joinery-plan-');

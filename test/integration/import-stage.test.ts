@@ -378,6 +378,62 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     await api.close();
   });
 
+  it('projects exactly one identity when two authoritative objects of one person arrive at the same time', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const source = (name: string, idAttribute: string, mapped: string) => [
+      `  - name: ${name}-${suffix}`,
+      '    type: csv',
+      '    createsIdentities: true',
+      `    objectClasses: { person: { attributes: { ${idAttribute}: {}, Value: {} } } }`,
+      `    joining: [{ name: employee id, all: [{ source: ${idAttribute}, vault: employeeId }] }]`,
+      `    inbound: [{ vault: employeeId, from: ${idAttribute} }, { vault: ${mapped}, from: Value }]`,
+    ];
+    const plan = [
+      'version: 1',
+      'vault:',
+      '  attributes: { employeeId: {}, title: {}, badge: {} }',
+      'applications:',
+      ...source('hr', 'WorkerID', 'title'),
+      ...source('badges', 'EmployeeNo', 'badge'),
+    ].join('\n');
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: plan,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    const [hr = '', badges = ''] = applied.applications.map((a) => a.id);
+    const people = Array.from({ length: 20 }, (_, i) => `P${String(i)}-${suffix}`);
+    // Different keys, hence different partitions and transactions, sent together.
+    await Promise.all([
+      fixture.send(
+        'imports',
+        people.map((id) => object(hr, undefined, `hr-${id}`, { WorkerID: id, Value: 'Engineer' })),
+      ),
+      fixture.send(
+        'imports',
+        people.map((id) => object(badges, undefined, `badge-${id}`, { EmployeeNo: id, Value: `B-${id}` })),
+      ),
+    ]);
+    const identities = () =>
+      query<{ employee_id: string; title: string | null; badge: string | null }>(
+        fixture.database.url,
+        `select snapshot->'context'->'attributes'->>'employeeId' as employee_id,
+                snapshot->'context'->'attributes'->>'title' as title, snapshot->'context'->'attributes'->>'badge' as badge
+         from identity where tenant_id = $1 and snapshot->'context'->'attributes'->>'employeeId' like $2 order by 1`,
+        [fixture.tenantId, `%-${suffix}`],
+      );
+    await waitFor('both sources merged on every identity', async () => {
+      const rows = await identities();
+      return rows.length === people.length && rows.every((row) => row.title !== null && row.badge !== null)
+        ? true
+        : undefined;
+    });
+    const rows = await identities();
+    expect(rows).toHaveLength(people.length);
+    expect(new Set(rows.map((row) => row.employee_id)).size).toBe(people.length);
+  });
+
   it("runs the plan's rules on an identity at inbound, over its merged attributes", async () => {
     const suffix = randomUUID().slice(0, 8);
     const plan = [

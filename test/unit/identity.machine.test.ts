@@ -424,6 +424,36 @@ describe('identity lifecycle', () => {
   });
 
   describe('a leaver', () => {
+    it('keeps a leaver whose scheduled deletion an administrator cancelled, and ignores the old timer later', () => {
+      const cancel: IdentityEvent = {
+        type: 'timer.cancelled',
+        at: T3,
+        timerId: DELETION_TIMER,
+        by: 'service-account:ops',
+      };
+      const kept = stepIdentity(leaver(), cancel);
+      expect(identityState(kept.snapshot)).toBe('leaver');
+      expect(kept.effects).toEqual([
+        { type: 'timer.cancel', timerId: DELETION_TIMER, identityId: IDENTITY },
+        {
+          type: 'log',
+          identityId: IDENTITY,
+          message: 'scheduled deletion cancelled by service-account:ops',
+          from: 'leaver',
+          to: 'leaver',
+          at: T3,
+        },
+      ]);
+      expect(kept.snapshot.context.deletion).toBeUndefined();
+      const late = stepIdentity(kept.snapshot, timer(DELETION_TIMER, '2026-05-31T09:00:00.000Z'));
+      expect(identityState(late.snapshot)).toBe('leaver');
+      expect(late.effects).toEqual([]);
+      // A cancellation naming another timer (or none pending) changes nothing.
+      const other = stepIdentity(leaver(), { ...cancel, timerId: 'deletion:other' });
+      expect(other.effects).toEqual([]);
+      expect(identityState(stepIdentity(active(), cancel).snapshot)).toBe('active');
+    });
+
     it('welcomes back a leaver who returns before the deletion, and ignores the old timer later', () => {
       const returned = stepIdentity(
         leaver(),
@@ -723,7 +753,7 @@ describe('classification', () => {
     classification,
   });
 
-  it('records the classification the plan decided, and a later one replaces it', () => {
+  it('records the classification the plan decided, and a later one replaces it and asks Outbound to look again', () => {
     const active = stepIdentity(
       createIdentity({ tenantId: TENANT, identityId: IDENTITY }).snapshot,
       inbound(),
@@ -733,7 +763,11 @@ describe('classification', () => {
     expect(persistIdentity(first).context.classification).toBe(1);
     const second = stepIdentity(first, classified(2, T3));
     expect(second.snapshot.context.classification).toBe(2);
-    expect(second.effects).toEqual([]);
+    // The first classification came with the identity's creation; a change may move it between applications.
+    expect(stepIdentity(active, classified(1, T2)).effects).toEqual([]);
+    expect(second.effects).toEqual([
+      { type: 'outbound', change: 'update', identityId: IDENTITY, attributes: {}, at: T3 },
+    ]);
     expect(identityState(second.snapshot)).toBe('active');
   });
 });

@@ -34,7 +34,7 @@ describe('sync plan validation', () => {
       'active-directory',
       'salesforce',
     ]);
-    expect(compiled.expressions.size).toBe(10);
+    expect(compiled.expressions.size).toBe(11);
     const displayName = compiled.expressions.get('applications[0].inbound[4].expression');
     expect(displayName?.({ source: { FirstName: 'Ada', LastName: 'Lovelace' } })).toBe('Ada Lovelace');
   });

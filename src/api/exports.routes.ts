@@ -1,0 +1,147 @@
+// The export queue as an administrator sees it: operations by application and status, in queue order, and
+// the sign-off of held operations (approval mode, mass-deletion protection): approve or cancel by id.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { approveExports, cancelExports } from '../engine/export-queue.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
+
+const exportStatuses = [
+  'sandbox',
+  'held',
+  'pending',
+  'delivering',
+  'succeeded',
+  'confirmed',
+  'failed',
+] as const;
+
+const ExportsQuery = Type.Object(
+  {
+    applicationId: Type.Optional(Type.String({ format: 'uuid' })),
+    status: Type.Optional(Type.Enum(exportStatuses)),
+    limit: LimitQuery,
+    after: AfterQuery,
+  },
+  { additionalProperties: false },
+);
+
+const ExportIds = Type.Object(
+  {
+    ids: Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+
+interface ExportRow {
+  seq: string;
+  export_id: string;
+  application_id: string;
+  identity_id: string;
+  object_class: string;
+  external_id: string | null;
+  operation: string;
+  attributes: Record<string, unknown> | null;
+  members: { add: string[]; remove: string[] } | null;
+  has_secret: boolean;
+  status: string;
+  hold_reason: string | null;
+  attempts: number;
+  next_attempt_at: Date;
+  last_error: { code: string; message: string; retriable: boolean } | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+const iso = (value: Date | null) => (value === null ? null : new Date(value).toISOString());
+
+function present(row: ExportRow) {
+  return {
+    id: row.export_id,
+    applicationId: row.application_id,
+    identityId: row.identity_id,
+    objectClass: row.object_class,
+    externalId: row.external_id,
+    operation: row.operation,
+    attributes: row.attributes,
+    members: row.members,
+    // A sealed password is never shown, not even as ciphertext.
+    hasSecret: row.has_secret,
+    status: row.status,
+    holdReason: row.hold_reason,
+    attempts: row.attempts,
+    nextAttemptAt: iso(row.next_attempt_at),
+    lastError: row.last_error,
+    createdAt: iso(row.created_at),
+    completedAt: iso(row.completed_at),
+  };
+}
+
+/** The named operations by application; every id must be one of the caller's, or nothing changes. */
+async function exportsByApplication(
+  em: EntityManager,
+  tenantId: string,
+  ids: string[],
+): Promise<Map<string, string[]>> {
+  const { rows } = await sql<{ export_id: string; application_id: string }>`
+    select export_id, application_id from export_item
+    where tenant_id = ${tenantId} and export_id = any(${ids}::uuid[])`.execute(em.getKysely());
+  const found = new Set(rows.map((row) => row.export_id));
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length > 0)
+    throw new NotFoundError(`exports not found: ${missing.slice(0, 10).join(', ')}`, {
+      details: { exportIds: missing },
+    });
+  const byApplication = new Map<string, string[]>();
+  for (const row of rows)
+    byApplication.set(row.application_id, [...(byApplication.get(row.application_id) ?? []), row.export_id]);
+  return byApplication;
+}
+
+export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/', { schema: { querystring: ExportsQuery } }, async (request) => {
+    const { applicationId, status } = request.query;
+    const size = pageSize(request.query.limit);
+    const after = decodeCursor(request.query.after);
+    if (after !== undefined && !/^[0-9]{1,19}$/.test(after))
+      throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)');
+    const { rows } = await sql<ExportRow>`
+      select seq::text as seq, export_id, application_id, identity_id, object_class, external_id, operation,
+        attributes, members, secret is not null as has_secret, status, hold_reason, attempts, next_attempt_at,
+        last_error, created_at, completed_at
+      from export_item
+      where tenant_id = ${request.principal.tenantId}
+        ${applicationId === undefined ? sql`` : sql`and application_id = ${applicationId}`}
+        ${status === undefined ? sql`` : sql`and status = ${status}`}
+        ${after === undefined ? sql`` : sql`and seq > ${after}::bigint`}
+      order by seq limit ${size + 1}`.execute(request.em.getKysely());
+    return page(rows, size, (row) => row.seq, present);
+  });
+
+  app.post('/approve', { schema: { body: ExportIds } }, async (request) => {
+    const { tenantId } = request.principal;
+    const approved = await request.em.transactional(async (tx) => {
+      let count = 0;
+      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids))
+        count += await approveExports(tx, { tenantId, applicationId, exportIds });
+      return count;
+    });
+    request.log.info({ requested: request.body.ids.length, approved }, 'exports approved');
+    // Only held operations can be approved; the others are counted as unchanged.
+    return { requested: request.body.ids.length, approved, unchanged: request.body.ids.length - approved };
+  });
+
+  app.post('/cancel', { schema: { body: ExportIds } }, async (request) => {
+    const { tenantId } = request.principal;
+    const cancelled = await request.em.transactional(async (tx) => {
+      let count = 0;
+      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids))
+        count += await cancelExports(tx, { tenantId, applicationId, exportIds });
+      return count;
+    });
+    request.log.info({ requested: request.body.ids.length, cancelled }, 'exports cancelled');
+    // Operations already delivered or finished cannot be cancelled; they are counted as unchanged.
+    return { requested: request.body.ids.length, cancelled, unchanged: request.body.ids.length - cancelled };
+  });
+};

@@ -1,0 +1,193 @@
+// Manual joins: an administrator decides which identity an application object belongs to (a disconnector,
+// an ambiguous join, a wrong join), or that it belongs to none. A join becomes the object's hard join and
+// the object is fed to the engine again through the transactional outbox, so its attributes reach the
+// identity; an unjoin excludes the object, which the inbound stage then leaves alone until joined by hand.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { Attributes } from '../../actors/identity.events.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { messageContracts, type MessageData } from '../../streams/messages.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
+import { topicName } from '../../streams/topics.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { requireApplication, requireIdentity } from './tenant-resources.ts';
+
+const ObjectRef = {
+  applicationId: Type.String({ format: 'uuid' }),
+  externalId: Type.String({ minLength: 1, maxLength: 1024 }),
+};
+const JoinBody = Type.Object(
+  { ...ObjectRef, identityId: Type.String({ format: 'uuid' }) },
+  { additionalProperties: false },
+);
+const UnjoinBody = Type.Object(ObjectRef, { additionalProperties: false });
+
+const API_SOURCE = '/joinery/api';
+
+interface LockedObject {
+  object_class: string;
+  attributes: Attributes;
+  deleted: boolean;
+  join_state: string | null;
+  identity_id: string | null;
+}
+
+/** The object, locked for the rest of the transaction so a concurrent import batch waits for the decision. */
+async function lockObject(
+  tx: EntityManager,
+  tenantId: string,
+  applicationId: string,
+  externalId: string,
+): Promise<LockedObject> {
+  const { rows } = await sql<LockedObject>`
+    select object_class, attributes, deleted, join_state, identity_id from repository_object
+    where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}
+    for update`.execute(tx.getKysely());
+  const object = rows[0];
+  if (object === undefined)
+    throw new NotFoundError(`application object ${externalId} not found in application ${applicationId}`, {
+      details: { applicationId, externalId },
+    });
+  return object;
+}
+
+function logRow(topicPrefix: string, id: string, data: MessageData<'joinery.log.v1'>): OutboxRow {
+  const message = encodeMessage({
+    id,
+    type: 'joinery.log.v1',
+    source: API_SOURCE,
+    time: data.at,
+    tenantId: data.tenantId,
+    data,
+  });
+  return {
+    tenantId: data.tenantId,
+    topic: topicName({ topicPrefix }, 'logstream'),
+    key: data.tenantId,
+    value: message.value as Buffer,
+    headers: message.headers as Record<string, string>,
+  };
+}
+
+export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
+  app.post('/', { schema: { body: JoinBody } }, async (request) => {
+    const { tenantId, serviceAccountId } = request.principal;
+    const { applicationId, externalId, identityId } = request.body;
+    const at = new Date().toISOString();
+    const result = await request.em.transactional(async (tx) => {
+      const k = tx.getKysely();
+      await requireApplication(tx, tenantId, applicationId);
+      const object = await lockObject(tx, tenantId, applicationId, externalId);
+      const identity = await requireIdentity(tx, tenantId, identityId);
+      if (identity.state === 'deleted')
+        throw new ConflictError(`identity ${identityId} is deleted; join the object to a live identity`, {
+          details: { identityId },
+        });
+      if (object.deleted)
+        throw new ConflictError(
+          `application object ${externalId} was deleted in application ${applicationId}; it cannot be joined`,
+          { details: { applicationId, externalId } },
+        );
+      // The hard join; a manual join replaces whatever join the object had.
+      await sql`
+        insert into identity_source (tenant_id, application_id, external_id, identity_id, created_at)
+        values (${tenantId}, ${applicationId}, ${externalId}, ${identityId}, ${at})
+        on conflict (tenant_id, application_id, external_id)
+        do update set identity_id = excluded.identity_id, created_at = excluded.created_at`.execute(k);
+      // An empty content hash differs from any real one: the re-fed object is processed, not skipped.
+      await sql`
+        update repository_object set join_state = 'joined', identity_id = ${identityId}, join_candidates = null,
+          content_hash = '', updated_at = now()
+        where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}`.execute(
+        k,
+      );
+      const data: MessageData<'joinery.import.object.v1'> = {
+        tenantId,
+        applicationId,
+        objectClass: object.object_class,
+        externalId,
+        operation: 'upsert',
+        attributes: object.attributes,
+        observedAt: at,
+      };
+      const message = encodeMessage({
+        id: `manual-join/${applicationId}/${externalId}/${at}`,
+        type: 'joinery.import.object.v1',
+        source: API_SOURCE,
+        time: at,
+        tenantId,
+        data,
+      });
+      await insertOutbox(tx, [
+        {
+          tenantId,
+          topic: topicName(options, 'imports'),
+          key: messageContracts['joinery.import.object.v1'].key(data),
+          value: message.value as Buffer,
+          headers: message.headers as Record<string, string>,
+        },
+        logRow(options.topicPrefix, `manual-join/log/${applicationId}/${externalId}/${at}`, {
+          tenantId,
+          at,
+          level: 'info',
+          category: 'join',
+          message: `application object ${externalId} of application ${applicationId} joined by hand (service-account:${serviceAccountId})`,
+          identityId,
+        }),
+      ]);
+      return { previousIdentityId: object.identity_id, previousJoinState: object.join_state };
+    });
+    request.log.info({ applicationId, externalId, identityId }, 'manual join');
+    return {
+      applicationId,
+      externalId,
+      identityId,
+      joinState: 'joined',
+      provenance: 'manual',
+      previousJoinState: result.previousJoinState,
+      previousIdentityId: result.previousIdentityId,
+      reimportQueued: true,
+    };
+  });
+
+  app.post('/unjoin', { schema: { body: UnjoinBody } }, async (request) => {
+    const { tenantId, serviceAccountId } = request.principal;
+    const { applicationId, externalId } = request.body;
+    const at = new Date().toISOString();
+    const result = await request.em.transactional(async (tx) => {
+      const k = tx.getKysely();
+      await requireApplication(tx, tenantId, applicationId);
+      const object = await lockObject(tx, tenantId, applicationId, externalId);
+      const { rows: removed } = await sql<{ identity_id: string }>`
+        delete from identity_source
+        where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}
+        returning identity_id`.execute(k);
+      await sql`
+        update repository_object set join_state = 'excluded', identity_id = null, join_candidates = null, updated_at = now()
+        where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}`.execute(
+        k,
+      );
+      const previousIdentityId = removed[0]?.identity_id ?? object.identity_id;
+      await insertOutbox(tx, [
+        logRow(options.topicPrefix, `manual-unjoin/log/${applicationId}/${externalId}/${at}`, {
+          tenantId,
+          at,
+          level: 'info',
+          category: 'join',
+          message: `application object ${externalId} of application ${applicationId} unjoined and excluded by hand (service-account:${serviceAccountId})`,
+          ...(previousIdentityId === null ? {} : { identityId: previousIdentityId }),
+        }),
+      ]);
+      return { previousIdentityId, previousJoinState: object.join_state };
+    });
+    request.log.info({ applicationId, externalId }, 'manual unjoin');
+    return {
+      applicationId,
+      externalId,
+      joinState: 'excluded',
+      previousJoinState: result.previousJoinState,
+      previousIdentityId: result.previousIdentityId,
+    };
+  });
+};

@@ -1,0 +1,271 @@
+// The export queue: one row per operation for an application's connector (export_item). Connectors — the
+// agent gateway, or a cloud connector through the API — claim what is due, in order per object, under a
+// lease; they report each result, and a retriable failure comes back after an exponential backoff with
+// jitter until the application's attempts are exhausted. A created object's anchor becomes the identity's
+// hard join, so the next import joins it; the next import that shows the exported values confirms it.
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { Attributes, SealedSecret } from '../../actors/identity.events.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { NotFoundError } from '../errors.ts';
+
+export type ExportInstruction = MessageData<'joinery.export.v1'>;
+
+export type ExportResult =
+  | { status: 'succeeded'; externalId: string; dn?: string }
+  | { status: 'failed'; code: string; message: string; retriable: boolean };
+
+export type ExportStatus =
+  'sandbox' | 'held' | 'pending' | 'delivering' | 'succeeded' | 'confirmed' | 'failed';
+
+/** One operation to queue (the Outbound stage's output). */
+export interface NewExport {
+  tenantId: string;
+  applicationId: string;
+  identityId: string;
+  objectClass: string;
+  externalId: string | null;
+  operation: ExportInstruction['operation'];
+  attributes?: Attributes;
+  members?: { add: string[]; remove: string[] };
+  secret?: SealedSecret;
+  status: 'sandbox' | 'held' | 'pending';
+  holdReason?: string;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 8;
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 3_600_000;
+
+/** Exponential backoff with full jitter: attempt 1 waits up to 5 s, doubling to at most an hour. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Appends operations to the queue in one statement; their order is their delivery order per object. */
+export async function enqueueExports(tx: EntityManager, exports: NewExport[], now: Date): Promise<number> {
+  if (exports.length === 0) return 0;
+  const document = JSON.stringify(
+    exports.map((item) => ({
+      export_id: randomUUID(),
+      tenant_id: item.tenantId,
+      application_id: item.applicationId,
+      identity_id: item.identityId,
+      object_class: item.objectClass,
+      external_id: item.externalId,
+      operation: item.operation,
+      attributes: item.attributes ?? null,
+      members: item.members ?? null,
+      secret: item.secret ?? null,
+      status: item.status,
+      hold_reason: item.holdReason ?? null,
+    })),
+  );
+  await sql`
+    insert into export_item (export_id, tenant_id, application_id, identity_id, object_class, external_id, operation,
+      attributes, members, secret, status, hold_reason, attempts, next_attempt_at, created_at)
+    select export_id, tenant_id, application_id, identity_id, object_class, external_id, operation,
+      attributes, members, secret, status, hold_reason, 0, ${now}, ${now}
+    from rows from (jsonb_to_recordset(${document}::jsonb) as (export_id uuid, tenant_id uuid,
+      application_id uuid, identity_id uuid, object_class text, external_id text, operation text, attributes jsonb,
+      members jsonb, secret jsonb, status text, hold_reason text)) with ordinality as u
+    order by u.ordinality`.execute(tx.getKysely());
+  return exports.length;
+}
+
+interface ExportRow {
+  export_id: string;
+  tenant_id: string;
+  application_id: string;
+  identity_id: string;
+  object_class: string;
+  external_id: string | null;
+  operation: ExportInstruction['operation'];
+  attributes: Attributes | null;
+  members: { add: string[]; remove: string[] } | null;
+  secret: SealedSecret | null;
+  attempts: number;
+  created_at: Date;
+}
+
+function toInstruction(row: ExportRow): ExportInstruction {
+  return {
+    tenantId: row.tenant_id,
+    exportId: row.export_id,
+    applicationId: row.application_id,
+    objectClass: row.object_class,
+    identityId: row.identity_id,
+    operation: row.operation,
+    ...(row.external_id === null ? {} : { externalId: row.external_id }),
+    ...(row.attributes === null ? {} : { attributes: row.attributes }),
+    ...(row.members === null ? {} : { members: row.members }),
+    ...(row.secret === null ? {} : { secret: row.secret }),
+    attempt: row.attempts,
+    at: new Date(row.created_at).toISOString(),
+  };
+}
+
+/**
+ * Leases the due operations of some applications to a connector: pending ones whose time has come, and
+ * delivering ones whose lease ran out (the connector vanished). An operation waits while an earlier one
+ * for the same object is unfinished, so a create always lands before its update.
+ */
+export async function claimExports(
+  em: EntityManager,
+  options: { tenantId: string; applicationIds: string[]; limit: number; leaseMs: number; now?: Date },
+): Promise<ExportInstruction[]> {
+  if (options.applicationIds.length === 0 || options.limit <= 0) return [];
+  const now = options.now ?? new Date();
+  const leaseUntil = new Date(now.getTime() + options.leaseMs);
+  const { rows } = await sql<ExportRow>`
+    with due as (
+      select e.export_id from export_item e
+      where e.tenant_id = ${options.tenantId} and e.application_id = any(${options.applicationIds}::uuid[])
+        and ((e.status = 'pending' and e.next_attempt_at <= ${now})
+          or (e.status = 'delivering' and e.lease_until < ${now}))
+        and not exists (
+          select 1 from export_item b
+          where b.identity_id = e.identity_id and b.application_id = e.application_id and b.seq < e.seq
+            and b.status in ('pending', 'delivering', 'held'))
+      order by e.seq
+      limit ${options.limit}
+      for update skip locked)
+    update export_item e set status = 'delivering', lease_until = ${leaseUntil}, attempts = e.attempts + 1
+    from due where e.export_id = due.export_id
+    returning e.export_id, e.tenant_id, e.application_id, e.identity_id, e.object_class, e.external_id,
+      e.operation, e.attributes, e.members, e.secret, e.attempts, e.created_at, e.seq`.execute(
+    em.getKysely(),
+  );
+  return rows
+    .sort((a, b) => Number((a as { seq?: string }).seq) - Number((b as { seq?: string }).seq))
+    .map(toInstruction);
+}
+
+/**
+ * Records a connector's result. A success of a create makes the new object the identity's hard join and
+ * gives its anchor to the operations queued after it; a retriable failure comes back after a backoff.
+ * A result for an operation that is not being delivered (a late duplicate) changes nothing.
+ */
+export async function recordExportResult(
+  em: EntityManager,
+  options: { tenantId: string; exportId: string; result: ExportResult; maxAttempts?: number; now?: Date },
+): Promise<void> {
+  const now = options.now ?? new Date();
+  await em.fork().transactional(async (tx) => {
+    const k = tx.getKysely();
+    const { rows } = await sql<{
+      application_id: string;
+      identity_id: string;
+      operation: string;
+      attempts: number;
+      status: string;
+    }>`
+      select application_id, identity_id, operation, attempts, status from export_item
+      where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
+    const item = rows[0];
+    if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
+    if (item.status !== 'delivering') return;
+    const { result } = options;
+    if (result.status === 'succeeded') {
+      await sql`
+        update export_item set status = 'succeeded', completed_at = ${now}, lease_until = null, last_error = null,
+          external_id = coalesce(external_id, ${result.externalId})
+        where export_id = ${options.exportId}`.execute(k);
+      if (item.operation === 'create') {
+        await sql`
+          insert into identity_source (tenant_id, application_id, external_id, identity_id, created_at)
+          values (${options.tenantId}, ${item.application_id}, ${result.externalId}, ${item.identity_id}, ${now})
+          on conflict do nothing`.execute(k);
+        await sql`
+          update outbound_object set external_id = ${result.externalId}
+          where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
+            and identity_id = ${item.identity_id} and external_id is null`.execute(k);
+        await sql`
+          update export_item set external_id = ${result.externalId}
+          where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
+            and identity_id = ${item.identity_id} and external_id is null
+            and status in ('pending', 'held', 'sandbox')`.execute(k);
+      }
+      return;
+    }
+    const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
+    const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    if (result.retriable && !exhausted) {
+      await sql`
+        update export_item set status = 'pending', lease_until = null, last_error = ${error}::jsonb,
+          next_attempt_at = ${new Date(now.getTime() + backoffMs(item.attempts))}
+        where export_id = ${options.exportId}`.execute(k);
+    } else {
+      await sql`
+        update export_item set status = 'failed', lease_until = null, last_error = ${error}::jsonb, completed_at = ${now}
+        where export_id = ${options.exportId}`.execute(k);
+    }
+  });
+}
+
+/** Releases held operations (approval mode, mass-deletion protection) to be delivered. */
+export async function approveExports(
+  em: EntityManager,
+  options: { tenantId: string; applicationId: string; exportIds?: string[]; now?: Date },
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const result = await sql`
+    update export_item set status = 'pending', hold_reason = null, next_attempt_at = ${now}
+    where tenant_id = ${options.tenantId} and application_id = ${options.applicationId} and status = 'held'
+      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}`.execute(
+    em.getKysely(),
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/** Cancels held or pending operations (an administrator rejects them). */
+export async function cancelExports(
+  em: EntityManager,
+  options: { tenantId: string; applicationId: string; exportIds?: string[]; now?: Date },
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const error = JSON.stringify({
+    code: 'JNY_CANCELLED',
+    message: 'cancelled by an administrator',
+    retriable: false,
+  });
+  const result = await sql`
+    update export_item set status = 'failed', last_error = ${error}::jsonb, completed_at = ${now}
+    where tenant_id = ${options.tenantId} and application_id = ${options.applicationId}
+      and status in ('held', 'pending', 'sandbox')
+      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}`.execute(
+    em.getKysely(),
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/**
+ * The next import confirms what was exported: a created object that now exists, an update whose values
+ * the object now shows (its attributes contained in the object's), become confirmed.
+ */
+export async function confirmExports(
+  tx: EntityManager,
+  objects: { tenantId: string; applicationId: string; externalId: string }[],
+  now: Date,
+): Promise<number> {
+  if (objects.length === 0) return 0;
+  const result = await sql`
+    update export_item e set status = 'confirmed', completed_at = ${now}
+    from jsonb_to_recordset(${JSON.stringify(
+      objects.map((o) => ({
+        tenant_id: o.tenantId,
+        application_id: o.applicationId,
+        external_id: o.externalId,
+      })),
+    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+    join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
+      and r.external_id = u.external_id
+    where e.tenant_id = u.tenant_id and e.application_id = u.application_id and e.external_id = u.external_id
+      and e.status = 'succeeded' and e.operation in ('create', 'update')
+      and (e.operation = 'create' or e.attributes is null or r.attributes @> jsonb_strip_nulls(e.attributes))`.execute(
+    tx.getKysely(),
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}

@@ -1,0 +1,171 @@
+// The orchestrator: durable schedules per application (every N minutes, or cron) request import runs.
+// A due schedule fires inside one transaction that locks its row, records the requested run and moves
+// next_run_at on — so several engine processes, or a restart mid-way, never fire it twice. A requested
+// run is an import_run row with status "requested": the application's connector (the agent gateway, or
+// a cloud connector through the API) claims it and imports under that run id.
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { describeError } from '../errors.ts';
+import { nextCronRun } from '../plan/cron.ts';
+import type { SyncPlan } from '../plan/plan.schema.ts';
+
+export interface ScheduleTiming {
+  everyMinutes: number | null;
+  cron: string | null;
+}
+
+/** When a schedule fires next, strictly after `after`. */
+export function nextRun(schedule: ScheduleTiming, after: Date): Date {
+  if (schedule.cron !== null) return nextCronRun(schedule.cron, after);
+  return new Date(after.getTime() + (schedule.everyMinutes ?? 60) * 60_000);
+}
+
+/** Fires the due schedules (in one transaction, rows locked); returns the runs requested. */
+export async function fireDueSchedules(
+  em: EntityManager,
+  now: Date,
+  limit = 100,
+): Promise<{ scheduleId: string; runId: string; applicationId: string; tenantId: string }[]> {
+  return em.fork().transactional(async (tx) => {
+    const k = tx.getKysely();
+    const { rows } = await sql<{
+      id: string;
+      tenant_id: string;
+      application_id: string;
+      kind: string;
+      every_minutes: number | null;
+      cron: string | null;
+    }>`
+      select id, tenant_id, application_id, kind, every_minutes, cron from schedule
+      where enabled and next_run_at <= ${now}
+      order by next_run_at limit ${limit}
+      for update skip locked`.execute(k);
+    const fired = [];
+    for (const row of rows) {
+      const runId = randomUUID();
+      await sql`
+        insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
+        values (${runId}, ${row.tenant_id}, ${row.application_id}, ${row.kind}, 'requested', null, 0, 0, ${now})`.execute(
+        k,
+      );
+      await sql`
+        update schedule set last_run_at = ${now}, last_run_id = ${runId},
+          next_run_at = ${nextRun({ everyMinutes: row.every_minutes, cron: row.cron }, now)}
+        where id = ${row.id}`.execute(k);
+      fired.push({ scheduleId: row.id, runId, applicationId: row.application_id, tenantId: row.tenant_id });
+    }
+    return fired;
+  });
+}
+
+export function startOrchestrator(deps: {
+  em: EntityManager;
+  logger: Logger;
+  now?: () => Date;
+  intervalMs?: number;
+}): { stop(): Promise<void>; tick(): Promise<number> } {
+  const log = deps.logger.child({ component: 'orchestrator' });
+  const now = deps.now ?? (() => new Date());
+  let running: Promise<number> = Promise.resolve(0);
+  const tick = (): Promise<number> => {
+    running = running.then(async () => {
+      const fired = await fireDueSchedules(deps.em, now());
+      for (const run of fired) log.info(run, 'schedule fired: import run requested');
+      return fired.length;
+    });
+    return running;
+  };
+  const timer = setInterval(() => {
+    tick().catch((error: unknown) => {
+      // PostgreSQL unreachable for a moment: the next tick tries again, nothing was half-fired.
+      log.warn({ error: describeError(error) }, 'orchestrator tick failed; retrying');
+      running = Promise.resolve(0);
+    });
+  }, deps.intervalMs ?? 5_000);
+  timer.unref();
+  return {
+    tick,
+    async stop() {
+      clearInterval(timer);
+      await running.catch(() => 0);
+    },
+  };
+}
+
+/**
+ * Requested runs handed to a connector for some of its applications: each is claimed once (status moves
+ * to running); the connector then imports under that run id, with its started/completed markers.
+ */
+export async function claimRequestedRuns(
+  em: EntityManager,
+  options: { tenantId: string; applicationIds: string[] },
+): Promise<{ runId: string; applicationId: string; kind: 'full' | 'delta' }[]> {
+  if (options.applicationIds.length === 0) return [];
+  const { rows } = await sql<{ run_id: string; application_id: string; kind: 'full' | 'delta' }>`
+    update import_run set status = 'running'
+    where run_id in (
+      select run_id from import_run
+      where tenant_id = ${options.tenantId} and application_id = any(${options.applicationIds}::uuid[])
+        and status = 'requested'
+      order by started_at for update skip locked)
+    returning run_id, application_id, kind`.execute(em.getKysely());
+  return rows.map((row) => ({ runId: row.run_id, applicationId: row.application_id, kind: row.kind }));
+}
+
+/**
+ * Makes the plan's schedules the tenant's "plan" schedules: unchanged ones keep their next run, new ones
+ * start counting from now, removed ones go. Schedules created through the API are left alone.
+ */
+export async function syncPlanSchedules(
+  tx: EntityManager,
+  tenantId: string,
+  plan: SyncPlan,
+  applicationIds: Map<string, string>,
+  now: Date,
+): Promise<void> {
+  const k = tx.getKysely();
+  const wanted = plan.applications.flatMap((application) =>
+    (application.schedules ?? []).map((schedule) => ({
+      application_id: applicationIds.get(application.name),
+      kind: schedule.kind,
+      every_minutes: schedule.everyMinutes ?? null,
+      cron: schedule.cron ?? null,
+    })),
+  );
+  const document = JSON.stringify(wanted.filter((row) => row.application_id !== undefined));
+  await sql`
+    delete from schedule s where s.tenant_id = ${tenantId} and s.origin = 'plan' and not exists (
+      select 1 from jsonb_to_recordset(${document}::jsonb) as u(application_id uuid, kind text, every_minutes int, cron text)
+      where u.application_id = s.application_id and u.kind = s.kind
+        and u.every_minutes is not distinct from s.every_minutes and u.cron is not distinct from s.cron)`.execute(
+    k,
+  );
+  const { rows: kept } = await sql<{
+    application_id: string;
+    kind: string;
+    every_minutes: number | null;
+    cron: string | null;
+  }>`
+    select application_id, kind, every_minutes, cron from schedule where tenant_id = ${tenantId} and origin = 'plan'`.execute(
+    k,
+  );
+  const keyOf = (row: {
+    application_id?: string;
+    kind: string;
+    every_minutes: number | null;
+    cron: string | null;
+  }) => `${row.application_id ?? ''}|${row.kind}|${String(row.every_minutes)}|${String(row.cron)}`;
+  const existing = new Set(kept.map(keyOf));
+  for (const row of wanted) {
+    if (row.application_id === undefined || existing.has(keyOf(row))) continue;
+    existing.add(keyOf(row));
+    await sql`
+      insert into schedule (id, tenant_id, application_id, kind, every_minutes, cron, origin, enabled, next_run_at, created_at)
+      values (${randomUUID()}, ${tenantId}, ${row.application_id}, ${row.kind}, ${row.every_minutes}, ${row.cron},
+        'plan', true, ${nextRun({ everyMinutes: row.every_minutes, cron: row.cron }, now)}, ${now})`.execute(
+      k,
+    );
+  }
+}

@@ -1,0 +1,260 @@
+// The Outbound stage, inside the identity actors' transaction: every identity whose events produced an
+// outbound effect is compared, for every target application of the plan, with what Joinery last exported
+// there; the differences are queued for export in the same transaction as the new snapshot (so a crash
+// loses or doubles nothing). Set-based: per batch one query for the joined objects, one for the target
+// state, then one upsert and one insert. Which applications an identity belongs in is decided first by
+// its classification (a set lookup), then by the application's outbound filter.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { Attributes } from '../../actors/identity.events.ts';
+import type { OutboundHook, OutboundSubject } from '../../streams/identity-host.ts';
+import { celValues, toAttributeValue } from './cel-values.ts';
+import { enqueueExports, type NewExport } from './export-queue.ts';
+import { decideOutbound, sameTarget, type TargetState } from './outbound.ts';
+import type { PlanCache, PlanInForce } from './plan-cache.ts';
+import type { ApplicationPlan } from '../plan/plan.schema.ts';
+
+export const DEFAULT_DELETION_THRESHOLD = 100;
+const DAY_MS = 86_400_000;
+
+export interface OutboundCounters {
+  identities: number;
+  exports: number;
+  held: number;
+}
+
+interface Target {
+  applicationId: string;
+  index: number;
+  plan: ApplicationPlan;
+  objectClass: string;
+}
+
+/** The applications of a plan Joinery writes to: those with outbound mappers. */
+function targetsOf(plan: PlanInForce): Target[] {
+  return [...plan.applications].flatMap(([applicationId, { plan: application, index }]) => {
+    if (application.outbound === undefined || application.outbound.length === 0) return [];
+    const objectClass =
+      application.export?.objectClass ?? Object.keys(application.objectClasses)[0] ?? 'user';
+    return [{ applicationId, index, plan: application, objectClass }];
+  });
+}
+
+export function createOutboundStage(options: { plans: PlanCache; now?: () => Date }): {
+  decide: OutboundHook;
+  counters: OutboundCounters;
+} {
+  const counters: OutboundCounters = { identities: 0, exports: 0, held: 0 };
+  const decide: OutboundHook = async (tx, subjects) => {
+    if (subjects.length === 0) return;
+    const now = options.now?.() ?? new Date();
+    const k = tx.getKysely();
+    const ids = subjects.map((subject) => subject.identityId);
+    const { rows: joins } = await sql<{
+      identity_id: string;
+      application_id: string;
+      external_id: string;
+      attributes: Attributes | null;
+    }>`
+      select s.identity_id, s.application_id, s.external_id, r.attributes
+      from identity_source s
+      left join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
+        and r.external_id = s.external_id and not r.deleted
+      where s.identity_id = any(${ids}::uuid[])
+      order by s.created_at`.execute(k);
+    const joined = new Map<string, { externalId: string; attributes: Attributes }>();
+    for (const row of joins)
+      if (!joined.has(`${row.identity_id}|${row.application_id}`))
+        joined.set(`${row.identity_id}|${row.application_id}`, {
+          externalId: row.external_id,
+          attributes: row.attributes ?? {},
+        });
+    const { rows: previousRows } = await sql<{
+      identity_id: string;
+      application_id: string;
+      object_class: string;
+      external_id: string | null;
+      desired: Attributes;
+      state: 'provisioned' | 'deprovisioned';
+      enabled: boolean;
+    }>`
+      select identity_id, application_id, object_class, external_id, desired, state, enabled
+      from outbound_object where identity_id = any(${ids}::uuid[])`.execute(k);
+    const previous = new Map<string, TargetState>(
+      previousRows.map((row) => [
+        `${row.identity_id}|${row.application_id}`,
+        {
+          objectClass: row.object_class,
+          externalId: row.external_id,
+          desired: row.desired,
+          state: row.state,
+          enabled: row.enabled,
+        },
+      ]),
+    );
+
+    const exports: NewExport[] = [];
+    const thresholds = new Map<string, number>();
+    const targets: (TargetState & { tenantId: string; applicationId: string; identityId: string })[] = [];
+    for (const identity of subjects) {
+      const plan = await options.plans.get(tx, identity.tenantId);
+      if (plan === undefined) continue;
+      counters.identities++;
+      const { attributes } = identity;
+      let celIdentity: Record<string, unknown> | undefined;
+      const cel = () => (celIdentity ??= celValues(plan.compiled.plan.vault.attributes, attributes));
+      for (const target of targetsOf(plan)) {
+        const key = `${identity.identityId}|${target.applicationId}`;
+        thresholds.set(
+          `${identity.tenantId}|${target.applicationId}`,
+          target.plan.export?.deletionThreshold ?? DEFAULT_DELETION_THRESHOLD,
+        );
+        const join = joined.get(key);
+        const decision = decideOutbound({
+          identityState: identity.state,
+          belongs: belongs(plan, target, identity, join !== undefined, cel),
+          desired: mapOutbound(plan, target, cel),
+          objectClass: target.objectClass,
+          deprovision: target.plan.export?.deprovision ?? 'disable',
+          joined: join,
+          previous: previous.get(key),
+          passwords: target.plan.export?.passwords === true ? identity.passwords : [],
+        });
+        if (decision.next !== undefined && !sameTarget(decision.next, previous.get(key)))
+          targets.push({
+            ...decision.next,
+            tenantId: identity.tenantId,
+            applicationId: target.applicationId,
+            identityId: identity.identityId,
+          });
+        const mode = target.plan.mode ?? 'sandbox';
+        for (const operation of decision.operations) {
+          exports.push({
+            tenantId: identity.tenantId,
+            applicationId: target.applicationId,
+            identityId: identity.identityId,
+            objectClass: target.objectClass,
+            externalId: operation.externalId,
+            operation: operation.operation,
+            ...(operation.attributes === undefined ? {} : { attributes: operation.attributes }),
+            ...(operation.secret === undefined ? {} : { secret: operation.secret }),
+            ...(mode === 'live'
+              ? { status: 'pending' as const }
+              : mode === 'approval'
+                ? { status: 'held' as const, holdReason: 'approval' }
+                : { status: 'sandbox' as const }),
+          });
+        }
+      }
+    }
+    await holdMassDeletions(tx, exports, now, thresholds);
+    counters.held += exports.filter((item) => item.holdReason === 'mass-deletion').length;
+    if (targets.length > 0) {
+      await sql`
+        insert into outbound_object (tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, updated_at)
+        select tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, ${now}
+        from jsonb_to_recordset(${JSON.stringify(
+          targets.map((target) => ({
+            tenant_id: target.tenantId,
+            application_id: target.applicationId,
+            identity_id: target.identityId,
+            object_class: target.objectClass,
+            external_id: target.externalId,
+            desired: target.desired,
+            state: target.state,
+            enabled: target.enabled,
+          })),
+        )}::jsonb) as u(tenant_id uuid, application_id uuid, identity_id uuid, object_class text, external_id text,
+          desired jsonb, state text, enabled boolean)
+        on conflict (tenant_id, application_id, identity_id) do update set
+          object_class = excluded.object_class, external_id = coalesce(excluded.external_id, outbound_object.external_id),
+          desired = excluded.desired, state = excluded.state, enabled = excluded.enabled, updated_at = excluded.updated_at`.execute(
+        k,
+      );
+    }
+    counters.exports += await enqueueExports(tx, exports, now);
+  };
+  return { decide, counters };
+}
+
+/** Classification first (the fast path), then the filter; an application without classifications keeps its joined objects. */
+function belongs(
+  plan: PlanInForce,
+  target: Target,
+  identity: OutboundSubject,
+  isJoined: boolean,
+  cel: () => Record<string, unknown>,
+): boolean {
+  const classes = target.plan.classifications;
+  if (
+    classes === undefined
+      ? !isJoined
+      : identity.classification === undefined || !classes.includes(identity.classification)
+  )
+    return false;
+  const filter = plan.compiled.expressions.get(`applications[${String(target.index)}].filters.outbound`);
+  if (filter === undefined) return true;
+  try {
+    return filter({ identity: cel() }) === true;
+  } catch {
+    // An attribute the filter reads is missing on this identity: the filter does not hold.
+    return false;
+  }
+}
+
+/** The object the application should hold: every outbound mapper's value, null when the Vault has none. */
+function mapOutbound(plan: PlanInForce, target: Target, cel: () => Record<string, unknown>): Attributes {
+  const desired: Attributes = {};
+  target.plan.outbound?.forEach((mapper, index) => {
+    if (mapper.from !== undefined) {
+      const value = cel()[mapper.from];
+      desired[mapper.target] = value === undefined ? null : toAttributeValue(value);
+      return;
+    }
+    const expression = plan.compiled.expressions.get(
+      `applications[${String(target.index)}].outbound[${String(index)}].expression`,
+    );
+    try {
+      desired[mapper.target] =
+        expression === undefined ? null : toAttributeValue(expression({ identity: cel() }));
+    } catch {
+      // An attribute the expression needs is missing: the target attribute has no value.
+      desired[mapper.target] = null;
+    }
+  });
+  return desired;
+}
+
+/**
+ * Mass-deletion protection: when an application's deletions in the last 24 hours (queued or done) and this
+ * batch's would pass its threshold, this batch's deletions are held for an administrator.
+ */
+async function holdMassDeletions(
+  tx: EntityManager,
+  exports: NewExport[],
+  now: Date,
+  thresholds: Map<string, number>,
+): Promise<void> {
+  const perApplication = new Map<string, NewExport[]>();
+  for (const item of exports) {
+    if (item.operation !== 'delete' || item.status === 'sandbox') continue;
+    const key = `${item.tenantId}|${item.applicationId}`;
+    perApplication.set(key, [...(perApplication.get(key) ?? []), item]);
+  }
+  // Sorted, so two batches lock the applications they share in the same order (no deadlock).
+  for (const [key, deletions] of [...perApplication].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const [tenantId = '', applicationId = ''] = key.split('|');
+    // Batches of other partitions count the same deletions: one at a time per application, until commit.
+    await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(tx.getKysely());
+    const { rows } = await sql<{ recent: string }>`
+      select count(*) as recent from export_item
+      where tenant_id = ${tenantId} and application_id = ${applicationId} and operation = 'delete'
+        and created_at > ${new Date(now.getTime() - DAY_MS)} and status <> 'sandbox'`.execute(tx.getKysely());
+    const threshold = thresholds.get(key) ?? DEFAULT_DELETION_THRESHOLD;
+    if (Number(rows[0]?.recent ?? 0) + deletions.length <= threshold) continue;
+    for (const item of deletions) {
+      item.status = 'held';
+      item.holdReason = 'mass-deletion';
+    }
+  }
+}

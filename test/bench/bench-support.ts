@@ -1,0 +1,93 @@
+// Shared by the benchmarks: producing many messages quickly, the engine as a `joinery start` child
+// process, and small formatting helpers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Message, Producer } from 'kafkajs';
+import { projectRoot } from '../../src/infra/process.ts';
+
+export const say = (line: string): void => {
+  console.log(`[bench] ${line}`);
+};
+export const rate = (count: number, ms: number): number => Math.round((count * 1000) / ms);
+export const mib = (kib: number): number => Math.round(kib / 1024);
+export const thousands = (value: number): string => value.toLocaleString('en');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Produces `count` messages built on the fly, 5,000 per request, four requests in flight. */
+export async function produceAll(
+  producer: Producer,
+  topic: string,
+  count: number,
+  make: (index: number) => Message,
+  progress?: (done: number) => void,
+): Promise<void> {
+  const chunk = 5000;
+  const inFlight: Promise<unknown>[] = [];
+  for (let start = 0; start < count; start += chunk) {
+    const messages: Message[] = [];
+    for (let index = start; index < Math.min(count, start + chunk); index++) messages.push(make(index));
+    inFlight.push(producer.send({ topic, messages, acks: 1 }));
+    if (inFlight.length >= 4) await inFlight.shift();
+    progress?.(Math.min(count, start + chunk));
+  }
+  await Promise.all(inFlight);
+}
+
+export interface EngineChild {
+  process: ChildProcess;
+  /** Resident memory now (VmRSS) or at its peak (VmHWM), KiB. */
+  memory(field: 'VmRSS' | 'VmHWM'): number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** `joinery start` as a user runs it, against the given database and broker. */
+export function spawnEngine(options: {
+  databaseUrl: string;
+  brokers: string[];
+  topicPrefix: string;
+  partitions: number;
+  profileDir?: string;
+}): EngineChild {
+  const profiling =
+    options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
+  const child = spawn(
+    process.execPath,
+    [...profiling, '--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'src/cli/main.ts'), 'start'],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/root',
+        DATABASE_URL: options.databaseUrl,
+        KAFKA_BROKERS: options.brokers.join(','),
+        JOINERY_TOPIC_PREFIX: options.topicPrefix,
+        JOINERY_KAFKA_PARTITIONS: String(options.partitions),
+        JOINERY_HTTP_PORT: '0',
+        JOINERY_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return {
+    process: child,
+    memory(field) {
+      const match = new RegExp(`${field}:\\s+(\\d+)`).exec(
+        readFileSync(`/proc/${String(child.pid ?? 0)}/status`, 'utf8'),
+      );
+      return Number(match?.[1] ?? 0);
+    },
+    log: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}

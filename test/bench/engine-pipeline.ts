@@ -1,0 +1,438 @@
+// npm run bench:engine: the four-stage engine end to end on the real Kafka + PostgreSQL, as `joinery
+// start` runs it. Three figures, each beside the raw limit measured in the same run:
+//   1. initial load: N HR records (an authoritative source) and N directory accounts joined to them on an
+//      employee id (1% matching nobody, 0.1% ambiguous), classified, provisioned to one target
+//      application's export queue;
+//   2. a second full import of the same N unchanged HR records (no identity, outbound or export writes);
+//   3. a delta of 1,000 changed HR records until their updates are in the export queue.
+//
+//   npm run bench:engine                     # 1,000,000 + 1,000,000
+//   npm run bench:engine -- --records 100000
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Message } from 'kafkajs';
+import pg from 'pg';
+import { createInfraService } from '../../src/infra/stack.ts';
+import { projectRoot, run } from '../../src/infra/process.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { createKafkaClient } from '../../streams/kafka-client.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { ensureTopics, topicName, type TopicSettings } from '../../streams/topics.ts';
+import { migrate, openDatabase } from '../../src/storage/database.ts';
+import { applyPlan } from '../../src/plan/plan-versions.ts';
+import { createTenant } from '../../src/tenancy/tenants.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { mib, produceAll, rate, say, sleep, spawnEngine, thousands } from './bench-support.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '1000000' },
+    partitions: { type: 'string', default: '12' },
+    delta: { type: 'string', default: '1000' },
+    keep: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+  },
+});
+const N = Number(args.records);
+const DELTA = Number(args.delta);
+const partitions = Number(args.partitions);
+const logger = createLogger({ level: 'warn' });
+
+// The population: every 10th worker is a contractor (classification 2, not provisioned); worker pairs
+// (i, i+1) with i % 1000 = 1 share a display name, and the directory account of i has no employee id,
+// so only the display-name rule can match it — twice: ambiguous. Accounts with i % 100 = 50 carry an
+// employee id nobody has: unmatched.
+const isContractor = (i: number) => i % 10 === 0;
+const isAmbiguous = (i: number) => i % 1000 === 1;
+const isUnmatched = (i: number) => i % 100 === 50;
+const nameOf = (i: number) => (i % 1000 === 2 ? i - 1 : i);
+
+const plan = (suffix: string) => `
+version: 1
+vault:
+  attributes: { employeeId: {}, givenName: {}, surname: {}, displayName: {}, title: {}, department: {}, employeeType: {}, mail: {} }
+applications:
+  - name: hr-${suffix}
+    type: csv
+    createsIdentities: true
+    objectClasses:
+      worker: { attributes: { WorkerID: {}, FirstName: {}, LastName: {}, JobTitle: {}, Department: {}, WorkerType: {} } }
+    joining: [{ name: worker id, all: [{ source: WorkerID, vault: employeeId }] }]
+    inbound:
+      - { vault: employeeId, from: WorkerID, authority: 100 }
+      - { vault: givenName, from: FirstName, authority: 100 }
+      - { vault: surname, from: LastName, authority: 100 }
+      - { vault: displayName, expression: 'source.FirstName + " " + source.LastName', authority: 100 }
+      - { vault: title, from: JobTitle, authority: 100 }
+      - { vault: department, from: Department, authority: 100 }
+      - { vault: employeeType, from: WorkerType, authority: 100 }
+  - name: directory-${suffix}
+    type: ldap
+    objectClasses:
+      user: { attributes: { employeeNumber: {}, cn: {}, mail: {} } }
+    joining:
+      - { name: employee number, all: [{ source: employeeNumber, vault: employeeId }] }
+      - { name: common name, all: [{ source: cn, vault: displayName }] }
+    inbound: [{ vault: mail, from: mail, authority: 100 }]
+  - name: saas-${suffix}
+    type: scim
+    mode: live
+    objectClasses:
+      User: { attributes: { userName: { direction: out }, displayName: { direction: out }, title: { direction: out } } }
+    outbound:
+      - { target: userName, from: employeeId }
+      - { target: displayName, from: displayName }
+      - { target: title, from: title }
+    classifications: [1]
+classifications:
+  - { value: 1, name: employee, when: 'identity.employeeType == "Employee"' }
+  - { value: 2, name: contractor, when: 'true' }
+`;
+
+async function main(): Promise<void> {
+  for (const name of ['postgres', 'kafka'] as const) await (await createInfraService(name)).up();
+  const brokers = [(await (await createInfraService('kafka')).status()).endpoint];
+  const database = await createTestDatabase();
+  const orm = await openDatabase({ url: database.url, poolSize: 4, logger });
+  await migrate(orm);
+  const { tenantId } = await createTenant(orm.em, { tenant: 'bench' });
+  const suffix = randomUUID().slice(0, 8);
+  const applied = await applyPlan(orm.em, {
+    tenantId,
+    source: plan(suffix),
+    sourceName: 'bench.yaml',
+    appliedBy: 'bench',
+  });
+  const [hr = '', directory = '', saas = ''] = applied.applications.map((application) => application.id);
+  await orm.close();
+  const topics: TopicSettings = { topicPrefix: `bench-${suffix}.`, partitions, replicationFactor: 1 };
+  const kafka = createKafkaClient({ brokers, clientId: 'joinery-bench', logger });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topics);
+  const importsTopic = topicName(topics, 'imports');
+  say(
+    `${thousands(N)} HR records + ${thousands(N)} directory accounts, ${String(partitions)} partitions, ${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB`,
+  );
+
+  const object = (
+    applicationId: string,
+    objectClass: string,
+    externalId: string,
+    attributes: Record<string, string>,
+    runId?: string,
+  ): Message => {
+    const at = new Date().toISOString();
+    const data: MessageData<'joinery.import.object.v1'> = {
+      tenantId,
+      applicationId,
+      objectClass,
+      externalId,
+      operation: 'upsert',
+      attributes,
+      observedAt: at,
+      ...(runId === undefined ? {} : { runId }),
+    };
+    return encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.object.v1',
+      source: '/bench',
+      time: at,
+      tenantId,
+      data,
+    });
+  };
+  const marker = (
+    applicationId: string,
+    runId: string,
+    phase: 'started' | 'completed',
+    objectCount?: number,
+  ) => {
+    const at = new Date().toISOString();
+    return encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.run.v1',
+      source: '/bench',
+      time: at,
+      tenantId,
+      data: {
+        tenantId,
+        applicationId,
+        runId,
+        kind: 'full',
+        phase,
+        at,
+        ...(objectCount === undefined ? {} : { objectCount }),
+      },
+    });
+  };
+  const worker = (i: number, runId?: string, title = 'Engineer') =>
+    object(
+      hr,
+      'worker',
+      `W${String(i)}`,
+      {
+        WorkerID: `W${String(i)}`,
+        FirstName: `Given${String(nameOf(i))}`,
+        LastName: `Surname${String(nameOf(i))}`,
+        JobTitle: title,
+        Department: `D${String(i % 50)}`,
+        WorkerType: isContractor(i) ? 'Contractor' : 'Employee',
+      },
+      runId,
+    );
+  const account = (i: number) =>
+    object(directory, 'user', `uid=u${String(i)}`, {
+      ...(isAmbiguous(i) ? {} : { employeeNumber: isUnmatched(i) ? `X${String(i)}` : `W${String(i)}` }),
+      cn: isUnmatched(i) ? `Nobody ${String(i)}` : `Given${String(nameOf(i))} Surname${String(nameOf(i))}`,
+      mail: `u${String(i)}@example.com`,
+    });
+
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  const count = async (text: string, values: unknown[] = []): Promise<number> =>
+    Number((await client.query<{ n: string }>(text, values)).rows[0]?.n ?? 0);
+  const consumedOf = (topic: string) =>
+    count('select coalesce(sum(next_offset), 0) as n from stream_offset where topic = $1', [topic]);
+  // Polls cheaply (a count over a million rows is not free on two cores): once a second, 50 ms for the delta.
+  const waitUntil = async (
+    what: string,
+    check: () => Promise<boolean>,
+    progress?: () => Promise<string>,
+    intervalMs = 1000,
+  ) => {
+    let last = performance.now();
+    while (!(await check())) {
+      if (progress !== undefined && performance.now() - last > 15_000) {
+        last = performance.now();
+        say(`  ${what}: ${await progress()}`);
+      }
+      await sleep(intervalMs);
+    }
+  };
+  const producer = kafka.producer();
+  await producer.connect();
+
+  // Raw limit, same run: producing and consuming N messages of the same shape with no processing.
+  const rawTopic = `${topics.topicPrefix}raw`;
+  // A new topic's leaders take a moment to be elected: retry until it is usable.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.createTopics({
+        topics: [{ topic: rawTopic, numPartitions: partitions }],
+        waitForLeaders: true,
+      });
+      await admin.fetchTopicMetadata({ topics: [rawTopic] });
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(500);
+    }
+  }
+  let started = performance.now();
+  await produceAll(producer, rawTopic, N, (i) => worker(i));
+  const rawProduce = rate(N, performance.now() - started);
+  started = performance.now();
+  const rawConsumer = kafka.consumer({
+    groupId: `bench-raw-${suffix}`,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  });
+  await rawConsumer.connect();
+  await rawConsumer.subscribe({ topic: rawTopic, fromBeginning: true });
+  let rawConsumed = 0;
+  await new Promise<void>((resolve) => {
+    void rawConsumer.run({
+      eachBatch: async ({ batch }) => {
+        rawConsumed += batch.messages.length;
+        if (rawConsumed >= N) resolve();
+      },
+    });
+  });
+  const rawConsume = rate(N, performance.now() - started);
+  await rawConsumer.disconnect();
+  say(`raw: produce ${thousands(rawProduce)} msg/s, consume ${thousands(rawConsume)} msg/s`);
+
+  const engine = spawnEngine({
+    databaseUrl: database.url,
+    brokers,
+    topicPrefix: topics.topicPrefix,
+    partitions,
+    ...(args.profile === undefined ? {} : { profileDir: args.profile }),
+  });
+  await waitUntil('engine start', async () => engine.log().includes('Joinery is listening'));
+
+  // 1. Initial load: HR first (it creates the identities), then the directory joins them.
+  const employees = Array.from({ length: N }, (_, i) => i).filter((i) => !isContractor(i)).length;
+  const joinable = Array.from({ length: N }, (_, i) => i).filter(
+    (i) => !isAmbiguous(i) && !isUnmatched(i),
+  ).length;
+  const loadStart = performance.now();
+  const hrRun = randomUUID();
+  await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'started')] });
+  await produceAll(producer, importsTopic, N, (i) => worker(i, hrRun));
+  await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'completed', N)] });
+  say(`HR records produced in ${String(Math.round(performance.now() - loadStart) / 1000)} s`);
+  await waitUntil(
+    'identities',
+    async () => (await count('select count(*) as n from identity')) >= N,
+    async () =>
+      `${thousands(await count('select count(*) as n from identity'))} identities, RSS ${String(mib(engine.memory('VmRSS')))} MiB`,
+  );
+  const identitiesAt = performance.now() - loadStart;
+  say(`${thousands(N)} identities in ${String(Math.round(identitiesAt) / 1000)} s`);
+  await produceAll(producer, importsTopic, N, (i) => account(i));
+  await waitUntil(
+    'directory joins',
+    async () =>
+      (await count(
+        'select count(*) as n from repository_object where application_id = $1 and join_state is not null',
+        [directory],
+      )) >= N,
+    async () =>
+      `${thousands(await count('select count(*) as n from repository_object where application_id = $1 and join_state is not null', [directory]))} accounts decided`,
+  );
+  await waitUntil(
+    'export queue',
+    async () =>
+      (await count(
+        "select count(*) as n from export_item where application_id = $1 and operation = 'create'",
+        [saas],
+      )) >= employees,
+    async () =>
+      `${thousands(await count('select count(*) as n from export_item where application_id = $1', [saas]))} exports`,
+  );
+  // Settled: every identity event the directory caused has been processed too (outbound runs with them).
+  const identityTopic = topicName(topics, 'identity');
+  const outboundTopic = topicName(topics, 'outbound');
+  const topicEnd = async (topic: string) =>
+    (await admin.fetchTopicOffsets(topic)).reduce((sum, partition) => sum + Number(partition.high), 0);
+  await waitUntil('settle', async () => (await consumedOf(identityTopic)) >= (await topicEnd(identityTopic)));
+  const loadMs = performance.now() - loadStart;
+  const joins = await client.query<{ join_state: string; n: string }>(
+    'select join_state, count(*) as n from repository_object where application_id = $1 group by 1 order by 1',
+    [directory],
+  );
+  const joinCounts = Object.fromEntries(joins.rows.map((row) => [row.join_state, Number(row.n)]));
+  const exportCount = await count('select count(*) as n from export_item where application_id = $1', [saas]);
+  say(
+    `initial load: ${String(Math.round(loadMs / 100) / 10)} s end to end (identities after ${String(Math.round(identitiesAt / 100) / 10)} s); joins ${JSON.stringify(joinCounts)}; ${thousands(exportCount)} exports queued (${thousands(employees)} employees); peak RSS ${String(mib(engine.memory('VmHWM')))} MiB`,
+  );
+  if (joinCounts.joined !== joinable)
+    say(`  WARNING: ${String(joinCounts.joined)} joined, expected ${String(joinable)}`);
+
+  // 2. The same HR records again, as a full run: nothing changes, nothing is written past the repository.
+  const versionsBefore = await count('select sum(version) as n from identity');
+  const outboundBefore = await topicEnd(outboundTopic);
+  const identityBefore = await topicEnd(identityTopic);
+  const secondRun = randomUUID();
+  const secondStart = performance.now();
+  await producer.send({ topic: importsTopic, messages: [marker(hr, secondRun, 'started')] });
+  await produceAll(producer, importsTopic, N, (i) => worker(i, secondRun));
+  await producer.send({ topic: importsTopic, messages: [marker(hr, secondRun, 'completed', N)] });
+  await waitUntil(
+    'second run',
+    async () =>
+      (await count("select count(*) as n from import_run where run_id = $1 and status = 'completed'", [
+        secondRun,
+      ])) === 1,
+    async () =>
+      `${thousands(await count('select seen as n from import_run where run_id = $1', [secondRun]))} seen`,
+  );
+  const secondMs = performance.now() - secondStart;
+  await sleep(2000);
+  const unchanged = {
+    identityVersions: (await count('select sum(version) as n from identity')) - versionsBefore,
+    identityEvents: (await topicEnd(identityTopic)) - identityBefore,
+    outboundEvents: (await topicEnd(outboundTopic)) - outboundBefore,
+    exports:
+      (await count('select count(*) as n from export_item where application_id = $1', [saas])) - exportCount,
+  };
+  say(
+    `unchanged full import: ${String(Math.round(secondMs / 100) / 10)} s for ${thousands(N)} records (raw: produce ${String(Math.round((N / rawProduce) * 10) / 10)} s + consume ${String(Math.round((N / rawConsume) * 10) / 10)} s); writes past the repository: ${JSON.stringify(unchanged)}`,
+  );
+
+  // 3. A delta of changed records: from producing them to their updates in the export queue.
+  const changed = Array.from({ length: N }, (_, i) => i)
+    .filter((i) => !isContractor(i))
+    .slice(0, DELTA);
+  const deltaStart = performance.now();
+  await producer.send({
+    topic: importsTopic,
+    messages: changed.map((i) => worker(i, undefined, 'Principal Engineer')),
+  });
+  await waitUntil(
+    'delta exports',
+    async () =>
+      (await count(
+        "select count(*) as n from export_item where application_id = $1 and operation = 'update'",
+        [saas],
+      )) >= changed.length,
+    undefined,
+    50,
+  );
+  const deltaMs = performance.now() - deltaStart;
+  say(
+    `delta: ${thousands(changed.length)} changed records in the export queue after ${String(Math.round(deltaMs))} ms`,
+  );
+
+  const peakRss = mib(engine.memory('VmHWM'));
+  await engine.stop();
+  const logFile = join(tmpdir(), 'joinery-bench-engine-pipeline.log');
+  writeFileSync(logFile, engine.log());
+  say(`engine log: ${logFile}`);
+
+  const result = {
+    benchmark: 'engine-pipeline',
+    at: new Date().toISOString(),
+    commit: (
+      await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: projectRoot }).catch(() => 'unknown')
+    ).trim(),
+    machine: {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    records: N,
+    partitions,
+    initialLoad: {
+      seconds: Math.round(loadMs / 100) / 10,
+      identitiesAfterSeconds: Math.round(identitiesAt / 100) / 10,
+      joins: joinCounts,
+      exportsQueued: exportCount,
+      targetSeconds: 600,
+    },
+    unchangedReimport: {
+      seconds: Math.round(secondMs / 100) / 10,
+      writesPastRepository: unchanged,
+      targetSeconds: 60,
+    },
+    delta: { records: changed.length, milliseconds: Math.round(deltaMs), targetMilliseconds: 5000 },
+    peakRssMiB: peakRss,
+    raw: {
+      produceMessagesPerSecond: rawProduce,
+      consumeMessagesPerSecond: rawConsume,
+      initialLoadInputSeconds: Math.round(((2 * N) / rawProduce + (2 * N) / rawConsume) * 10) / 10,
+      reimportSeconds: Math.round((N / rawProduce + N / rawConsume) * 10) / 10,
+    },
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const dir = join(projectRoot, 'docs', 'benchmarks');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `engine-pipeline-${String(N)}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  appendFileSync(join(dir, 'history.jsonl'), `${JSON.stringify(result)}\n`);
+
+  await client.end();
+  await producer.disconnect();
+  await admin.deleteTopics({
+    topics: (await admin.listTopics()).filter((t) => t.startsWith(topics.topicPrefix)),
+  });
+  await admin.disconnect();
+  if (!args.keep) await database.drop();
+}
+
+await main();
