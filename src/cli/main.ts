@@ -244,8 +244,9 @@ infra
   .option('--purge', "also delete their state: Kafka's data, the LDAP directory, the AD domain")
   .action(async (names: string[], options: { purge?: boolean }) => {
     for (const name of names.length === 0 ? [...infraServiceNames] : servicesArgument(names)) {
-      await (await infraService(name)).down({ purge: options.purge === true });
-      console.log(`${name.padEnd(9)} down${options.purge === true ? ' (purged)' : ''}`);
+      const outcome = await (await infraService(name)).down({ purge: options.purge === true });
+      const purged = options.purge === true && !outcome.startsWith('left running');
+      console.log(`${name.padEnd(9)} ${outcome}${purged ? ', state purged' : ''}`);
     }
   });
 infra

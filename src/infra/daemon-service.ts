@@ -4,7 +4,7 @@
 // a down() that stops only what Joinery started. Each service supplies what differs.
 import { rmSync } from 'node:fs';
 import { InfraError } from '../errors.ts';
-import type { InfraService, ServiceStatus } from './service.ts';
+import type { DownOutcome, InfraService, ServiceStatus } from './service.ts';
 import {
   emptyDir,
   isTcpOpen,
@@ -66,11 +66,15 @@ export function createDaemonService(spec: DaemonServiceSpec): InfraService {
       await waitHealthy(startDaemon({ ...daemon, pidFile, logFile }));
       return status();
     },
-    async down(options = {}) {
+    async down(options = {}): Promise<DownOutcome> {
       const pid = runningPid(pidFile);
       if (pid !== undefined) await stopProcess(pid, spec.stopGraceMs);
       rmSync(pidFile, { force: true });
       if (options.purge === true) emptyDir(spec.dir);
+      if (pid !== undefined) return 'stopped';
+      return (await isTcpOpen(spec.host, spec.port))
+        ? 'left running (not started by Joinery)'
+        : 'not running';
     },
   };
 }

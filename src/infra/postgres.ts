@@ -37,8 +37,9 @@ export function createPostgres(options: { host?: string; port?: number } = {}): 
       await waitUntil('PostgreSQL', () => isTcpOpen(host, port), { timeoutMs: 30_000 });
       return status();
     },
-    async down() {
+    down() {
       // Never stopped nor purged by Joinery: it belongs to the machine.
+      return Promise.resolve('left running (not started by Joinery)' as const);
     },
   };
 }

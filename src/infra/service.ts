@@ -13,11 +13,16 @@ export interface ServiceStatus {
   detail?: string;
 }
 
+export type DownOutcome = 'stopped' | 'not running' | 'left running (not started by Joinery)';
+
 export interface InfraService {
   readonly name: string;
   /** Idempotent: returns quickly when the service is already up and healthy. Throws InfraError naming what is missing. */
   up(): Promise<ServiceStatus>;
-  /** Stops it only if Joinery started it; purge also deletes its state (data, directory, domain). */
-  down(options?: { purge?: boolean }): Promise<void>;
+  /**
+   * Stops it only if Joinery started it; purge also deletes its state (data, directory, domain). Says what
+   * happened: stopped, was not running, or left running because it belongs to the machine.
+   */
+  down(options?: { purge?: boolean }): Promise<DownOutcome>;
   status(): Promise<ServiceStatus>;
 }
