@@ -14,6 +14,8 @@ const IdentitySourceSchema = defineEntity({
     identityId: p.uuid(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
+  // The Outbound stage reads an identity's joined objects by identity id.
+  indexes: [{ properties: ['identityId'] }],
   filters: tenantFilter,
 });
 

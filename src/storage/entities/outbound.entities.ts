@@ -23,6 +23,8 @@ const OutboundObjectSchema = defineEntity({
     enabled: p.boolean(),
     updatedAt: p.datetime(),
   },
+  // The Outbound stage reads a batch of identities' targets by identity id.
+  indexes: [{ properties: ['identityId'] }],
   filters: tenantFilter,
 });
 export class OutboundObject extends OutboundObjectSchema.class {}
