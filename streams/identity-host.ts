@@ -74,6 +74,8 @@ export interface OutboundSubject {
   state: string;
   attributes: Attributes;
   classification: number | undefined;
+  /** The application objects joined to it, in the order they joined. */
+  sources: readonly Source[];
   /** Password changes, sealed, in order. */
   passwords: SealedSecret[];
 }
@@ -273,6 +275,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
                 state: identityState(hosted.snapshot),
                 attributes: hosted.snapshot.context.attributes,
                 classification: hosted.snapshot.context.classification,
+                sources: hosted.snapshot.context.sources,
                 passwords,
               },
             ];

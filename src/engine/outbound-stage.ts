@@ -50,25 +50,39 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     const now = options.now?.() ?? new Date();
     const k = tx.getKysely();
     const ids = subjects.map((subject) => subject.identityId);
-    const { rows: joins } = await sql<{
-      identity_id: string;
-      application_id: string;
-      external_id: string;
-      attributes: Attributes | null;
-    }>`
-      select s.identity_id, s.application_id, s.external_id, r.attributes
-      from identity_source s
-      left join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
-        and r.external_id = s.external_id and not r.deleted
-      where s.identity_id = any(${ids}::uuid[])
-      order by s.created_at`.execute(k);
+    const plans = new Map<string, PlanInForce | undefined>();
+    for (const tenantId of new Set(subjects.map((subject) => subject.tenantId)))
+      plans.set(tenantId, await options.plans.get(tx, tenantId));
+    // The objects joined in target applications (the identity's sources there, first joined first), read
+    // by primary key; an identity joined in no target costs no query at all.
+    const targetApplications = new Set(
+      [...plans.values()].flatMap((plan) =>
+        plan === undefined ? [] : targetsOf(plan).map((target) => target.applicationId),
+      ),
+    );
+    if (targetApplications.size === 0) return;
+    const joinedSources = new Map<string, { tenantId: string; applicationId: string; externalId: string }>();
+    for (const subject of subjects)
+      for (const source of subject.sources) {
+        const key = `${subject.identityId}|${source.applicationId}`;
+        if (targetApplications.has(source.applicationId) && !joinedSources.has(key))
+          joinedSources.set(key, { tenantId: subject.tenantId, ...source });
+      }
     const joined = new Map<string, { externalId: string; attributes: Attributes }>();
-    for (const row of joins)
-      if (!joined.has(`${row.identity_id}|${row.application_id}`))
-        joined.set(`${row.identity_id}|${row.application_id}`, {
-          externalId: row.external_id,
-          attributes: row.attributes ?? {},
-        });
+    if (joinedSources.size > 0) {
+      const pairs = [...joinedSources];
+      const { rows } = await sql<{ i: string; attributes: Attributes | null }>`
+        select u.i, r.attributes
+        from unnest(${pairs.map(([, s]) => s.tenantId)}::uuid[], ${pairs.map(([, s]) => s.applicationId)}::uuid[],
+          ${pairs.map(([, s]) => s.externalId)}::text[]) with ordinality as u(tenant_id, application_id, external_id, i)
+        left join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
+          and r.external_id = u.external_id and not r.deleted`.execute(k);
+      for (const row of rows) {
+        const [key, source] = pairs[Number(row.i) - 1] ?? [];
+        if (key !== undefined && source !== undefined)
+          joined.set(key, { externalId: source.externalId, attributes: row.attributes ?? {} });
+      }
+    }
     const { rows: previousRows } = await sql<{
       identity_id: string;
       application_id: string;
@@ -79,7 +93,10 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
       enabled: boolean;
     }>`
       select identity_id, application_id, object_class, external_id, desired, state, enabled
-      from outbound_object where identity_id = any(${ids}::uuid[])`.execute(k);
+      from outbound_object
+      where identity_id = any(${ids}::uuid[]) and application_id = any(${[...targetApplications]}::uuid[])`.execute(
+      k,
+    );
     const previous = new Map<string, TargetState>(
       previousRows.map((row) => [
         `${row.identity_id}|${row.application_id}`,
@@ -97,7 +114,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     const thresholds = new Map<string, number>();
     const targets: (TargetState & { tenantId: string; applicationId: string; identityId: string })[] = [];
     for (const identity of subjects) {
-      const plan = await options.plans.get(tx, identity.tenantId);
+      const plan = plans.get(identity.tenantId);
       if (plan === undefined) continue;
       counters.identities++;
       const { attributes } = identity;
