@@ -18,6 +18,7 @@ import type { LatencySummary } from './latency.ts';
 import { startOutboxRelay } from './outbox.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../src/engine/inbound.ts';
+import { createGroupForwarder } from '../src/engine/groups.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
 import { loadPlugins } from '../src/plan/plugins.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
@@ -150,16 +151,22 @@ export async function startEngine(deps: {
     concurrency: 2,
     cacheSize: 1,
     handle: createImportStage({
-      inbound: createInboundForwarder({
+      // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
+      inbound: createGroupForwarder({
         plans,
-        identityTopic: name('identity'),
-        source: `/joinery/engine/${settings.groupId}/import`,
+        ...(deps.now === undefined ? {} : { now: deps.now }),
+        inbound: createInboundForwarder({
+          plans,
+          identityTopic: name('identity'),
+          source: `/joinery/engine/${settings.groupId}/import`,
+        }),
       }),
     }),
   });
   const orchestrator = startOrchestrator({
     em: orm.em,
     logger: deps.logger,
+    rejoin: { importsTopic: name('imports'), source: `/joinery/engine/${settings.groupId}/rejoin` },
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });

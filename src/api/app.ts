@@ -14,6 +14,7 @@ import { schemaRoutes } from './schemas.routes.ts';
 import { planRoutes } from './plan.routes.ts';
 import { identityRoutes } from './identities.routes.ts';
 import { identitySearchRoutes } from './identity-search.routes.ts';
+import { groupRoutes } from './groups.routes.ts';
 import { repositoryRoutes } from './repository.routes.ts';
 import { joinRoutes } from './joins.routes.ts';
 import { exportRoutes } from './exports.routes.ts';
@@ -98,7 +99,8 @@ export async function buildApp(deps: AppDeps) {
       const topicPrefix = deps.topicPrefix ?? deps.agents?.topicPrefix ?? 'joinery.';
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });
-      await api.register(repositoryRoutes);
+      await api.register(groupRoutes, { prefix: '/groups' });
+      await api.register(repositoryRoutes, { topicPrefix });
       await api.register(joinRoutes, {
         prefix: '/joins',
         topicPrefix,

@@ -168,6 +168,24 @@ export function checkPlan(
       compile(at('filters', 'outbound'), filters.outbound, identityEnv, 'bool');
     if (application.lifecycle?.status !== undefined)
       compile(at('lifecycle', 'status'), application.lifecycle.status, sourceEnv, 'string');
+    for (const [className, objectClass] of Object.entries(application.objectClasses)) {
+      const classPath = at('objectClasses', className);
+      if (objectClass.kind === 'group' && objectClass.members === undefined)
+        problems.push({
+          path: [...classPath, 'members'],
+          message: `object class "${className}" of kind group needs "members": the attribute holding its member references`,
+        });
+      else if (objectClass.members !== undefined && objectClass.kind !== 'group')
+        problems.push({
+          path: [...classPath, 'members'],
+          message: `"members" needs kind group (object class "${className}" is of kind ${objectClass.kind ?? 'user'})`,
+        });
+      else if (objectClass.members !== undefined && !(objectClass.members in objectClass.attributes))
+        problems.push({
+          path: [...classPath, 'members'],
+          message: `unknown attribute "${objectClass.members}" of object class ${className} (${known(Object.keys(objectClass.attributes))})`,
+        });
+    }
     const exportClass = application.export?.objectClass;
     if (exportClass !== undefined && !(exportClass in application.objectClasses))
       problems.push({
@@ -195,6 +213,18 @@ export function checkPlan(
     });
   });
 
+  plan.applications.forEach((application, a) => {
+    checkGroupExport(
+      plan,
+      application,
+      ['applications', a, 'export', 'groups'],
+      problems,
+      (path, expression, env, expected) => {
+        compile(path, expression, plugins.install(env), expected);
+      },
+    );
+  });
+
   const values = new Set<number>();
   plan.classifications?.forEach((classification, c) => {
     if (values.has(classification.value))
@@ -219,4 +249,85 @@ export function checkPlan(
   });
 
   return problems.length > 0 ? { problems } : { problems, compiled: { plan, expressions } };
+}
+
+/** The object classes of kind group of an application, by name. */
+export function groupClasses(application: ApplicationPlan): Map<string, { members: string }> {
+  return new Map(
+    Object.entries(application.objectClasses).flatMap(([name, objectClass]) =>
+      objectClass.kind === 'group' && objectClass.members !== undefined
+        ? [[name, { members: objectClass.members }] as const]
+        : [],
+    ),
+  );
+}
+
+/**
+ * An application that receives groups: its group class must be of kind group, the applications it takes
+ * groups from must exist and have a group class, and its attribute expressions compile over `group` (the
+ * attributes of the source applications' group classes).
+ */
+function checkGroupExport(
+  plan: SyncPlan,
+  application: ApplicationPlan,
+  at: PlanPath,
+  problems: PlanProblem[],
+  compile: (path: PlanPath, expression: string, env: Environment, expected?: string) => void,
+): void {
+  const groups = application.export?.groups;
+  if (groups === undefined) return;
+  const targetClass = application.objectClasses[groups.objectClass];
+  if (targetClass === undefined)
+    problems.push({
+      path: [...at, 'objectClass'],
+      message: `unknown object class "${groups.objectClass}" of application ${application.name} (${known(Object.keys(application.objectClasses))})`,
+    });
+  else if (targetClass.kind !== 'group')
+    problems.push({
+      path: [...at, 'objectClass'],
+      message: `object class "${groups.objectClass}" of application ${application.name} is of kind ${targetClass.kind ?? 'user'}; groups need kind group`,
+    });
+  const sourceAttributes: Record<string, string> = {};
+  groups.from.forEach((name, f) => {
+    const source = plan.applications.find((candidate) => candidate.name === name);
+    if (source === undefined) {
+      problems.push({
+        path: [...at, 'from', f],
+        message: `unknown application "${name}" (${known(plan.applications.map((candidate) => candidate.name))})`,
+      });
+      return;
+    }
+    // Every class of kind group, with or without its members attribute (a missing one is reported there).
+    const classes = Object.values(source.objectClasses).filter((objectClass) => objectClass.kind === 'group');
+    if (classes.length === 0)
+      problems.push({
+        path: [...at, 'from', f],
+        message: `application ${name} declares no object class of kind group`,
+      });
+    for (const objectClass of classes)
+      for (const [attribute, spec] of Object.entries(objectClass.attributes))
+        sourceAttributes[attribute] ??= celType(spec);
+  });
+  for (const [attribute, expression] of Object.entries(groups.attributes ?? {})) {
+    const spec = targetClass?.attributes[attribute];
+    if (targetClass !== undefined && spec === undefined)
+      problems.push({
+        path: [...at, 'attributes', attribute],
+        message: `unknown attribute "${attribute}" of object class ${groups.objectClass} (${known(Object.keys(targetClass.attributes))})`,
+      });
+    else if (spec !== undefined && (spec.direction ?? 'in') === 'in')
+      problems.push({
+        path: [...at, 'attributes', attribute],
+        message: `attribute "${attribute}" of object class ${groups.objectClass} has direction in; this needs out or both`,
+      });
+    compile(
+      [...at, 'attributes', attribute],
+      expression,
+      new Environment({ unlistedVariablesAreDyn: false }).registerVariable({
+        name: 'group',
+        schema: sourceAttributes,
+      }),
+      spec && celType(spec),
+    );
+  }
 }

@@ -84,6 +84,30 @@ export const OutboundMapperSchema = Type.Object(
   strict,
 );
 
+export const objectKinds = ['user', 'group', 'contact'] as const;
+
+export const GroupExportSchema = Type.Object(
+  {
+    objectClass: Name('The object class (of kind group) the groups are written as here.'),
+    from: Type.Array(Name('An application whose groups are written here.'), { minItems: 1 }),
+    memberReference: Type.Optional(
+      Type.Enum(['dn', 'externalId'], {
+        description:
+          "How a member is named here: its object's dn attribute (the default for ldap and active-directory) or its external id.",
+      }),
+    ),
+    attributes: Type.Optional(
+      Type.Record(AttributeName, ExpressionSchema, {
+        description: "Group attribute here → a CEL expression over `group` (the source group's attributes).",
+      }),
+    ),
+  },
+  {
+    ...strict,
+    description: 'This application receives the Vault groups of other applications, with their members.',
+  },
+);
+
 export const ApplicationPlanSchema = Type.Object(
   {
     name: Name('Unique in the plan.'),
@@ -99,7 +123,24 @@ export const ApplicationPlanSchema = Type.Object(
     ),
     objectClasses: Type.Record(
       Name('An object class, e.g. user, group, contact.'),
-      Type.Object({ attributes: Type.Record(AttributeName, ApplicationAttributeSchema) }, strict),
+      Type.Object(
+        {
+          kind: Type.Optional(
+            Type.Enum(objectKinds, {
+              description:
+                'user (the default) and contact objects join identities; group objects become Vault groups.',
+            }),
+          ),
+          members: Type.Optional(
+            Type.String({
+              ...AttributeName,
+              description: 'kind group: the attribute holding the member references (DNs or external ids).',
+            }),
+          ),
+          attributes: Type.Record(AttributeName, ApplicationAttributeSchema),
+        },
+        strict,
+      ),
     ),
     joining: Type.Optional(
       Type.Array(JoiningRuleSchema, { description: 'Tried in order after the hard join.' }),
@@ -149,6 +190,7 @@ export const ApplicationPlanSchema = Type.Object(
             }),
           ),
           passwords: Type.Optional(Type.Boolean({ description: 'Password changes are written here.' })),
+          groups: Type.Optional(GroupExportSchema),
           deletionThreshold: Type.Optional(
             Type.Integer({
               minimum: 0,
@@ -241,3 +283,4 @@ export type SyncPlan = Static<typeof SyncPlanSchema>;
 export type ApplicationPlan = Static<typeof ApplicationPlanSchema>;
 export type AttributeSpec = Static<typeof AttributeSpecSchema>;
 export type JoiningRule = Static<typeof JoiningRuleSchema>;
+export type GroupExport = Static<typeof GroupExportSchema>;

@@ -15,6 +15,7 @@ import { ImportRun, RepositoryObject } from './entities/repository.entities.ts';
 import { ExportItem, OutboundObject, Schedule } from './entities/outbound.entities.ts';
 import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
 import { Connector, TenantKey } from './entities/connector.entity.ts';
+import { VaultGroup, VaultGroupMember } from './entities/group.entities.ts';
 import { projectRoot } from '../infra/process.ts';
 
 export const migrationsDir = join(projectRoot, 'migrations');
@@ -40,6 +41,8 @@ export const entities = [
   BusGroupOffset,
   Connector,
   TenantKey,
+  VaultGroup,
+  VaultGroupMember,
 ];
 
 export function createOrmOptions(settings: { clientUrl: string; poolSize?: number }): Options {

@@ -33,6 +33,15 @@ const RepositoryObjectSchema = defineEntity({
       .onCreate(() => new Date())
       .onUpdate(() => new Date()),
   },
+  indexes: [
+    // Group members named by DN are resolved against the `dn` of their application's objects (partial:
+    // only objects that carry one, e.g. directory entries).
+    {
+      name: 'repository_object_dn_index',
+      expression:
+        'create index "repository_object_dn_index" on "repository_object" ("tenant_id", "application_id", lower("attributes"->>\'dn\')) where "attributes" ? \'dn\'',
+    },
+  ],
   filters: tenantFilter,
 });
 export class RepositoryObject extends RepositoryObjectSchema.class {}
