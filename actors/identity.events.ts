@@ -55,6 +55,24 @@ export const InboundChangedSchema = Type.Object(
   strict,
 );
 
+/**
+ * An application object no longer belongs to the identity (unjoined, or joined by hand to another one):
+ * the identity forgets it as a source, and the attributes that source's application supplied.
+ */
+export const InboundDetachedSchema = Type.Object(
+  {
+    type: Type.Literal('inbound.detached'),
+    at: Instant,
+    source: SourceSchema,
+    by: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'Who detached it, e.g. service-account:<id>.',
+    }),
+  },
+  strict,
+);
+
 export const PulseEnableSchema = Type.Object(
   { type: Type.Literal('pulse.enable'), at: Instant, source: SourceSchema },
   strict,
@@ -126,6 +144,7 @@ export const RulesAppliedSchema = Type.Object(
 
 export const IdentityEventSchema = Type.Union([
   InboundChangedSchema,
+  InboundDetachedSchema,
   PulseEnableSchema,
   PulseDisableSchema,
   PulsePasswordSchema,

@@ -132,6 +132,36 @@ function withSource(sources: Source[], source: Source): Source[] {
   return known ? sources : [...sources, source];
 }
 
+const sameSource = (a: Source, b: Source) =>
+  a.applicationId === b.applicationId && a.externalId === b.externalId;
+
+/**
+ * The identity without a detached source. Provenance names applications, not objects, so the attributes
+ * removed are those its application supplied, unless another remaining object of that application may
+ * have supplied them. The machine keeps no other source's value for them (only the winning one), so they
+ * are removed, not reverted: the remaining sources supply theirs again when next imported.
+ */
+function withoutSource(
+  context: IdentityContext,
+  source: Source,
+): { sources: Source[]; changes: Attributes | undefined; provenance: Provenance | undefined } {
+  const sources = context.sources.filter((other) => !sameSource(other, source));
+  const shared = sources.some((other) => other.applicationId === source.applicationId);
+  let changes: Attributes | undefined;
+  let provenance = context.provenance;
+  if (!shared && provenance !== undefined) {
+    for (const key in provenance) {
+      if (provenance[key]?.applicationId !== source.applicationId) continue;
+      if (provenance === context.provenance) provenance = { ...provenance };
+      Reflect.deleteProperty(provenance, key);
+      if (!Object.hasOwn(context.attributes, key)) continue;
+      changes ??= {};
+      changes[key] = null;
+    }
+  }
+  return { sources, changes, provenance };
+}
+
 function plusDays(at: string, days: number): string {
   return new Date(Date.parse(at) + days * DAY_MS).toISOString();
 }
@@ -178,6 +208,9 @@ const base = setup({
     /** A joiner becomes active on an explicit `active` and when the source states no lifecycle. */
     activates: ({ event }) =>
       event.type === 'inbound.changed' && (event.lifecycle === undefined || event.lifecycle === 'active'),
+    /** A detached source the identity knows (detaching an unknown one changes nothing). */
+    hasSource: ({ context, event }) =>
+      event.type === 'inbound.detached' && context.sources.some((other) => sameSource(other, event.source)),
     isDeletionTimer: ({ context, event }) =>
       (event.type === 'timer.fired' || event.type === 'timer.cancelled') &&
       event.timerId === context.deletion?.timerId,
@@ -199,18 +232,48 @@ const logic = base.extend({
         updatedAt: event.at,
       });
     }),
-    /** A provisioned identity's merge: the attributes that really changed go out as an update first. */
+    /**
+     * A provisioned identity's merge: the attributes that really changed go out as an update first. A newly
+     * joined object goes out too, even with nothing changed: an account joined in a target application is
+     * compared with what the identity wants there.
+     */
     mergeInbound: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'inbound.changed' && event.type !== 'rules.applied') return;
       const changes = changedAttributes(context.attributes, authoritative(context.provenance, event));
-      if (changes !== undefined) {
-        enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: changes }) });
+      const joins =
+        event.type === 'inbound.changed' && withSource(context.sources, event.source) !== context.sources;
+      if (changes !== undefined || joins) {
+        enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: changes ?? {} }) });
       }
       enqueue.assign({
         attributes: applyChanges(context.attributes, changes),
         provenance: withProvenance(context.provenance, changes, event),
         sources:
           event.type === 'inbound.changed' ? withSource(context.sources, event.source) : context.sources,
+        updatedAt: event.at,
+      });
+    }),
+    /** A joiner forgets a detached source: not provisioned yet, so nothing goes out. */
+    forgetSource: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'inbound.detached') return;
+      const { sources, changes, provenance } = withoutSource(context, event.source);
+      enqueue.assign({
+        attributes: applyChanges(context.attributes, changes),
+        provenance,
+        sources,
+        updatedAt: event.at,
+      });
+    }),
+    /** A provisioned identity forgets a detached source: the attributes it removes go out as an update. */
+    detachSource: base.enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'inbound.detached') return;
+      const { sources, changes, provenance } = withoutSource(context, event.source);
+      if (changes !== undefined)
+        enqueue({ type: 'emit', params: outbound('update', context, event, { attributes: changes }) });
+      enqueue.assign({
+        attributes: applyChanges(context.attributes, changes),
+        provenance,
+        sources,
         updatedAt: event.at,
       });
     }),
@@ -312,7 +375,10 @@ export const identityMachine = logic.createMachine({
   initial: 'joiner',
   context: ({ input }) => initialContext(input),
   // Any living identity can be (re)classified; a deleted one is done and hears nothing.
-  on: { classified: { actions: 'classify' } },
+  on: {
+    classified: { actions: 'classify' },
+    'inbound.detached': { guard: 'hasSource', actions: 'detachSource' },
+  },
   states: {
     joiner: {
       on: {
@@ -336,6 +402,8 @@ export const identityMachine = logic.createMachine({
           { actions: 'absorbInbound' },
         ],
         'rules.applied': { actions: 'absorbInbound' },
+        // Not provisioned yet: nothing to send out.
+        'inbound.detached': { guard: 'hasSource', actions: 'forgetSource' },
       },
     },
     active: {

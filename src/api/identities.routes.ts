@@ -1,6 +1,7 @@
 // The caller's Vault identities: one identity with its state, attributes and where each came from
-// (provenance), its classification, its joined application objects and its pending timers — deferred
-// tasks an administrator can cancel (the identity's actor decides, through an event on its topic).
+// (provenance), its classification, its joined application objects (with how each was joined) and its
+// pending timers — deferred tasks an administrator can cancel (the identity's actor decides, through an
+// event on its topic).
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import { NotFoundError } from '../errors.ts';
@@ -86,11 +87,15 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
         application_id: string;
         external_id: string;
         join_state: string | null;
+        join_provenance: string | null;
+        joined_at: Date | null;
       }>`
-        select application_id, external_id, join_state from repository_object
-        where tenant_id = ${tenantId} and identity_id = ${request.params.id} order by application_id, external_id`.execute(
-        k,
-      );
+        select r.application_id, r.external_id, r.join_state, s.provenance as join_provenance, s.created_at as joined_at
+        from repository_object r
+        left join identity_source s on s.tenant_id = r.tenant_id and s.application_id = r.application_id
+          and s.external_id = r.external_id and s.identity_id = r.identity_id
+        where r.tenant_id = ${tenantId} and r.identity_id = ${request.params.id}
+        order by r.application_id, r.external_id`.execute(k);
       const { rows: timers } = await sql<{ timer_id: string; kind: string; due_at: Date }>`
         select timer_id, kind, due_at from identity_timer
         where tenant_id = ${tenantId} and identity_id = ${request.params.id} order by due_at`.execute(k);
@@ -107,6 +112,9 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
           applicationId: j.application_id,
           externalId: j.external_id,
           joinState: j.join_state,
+          // How it came to be joined: projected, rule:<rule name> or manual:<service-account id>.
+          joinProvenance: j.join_provenance,
+          joinedAt: j.joined_at === null ? null : new Date(j.joined_at).toISOString(),
         })),
         timers: timers.map((t) => ({
           timerId: t.timer_id,

@@ -1,7 +1,10 @@
 // Manual joins: an administrator decides which identity an application object belongs to (a disconnector,
-// an ambiguous join, a wrong join), or that it belongs to none. A join becomes the object's hard join and
-// the object is fed to the engine again through the transactional outbox, so its attributes reach the
-// identity; an unjoin excludes the object, which the inbound stage then leaves alone until joined by hand.
+// an ambiguous join, a wrong join), or that it belongs to none. A join becomes the object's hard join (its
+// provenance manual:<service account>) and the object is fed to the engine again through the transactional
+// outbox, so its attributes reach the identity; an unjoin excludes the object, which the inbound stage
+// then leaves alone until joined by hand. The identity an object leaves (unjoined, or re-joined elsewhere)
+// hears an inbound.detached event and forgets it, and its remaining objects are re-fed so the best
+// remaining values take the place of those it forgot.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
@@ -11,6 +14,8 @@ import { messageContracts, type MessageData } from '../../streams/messages.ts';
 import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { joinProvenance } from '../engine/join-provenance.ts';
+import { refeedRemainingSources } from '../engine/rejoin.ts';
 import { requireApplication, requireIdentity } from './tenant-resources.ts';
 
 const ObjectRef = {
@@ -70,6 +75,50 @@ function logRow(topicPrefix: string, id: string, data: MessageData<'joinery.log.
   };
 }
 
+/**
+ * The identity an object left forgets it (an event on its topic, decided by its actor in order with its
+ * other events), and its remaining objects are re-fed so they supply their values again.
+ */
+async function detachFromIdentity(
+  tx: EntityManager,
+  options: { topicPrefix: string },
+  detached: { tenantId: string; identityId: string; applicationId: string; externalId: string },
+  by: string,
+  at: string,
+): Promise<number> {
+  const { tenantId, identityId, applicationId, externalId } = detached;
+  const data: MessageData<'joinery.identity.event.v1'> = {
+    tenantId,
+    identityId,
+    event: { type: 'inbound.detached', at, source: { applicationId, externalId }, by },
+  };
+  const message = encodeMessage({
+    id: `detach/${identityId}/${applicationId}/${externalId}/${at}`,
+    type: 'joinery.identity.event.v1',
+    source: API_SOURCE,
+    time: at,
+    tenantId,
+    data,
+  });
+  await insertOutbox(tx, [
+    {
+      tenantId,
+      topic: topicName(options, 'identity'),
+      key: messageContracts['joinery.identity.event.v1'].key(data),
+      value: message.value as Buffer,
+      headers: message.headers as Record<string, string>,
+    },
+  ]);
+  return refeedRemainingSources(tx, {
+    tenantId,
+    identityId,
+    except: { applicationId, externalId },
+    importsTopic: topicName(options, 'imports'),
+    source: API_SOURCE,
+    at: new Date(at),
+  });
+}
+
 export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
   app.post('/', { schema: { body: JoinBody } }, async (request) => {
     const { tenantId, serviceAccountId } = request.principal;
@@ -90,11 +139,27 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
           { details: { applicationId, externalId } },
         );
       // The hard join; a manual join replaces whatever join the object had.
+      const { rows: previous } = await sql<{ identity_id: string }>`
+        select identity_id from identity_source
+        where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}`.execute(
+        k,
+      );
+      const provenance = joinProvenance.manual(serviceAccountId);
       await sql`
-        insert into identity_source (tenant_id, application_id, external_id, identity_id, created_at)
-        values (${tenantId}, ${applicationId}, ${externalId}, ${identityId}, ${at})
+        insert into identity_source (tenant_id, application_id, external_id, identity_id, provenance, created_at)
+        values (${tenantId}, ${applicationId}, ${externalId}, ${identityId}, ${provenance}, ${at})
         on conflict (tenant_id, application_id, external_id)
-        do update set identity_id = excluded.identity_id, created_at = excluded.created_at`.execute(k);
+        do update set identity_id = excluded.identity_id, provenance = excluded.provenance,
+          created_at = excluded.created_at`.execute(k);
+      const left = previous[0]?.identity_id ?? object.identity_id;
+      if (left !== null && left !== identityId)
+        await detachFromIdentity(
+          tx,
+          options,
+          { tenantId, identityId: left, applicationId, externalId },
+          `service-account:${serviceAccountId}`,
+          at,
+        );
       // An empty content hash differs from any real one: the re-fed object is processed, not skipped.
       await sql`
         update repository_object set join_state = 'joined', identity_id = ${identityId}, join_candidates = null,
@@ -136,7 +201,11 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
           identityId,
         }),
       ]);
-      return { previousIdentityId: object.identity_id, previousJoinState: object.join_state };
+      return {
+        previousIdentityId: left,
+        previousJoinState: object.join_state,
+        joinProvenance: provenance,
+      };
     });
     request.log.info({ applicationId, externalId, identityId }, 'manual join');
     return {
@@ -145,6 +214,8 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
       identityId,
       joinState: 'joined',
       provenance: 'manual',
+      joinProvenance: result.joinProvenance,
+      joinedAt: at,
       previousJoinState: result.previousJoinState,
       previousIdentityId: result.previousIdentityId,
       reimportQueued: true,
@@ -169,6 +240,14 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
         k,
       );
       const previousIdentityId = removed[0]?.identity_id ?? object.identity_id;
+      if (previousIdentityId !== null)
+        await detachFromIdentity(
+          tx,
+          options,
+          { tenantId, identityId: previousIdentityId, applicationId, externalId },
+          `service-account:${serviceAccountId}`,
+          at,
+        );
       await insertOutbox(tx, [
         logRow(options.topicPrefix, `manual-unjoin/log/${applicationId}/${externalId}/${at}`, {
           tenantId,

@@ -1,7 +1,11 @@
 // The Application Repository of one application: its objects with their join state — the disconnectors
-// (unjoined), the ambiguous joins with their candidate identities, the joined and the excluded ones.
+// (unjoined), the ambiguous joins with their candidate identities, the joined and the excluded ones, each
+// joined one with how it came to be joined (its join provenance). Its disconnectors can be looked at
+// again on demand (POST …/rejoin), as the engine's sweep does when identities change.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
+import { topicName } from '../../streams/topics.ts';
+import { requeueDisconnectors } from '../engine/rejoin.ts';
 import { NotFoundError } from '../errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
@@ -25,10 +29,15 @@ interface ObjectRow {
   join_candidates: { rule: string; identityIds: string[] } | null;
   last_run_id: string | null;
   updated_at: Date;
+  join_provenance: string | null;
+  joined_at: Date | null;
 }
 
-const columns = sql`external_id, object_class, attributes, deleted, join_state, identity_id, join_candidates,
-  last_run_id, updated_at`;
+// The hard join (identity_source) is read by the object's primary key, beside the object.
+const columns = sql`r.external_id, r.object_class, r.attributes, r.deleted, r.join_state, r.identity_id,
+  r.join_candidates, r.last_run_id, r.updated_at, s.provenance as join_provenance, s.created_at as joined_at`;
+const objects = sql`repository_object r left join identity_source s on s.tenant_id = r.tenant_id
+  and s.application_id = r.application_id and s.external_id = r.external_id and s.identity_id = r.identity_id`;
 
 function present(applicationId: string, row: ObjectRow) {
   return {
@@ -38,6 +47,9 @@ function present(applicationId: string, row: ObjectRow) {
     joinState: row.join_state,
     identityId: row.identity_id,
     candidates: row.join_candidates,
+    /** projected, rule:<rule name> or manual:<service-account id>; null when not joined or not recorded. */
+    joinProvenance: row.join_provenance,
+    joinedAt: row.joined_at === null ? null : new Date(row.joined_at).toISOString(),
     deleted: row.deleted,
     attributes: row.attributes,
     lastRunId: row.last_run_id,
@@ -45,7 +57,7 @@ function present(applicationId: string, row: ObjectRow) {
   };
 }
 
-export const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const repositoryRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {
   app.get(
     '/applications/:applicationId/objects',
     { schema: { params: ApplicationParams, querystring: ObjectsQuery } },
@@ -58,11 +70,11 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const after = decodeCursor(request.query.after);
       // The primary key (tenant, application, external id) serves the order and the cursor.
       const { rows } = await sql<ObjectRow>`
-        select ${columns} from repository_object
-        where tenant_id = ${tenantId} and application_id = ${applicationId}
-          ${request.query.joinState === undefined ? sql`` : sql`and join_state = ${request.query.joinState}`}
-          ${after === undefined ? sql`` : sql`and external_id > ${after}`}
-        order by external_id limit ${size + 1}`.execute(k);
+        select ${columns} from ${objects}
+        where r.tenant_id = ${tenantId} and r.application_id = ${applicationId}
+          ${request.query.joinState === undefined ? sql`` : sql`and r.join_state = ${request.query.joinState}`}
+          ${after === undefined ? sql`` : sql`and r.external_id > ${after}`}
+        order by r.external_id limit ${size + 1}`.execute(k);
       return page(
         rows,
         size,
@@ -87,8 +99,8 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { applicationId, externalId } = request.params;
       await requireApplication(request.em, tenantId, applicationId);
       const { rows } = await sql<ObjectRow>`
-        select ${columns} from repository_object
-        where tenant_id = ${tenantId} and application_id = ${applicationId} and external_id = ${externalId}`.execute(
+        select ${columns} from ${objects}
+        where r.tenant_id = ${tenantId} and r.application_id = ${applicationId} and r.external_id = ${externalId}`.execute(
         request.em.getKysely(),
       );
       const row = rows[0];
@@ -100,6 +112,28 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
         );
       return present(applicationId, row);
+    },
+  );
+
+  // The application's disconnectors (unjoined and ambiguous; never the excluded) are re-fed to the engine
+  // now, and the joining rules decide again: accepted, with how many objects were queued.
+  app.post(
+    '/applications/:applicationId/rejoin',
+    { schema: { params: ApplicationParams } },
+    async (request, reply) => {
+      const { tenantId } = request.principal;
+      const { applicationId } = request.params;
+      const queued = await request.em.transactional(async (tx) => {
+        await requireApplication(tx, tenantId, applicationId);
+        return requeueDisconnectors(tx, {
+          tenantId,
+          applicationIds: [applicationId],
+          importsTopic: topicName({ topicPrefix: options.topicPrefix ?? 'joinery.' }, 'imports'),
+          source: '/joinery/api',
+        });
+      });
+      request.log.info({ applicationId, queued }, 'disconnectors re-fed for joining');
+      return reply.status(202).send({ applicationId, queued });
     },
   );
 };

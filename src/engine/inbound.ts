@@ -19,6 +19,7 @@ import type { MessageData } from '../../streams/messages.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
+import { hardJoinOf, recordHardJoins, type NewHardJoin } from './join-provenance.ts';
 import type { ApplicationPlan, AttributeSpec, JoiningRule } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
@@ -65,6 +66,7 @@ export function createInboundForwarder(options: {
         unjoined.filter(({ object }) => !excluded.has(objectKey(object))),
       );
       const joins: JoinRecord[] = [];
+      const newHardJoins: NewHardJoin[] = [];
       const outbox: OutboxRow[] = [];
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
@@ -94,6 +96,7 @@ export function createInboundForwarder(options: {
           continue;
         }
         joins.push({ object, state: 'joined', identityId, candidates: null });
+        if (!joined.has(key)) newHardJoins.push(hardJoinOf(object, identityId, matches.get(key)));
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
         const lifecycle = lifecycleOf(plan, application.index, object.attributes ?? {});
         const authority = Object.fromEntries(
@@ -126,6 +129,7 @@ export function createInboundForwarder(options: {
         counters.forwarded++;
       }
       await recordJoins(tx, joins);
+      await recordHardJoins(tx, newHardJoins);
       return outbox;
     },
     async forwardDeletions(tx, deleted) {
@@ -255,7 +259,7 @@ function declaredAttributes(application: ApplicationPlan): Record<string, Attrib
 
 type JoinMatch =
   | { kind: 'none' }
-  | { kind: 'joined'; identityId: string }
+  | { kind: 'joined'; identityId: string; rule: string }
   | { kind: 'ambiguous'; rule: string; identityIds: string[] };
 
 interface JoinRecord {
@@ -372,7 +376,7 @@ async function matchJoiningRules(
         matches.set(
           objectKey(object),
           row.ids.length === 1
-            ? { kind: 'joined', identityId: row.ids[0] ?? '' }
+            ? { kind: 'joined', identityId: row.ids[0] ?? '', rule: rule.name }
             : { kind: 'ambiguous', rule: rule.name, identityIds: row.ids },
         );
       }

@@ -365,7 +365,12 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
         mail: { applicationId: ad, authority: 0 },
       },
       repositoryObjects: expect.arrayContaining([
-        { applicationId: ad, externalId: 'a1', joinState: 'joined' },
+        expect.objectContaining({
+          applicationId: ad,
+          externalId: 'a1',
+          joinState: 'joined',
+          joinProvenance: 'rule:payroll',
+        }),
       ]) as unknown,
     });
     const stranger = await createTenant(fixture.orm.em, { tenant: `stranger-${suffix}` });

@@ -53,8 +53,8 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       '      - { target: userName, from: employeeId }',
       '      - { target: title, from: title }',
       '      - { target: displayName, expression: \'identity.givenName + " " + identity.surname\' }',
-      '    classifications: [1]',
-      ...extra,
+      ...(extra.includes('no classifications') ? [] : ['    classifications: [1]']),
+      ...extra.filter((line) => line !== 'no classifications'),
     ];
     const plan = [
       'version: 1',
@@ -80,6 +80,8 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       ...target('saas', 'live', ['    export: { deprovision: delete, deletionThreshold: 1 }']),
       ...target('audited', 'approval'),
       ...target('trial', 'sandbox'),
+      // No classifications: an identity belongs here only through an account joined to it.
+      ...target('directory', 'live', ['no classifications']),
       'classifications:',
       '  - { value: 1, name: employee, when: \'identity.employeeType == "Employee"\' }',
       '  - { value: 2, name: contractor, when: \'identity.employeeType == "Contractor"\' }',
@@ -91,7 +93,13 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       appliedBy: 'test',
     });
     const ids = applied.applications.map((a) => a.id);
-    return { hr: ids[0] ?? '', saas: ids[1] ?? '', audited: ids[2] ?? '', trial: ids[3] ?? '' };
+    return {
+      hr: ids[0] ?? '',
+      saas: ids[1] ?? '',
+      audited: ids[2] ?? '',
+      trial: ids[3] ?? '',
+      directory: ids[4] ?? '',
+    };
   }
 
   const importObject = (
@@ -257,6 +265,35 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     await until('the confirmation', async () =>
       (await queue(apps.saas)).every((item) => item.status === 'confirmed'),
     );
+  });
+
+  it('updates the account an identity is joined to in a target, addressed to that account, with only what differs', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const apps = await applyTestPlan(suffix);
+    const employee = `J-${suffix}`;
+    await fixture.send('imports', [worker(apps.hr, employee)]);
+    await until('the identity', async () => (await identityOf(employee)) !== undefined);
+    await until('the live create', async () => (await queue(apps.saas)).length === 1);
+    // Not joined in the directory yet, and no classification puts it there: nothing for the directory.
+    expect(await queue(apps.directory)).toEqual([]);
+
+    // The directory's existing account joins by the user name rule; it holds an old title.
+    const account = `uid=ada-${suffix},ou=people`;
+    await fixture.send('imports', [
+      importObject(
+        apps.directory,
+        account,
+        { userName: employee, title: 'Apprentice', displayName: 'Ada Lovelace' },
+        'User',
+      ),
+    ]);
+    await until('the directory update', async () => (await queue(apps.directory)).length === 1);
+    const [update] = await queue(apps.directory);
+    expect(update).toMatchObject({
+      operation: 'update',
+      external_id: account,
+      attributes: { title: 'Engineer' },
+    });
   });
 
   it('disables a leaver, deletes it after the scheduled delay, and cancels the deletion of a returner', async () => {

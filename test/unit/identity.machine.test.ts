@@ -798,3 +798,111 @@ describe('rules', () => {
     expect(hr.snapshot.context.attributes.title).toBe('Former employee');
   });
 });
+
+describe('a detached source', () => {
+  const AD2: Source = { applicationId: AD.applicationId, externalId: 'objectGUID-78' };
+  const detached = (source: Source, at: string): IdentityEvent => ({
+    type: 'inbound.detached',
+    at,
+    source,
+    by: 'service-account:admin',
+  });
+  const withAuthority = (
+    source: Source,
+    attributes: Attributes,
+    authority: Record<string, number>,
+    at: string,
+  ) => {
+    const event = inbound({ source, attributes, at });
+    if (event.type === 'inbound.changed') event.authority = authority;
+    return event;
+  };
+  /** Provisioned from HR, then AD joined and won the e-mail with its higher authority. */
+  const joinedByAd = (): IdentitySnapshot =>
+    after(
+      withAuthority(HR, { title: 'Engineer', mail: 'hr@example.com' }, { title: 100, mail: 10 }, T1),
+      withAuthority(AD, { mail: 'ad@example.com', phone: '+33 1 23' }, { mail: 100 }, T2),
+    ).snapshot;
+
+  it('forgets the source and removes the attributes its application supplied, sending them out as null', () => {
+    const { snapshot, effects } = stepIdentity(joinedByAd(), detached(AD, T3));
+    expect(snapshot.context.sources).toEqual([HR]);
+    expect(snapshot.context.attributes).toEqual({ title: 'Engineer' });
+    expect(snapshot.context.provenance).toEqual({
+      title: { applicationId: HR.applicationId, authority: 100 },
+    });
+    expect(effects).toEqual([
+      {
+        type: 'outbound',
+        change: 'update',
+        identityId: IDENTITY,
+        attributes: { mail: null, phone: null },
+        source: AD,
+        at: T3,
+      },
+    ]);
+    expect(identityState(snapshot)).toBe('active');
+    expect(snapshot.context.updatedAt).toBe(T3);
+  });
+
+  it('lets a remaining source supply the removed attribute again, whatever its authority', () => {
+    const { snapshot } = stepIdentity(joinedByAd(), detached(AD, T3));
+    const back = stepIdentity(
+      snapshot,
+      withAuthority(HR, { title: 'Engineer', mail: 'hr@example.com' }, { title: 100, mail: 10 }, T4),
+    );
+    expect(back.snapshot.context.attributes.mail).toBe('hr@example.com');
+    expect(back.effects.filter((e) => e.type === 'outbound')).toEqual([
+      expect.objectContaining({ change: 'update', attributes: { mail: 'hr@example.com' } }),
+    ]);
+  });
+
+  it("keeps the application's attributes while another of its objects is still joined", () => {
+    const two = stepIdentity(
+      joinedByAd(),
+      inbound({ source: AD2, attributes: { phone: '+33 1 24' }, at: T3 }),
+    );
+    const { snapshot, effects } = stepIdentity(two.snapshot, detached(AD, T4));
+    expect(snapshot.context.sources).toEqual([HR, AD2]);
+    expect(snapshot.context.attributes).toMatchObject({ mail: 'ad@example.com', phone: '+33 1 24' });
+    expect(effects).toEqual([]);
+  });
+
+  it('changes nothing for a source it does not know, or twice', () => {
+    const snapshot = joinedByAd();
+    expect(stepIdentity(snapshot, detached(AD2, T3))).toEqual({ snapshot, effects: [] });
+    const once = stepIdentity(snapshot, detached(AD, T3)).snapshot;
+    expect(stepIdentity(once, detached(AD, T4))).toEqual({ snapshot: once, effects: [] });
+  });
+
+  it('sends nothing out for a joiner, and keeps a leaver leaving', () => {
+    const joiner = after(
+      inbound({ lifecycle: 'left' }),
+      inbound({ source: AD, attributes: { phone: '1' }, at: T2, lifecycle: 'left' }),
+    );
+    expect(identityState(joiner.snapshot)).toBe('joiner');
+    const forgotten = stepIdentity(joiner.snapshot, detached(AD, T3));
+    expect(forgotten.effects).toEqual([]);
+    expect(forgotten.snapshot.context.attributes).not.toHaveProperty('phone');
+    expect(forgotten.snapshot.context.sources).toEqual([HR]);
+
+    const leaver = after(
+      inbound(),
+      inbound({ source: AD, attributes: { phone: '1' }, at: T2 }),
+      inbound({ lifecycle: 'left', at: T3 }),
+    );
+    const step = stepIdentity(leaver.snapshot, detached(AD, T4));
+    expect(identityState(step.snapshot)).toBe('leaver');
+    expect(step.snapshot.context.deletion).toEqual(leaver.snapshot.context.deletion);
+    expect(kinds(step.effects)).toEqual(['outbound:update']);
+  });
+
+  it('survives persistence: a hydrated identity no longer lists the source', () => {
+    const stored = JSON.parse(
+      JSON.stringify(persistIdentity(stepIdentity(joinedByAd(), detached(AD, T3)).snapshot)),
+    ) as PersistedIdentity;
+    const hydrated = hydrateIdentity(stored);
+    expect(hydrated.context.sources).toEqual([HR]);
+    expect(stepIdentity(hydrated, detached(AD, T5)).effects).toEqual([]);
+  });
+});

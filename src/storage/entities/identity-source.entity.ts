@@ -12,6 +12,12 @@ const IdentitySourceSchema = defineEntity({
     applicationId: p.uuid().primary(),
     externalId: p.string().length(1024).primary(),
     identityId: p.uuid(),
+    /**
+     * How the object came to be joined: projected, rule:<rule name> or manual:<service-account id>; null
+     * for a hard join recorded otherwise (an export's new object, or before provenance was kept).
+     */
+    provenance: p.string().length(300).nullable(),
+    /** When the hard join was made (a manual re-join moves it). */
     createdAt: p.datetime().onCreate(() => new Date()),
   },
   // The Outbound stage reads an identity's joined objects by identity id.

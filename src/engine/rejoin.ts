@@ -1,0 +1,189 @@
+// Looking at application objects again: an object is re-fed to the Import stage exactly as an import
+// would send it (its content hash reset, so it is not skipped as unchanged), through the transactional
+// outbox, and the normal joining path decides — the hard join, the joining rules in order, projection.
+//
+// Used for the disconnectors (unjoined, or held ambiguous) once the identities they could match may have
+// appeared — on a sweep when a tenant's identities changed, or when an administrator asks — and for the
+// objects still joined to an identity that lost one of its sources, so they supply their values again.
+// Objects an administrator excluded are never re-fed: they stay unjoined until joined by hand.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Attributes } from '../../actors/identity.events.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { messageContracts, type MessageData } from '../../streams/messages.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
+
+/** Objects re-fed per statement. */
+const BATCH_SIZE = 1_000;
+
+interface RefedRow {
+  application_id: string;
+  external_id: string;
+  object_class: string;
+  attributes: Attributes;
+}
+
+export interface RefeedTarget {
+  /** The `imports` topic the re-fed objects are written to. */
+  importsTopic: string;
+  /** ce_source of the re-fed messages, e.g. /joinery/api. */
+  source: string;
+}
+
+/** The re-fed objects as import messages, one outbox row each. */
+function importRows(target: RefeedTarget, tenantId: string, at: string, rows: RefedRow[]): OutboxRow[] {
+  return rows.map((row) => {
+    const data: MessageData<'joinery.import.object.v1'> = {
+      tenantId,
+      applicationId: row.application_id,
+      objectClass: row.object_class,
+      externalId: row.external_id,
+      operation: 'upsert',
+      attributes: row.attributes,
+      observedAt: at,
+    };
+    const message = encodeMessage({
+      id: `refeed/${row.application_id}/${row.external_id}/${at}`,
+      type: 'joinery.import.object.v1',
+      source: target.source,
+      time: at,
+      tenantId,
+      data,
+    });
+    return {
+      tenantId,
+      topic: target.importsTopic,
+      key: messageContracts['joinery.import.object.v1'].key(data),
+      value: message.value as Buffer,
+      headers: message.headers as Record<string, string>,
+    };
+  });
+}
+
+/**
+ * Re-feeds the disconnectors (unjoined and ambiguous objects, never the excluded or deleted ones) of some
+ * of a tenant's applications, in batches: one statement picks a batch and resets its content hashes, one
+ * writes its import messages to the outbox. An object already waiting to be looked at again (its hash
+ * reset, its message on the way) is not queued twice, and one an import batch holds locked is skipped (it
+ * is being looked at anyway). Returns how many were queued.
+ */
+export async function requeueDisconnectors(
+  tx: EntityManager,
+  options: RefeedTarget & { tenantId: string; applicationIds: string[]; at?: Date; batchSize?: number },
+): Promise<number> {
+  if (options.applicationIds.length === 0) return 0;
+  const k = tx.getKysely();
+  const at = (options.at ?? new Date()).toISOString();
+  const batchSize = options.batchSize ?? BATCH_SIZE;
+  let queued = 0;
+  for (;;) {
+    const { rows } = await sql<RefedRow>`
+      update repository_object r set content_hash = ''
+      from (
+        select tenant_id, application_id, external_id from repository_object
+        where tenant_id = ${options.tenantId} and application_id = any(${options.applicationIds}::uuid[])
+          and join_state in ('unjoined', 'ambiguous') and not deleted
+          and content_hash <> ''
+        limit ${batchSize}
+        for update skip locked) picked
+      where r.tenant_id = picked.tenant_id and r.application_id = picked.application_id
+        and r.external_id = picked.external_id
+      returning r.application_id, r.external_id, r.object_class, r.attributes`.execute(k);
+    if (rows.length === 0) return queued;
+    await insertOutbox(tx, importRows(options, options.tenantId, at, rows));
+    queued += rows.length;
+  }
+}
+
+/**
+ * Re-feeds the objects still joined to an identity that lost a source, so each supplies its attributes
+ * again and the best remaining value (by authority) takes the place of the ones the identity forgot.
+ */
+export async function refeedRemainingSources(
+  tx: EntityManager,
+  options: RefeedTarget & {
+    tenantId: string;
+    identityId: string;
+    /** The object that left (already detached: its hard join is gone or points elsewhere). */
+    except: { applicationId: string; externalId: string };
+    at?: Date;
+  },
+): Promise<number> {
+  const at = (options.at ?? new Date()).toISOString();
+  // identity_source is indexed by identity id; the repository object is then found by its primary key.
+  const { rows } = await sql<RefedRow>`
+    update repository_object r set content_hash = ''
+    from identity_source s
+    where s.tenant_id = ${options.tenantId} and s.identity_id = ${options.identityId}
+      and not (s.application_id = ${options.except.applicationId} and s.external_id = ${options.except.externalId})
+      and r.tenant_id = s.tenant_id and r.application_id = s.application_id and r.external_id = s.external_id
+      and not r.deleted
+    returning r.application_id, r.external_id, r.object_class, r.attributes`.execute(tx.getKysely());
+  await insertOutbox(tx, importRows(options, options.tenantId, at, rows));
+  return rows.length;
+}
+
+/** The tenant's applications that have joining rules in the plan in force: only their objects can join. */
+async function joinableApplications(tx: EntityManager, tenantId: string): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select a.id from plan_version p
+    cross join jsonb_array_elements(p.document->'applications') as planned(application)
+    join application a on a.tenant_id = p.tenant_id and a.name = planned.application->>'name'
+    where p.tenant_id = ${tenantId}
+      and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
+      and jsonb_array_length(coalesce(planned.application->'joining', '[]'::jsonb)) > 0`.execute(
+    tx.getKysely(),
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
+ * A writer's transaction can commit after a sweep with an updated_at older than what the sweep saw; an
+ * identity changed within this window of a sweep is looked at again by the next one.
+ */
+const COMMIT_GRACE_MS = 30_000;
+
+/** Sweeps run on every `everyTicks`-th orchestrator tick (the default 5 s tick: every 2 minutes). */
+const DEFAULT_EVERY_TICKS = 24;
+
+/**
+ * The disconnector sweep, run by the orchestrator: for each tenant whose identities changed since its last
+ * sweep (a new identity was projected, or attributes a rule compares changed), its disconnectors in the
+ * applications that have joining rules are re-fed. The first sweep of a process looks at every tenant.
+ */
+export function createRejoinSweep(
+  deps: RefeedTarget & { em: EntityManager; logger: Logger; everyTicks?: number },
+): { tick(): Promise<number> } {
+  const sweptUntil = new Map<string, number>();
+  const everyTicks = deps.everyTicks ?? DEFAULT_EVERY_TICKS;
+  let ticks = 0;
+  return {
+    async tick() {
+      if (ticks++ % everyTicks !== 0) return 0;
+      const { rows } = await sql<{ tenant_id: string; changed_at: Date; now: Date }>`
+        select tenant_id, max(updated_at) as changed_at, now() as now from identity group by tenant_id`.execute(
+        deps.em.getKysely(),
+      );
+      let queued = 0;
+      for (const row of rows) {
+        const changedAt = new Date(row.changed_at).getTime();
+        const until = sweptUntil.get(row.tenant_id);
+        if (until !== undefined && changedAt <= until) continue;
+        const count = await deps.em.fork().transactional(async (tx) =>
+          requeueDisconnectors(tx, {
+            tenantId: row.tenant_id,
+            applicationIds: await joinableApplications(tx, row.tenant_id),
+            importsTopic: deps.importsTopic,
+            source: deps.source,
+          }),
+        );
+        sweptUntil.set(row.tenant_id, Math.min(changedAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
+        if (count > 0)
+          deps.logger.info({ tenantId: row.tenant_id, queued: count }, 'disconnectors re-fed for joining');
+        queued += count;
+      }
+      return queued;
+    },
+  };
+}

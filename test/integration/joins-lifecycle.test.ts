@@ -1,0 +1,361 @@
+// The life of a join, end to end on the real Kafka broker and PostgreSQL: a disconnector looked at again
+// once the identity it matches appears, the provenance of every join, and an identity that forgets an
+// application object unjoined or re-joined elsewhere by hand (through the API, the engine running).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../../src/api/app.ts';
+import { createReadiness } from '../../src/health/readiness.ts';
+import { applyPlan } from '../../src/plan/plan-versions.ts';
+import { encodeMessage } from '../../streams/cloudevents.ts';
+import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { silentLogger } from '../support/factories.ts';
+import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+
+interface IdentityDetail {
+  attributes: Record<string, unknown>;
+  provenance: Record<string, { applicationId: string; authority: number }>;
+  sources: { applicationId: string; externalId: string }[];
+  repositoryObjects: {
+    applicationId: string;
+    externalId: string;
+    joinState: string;
+    joinProvenance: string;
+  }[];
+}
+
+describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () => {
+  let fixture: StreamsFixture;
+  let engine: Engine;
+  let app: App;
+  const apps = { hr: '', directory: '', badges: '', saas: '' };
+
+  beforeAll(async () => {
+    fixture = await createStreamsFixture();
+    // The orchestrator ticks every 200 ms here: the disconnector sweep runs every 24 ticks (about 5 s).
+    engine = await startEngine({
+      bus: fixture.bus,
+      orm: fixture.orm,
+      logger: silentLogger,
+      settings: {
+        groupId: fixture.groupId,
+        actorCacheSize: 100,
+        maxBatchSize: 500,
+        sessionTimeoutMs: 6000,
+        topics: fixture.topics,
+      },
+      timerIntervalMs: 200,
+    });
+    app = await buildApp({
+      orm: fixture.orm,
+      readiness: createReadiness({}),
+      logger: silentLogger,
+      topicPrefix: fixture.topics.topicPrefix,
+    });
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+      source: [
+        'version: 1',
+        'vault:',
+        '  attributes: { employeeId: {}, givenName: {}, mail: {}, phone: {} }',
+        'applications:',
+        '  - name: hr',
+        '    type: csv',
+        '    createsIdentities: true',
+        '    objectClasses:',
+        '      worker: { attributes: { WorkerID: {}, FirstName: {}, Mail: {} } }',
+        '    inbound:',
+        '      - { vault: employeeId, from: WorkerID, authority: 100 }',
+        '      - { vault: givenName, from: FirstName, authority: 100 }',
+        '      - { vault: mail, from: Mail, authority: 10 }',
+        '  - name: directory',
+        '    type: ldap',
+        '    objectClasses:',
+        '      user: { attributes: { employeeID: {}, mail: {}, telephoneNumber: {} } }',
+        '    joining: [{ name: employee id, all: [{ source: employeeID, vault: employeeId }] }]',
+        '    inbound:',
+        '      - { vault: mail, from: mail, authority: 100 }',
+        '      - { vault: phone, from: telephoneNumber, authority: 100 }',
+        '  - name: badges',
+        '    type: csv',
+        '    objectClasses:',
+        '      badge: { attributes: { holder: {} } }',
+        '  - name: saas',
+        '    type: scim',
+        '    mode: live',
+        '    objectClasses:',
+        '      User:',
+        '        attributes: { userName: { direction: out }, mail: { direction: out }, phone: { direction: out } }',
+        '    outbound:',
+        '      - { target: userName, from: employeeId }',
+        '      - { target: mail, from: mail }',
+        '      - { target: phone, from: phone }',
+        '    classifications: [1]',
+        'classifications:',
+        `  - { value: 1, name: everyone, when: 'identity.employeeId != ""' }`,
+      ].join('\n'),
+    });
+    const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
+    apps.hr = ids.get('hr') ?? '';
+    apps.directory = ids.get('directory') ?? '';
+    apps.badges = ids.get('badges') ?? '';
+    apps.saas = ids.get('saas') ?? '';
+  });
+  afterAll(async () => {
+    await app.close();
+    await engine.stop();
+    await fixture.close();
+  });
+
+  const call = (method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${fixture.apiKey}` },
+      ...(payload === undefined ? {} : { payload }),
+    });
+
+  const importObject = (
+    applicationId: string,
+    objectClass: string,
+    externalId: string,
+    attributes: Record<string, string>,
+  ) => {
+    const at = new Date().toISOString();
+    const data: MessageData<'joinery.import.object.v1'> = {
+      tenantId: fixture.tenantId,
+      applicationId,
+      objectClass,
+      externalId,
+      operation: 'upsert',
+      attributes,
+      observedAt: at,
+    };
+    return encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.object.v1',
+      source: '/tests',
+      time: at,
+      tenantId: fixture.tenantId,
+      data,
+    });
+  };
+  const worker = (id: string, mail: string) =>
+    importObject(apps.hr, 'worker', id, { WorkerID: id, FirstName: 'Ada', Mail: mail });
+  const account = (dn: string, employeeId: string, mail: string, phone: string) =>
+    importObject(apps.directory, 'user', dn, { employeeID: employeeId, mail, telephoneNumber: phone });
+
+  const objectRow = async (applicationId: string, externalId: string) =>
+    (
+      await query<{ join_state: string | null; identity_id: string | null; content_hash: string }>(
+        fixture.database.url,
+        `select join_state, identity_id, content_hash from repository_object
+         where tenant_id = $1 and application_id = $2 and external_id = $3`,
+        [fixture.tenantId, applicationId, externalId],
+      )
+    )[0];
+  const hardJoin = async (applicationId: string, externalId: string) =>
+    (
+      await query<{ identity_id: string; provenance: string | null }>(
+        fixture.database.url,
+        `select identity_id, provenance from identity_source
+         where tenant_id = $1 and application_id = $2 and external_id = $3`,
+        [fixture.tenantId, applicationId, externalId],
+      )
+    )[0];
+  const identity = async (id: string) => (await call('GET', `/v1/identities/${id}`)).json<IdentityDetail>();
+  /** The attribute changes exported for an identity to the target since `afterSeq`, merged in order. */
+  const exportedChanges = async (identityId: string, afterSeq: number) => {
+    const rows = await query<{ attributes: Record<string, unknown> | null }>(
+      fixture.database.url,
+      `select attributes from export_item where application_id = $1 and identity_id = $2 and seq > $3
+         and operation = 'update' order by seq`,
+      [apps.saas, identityId, afterSeq],
+    );
+    return Object.assign({}, ...rows.map((row) => row.attributes ?? {})) as Record<string, unknown>;
+  };
+  const lastSeq = async () =>
+    Number(
+      (
+        await query<{ seq: string | null }>(
+          fixture.database.url,
+          'select max(seq)::text as seq from export_item where application_id = $1',
+          [apps.saas],
+        )
+      )[0]?.seq ?? 0,
+    );
+
+  let ada = ''; // the identity the HR record E-1 projects
+  let grace = ''; // the identity the HR record E-2 projects
+  const dn = 'CN=Ada,OU=Users';
+
+  it('joins a directory account imported before its HR record once the record projects the identity, without importing it again', async () => {
+    await fixture.send('imports', [account(dn, 'E-1', 'ada@corp.example', '+33 1 01')]);
+    await waitFor('the account left unjoined', async () =>
+      (await objectRow(apps.directory, dn))?.join_state === 'unjoined' ? true : undefined,
+    );
+    expect(await hardJoin(apps.directory, dn)).toBeUndefined();
+
+    await fixture.send('imports', [worker('E-1', 'ada@hr.example')]);
+    const joined = await waitFor(
+      'the account joined by the disconnector sweep',
+      async () => {
+        const row = await objectRow(apps.directory, dn);
+        return row?.join_state === 'joined' ? row : undefined;
+      },
+      45_000,
+    );
+    const projected = await hardJoin(apps.hr, 'E-1');
+    expect(projected).toMatchObject({ provenance: 'projected' });
+    ada = projected?.identity_id ?? '';
+    expect(joined.identity_id).toBe(ada);
+    expect(joined.content_hash).toHaveLength(64);
+    expect(await hardJoin(apps.directory, dn)).toEqual({ identity_id: ada, provenance: 'rule:employee id' });
+
+    // The account's attributes reached the identity with the directory's authority (mail: 100 over 10).
+    const detail = await waitFor('the account supplying its attributes', async () => {
+      const found = await identity(ada);
+      return found.attributes.phone === '+33 1 01' ? found : undefined;
+    });
+    expect(detail.attributes).toMatchObject({ employeeId: 'E-1', mail: 'ada@corp.example' });
+    expect(detail.sources).toEqual(
+      expect.arrayContaining([
+        { applicationId: apps.hr, externalId: 'E-1' },
+        { applicationId: apps.directory, externalId: dn },
+      ]),
+    );
+    expect(detail.repositoryObjects).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ externalId: 'E-1', joinState: 'joined', joinProvenance: 'projected' }),
+        expect.objectContaining({ externalId: dn, joinState: 'joined', joinProvenance: 'rule:employee id' }),
+      ]),
+    );
+    const object = await call('GET', `/v1/applications/${apps.directory}/objects/${encodeURIComponent(dn)}`);
+    expect(object.json()).toMatchObject({
+      joinState: 'joined',
+      identityId: ada,
+      joinProvenance: 'rule:employee id',
+    });
+  });
+
+  it('makes the identity an unjoined account leaves forget it: its attributes go, the remaining source supplies its own', async () => {
+    await waitFor('the target provisioned with the account values', async () => {
+      const rows = await query<{ desired: Record<string, unknown> }>(
+        fixture.database.url,
+        'select desired from outbound_object where application_id = $1 and identity_id = $2',
+        [apps.saas, ada],
+      );
+      return rows[0]?.desired.phone === '+33 1 01' ? true : undefined;
+    });
+    const since = await lastSeq();
+    const response = await call('POST', '/v1/joins/unjoin', {
+      applicationId: apps.directory,
+      externalId: dn,
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ joinState: 'excluded', previousIdentityId: ada });
+
+    const detail = await waitFor('the identity without the account', async () => {
+      const found = await identity(ada);
+      return found.attributes.mail === 'ada@hr.example' && found.sources.length === 1 ? found : undefined;
+    });
+    expect(detail.sources).toEqual([{ applicationId: apps.hr, externalId: 'E-1' }]);
+    expect(detail.attributes).not.toHaveProperty('phone');
+    expect(detail.provenance.mail).toEqual({ applicationId: apps.hr, authority: 10 });
+    expect(detail.repositoryObjects.map((o) => o.externalId)).toEqual(['E-1']);
+    // Only the real differences went out to the target: the phone removed, the HR e-mail back.
+    await waitFor('the differences exported', async () =>
+      (await exportedChanges(ada, since)).mail === 'ada@hr.example' ? true : undefined,
+    );
+    expect(await exportedChanges(ada, since)).toEqual({ phone: null, mail: 'ada@hr.example' });
+    // An excluded account is never re-fed by the sweep: it stays excluded.
+    expect((await objectRow(apps.directory, dn))?.join_state).toBe('excluded');
+  });
+
+  it('moves an account joined by hand from one identity to another: the one it leaves forgets it', async () => {
+    const manual = `manual:${await serviceAccountId()}`;
+    await fixture.send('imports', [worker('E-2', 'grace@hr.example')]);
+    grace = (await waitFor('the second identity', async () => hardJoin(apps.hr, 'E-2'))).identity_id;
+
+    const first = await call('POST', '/v1/joins', {
+      applicationId: apps.directory,
+      externalId: dn,
+      identityId: grace,
+    });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({
+      joinState: 'joined',
+      joinProvenance: manual,
+      previousJoinState: 'excluded',
+      previousIdentityId: null,
+    });
+    await waitFor('the account on the second identity', async () =>
+      (await identity(grace)).attributes.phone === '+33 1 01' ? true : undefined,
+    );
+
+    const second = await call('POST', '/v1/joins', {
+      applicationId: apps.directory,
+      externalId: dn,
+      identityId: ada,
+    });
+    expect(second.json()).toMatchObject({ previousIdentityId: grace, joinProvenance: manual });
+    const left = await waitFor('the second identity without the account', async () => {
+      const found = await identity(grace);
+      return found.sources.length === 1 && found.attributes.mail === 'grace@hr.example' ? found : undefined;
+    });
+    expect(left.attributes).not.toHaveProperty('phone');
+    expect(left.sources).toEqual([{ applicationId: apps.hr, externalId: 'E-2' }]);
+    const back = await waitFor('the account back on the first identity', async () => {
+      const found = await identity(ada);
+      return found.attributes.phone === '+33 1 01' ? found : undefined;
+    });
+    expect(back.attributes.mail).toBe('ada@corp.example');
+    expect(back.repositoryObjects).toEqual(
+      expect.arrayContaining([expect.objectContaining({ externalId: dn, joinProvenance: manual })]),
+    );
+    expect(await hardJoin(apps.directory, dn)).toMatchObject({ identity_id: ada });
+  });
+
+  it("re-feeds an application's disconnectors on demand, never the excluded ones, and says how many", async () => {
+    await fixture.send('imports', [
+      importObject(apps.badges, 'badge', 'B-1', { holder: 'nobody' }),
+      importObject(apps.badges, 'badge', 'B-2', { holder: 'nobody either' }),
+      importObject(apps.badges, 'badge', 'B-3', { holder: 'excluded' }),
+    ]);
+    await waitFor('three badges unjoined', async () => {
+      const rows = await Promise.all(['B-1', 'B-2', 'B-3'].map((id) => objectRow(apps.badges, id)));
+      return rows.every((row) => row?.join_state === 'unjoined') ? true : undefined;
+    });
+    expect(
+      (await call('POST', '/v1/joins/unjoin', { applicationId: apps.badges, externalId: 'B-3' })).statusCode,
+    ).toBe(200);
+
+    const response = await call('POST', `/v1/applications/${apps.badges}/rejoin`);
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toEqual({ applicationId: apps.badges, queued: 2 });
+    // Looked at again by the engine (the hash is back), still joining nothing.
+    await waitFor('the badges looked at again', async () => {
+      const rows = await Promise.all(['B-1', 'B-2'].map((id) => objectRow(apps.badges, id)));
+      return rows.every((row) => row?.content_hash.length === 64) ? true : undefined;
+    });
+    expect((await objectRow(apps.badges, 'B-1'))?.join_state).toBe('unjoined');
+    expect((await objectRow(apps.badges, 'B-3'))?.join_state).toBe('excluded');
+
+    const unknown = await call('POST', `/v1/applications/${randomUUID()}/rejoin`);
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json<{ error: { message: string } }>().error.message).toMatch(
+      /^application .* not found$/,
+    );
+  });
+
+  async function serviceAccountId(): Promise<string> {
+    const rows = await query<{ id: string }>(
+      fixture.database.url,
+      'select id from service_account where tenant_id = $1',
+      [fixture.tenantId],
+    );
+    return rows[0]?.id ?? '';
+  }
+});
