@@ -57,7 +57,13 @@ export function spawnEngine(options: {
     options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
   const child = spawn(
     process.execPath,
-    [...profiling, '--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'src/cli/main.ts'), 'start'],
+    [
+      ...profiling,
+      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      '--disable-warning=TimeoutNegativeWarning',
+      join(projectRoot, 'src/cli/main.ts'),
+      'start',
+    ],
     {
       env: {
         PATH: process.env.PATH ?? '',
@@ -68,6 +74,10 @@ export function spawnEngine(options: {
         JOINERY_KAFKA_PARTITIONS: String(options.partitions),
         JOINERY_HTTP_PORT: '0',
         JOINERY_LOG_LEVEL: 'info',
+        // Engine tuning given to the benchmark (e.g. JOINERY_ENGINE_ACTOR_CACHE_SIZE) reaches the engine.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(([name]) => name.startsWith('JOINERY_ENGINE_')),
+        ),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
