@@ -3,7 +3,7 @@
 // outbox, and the normal joining path decides — the hard join, the joining rules in order, projection.
 //
 // Used for the disconnectors (unjoined, or held ambiguous) once the identities they could match may have
-// appeared — on a sweep when a tenant's identities changed, or when an administrator asks — and for the
+// appeared — on a sweep when a tenant has new identities, or when an administrator asks — and for the
 // objects still joined to an identity that lost one of its sources, so they supply their values again.
 // Objects an administrator excluded are never re-fed: they stay unjoined until joined by hand.
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -139,8 +139,8 @@ async function joinableApplications(tx: EntityManager, tenantId: string): Promis
 }
 
 /**
- * A writer's transaction can commit after a sweep with an updated_at older than what the sweep saw; an
- * identity changed within this window of a sweep is looked at again by the next one.
+ * A writer's transaction can commit after a sweep with a created_at older than what the sweep saw; an
+ * identity created within this window of a sweep is looked at again by the next one.
  */
 const COMMIT_GRACE_MS = 30_000;
 
@@ -148,9 +148,12 @@ const COMMIT_GRACE_MS = 30_000;
 const DEFAULT_EVERY_TICKS = 24;
 
 /**
- * The disconnector sweep, run by the orchestrator: for each tenant whose identities changed since its last
- * sweep (a new identity was projected, or attributes a rule compares changed), its disconnectors in the
- * applications that have joining rules are re-fed. The first sweep of a process looks at every tenant.
+ * The disconnector sweep, run by the orchestrator: for each tenant with identities created since its last
+ * sweep (new identities are what a disconnector can newly match), its disconnectors in the applications
+ * that have joining rules are re-fed. A tenant whose identities were only updated is left alone: a
+ * disconnector re-fed on every change would cost a busy tenant its disconnectors' imports every sweep
+ * (an administrator asks with POST /v1/applications/:id/rejoin after changing what rules compare). Each
+ * tenant's newest identity is one index lookup. The first sweep of a process looks at every tenant.
  */
 export function createRejoinSweep(
   deps: RefeedTarget & { em: EntityManager; logger: Logger; everyTicks?: number },
@@ -161,15 +164,16 @@ export function createRejoinSweep(
   return {
     async tick() {
       if (ticks++ % everyTicks !== 0) return 0;
-      const { rows } = await sql<{ tenant_id: string; changed_at: Date; now: Date }>`
-        select tenant_id, max(updated_at) as changed_at, now() as now from identity group by tenant_id`.execute(
-        deps.em.getKysely(),
-      );
+      const { rows } = await sql<{ tenant_id: string; created_at: Date | null; now: Date }>`
+        select t.id as tenant_id, now() as now,
+          (select max(i.created_at) from identity i where i.tenant_id = t.id) as created_at
+        from tenant t`.execute(deps.em.getKysely());
       let queued = 0;
       for (const row of rows) {
-        const changedAt = new Date(row.changed_at).getTime();
+        if (row.created_at === null) continue;
+        const createdAt = new Date(row.created_at).getTime();
         const until = sweptUntil.get(row.tenant_id);
-        if (until !== undefined && changedAt <= until) continue;
+        if (until !== undefined && createdAt <= until) continue;
         const count = await deps.em.fork().transactional(async (tx) =>
           requeueDisconnectors(tx, {
             tenantId: row.tenant_id,
@@ -178,7 +182,7 @@ export function createRejoinSweep(
             source: deps.source,
           }),
         );
-        sweptUntil.set(row.tenant_id, Math.min(changedAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
+        sweptUntil.set(row.tenant_id, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
         if (count > 0)
           deps.logger.info({ tenantId: row.tenant_id, queued: count }, 'disconnectors re-fed for joining');
         queued += count;

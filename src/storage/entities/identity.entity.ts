@@ -20,6 +20,8 @@ const IdentitySchema = defineEntity({
       .onCreate(() => new Date())
       .onUpdate(() => new Date()),
   },
+  // The disconnector sweep asks each tenant for its newest identity (see src/engine/rejoin.ts).
+  indexes: [{ properties: ['tenant', 'createdAt'] }],
   filters: tenantFilter,
 });
 
