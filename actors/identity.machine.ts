@@ -2,7 +2,7 @@
 // Pure: the machine decides and names its effects as `emit` actions; `stepIdentity` runs XState's pure
 // `transition()` (which returns the actions instead of executing them) and hands the effects to the host.
 // Time comes only from the events (`at`), so replaying the same events gives the same snapshots and effects.
-import { initialTransition, setup, transition, type SnapshotFrom } from 'xstate';
+import { createActor, setup, type SnapshotFrom } from 'xstate';
 import type {
   AttributeValue,
   Attributes,
@@ -523,7 +523,44 @@ export interface IdentityStep {
   effects: IdentityEffect[];
 }
 
-type IdentityActions = ReturnType<typeof transition<typeof identityMachine>>[1];
+type IdentityScope = Parameters<typeof identityMachine.transition>[2];
+type IdentityActions = Parameters<IdentityScope['actionExecutor']>[0][];
+
+/**
+ * XState's pure `transition()` and `initialTransition()` build a throwaway actor for every call, which
+ * was most of a step's cost in a bulk load. The identity machine spawns no actors and does no I/O, so one
+ * inert scope (what those functions build) serves every step; its executor collects the actions of the
+ * step in progress — steps are synchronous, so they never interleave.
+ */
+let collected: IdentityActions = [];
+const inertSelf = createActor(identityMachine, {
+  input: {
+    tenantId: '00000000-0000-0000-0000-000000000000',
+    identityId: '00000000-0000-0000-0000-000000000000',
+  },
+});
+const inertScope: IdentityScope = {
+  self: inertSelf,
+  defer: () => undefined,
+  id: '',
+  logger: () => undefined,
+  sessionId: '',
+  stopChild: () => undefined,
+  system: inertSelf.system,
+  emit: () => undefined,
+  actionExecutor: (action) => {
+    collected.push(action);
+  },
+};
+
+/** Runs one step on the shared inert scope and hands back the actions it collected. */
+function collecting<T>(step: () => T): [T, IdentityActions] {
+  collected = [];
+  const result = step();
+  const actions = collected;
+  collected = [];
+  return [result, actions];
+}
 
 function effectsOf(actions: IdentityActions): IdentityEffect[] {
   const effects: IdentityEffect[] = [];
@@ -531,7 +568,7 @@ function effectsOf(actions: IdentityActions): IdentityEffect[] {
     // XState types the action params as one union over all actions; only `emit` is ever returned with an
     // effect (the other named actions are builtins that resolve into context changes and `emit`s).
     if (action.type !== 'emit') continue;
-    const effect = action.params;
+    const effect = action.params as IdentityEffect | undefined;
     if (effect !== undefined) effects.push(effect);
   }
   return effects;
@@ -539,7 +576,7 @@ function effectsOf(actions: IdentityActions): IdentityEffect[] {
 
 /** A new identity, a joiner with no attributes yet. */
 export function createIdentity(input: IdentityInput): IdentityStep {
-  const [snapshot, actions] = initialTransition(identityMachine, input);
+  const [snapshot, actions] = collecting(() => identityMachine.getInitialSnapshot(inertScope, input));
   return { snapshot, effects: effectsOf(actions) };
 }
 
@@ -548,7 +585,7 @@ export function stepIdentity(snapshot: IdentitySnapshot, event: IdentityEvent): 
   // An event the identity ignores (any, once deleted) changes nothing: answer it without XState's
   // throwaway actor. `can()` only selects transitions and evaluates their guards.
   if (snapshot.status !== 'active' || !snapshot.can(event)) return { snapshot, effects: [] };
-  const [next, actions] = transition(identityMachine, snapshot, event);
+  const [next, actions] = collecting(() => identityMachine.transition(snapshot, event, inertScope));
   return { snapshot: next, effects: effectsOf(actions) };
 }
 
