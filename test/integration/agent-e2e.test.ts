@@ -354,8 +354,9 @@ describe.each(directories)('the agent end to end on $name', (directory) => {
     const bob = await read(dnOf(names.bob), ['userAccountControl']);
     await admin.modify(dnOf(names.bob), directory.disable(bob ?? {}));
     since = Date.now();
+    // The pulse and the object travel on different topics: either may be read first, so wait for both.
     await waitForKafka(
-      "bob's disable pulse",
+      "bob's disable pulse and his changed object",
       () =>
         later().some((m) => {
           const event = m.data.event as { type?: string; source?: { externalId?: string } } | undefined;
@@ -364,7 +365,7 @@ describe.each(directories)('the agent end to end on $name', (directory) => {
             event?.type === 'pulse.disable' &&
             event.source?.externalId === ids.bob
           );
-        }),
+        }) && later().some((m) => m.data.externalId === ids.bob && m.type === 'joinery.import.object.v1'),
       DELTA_WITHIN_MS,
     );
     console.log(`${directory.kind}: disable pulse on Kafka after ${String(Date.now() - since)} ms`);
