@@ -50,6 +50,39 @@ export function headersAsStrings(headers: IHeaders | undefined): Record<string, 
 // Any constant: the key of the advisory lock only one relay holds at a time.
 const RELAY_LOCK = 72_657_001;
 
+/**
+ * Every row of the outbox is inserted once and deleted once, so it is mostly dead tuples: a bulk load
+ * leaves millions. Without a vacuum their heap and index entries are scanned by every relay batch and
+ * inserts never reuse their space, and autovacuum may be off, or late (it waits for 20% of the table to be
+ * dead, then sleeps between rounds). The relay therefore vacuums its own table after this many rows.
+ */
+const VACUUM_EVERY_ROWS = 50_000;
+
+/** The most one produce request carries: half of Kafka's default max.message.bytes, headers included. */
+const REQUEST_BYTES = 512 * 1024;
+
+/** Consecutive runs of rows whose keys, values and headers add up to at most `budget` bytes (one row at least). */
+export function byteBudgetChunks<
+  R extends { key: string | null; value: Buffer | null; headers: Record<string, string> },
+>(rows: readonly R[], budget: number): R[][] {
+  const chunks: R[][] = [];
+  let current: R[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    let size = (row.value?.length ?? 0) + (row.key?.length ?? 0) + 70; // 70: a record's own overhead
+    for (const [name, value] of Object.entries(row.headers)) size += name.length + value.length + 4;
+    if (current.length > 0 && bytes + size > budget) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(row);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 export interface OutboxRelay {
   stop(): Promise<void>;
   /** Publishes what is in the outbox now; resolves when it is empty or another relay holds the lock. */
@@ -62,13 +95,28 @@ export function startOutboxRelay(deps: {
   logger: Logger;
   batchSize?: number;
   idleMs?: number;
+  vacuumEveryRows?: number;
 }): OutboxRelay {
   const batchSize = deps.batchSize ?? 2000;
   const idleMs = deps.idleMs ?? 50;
+  const vacuumEveryRows = deps.vacuumEveryRows ?? VACUUM_EVERY_ROWS;
   const log = deps.logger.child({ component: 'outbox-relay' });
   let running = true;
   let wake: (() => void) | undefined;
   let failures = 0;
+  let sinceVacuum = 0;
+
+  /** VACUUM cannot run in a transaction: on a pooled connection of its own; a failure is only logged. */
+  const vacuum = async (): Promise<void> => {
+    sinceVacuum = 0;
+    const started = performance.now();
+    try {
+      await sql`vacuum (skip_locked) outbox`.execute(deps.em.getKysely());
+      log.debug({ ms: Math.round(performance.now() - started) }, 'outbox vacuumed');
+    } catch (error) {
+      log.warn({ err: error }, `outbox vacuum failed (the relay goes on): ${describeError(error)}`);
+    }
+  };
 
   /** One transaction: lock, read a batch in id order, publish it, delete it. Returns rows published. */
   const publishBatch = async (): Promise<number> =>
@@ -90,20 +138,25 @@ export function startOutboxRelay(deps: {
         returning id, topic, key, value, headers`.execute(k);
       rows.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1)); // numeric order of bigint ids
       if (rows.length === 0) return 0;
-      const byTopic = new Map<
-        string,
-        { key: string | null; value: Buffer | null; headers: Record<string, string> }[]
-      >();
-      for (const row of rows) {
-        const messages = byTopic.get(row.topic) ?? [];
-        messages.push({ key: row.key, value: row.value, headers: row.headers });
-        byTopic.set(row.topic, messages);
-      }
       // Published before the deletion commits: a crash in between republishes (same ce_id), never loses.
-      await deps.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      // In requests of bounded size, one after the other (so in order): Kafka refuses a partition's batch
+      // over max.message.bytes (1 MiB by default), and a batch of small rows that all share a key (the
+      // logstream is keyed by tenant) would otherwise stop the relay for good.
+      for (const chunk of byteBudgetChunks(rows, REQUEST_BYTES)) {
+        const byTopic = new Map<
+          string,
+          { key: string | null; value: Buffer | null; headers: Record<string, string> }[]
+        >();
+        for (const row of chunk) {
+          const messages = byTopic.get(row.topic) ?? [];
+          messages.push({ key: row.key, value: row.value, headers: row.headers });
+          byTopic.set(row.topic, messages);
+        }
+        await deps.producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
+      }
       return rows.length;
     });
 
@@ -113,6 +166,8 @@ export function startOutboxRelay(deps: {
       try {
         published = await publishBatch();
         failures = 0;
+        sinceVacuum += published;
+        if (sinceVacuum >= vacuumEveryRows) await vacuum();
       } catch (error) {
         failures++;
         const level = isRetriable(error) ? 'warn' : 'error';

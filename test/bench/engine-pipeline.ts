@@ -359,8 +359,15 @@ async function main(): Promise<void> {
     async () =>
       `${thousands(await count('select count(*) as n from export_item where application_id = $1', [saas]))} exports`,
   );
-  // Settled: every identity event the directory caused has been processed too (outbound runs with them).
-  await waitUntil('settle', async () => (await consumedOf(identityTopic)) >= (await topicEnd(identityTopic)));
+  // Settled: every identity event the directory caused has been processed too (outbound runs with them),
+  // and the outbox is empty (the outbound and log events of the load are on their topics).
+  await waitUntil(
+    'settle',
+    async () =>
+      (await consumedOf(identityTopic)) >= (await topicEnd(identityTopic)) &&
+      (await count('select count(*) as n from outbox')) === 0,
+    async () => `${thousands(await count('select count(*) as n from outbox'))} rows in the outbox`,
+  );
   // Alongside: one clock from the first record produced. Before: the engine's two phases, each from its start.
   const loadMs = producedBefore
     ? identitiesAt + (performance.now() - directoryPhase.clockStart)

@@ -1,0 +1,70 @@
+// The outbox relay on the real PostgreSQL and Kafka: it publishes what transactions wrote, in order, and
+// keeps its own table from filling with dead rows (every row is inserted once and deleted once).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertOutbox, startOutboxRelay, type OutboxRow } from '../../streams/outbox.ts';
+import { silentLogger } from '../support/factories.ts';
+import { createStreamsFixture, query, readTopic, waitFor, type StreamsFixture } from '../support/streams.ts';
+
+describe('the outbox relay (real PostgreSQL and Kafka)', () => {
+  let fixture: StreamsFixture;
+  beforeAll(async () => {
+    fixture = await createStreamsFixture({ partitions: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await fixture.close();
+  });
+
+  it("publishes every row in order, even batches over Kafka's message size on one key, and vacuums the outbox as it goes", async () => {
+    const topic = fixture.topic('logstream');
+    const rows = (from: number, count: number): OutboxRow[] =>
+      Array.from({ length: count }, (_, i) => ({
+        tenantId: fixture.tenantId,
+        topic,
+        key: 'one-key',
+        // 2,000 of these on one key are 1.5 MB: over Kafka's 1 MiB max.message.bytes in one request.
+        value: Buffer.from(JSON.stringify({ n: from + i, pad: 'x'.repeat(700) })),
+        headers: { ce_id: `row-${String(from + i)}` },
+      }));
+    for (let wave = 0; wave < 5; wave++) {
+      await fixture.orm.em.fork().transactional((tx) => insertOutbox(tx, rows(wave * 1000, 1000)));
+    }
+    const statsBefore = await vacuums(fixture);
+
+    const producer = fixture.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const relay = startOutboxRelay({
+      em: fixture.orm.em,
+      producer,
+      logger: silentLogger,
+      batchSize: 2000,
+      vacuumEveryRows: 2000,
+    });
+    try {
+      const read = await readTopic(fixture.bus, topic, (messages) => messages.length >= 5000);
+      expect(read.map((message) => (JSON.parse(String(message.value)) as { n: number }).n)).toEqual(
+        Array.from({ length: 5000 }, (_, n) => n),
+      );
+      await waitFor('the outbox to be empty', async () =>
+        (await query<{ n: string }>(fixture.database.url, 'select count(*) as n from outbox'))[0]?.n === '0'
+          ? true
+          : undefined,
+      );
+      // 5,000 rows at one vacuum every 2,000 rows: the relay ran VACUUM itself (autovacuum may be off).
+      await waitFor('the relay to vacuum the outbox', async () =>
+        (await vacuums(fixture)) >= statsBefore + 2 ? true : undefined,
+      );
+    } finally {
+      await relay.stop();
+      await producer.disconnect();
+    }
+  });
+});
+
+/** How many times the outbox was vacuumed by hand (VACUUM), as PostgreSQL counts it. */
+async function vacuums(fixture: StreamsFixture): Promise<number> {
+  const [row] = await query<{ n: string }>(
+    fixture.database.url,
+    "select vacuum_count as n from pg_stat_user_tables where relname = 'outbox'",
+  );
+  return Number(row?.n ?? 0);
+}
