@@ -152,10 +152,20 @@ export function startOutboxRelay(deps: {
           messages.push({ key: row.key, value: row.value, headers: row.headers });
           byTopic.set(row.topic, messages);
         }
-        await deps.producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        try {
+          await deps.producer.sendBatch({
+            acks: -1,
+            topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+          });
+        } catch (error) {
+          const [only] = chunk;
+          if (chunk.length !== 1 || only === undefined) throw error;
+          // One message Kafka refuses stops the relay (nothing after it may overtake it): say which.
+          throw new Error(
+            `outbox row ${only.id} (topic ${only.topic}, key ${String(only.key)}, ${String(only.value?.length ?? 0)} bytes) could not be published: ${describeError(error)}`,
+            { cause: error },
+          );
+        }
       }
       return rows.length;
     });
