@@ -111,7 +111,7 @@ export function startOutboxRelay(deps: {
     sinceVacuum = 0;
     const started = performance.now();
     try {
-      await sql`vacuum (skip_locked) outbox`.execute(deps.em.getKysely());
+      await sql`vacuum (analyze, skip_locked) outbox`.execute(deps.em.getKysely());
       log.debug({ ms: Math.round(performance.now() - started) }, 'outbox vacuumed');
     } catch (error) {
       log.warn({ err: error }, `outbox vacuum failed (the relay goes on): ${describeError(error)}`);
@@ -126,7 +126,10 @@ export function startOutboxRelay(deps: {
         locked: boolean;
       }>`select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked`.execute(k);
       if (locked.rows[0]?.locked !== true) return 0;
-      // Taken out in one statement; the deletion only commits once Kafka has acknowledged the batch.
+      // Taken out in one statement; the deletion only commits once Kafka has acknowledged the batch. A range
+      // of the primary key (the first rows visible to this statement are exactly those up to the batch's
+      // last id): with `id in (subquery)` and the outbox's statistics out of date, PostgreSQL chose a nested
+      // loop that rescanned the batch for every row — 8 s per batch with a backlog of 70,000 rows.
       const { rows } = await sql<{
         id: string;
         topic: string;
@@ -134,7 +137,7 @@ export function startOutboxRelay(deps: {
         value: Buffer | null;
         headers: Record<string, string>;
       }>`
-        delete from outbox where id in (select id from outbox order by id limit ${batchSize})
+        delete from outbox where id <= (select max(id) from (select id from outbox order by id limit ${batchSize}) picked)
         returning id, topic, key, value, headers`.execute(k);
       rows.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1)); // numeric order of bigint ids
       if (rows.length === 0) return 0;
