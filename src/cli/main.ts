@@ -5,11 +5,13 @@ import { loadConfig } from '../config/load-config.ts';
 import { describeError, JoineryError, PlanInvalidError } from '../errors.ts';
 import { loadPlan } from '../plan/load-plan.ts';
 import { loadPlugins } from '../plan/plugins.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createLogger } from '../logging/logger.ts';
 import { connectDatabase, startService } from '../service.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
+import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';
 import { createTenant } from '../tenancy/tenants.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
@@ -141,10 +143,15 @@ tenant
 
 program
   .command('schemas')
-  .description("write the JSON Schema of every message type (the topics' public contract) to a directory")
+  .description(
+    "write the JSON Schemas of every message type (the topics' public contract) and of the sync plan to a directory",
+  )
   .option('-o, --out <dir>', 'directory to write to', 'docs/schemas')
   .action((options: { out: string }) => {
     for (const file of writeSchemas(options.out)) console.log(file);
+    const planFile = join(options.out, PLAN_SCHEMA_FILE);
+    writeFileSync(planFile, planSchemaFileContent());
+    console.log(planFile);
   });
 
 const plan = program

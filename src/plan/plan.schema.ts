@@ -284,3 +284,25 @@ export type ApplicationPlan = Static<typeof ApplicationPlanSchema>;
 export type AttributeSpec = Static<typeof AttributeSpecSchema>;
 export type JoiningRule = Static<typeof JoiningRuleSchema>;
 export type GroupExport = Static<typeof GroupExportSchema>;
+
+export const PLAN_SCHEMA_FILE = 'joinery.sync-plan.v1.json';
+
+/**
+ * The sync plan's JSON Schema as published (docs/schemas/joinery.sync-plan.v1.json, `joinery schemas`):
+ * draft 2020-12 with $id, title and description, for editors and CI checks of plan files. The checks the
+ * schema cannot express (references between sections, expressions) are `joinery plan validate`'s.
+ */
+export function publishedPlanSchema(): Record<string, unknown> {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: `https://joinery.dev/schemas/${PLAN_SCHEMA_FILE}`,
+    title: 'Joinery sync plan',
+    description:
+      "A tenant's configuration: applications, joining rules, mappers, filters, classifications, rules, schedules. `joinery plan validate FILE` also checks references and compiles expressions.",
+    ...(JSON.parse(JSON.stringify(SyncPlanSchema)) as Record<string, unknown>),
+  };
+}
+
+export function planSchemaFileContent(): string {
+  return `${JSON.stringify(publishedPlanSchema(), null, 2)}\n`;
+}

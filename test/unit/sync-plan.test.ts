@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { PlanInvalidError } from '../../src/errors.ts';
 import { projectRoot } from '../../src/infra/process.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
+import { PLAN_SCHEMA_FILE, planSchemaFileContent, publishedPlanSchema } from '../../src/plan/plan.schema.ts';
 
 const example = readFileSync(join(projectRoot, 'docs/examples/sync-plan.yaml'), 'utf8');
 
@@ -27,6 +28,18 @@ const lineOf = (text: string, search: string): number =>
   text.slice(0, text.indexOf(search)).split('\n').length;
 
 describe('sync plan validation', () => {
+  it('publishes its JSON Schema, and docs/schemas holds the current one', () => {
+    const file = readFileSync(join(projectRoot, 'docs', 'schemas', PLAN_SCHEMA_FILE), 'utf8');
+    expect(file, `docs/schemas/${PLAN_SCHEMA_FILE} is stale: run npm run schemas`).toBe(
+      planSchemaFileContent(),
+    );
+    expect(publishedPlanSchema()).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      required: expect.arrayContaining(['version', 'vault', 'applications']) as unknown,
+    });
+  });
+
   it('accepts the documented example (HR + Active Directory + a SaaS target) and compiles its expressions', () => {
     const compiled = loadPlan(example, 'sync-plan.yaml');
     expect(compiled.plan.applications.map((a) => a.name)).toEqual([
