@@ -161,8 +161,9 @@ export async function recordExportResult(
       operation: string;
       attempts: number;
       status: string;
+      external_id: string | null;
     }>`
-      select application_id, identity_id, operation, attempts, status from export_item
+      select application_id, identity_id, operation, attempts, status, external_id from export_item
       where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
     const item = rows[0];
     if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
@@ -188,6 +189,7 @@ export async function recordExportResult(
             and identity_id = ${item.identity_id} and external_id is null
             and status in ('pending', 'held', 'sandbox')`.execute(k);
       }
+      if (item.operation === 'delete') await forgetDeletedObject(tx, options.tenantId, item, now);
       return;
     }
     const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
@@ -203,6 +205,29 @@ export async function recordExportResult(
         where export_id = ${options.exportId}`.execute(k);
     }
   });
+}
+
+/**
+ * A deleted object is gone from its application: the repository shows it deleted at once (not only after
+ * the next import), so it no longer counts as joined, and the target state forgets its anchor — if the
+ * identity (or group) belongs there again, it gets a new object, not an update of the deleted one.
+ */
+async function forgetDeletedObject(
+  tx: EntityManager,
+  tenantId: string,
+  item: { application_id: string; identity_id: string; external_id: string | null },
+  now: Date,
+): Promise<void> {
+  if (item.external_id === null) return;
+  const k = tx.getKysely();
+  await sql`
+    update repository_object set deleted = true, updated_at = ${now}
+    where tenant_id = ${tenantId} and application_id = ${item.application_id}
+      and external_id = ${item.external_id} and not deleted`.execute(k);
+  await sql`
+    update outbound_object set external_id = null, updated_at = ${now}
+    where tenant_id = ${tenantId} and application_id = ${item.application_id}
+      and identity_id = ${item.identity_id} and external_id = ${item.external_id}`.execute(k);
 }
 
 /** Releases held operations (approval mode, mass-deletion protection) to be delivered. */

@@ -71,15 +71,16 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     const joined = new Map<string, { externalId: string; attributes: Attributes }>();
     if (joinedSources.size > 0) {
       const pairs = [...joinedSources];
-      const { rows } = await sql<{ i: string; attributes: Attributes | null }>`
-        select u.i, r.attributes
+      const { rows } = await sql<{ i: string; attributes: Attributes | null; deleted: boolean | null }>`
+        select u.i, r.attributes, r.deleted
         from unnest(${pairs.map(([, s]) => s.tenantId)}::uuid[], ${pairs.map(([, s]) => s.applicationId)}::uuid[],
           ${pairs.map(([, s]) => s.externalId)}::text[]) with ordinality as u(tenant_id, application_id, external_id, i)
         left join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
-          and r.external_id = u.external_id and not r.deleted`.execute(k);
+          and r.external_id = u.external_id`.execute(k);
       for (const row of rows) {
         const [key, source] = pairs[Number(row.i) - 1] ?? [];
-        if (key !== undefined && source !== undefined)
+        // A deleted object is joined no more; one not imported yet (just created by an export) still is.
+        if (key !== undefined && source !== undefined && row.deleted !== true)
           joined.set(key, { externalId: source.externalId, attributes: row.attributes ?? {} });
       }
     }

@@ -296,6 +296,60 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     });
   });
 
+  it('creates the account again for an identity that belongs again after its account was deleted', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const apps = await applyTestPlan(suffix);
+    const employee = `R-${suffix}`;
+    const deliver = async (operation: string, externalId: string) => {
+      const [claimed] = await claimExports(fixture.orm.em.fork(), {
+        tenantId: fixture.tenantId,
+        applicationIds: [apps.saas],
+        limit: 10,
+        leaseMs: 60_000,
+      });
+      expect(claimed).toMatchObject({ operation });
+      await recordExportResult(fixture.orm.em.fork(), {
+        tenantId: fixture.tenantId,
+        exportId: claimed?.exportId ?? '',
+        result: { status: 'succeeded', externalId },
+      });
+    };
+    await fixture.send('imports', [worker(apps.hr, employee)]);
+    await until('the create', async () => (await queue(apps.saas)).length === 1);
+    await deliver('create', `scim-${suffix}`);
+    // The next import of the target shows the account, which joins the identity.
+    await fixture.send('imports', [
+      importObject(
+        apps.saas,
+        `scim-${suffix}`,
+        { userName: employee, title: 'Engineer', displayName: 'Ada Lovelace' },
+        'User',
+      ),
+    ]);
+    await until('the account joined', async () =>
+      (
+        await query<{ join_state: string }>(
+          fixture.database.url,
+          'select join_state from repository_object where application_id = $1 and external_id = $2',
+          [apps.saas, `scim-${suffix}`],
+        )
+      )[0]?.join_state === 'joined'
+        ? true
+        : undefined,
+    );
+
+    // A contractor no longer belongs: the account is deleted (deprovision: delete), and the target says so.
+    await fixture.send('imports', [worker(apps.hr, employee, { WorkerType: 'Contractor' })]);
+    await until('the delete', async () => (await queue(apps.saas)).length === 2);
+    expect((await queue(apps.saas))[1]).toMatchObject({ operation: 'delete', external_id: `scim-${suffix}` });
+    await deliver('delete', `scim-${suffix}`);
+
+    // An employee again: the old account is gone, so a new one is created — not an update of the deleted one.
+    await fixture.send('imports', [worker(apps.hr, employee, { WorkerType: 'Employee' })]);
+    await until('the second create', async () => (await queue(apps.saas)).length === 3);
+    expect((await queue(apps.saas))[2]).toMatchObject({ operation: 'create', external_id: null });
+  });
+
   it('disables a leaver, deletes it after the scheduled delay, and cancels the deletion of a returner', async () => {
     const suffix = randomUUID().slice(0, 8);
     const apps = await applyTestPlan(suffix);
