@@ -16,7 +16,7 @@ import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';
 import { decideGroupExport, groupName, memberReferences } from './group-outbound.ts';
 import type { DeletedObject, InboundForwarder } from './inbound.ts';
-import type { TargetState } from './outbound.ts';
+import { queuedStatus, readTargetStates, saveTargetStates, type KeyedTargetState } from './target-states.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
@@ -364,32 +364,10 @@ async function exportChangedGroups(
     else if (!objectOf.has(key) || (objectOf.get(key)?.dn == null && row.dn !== null))
       objectOf.set(key, { externalId: row.external_id, dn: row.dn });
   }
-  const { rows: previousRows } = await sql<{
-    identity_id: string;
-    application_id: string;
-    object_class: string;
-    external_id: string | null;
-    desired: Attributes;
-    state: 'provisioned' | 'deprovisioned';
-    enabled: boolean;
-  }>`
-    select identity_id, application_id, object_class, external_id, desired, state, enabled
-    from outbound_object where identity_id = any(${ids}::uuid[])`.execute(k);
-  const previous = new Map<string, TargetState>(
-    previousRows.map((row) => [
-      `${row.identity_id}|${row.application_id}`,
-      {
-        objectClass: row.object_class,
-        externalId: row.external_id,
-        desired: row.desired,
-        state: row.state,
-        enabled: row.enabled,
-      },
-    ]),
-  );
+  const previous = await readTargetStates(tx, ids, targetApplications);
 
   const exports: NewExport[] = [];
-  const states: (TargetState & { tenantId: string; applicationId: string; groupId: string })[] = [];
+  const states: KeyedTargetState[] = [];
   for (const group of groups) {
     const entry = targetsByGroup.get(group.id);
     if (entry === undefined) continue;
@@ -423,9 +401,8 @@ async function exportChangedGroups(
           ...decision.next,
           tenantId: group.tenant_id,
           applicationId: target.applicationId,
-          groupId: group.id,
+          ownerId: group.id,
         });
-      const mode = target.plan.mode ?? 'sandbox';
       for (const operation of decision.operations)
         exports.push({
           tenantId: group.tenant_id,
@@ -437,38 +414,11 @@ async function exportChangedGroups(
           operation: operation.operation,
           ...(operation.attributes === undefined ? {} : { attributes: operation.attributes }),
           ...(operation.members === undefined ? {} : { members: operation.members }),
-          ...(mode === 'live'
-            ? { status: 'pending' as const }
-            : mode === 'approval'
-              ? { status: 'held' as const, holdReason: 'approval' }
-              : { status: 'sandbox' as const }),
+          ...queuedStatus(target.plan),
         });
     }
   }
-  if (states.length > 0)
-    await sql`
-      insert into outbound_object (tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, updated_at)
-      select tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, ${now}
-      from jsonb_to_recordset(${JSON.stringify(
-        states.map((state) => ({
-          tenant_id: state.tenantId,
-          application_id: state.applicationId,
-          identity_id: state.groupId,
-          object_class: state.objectClass,
-          external_id: state.externalId,
-          desired: state.desired,
-          state: state.state,
-          enabled: state.enabled,
-        })),
-      )}::jsonb) as u(tenant_id uuid, application_id uuid, identity_id uuid, object_class text, external_id text,
-        desired jsonb, state text, enabled boolean)
-      on conflict (tenant_id, application_id, identity_id) do update set
-        object_class = excluded.object_class,
-        external_id = case when excluded.state = 'provisioned' and outbound_object.state = 'deprovisioned'
-                           then excluded.external_id else coalesce(excluded.external_id, outbound_object.external_id) end,
-        desired = excluded.desired, state = excluded.state, enabled = excluded.enabled, updated_at = excluded.updated_at`.execute(
-      k,
-    );
+  await saveTargetStates(tx, states, now);
   return enqueueExports(tx, exports, now);
 }
 

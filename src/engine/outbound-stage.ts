@@ -10,7 +10,8 @@ import type { Attributes } from '../../actors/identity.events.ts';
 import type { OutboundHook, OutboundSubject } from '../../streams/identity-host.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';
-import { decideOutbound, sameTarget, type TargetState } from './outbound.ts';
+import { decideOutbound, sameTarget } from './outbound.ts';
+import { queuedStatus, readTargetStates, saveTargetStates, type KeyedTargetState } from './target-states.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 
@@ -84,36 +85,11 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
           joined.set(key, { externalId: source.externalId, attributes: row.attributes ?? {} });
       }
     }
-    const { rows: previousRows } = await sql<{
-      identity_id: string;
-      application_id: string;
-      object_class: string;
-      external_id: string | null;
-      desired: Attributes;
-      state: 'provisioned' | 'deprovisioned';
-      enabled: boolean;
-    }>`
-      select identity_id, application_id, object_class, external_id, desired, state, enabled
-      from outbound_object
-      where identity_id = any(${ids}::uuid[]) and application_id = any(${[...targetApplications]}::uuid[])`.execute(
-      k,
-    );
-    const previous = new Map<string, TargetState>(
-      previousRows.map((row) => [
-        `${row.identity_id}|${row.application_id}`,
-        {
-          objectClass: row.object_class,
-          externalId: row.external_id,
-          desired: row.desired,
-          state: row.state,
-          enabled: row.enabled,
-        },
-      ]),
-    );
+    const previous = await readTargetStates(tx, ids, [...targetApplications]);
 
     const exports: NewExport[] = [];
     const thresholds = new Map<string, number>();
-    const targets: (TargetState & { tenantId: string; applicationId: string; identityId: string })[] = [];
+    const targets: KeyedTargetState[] = [];
     for (const identity of subjects) {
       const plan = plans.get(identity.tenantId);
       if (plan === undefined) continue;
@@ -143,9 +119,8 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
             ...decision.next,
             tenantId: identity.tenantId,
             applicationId: target.applicationId,
-            identityId: identity.identityId,
+            ownerId: identity.identityId,
           });
-        const mode = target.plan.mode ?? 'sandbox';
         for (const operation of decision.operations) {
           exports.push({
             tenantId: identity.tenantId,
@@ -156,40 +131,14 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
             operation: operation.operation,
             ...(operation.attributes === undefined ? {} : { attributes: operation.attributes }),
             ...(operation.secret === undefined ? {} : { secret: operation.secret }),
-            ...(mode === 'live'
-              ? { status: 'pending' as const }
-              : mode === 'approval'
-                ? { status: 'held' as const, holdReason: 'approval' }
-                : { status: 'sandbox' as const }),
+            ...queuedStatus(target.plan),
           });
         }
       }
     }
     await holdMassDeletions(tx, exports, now, thresholds);
     counters.held += exports.filter((item) => item.holdReason === 'mass-deletion').length;
-    if (targets.length > 0) {
-      await sql`
-        insert into outbound_object (tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, updated_at)
-        select tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, ${now}
-        from jsonb_to_recordset(${JSON.stringify(
-          targets.map((target) => ({
-            tenant_id: target.tenantId,
-            application_id: target.applicationId,
-            identity_id: target.identityId,
-            object_class: target.objectClass,
-            external_id: target.externalId,
-            desired: target.desired,
-            state: target.state,
-            enabled: target.enabled,
-          })),
-        )}::jsonb) as u(tenant_id uuid, application_id uuid, identity_id uuid, object_class text, external_id text,
-          desired jsonb, state text, enabled boolean)
-        on conflict (tenant_id, application_id, identity_id) do update set
-          object_class = excluded.object_class, external_id = coalesce(excluded.external_id, outbound_object.external_id),
-          desired = excluded.desired, state = excluded.state, enabled = excluded.enabled, updated_at = excluded.updated_at`.execute(
-        k,
-      );
-    }
+    await saveTargetStates(tx, targets, now);
     counters.exports += await enqueueExports(tx, exports, now);
   };
   return { decide, counters };
