@@ -308,44 +308,55 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       }, exportPollMs);
     }
 
-    private async batch(
+    /**
+     * Opens what an agent sealed to its tenant's key; a payload that does not open (tampered, or sealed to
+     * another key) is refused with a nack the agent can retry, and nothing of it is used.
+     */
+    private async open(
       principal: AgentPrincipal,
-      frame: Extract<AgentFrame, { type: 'batch' }>,
-    ): Promise<void> {
+      enc: string,
+      sealed: { ciphertext: string; aad: Uint8Array }[],
+      refusal: { batchId: string; log: Record<string, unknown> },
+    ): Promise<Uint8Array[] | undefined> {
       const tenantKey = await options.tenantKeys.publicKey(principal.tenantId);
       const privateKey = await options.tenantKeys.privateKey(principal.tenantId, tenantKey.keyId);
-      let opened: Uint8Array[];
       try {
-        opened = await openBatch(
-          privateKey,
-          frame.enc,
-          frame.messages.map((message) => ({
-            ciphertext: message.ciphertext,
-            aad: channelAad({
-              direction: 'up',
-              tenantId: principal.tenantId,
-              connectorId: principal.connectorId,
-              id: message.id,
-              seq: message.seq,
-            }),
-          })),
-        );
+        return await openBatch(privateKey, enc, sealed);
       } catch (error) {
         counters.sealFailures++;
         const message = error instanceof Error ? error.message : String(error);
-        this.log.warn(
-          { batchId: frame.batchId, code: 'JNY_SEAL_INVALID', messages: frame.messages.length },
-          message,
-        );
+        this.log.warn({ ...refusal.log, code: 'JNY_SEAL_INVALID' }, message);
         this.send({
           type: 'nack',
-          batchId: frame.batchId,
+          batchId: refusal.batchId,
           code: 'JNY_SEAL_INVALID',
           message,
           retriable: true,
         });
-        return;
+        return undefined;
       }
+    }
+
+    private async batch(
+      principal: AgentPrincipal,
+      frame: Extract<AgentFrame, { type: 'batch' }>,
+    ): Promise<void> {
+      const opened = await this.open(
+        principal,
+        frame.enc,
+        frame.messages.map((message) => ({
+          ciphertext: message.ciphertext,
+          aad: channelAad({
+            direction: 'up',
+            tenantId: principal.tenantId,
+            connectorId: principal.connectorId,
+            id: message.id,
+            seq: message.seq,
+          }),
+        })),
+        { batchId: frame.batchId, log: { batchId: frame.batchId, messages: frame.messages.length } },
+      );
+      if (opened === undefined) return;
       const messages = frame.messages.map((message, index) => ({
         id: message.id,
         seq: message.seq,
@@ -436,35 +447,21 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       principal: AgentPrincipal,
       frame: Extract<AgentFrame, { type: 'export-results' }>,
     ): Promise<void> {
-      const tenantKey = await options.tenantKeys.publicKey(principal.tenantId);
-      const privateKey = await options.tenantKeys.privateKey(principal.tenantId, tenantKey.keyId);
-      let opened: Uint8Array[];
-      try {
-        opened = await openBatch(
-          privateKey,
-          frame.enc,
-          frame.items.map((item) => ({
-            ciphertext: item.ciphertext,
-            aad: channelAad({
-              direction: 'result',
-              tenantId: principal.tenantId,
-              connectorId: principal.connectorId,
-              id: item.exportId,
-            }),
-          })),
-        );
-      } catch (error) {
-        counters.sealFailures++;
-        this.log.warn({ code: 'JNY_SEAL_INVALID', results: frame.items.length }, (error as Error).message);
-        this.send({
-          type: 'nack',
-          batchId: 'export-results',
-          code: 'JNY_SEAL_INVALID',
-          message: (error as Error).message,
-          retriable: true,
-        });
-        return;
-      }
+      const opened = await this.open(
+        principal,
+        frame.enc,
+        frame.items.map((item) => ({
+          ciphertext: item.ciphertext,
+          aad: channelAad({
+            direction: 'result',
+            tenantId: principal.tenantId,
+            connectorId: principal.connectorId,
+            id: item.exportId,
+          }),
+        })),
+        { batchId: 'export-results', log: { results: frame.items.length } },
+      );
+      if (opened === undefined) return;
       // Only exports of the connector's own applications may be answered by it.
       const ids = frame.items.map((item) => item.exportId);
       const { rows } = await sql<{ export_id: string; application_id: string }>`
