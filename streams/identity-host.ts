@@ -202,7 +202,11 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         if (step.snapshot === before.snapshot && step.effects.length === 0) continue;
         changed.set(item.identityId, { ...before, snapshot: step.snapshot });
         tenantOf.set(item.identityId, item.tenantId);
-        if (item.event.type === 'inbound.changed') {
+        // A source the identity did not know yet becomes its hard join; a known one was recorded then.
+        if (
+          item.event.type === 'inbound.changed' &&
+          step.snapshot.context.sources !== before.snapshot.context.sources
+        ) {
           sources.push({ tenantId: item.tenantId, identityId: item.identityId, source: item.event.source });
         }
         step.effects.forEach((effect, index) => {
