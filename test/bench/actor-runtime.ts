@@ -5,7 +5,7 @@
 //   npm run bench                       # 1,000,000 identities
 //   npm run bench -- --identities 100000
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -25,7 +25,7 @@ import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { mib, produceAll, rate, say, sleep, spawnEngine } from './bench-support.ts';
+import { mib, produceAll, rate, recordBenchmark, say, sleep, spawnEngine } from './bench-support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -299,10 +299,7 @@ async function main(): Promise<void> {
     `pulse latency p50 ${String(stopped?.pulseLatencyMs.p50 ?? '?')} ms, p99 ${String(stopped?.pulseLatencyMs.p99 ?? '?')} ms over ${String(stopped?.pulseLatencyMs.count ?? 0)} pulses; ` +
       `peak RSS ${String(result.engine.peakRssMiB)} MiB (at 100k: ${String(result.engine.rssAt100kMiB)} MiB, at end: ${String(result.engine.rssAtEndMiB)} MiB)`,
   );
-  const dir = join(projectRoot, 'docs', 'benchmarks');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `actor-runtime-${String(N)}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  appendFileSync(join(dir, 'history.jsonl'), `${JSON.stringify(result)}\n`);
+  recordBenchmark('actor-runtime', N, result);
 
   await client.end();
   await producer.disconnect();

@@ -12,15 +12,7 @@
 //   npm run bench:agent                      # 100,000 users
 //   npm run bench:agent -- --users 2000
 import { spawn } from 'node:child_process';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -38,7 +30,7 @@ import {
   temporaryDirectory,
 } from '../support/agent-fixtures.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
-import { mib, rate, say, sleep, thousands } from './bench-support.ts';
+import { mib, rate, recordBenchmark, say, sleep, thousands } from './bench-support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -491,10 +483,7 @@ async function main(): Promise<void> {
     raw: { ldapsearchMilliseconds: Math.round(rawMs), ldapsearchEntriesPerSecond: rawRate },
   };
   console.log(JSON.stringify(result, null, 2));
-  const out = join(projectRoot, 'docs', 'benchmarks');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, `agent-directory-${String(N)}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  appendFileSync(join(out, 'history.jsonl'), `${JSON.stringify(result)}\n`);
+  recordBenchmark('agent-directory', N, result);
 
   await consumer.disconnect();
   await admin.unbind();

@@ -1,7 +1,7 @@
 // Shared by the benchmarks: producing many messages quickly, the engine as a `joinery start` child
 // process, and small formatting helpers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Producer } from 'kafkajs';
 import { projectRoot } from '../../src/infra/process.ts';
@@ -9,6 +9,14 @@ import { projectRoot } from '../../src/infra/process.ts';
 export const say = (line: string): void => {
   console.log(`[bench] ${line}`);
 };
+/** Writes a run to docs/benchmarks/<name>-<size>.json and appends it to docs/benchmarks/history.jsonl. */
+export function recordBenchmark(name: string, size: number, result: unknown): void {
+  const dir = join(projectRoot, 'docs', 'benchmarks');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}-${String(size)}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  appendFileSync(join(dir, 'history.jsonl'), `${JSON.stringify(result)}\n`);
+}
+
 export const rate = (count: number, ms: number): number => Math.round((count * 1000) / ms);
 export const mib = (kib: number): number => Math.round(kib / 1024);
 export const thousands = (value: number): string => value.toLocaleString('en');

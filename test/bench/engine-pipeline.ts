@@ -10,7 +10,7 @@
 //   npm run bench:engine -- --records 100000
 //   npm run bench:engine -- --producer alongside   # the input produced while the engine runs
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,7 +27,16 @@ import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { mib, produceAll, rate, say, sleep, spawnEngine, thousands } from './bench-support.ts';
+import {
+  mib,
+  produceAll,
+  rate,
+  recordBenchmark,
+  say,
+  sleep,
+  spawnEngine,
+  thousands,
+} from './bench-support.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -492,10 +501,7 @@ async function main(): Promise<void> {
     },
   };
   console.log(JSON.stringify(result, null, 2));
-  const dir = join(projectRoot, 'docs', 'benchmarks');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `engine-pipeline-${String(N)}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  appendFileSync(join(dir, 'history.jsonl'), `${JSON.stringify(result)}\n`);
+  recordBenchmark('engine-pipeline', N, result);
 
   await client.end();
   await producer.disconnect();
