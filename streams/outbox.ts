@@ -16,24 +16,41 @@ export interface OutboxRow {
   headers: Record<string, string>;
 }
 
-/** Writes rows in one statement, inside the caller's transaction (one JSON document, values base64). */
+/**
+ * Writes the rows as one outbox row, inside the caller's transaction: a JSON array in decision order (values
+ * base64). One row per transaction, not per message: a batch of 2,000 identities leaves one tuple for the
+ * relay to read and delete instead of 2,000 (with their index entries and dead tuples), which is what kept
+ * the relay behind a million-record load.
+ */
 export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const document = JSON.stringify(
-    rows.map((row) => ({
-      tenant_id: row.tenantId,
-      topic: row.topic,
-      key: row.key,
-      value: row.value === null ? null : row.value.toString('base64'),
-      headers: row.headers,
-    })),
+  const document = JSON.stringify(rows.map(toStored));
+  await sql`insert into outbox (messages, message_count) values (${document}::json, ${rows.length})`.execute(
+    tx.getKysely(),
   );
-  await sql`
-    insert into outbox (tenant_id, topic, key, value, headers)
-    select (e.row->>'tenant_id')::uuid, e.row->>'topic', e.row->>'key', decode(e.row->>'value', 'base64'), e.row->'headers'
-    from jsonb_array_elements(${document}::jsonb) with ordinality as e(row, n)
-    order by e.n`.execute(tx.getKysely());
-  // The ids (hence the relay's publishing order) follow the order the effects were decided in.
+}
+
+/** A message as the outbox stores it (the JSON shape the outbox_message view reads too). */
+interface StoredMessage {
+  tenantId: string | null;
+  topic: string;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+function toStored(row: OutboxRow): StoredMessage {
+  return {
+    tenantId: row.tenantId,
+    topic: row.topic,
+    key: row.key,
+    value: row.value === null ? null : row.value.toString('base64'),
+    headers: row.headers,
+  };
+}
+
+function fromStored(stored: StoredMessage): OutboxRow {
+  return { ...stored, value: stored.value === null ? null : Buffer.from(stored.value, 'base64') };
 }
 
 /** Kafka headers as strings (binary header values are decoded as UTF-8). */
@@ -51,15 +68,19 @@ export function headersAsStrings(headers: IHeaders | undefined): Record<string, 
 const RELAY_LOCK = 72_657_001;
 
 /**
- * Every row of the outbox is inserted once and deleted once, so it is mostly dead tuples: a bulk load
- * leaves millions. Without a vacuum their heap and index entries are scanned by every relay batch and
- * inserts never reuse their space, and autovacuum may be off, or late (it waits for 20% of the table to be
- * dead, then sleeps between rounds). The relay therefore vacuums its own table after this many rows.
+ * Every row of the outbox is inserted once and deleted once, so it is mostly dead tuples (and dead TOAST
+ * chunks: a row of 2,000 messages is stored out of line). Without a vacuum they are scanned by every relay
+ * batch and inserts never reuse their space, and autovacuum may be off, or late (it waits for 20% of the
+ * table to be dead, then sleeps between rounds). The relay therefore vacuums its own table after this many
+ * messages.
  */
-const VACUUM_EVERY_ROWS = 50_000;
+const VACUUM_EVERY_MESSAGES = 50_000;
 
 /** The most one produce request carries: half of Kafka's default max.message.bytes, headers included. */
 const REQUEST_BYTES = 512 * 1024;
+
+/** At most this many outbox rows per relay transaction, however few messages they hold. */
+const MAX_ROWS_PER_BATCH = 256;
 
 /** Consecutive runs of rows whose keys, values and headers add up to at most `budget` bytes (one row at least). */
 export function byteBudgetChunks<
@@ -93,13 +114,14 @@ export function startOutboxRelay(deps: {
   em: EntityManager;
   producer: BusProducer;
   logger: Logger;
+  /** Messages per transaction (whole outbox rows: at least one row, then rows until this many). */
   batchSize?: number;
   idleMs?: number;
-  vacuumEveryRows?: number;
+  vacuumEveryMessages?: number;
 }): OutboxRelay {
-  const batchSize = deps.batchSize ?? 2000;
+  const batchSize = deps.batchSize ?? 5000;
   const idleMs = deps.idleMs ?? 50;
-  const vacuumEveryRows = deps.vacuumEveryRows ?? VACUUM_EVERY_ROWS;
+  const vacuumEveryMessages = deps.vacuumEveryMessages ?? VACUUM_EVERY_MESSAGES;
   const log = deps.logger.child({ component: 'outbox-relay' });
   let running = true;
   let wake: (() => void) | undefined;
@@ -118,7 +140,7 @@ export function startOutboxRelay(deps: {
     }
   };
 
-  /** One transaction: lock, read a batch in id order, publish it, delete it. Returns rows published. */
+  /** One transaction: lock, read a batch in id order, publish it, delete it. Returns the messages published. */
   const publishBatch = async (): Promise<number> =>
     deps.em.fork().transactional(async (tx) => {
       const k = tx.getKysely();
@@ -126,21 +148,22 @@ export function startOutboxRelay(deps: {
         locked: boolean;
       }>`select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked`.execute(k);
       if (locked.rows[0]?.locked !== true) return 0;
-      // Taken out in one statement; the deletion only commits once Kafka has acknowledged the batch. A range
-      // of the primary key (the first rows visible to this statement are exactly those up to the batch's
-      // last id): with `id in (subquery)` and the outbox's statistics out of date, PostgreSQL chose a nested
-      // loop that rescanned the batch for every row — 8 s per batch with a backlog of 70,000 rows.
-      const { rows } = await sql<{
-        id: string;
-        topic: string;
-        key: string | null;
-        value: Buffer | null;
-        headers: Record<string, string>;
-      }>`
-        delete from outbox where id <= (select max(id) from (select id from outbox order by id limit ${batchSize}) picked)
-        returning id, topic, key, value, headers`.execute(k);
-      rows.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1)); // numeric order of bigint ids
-      if (rows.length === 0) return 0;
+      // Taken out in one statement, as a range of the primary key (the first rows visible to this statement
+      // are exactly those up to the batch's last id; `id in (subquery)` became a nested loop per row when the
+      // statistics were out of date): the oldest rows until they hold `batchSize` messages, one row at least.
+      // The deletion only commits once Kafka has acknowledged every message.
+      const { rows: taken } = await sql<{ id: string; messages: StoredMessage[] }>`
+        delete from outbox where id <= (
+          select max(id) from (
+            select id, sum(message_count) over (order by id) - message_count as before
+            from outbox order by id limit ${MAX_ROWS_PER_BATCH}) oldest
+          where before < ${batchSize})
+        returning id, messages`.execute(k);
+      if (taken.length === 0) return 0;
+      taken.sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : 1)); // numeric order of bigint ids
+      const rows = taken.flatMap((row) =>
+        row.messages.map((message, index) => ({ ...fromStored(message), id: `${row.id}.${String(index)}` })),
+      );
       // Published before the deletion commits: a crash in between republishes (same ce_id), never loses.
       // In requests of bounded size, one after the other (so in order): Kafka refuses a partition's batch
       // over max.message.bytes (1 MiB by default), and a batch of small rows that all share a key (the
@@ -165,7 +188,7 @@ export function startOutboxRelay(deps: {
           if (chunk.length !== 1 || only === undefined) throw error;
           // One message Kafka refuses stops the relay (nothing after it may overtake it): say which.
           throw new Error(
-            `outbox row ${only.id} (topic ${only.topic}, key ${String(only.key)}, ${String(only.value?.length ?? 0)} bytes) could not be published: ${describeError(error)}`,
+            `outbox message ${only.id} (topic ${only.topic}, key ${String(only.key)}, ${String(only.value?.length ?? 0)} bytes) could not be published: ${describeError(error)}`,
             { cause: error },
           );
         }
@@ -180,7 +203,7 @@ export function startOutboxRelay(deps: {
         published = await publishBatch();
         failures = 0;
         sinceVacuum += published;
-        if (sinceVacuum >= vacuumEveryRows) await vacuum();
+        if (sinceVacuum >= vacuumEveryMessages) await vacuum();
       } catch (error) {
         failures++;
         const level = isRetriable(error) ? 'warn' : 'error';
@@ -188,7 +211,7 @@ export function startOutboxRelay(deps: {
         await pause(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
         continue;
       }
-      if (published < batchSize) await pause(idleMs);
+      if (published === 0) await pause(idleMs);
     }
   };
 

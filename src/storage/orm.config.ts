@@ -9,7 +9,7 @@ import { Identity } from './entities/identity.entity.ts';
 import { IdentitySource } from './entities/identity-source.entity.ts';
 import { IdentityTimer } from './entities/identity-timer.entity.ts';
 import { StreamOffset } from './entities/stream-offset.entity.ts';
-import { OutboxMessage } from './entities/outbox-message.entity.ts';
+import { OutboxBatch, OutboxMessage } from './entities/outbox-batch.entity.ts';
 import { PlanVersion } from './entities/plan-version.entity.ts';
 import { ImportRun, RepositoryObject } from './entities/repository.entities.ts';
 import { ExportItem, OutboundObject, Schedule } from './entities/outbound.entities.ts';
@@ -27,6 +27,7 @@ export const entities = [
   IdentitySource,
   IdentityTimer,
   StreamOffset,
+  OutboxBatch,
   OutboxMessage,
   PlanVersion,
   RepositoryObject,

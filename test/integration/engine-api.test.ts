@@ -225,7 +225,7 @@ describe('engine administration API (buildApp with inject, real PostgreSQL)', ()
       expect(accepted.statusCode).toBe(202);
       expect(accepted.json()).toEqual({ identityId: leaver, timerId, status: 'cancelling' });
       const { rows } = await sql<{ key: string; value: Buffer; headers: Record<string, string> }>`
-        select key, value, headers from outbox where topic = 'joinery.identity' and tenant_id = ${acme.tenantId}`.execute(
+        select key, value, headers from outbox_message where topic = 'joinery.identity' and tenant_id = ${acme.tenantId}`.execute(
         orm.em.getKysely(),
       );
       expect(rows).toHaveLength(1);
@@ -333,7 +333,7 @@ describe('engine administration API (buildApp with inject, real PostgreSQL)', ()
       expect(hardJoins).toEqual([{ identity_id: chosen }]);
 
       const { rows: outbox } = await sql<{ key: string; value: Buffer; headers: Record<string, string> }>`
-        select key, value, headers from outbox where topic = 'joinery.imports' and tenant_id = ${acme.tenantId}`.execute(
+        select key, value, headers from outbox_message where topic = 'joinery.imports' and tenant_id = ${acme.tenantId}`.execute(
         k,
       );
       expect(outbox).toHaveLength(1);

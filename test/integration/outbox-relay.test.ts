@@ -37,7 +37,7 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
       producer,
       logger: silentLogger,
       batchSize: 2000,
-      vacuumEveryRows: 2000,
+      vacuumEveryMessages: 2000,
     });
     try {
       const read = await readTopic(fixture.bus, topic, (messages) => messages.length >= 5000);
@@ -49,7 +49,7 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
           ? true
           : undefined,
       );
-      // 5,000 rows at one vacuum every 2,000 rows: the relay ran VACUUM itself (autovacuum may be off).
+      // 5,000 rows at one vacuum every 2,000 messages: the relay ran VACUUM itself (autovacuum may be off).
       await waitFor('the relay to vacuum the outbox', async () =>
         (await vacuums(fixture)) >= statsBefore + 2 ? true : undefined,
       );

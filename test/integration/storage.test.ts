@@ -95,4 +95,28 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
       .getConnection()
       .execute(`delete from joinery_migrations where name = 'Migration29991231000000_future'`);
   });
+
+  it('carries the messages waiting in a one-row-per-message outbox over to the batched one, and back', async () => {
+    const connection = orm.em.getConnection();
+    const batched = 'Migration20261123154708_outbox_batches';
+    await orm.migrator.down({ to: 'Migration20261123111317_identity_created_index' });
+    await connection.execute(
+      `insert into outbox (tenant_id, topic, key, value, headers) values
+        (null, 'joinery.logstream', 'k1', '\\x01ff'::bytea, '{"ce_id":"a"}'),
+        (null, 'joinery.identity', null, null, '{"ce_id":"b"}')`,
+    );
+    await orm.migrator.up({ to: batched });
+    const waiting = await connection.execute<{ topic: string; key: string | null; value: Buffer | null }[]>(
+      'select topic, key, value, headers from outbox_message order by outbox_id, position',
+    );
+    expect(waiting).toEqual([
+      { topic: 'joinery.logstream', key: 'k1', value: Buffer.from([1, 255]), headers: { ce_id: 'a' } },
+      { topic: 'joinery.identity', key: null, value: null, headers: { ce_id: 'b' } },
+    ]);
+    await orm.migrator.down({ to: 'Migration20261123111317_identity_created_index' });
+    const back = await connection.execute('select topic, key, value, headers from outbox order by id');
+    expect(back).toEqual(waiting);
+    await connection.execute('delete from outbox');
+    await migrate(orm);
+  });
 });
