@@ -16,6 +16,7 @@ import {
 } from './identity-consumer.ts';
 import type { LatencySummary } from './latency.ts';
 import { startOutboxRelay } from './outbox.ts';
+import { startStatisticsKeeper } from './table-statistics.ts';
 import { createImportStage } from '../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../src/engine/inbound.ts';
 import { createGroupForwarder } from '../src/engine/groups.ts';
@@ -100,6 +101,8 @@ export async function startEngine(deps: {
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });
+  // Bulk loads outgrow the planner's statistics long before autovacuum (if it is on) looks again.
+  const statistics = startStatisticsKeeper({ em: orm.em, logger: deps.logger });
   const plans = createPlanCache(await loadPlugins(settings.pluginsDir));
   // The Outbound stage runs inside the actors' transactions: changed identities → the export queue.
   const outboundStage = createOutboundStage({ plans, ...(deps.now === undefined ? {} : { now: deps.now }) });
@@ -190,6 +193,7 @@ export async function startEngine(deps: {
       await bulk.stop();
       await realtime.stop();
       await timers.stop();
+      await statistics.stop();
       await orchestrator.stop();
       await relay.stop();
       log.info({ ...counters(), pulseLatencyMs: realtime.pulseLatency() }, 'engine stopped');

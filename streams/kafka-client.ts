@@ -2,6 +2,10 @@
 import { Kafka, logLevel, type LogEntry, type RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 
+// Joinery uses kafkajs's default (Java-compatible murmur2) partitioner on purpose, and the embedded bus
+// partitions the same way; kafkajs would otherwise warn about its v2 default change at every producer.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
 export function createKafkaClient(settings: {
   brokers: string[];
   clientId: string;
