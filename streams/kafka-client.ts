@@ -1,10 +1,25 @@
 // The kafkajs client, configured once and logging through pino.
-import { Kafka, logLevel, type LogEntry, type RetryOptions } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type LogEntry,
+  type Producer,
+  type ProducerConfig,
+  type RetryOptions,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 
-// Joinery uses kafkajs's default (Java-compatible murmur2) partitioner on purpose, and the embedded bus
-// partitions the same way; kafkajs would otherwise warn about its v2 default change at every producer.
-process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+/**
+ * Producers partition with kafkajs's default (Java-compatible murmur2) partitioner, named explicitly: the
+ * embedded bus partitions the same way, and kafkajs warns about its v2 default change at every producer
+ * that leaves it implicit.
+ */
+class JoineryKafka extends Kafka {
+  override producer(config?: ProducerConfig): Producer {
+    return super.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+  }
+}
 
 export function createKafkaClient(settings: {
   brokers: string[];
@@ -13,7 +28,7 @@ export function createKafkaClient(settings: {
   retry?: RetryOptions;
 }): Kafka {
   const log = settings.logger.child({ component: 'kafka' });
-  return new Kafka({
+  return new JoineryKafka({
     clientId: settings.clientId,
     brokers: settings.brokers,
     connectionTimeout: 3000,
