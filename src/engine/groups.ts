@@ -69,7 +69,7 @@ export function createGroupForwarder(options: {
       // Members first: a group and its members in one batch find the members' joins already recorded.
       const outbox = await inbound.forward(tx, others);
       const groups = await withoutExportedCopies(tx, objects.filter(isGroup));
-      await lockTenants(tx, withGroups, new Set(groups.map((group) => group.tenantId)));
+      await lockTenants(tx, withGroups);
       const changed = new Set<string>();
       for (const id of await importGroups(tx, groups, withGroups)) changed.add(id);
       groupCounters.groups += groups.length;
@@ -84,8 +84,7 @@ export function createGroupForwarder(options: {
       const withGroups = await plansOf(tx, deleted);
       if (withGroups.size === 0) return inbound.forwardDeletions(tx, deleted);
       const ofTenants = deleted.filter((object) => withGroups.has(object.tenantId));
-      // Deleting a group resolves nothing: the lock is shared, for the members' deletions below.
-      await lockTenants(tx, withGroups, new Set());
+      await lockTenants(tx, withGroups);
       const deletedGroups = await deleteGroups(tx, ofTenants);
       const others = deleted.filter((object) => !deletedGroups.has(vaultGroupId(object)));
       const outbox = await inbound.forwardDeletions(tx, others);
@@ -106,24 +105,19 @@ function usesGroups(plan: PlanInForce): boolean {
 
 /**
  * A group's import resolves its references against the joins committed so far, and a member's join
- * resolves the references committed so far: two batches in different partitions doing one each at the
- * same time would each miss the other. Per tenant, batches that change groups hold the lock alone and
- * the others share it, taken in tenant order (so no deadlock between them).
+ * resolves the references committed so far; a member's account joining in a target application looks for
+ * the groups its identity is in, and a member resolved looks for its accounts in the targets. Two batches
+ * in different partitions doing one each at the same time would each miss the other (a directory account
+ * and a SaaS account of one new member, say: the member would never be added in the SaaS application). So
+ * per tenant whose plan has groups, these steps run one batch at a time: an advisory lock held to the
+ * commit, taken in tenant order (no deadlock), after the heavy part of the batch (the joins) is done.
  */
-async function lockTenants(
-  tx: EntityManager,
-  tenants: Map<string, PlanInForce>,
-  changingGroups: Set<string>,
-): Promise<void> {
-  const locks = [...tenants.keys()].map((tenantId) => ({
-    key: `vault_group_tenant:${tenantId}`,
-    exclusive: changingGroups.has(tenantId),
-  }));
+async function lockTenants(tx: EntityManager, tenants: Map<string, PlanInForce>): Promise<void> {
+  const keys = [...tenants.keys()].map((tenantId) => `vault_group_tenant:${tenantId}`).sort();
   await sql`
-    select case when l.exclusive then pg_advisory_xact_lock(hashtext(l.key))
-                else pg_advisory_xact_lock_shared(hashtext(l.key)) end
-    from jsonb_to_recordset(${JSON.stringify(locks)}::jsonb) as l(key text, exclusive boolean)
-    order by l.key`.execute(tx.getKysely());
+    select pg_advisory_xact_lock(hashtext(k.key))
+    from unnest(${keys}::text[]) with ordinality as k(key, n)
+    order by k.n`.execute(tx.getKysely());
 }
 
 const keysDocument = (objects: ObjectKey[]) =>
