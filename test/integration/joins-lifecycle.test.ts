@@ -277,7 +277,11 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
   it('moves an account joined by hand from one identity to another: the one it leaves forgets it', async () => {
     const manual = `manual:${await serviceAccountId()}`;
     await fixture.send('imports', [worker('E-2', 'grace@hr.example')]);
-    grace = (await waitFor('the second identity', async () => hardJoin(apps.hr, 'E-2'))).identity_id;
+    grace = (await waitFor('the second hard join', async () => hardJoin(apps.hr, 'E-2'))).identity_id;
+    // Inbound records the hard join; the identity is in the Vault once its actor has had the event.
+    await waitFor('the second identity', async () =>
+      (await call('GET', `/v1/identities/${grace}`)).statusCode === 200 ? true : undefined,
+    );
 
     const first = await call('POST', '/v1/joins', {
       applicationId: apps.directory,

@@ -7,6 +7,7 @@ import { startEngine, type Engine } from '../../streams/engine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
+import { createTenant } from '../../src/tenancy/tenants.ts';
 import { silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
 
@@ -16,6 +17,9 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
   let fixture: StreamsFixture;
   let engine: Engine;
   let clockOffsetMs = 0;
+  // Each test has a tenant of its own: a plan applied for one test must not provision another test's
+  // identities (a tenant's identities are provisioned into every target of its plan in force).
+  let tenantId = '';
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
@@ -39,8 +43,12 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     await fixture.close();
   });
 
-  /** A plan with an authoritative HR system and three targets in live, approval and sandbox modes. */
+  /**
+   * A new tenant with a plan: an authoritative HR system and targets in live, approval and sandbox modes,
+   * and one (the directory) without classifications.
+   */
   async function applyTestPlan(suffix: string) {
+    ({ tenantId } = await createTenant(fixture.orm.em, { tenant: `tenant-${suffix}` }));
     const target = (name: string, mode: string, extra: string[] = []) => [
       `  - name: ${name}-${suffix}`,
       '    type: scim',
@@ -87,7 +95,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       '  - { value: 2, name: contractor, when: \'identity.employeeType == "Contractor"\' }',
     ].join('\n');
     const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
+      tenantId,
       source: plan,
       sourceName: 'plan.yaml',
       appliedBy: 'test',
@@ -110,7 +118,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
   ) => {
     const at = new Date().toISOString();
     const data: MessageData<'joinery.import.object.v1'> = {
-      tenantId: fixture.tenantId,
+      tenantId,
       applicationId,
       objectClass,
       externalId,
@@ -123,7 +131,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       type: 'joinery.import.object.v1',
       source: '/tests',
       time: at,
-      tenantId: fixture.tenantId,
+      tenantId,
       data,
     });
   };
@@ -158,7 +166,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     const [row] = await query<{ id: string; state: string }>(
       fixture.database.url,
       `select id, state from identity where tenant_id = $1 and snapshot->'context'->'attributes'->>'employeeId' = $2`,
-      [fixture.tenantId, employeeId],
+      [tenantId, employeeId],
     );
     return row;
   };
@@ -191,7 +199,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
 
     // A connector claims the create, applies it and reports the new object's anchor.
     const claimed = await claimExports(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       applicationIds: [apps.saas],
       limit: 10,
       leaseMs: 60_000,
@@ -200,7 +208,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       expect.objectContaining({ exportId: create?.export_id, operation: 'create', attempt: 1 }),
     ]);
     await recordExportResult(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       exportId: create?.export_id ?? '',
       result: { status: 'succeeded', externalId: `scim-${suffix}` },
     });
@@ -222,14 +230,14 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
 
     // A retriable failure comes back later; a success is confirmed by the import that shows the values.
     const [again] = await claimExports(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       applicationIds: [apps.saas],
       limit: 10,
       leaseMs: 60_000,
     });
     expect(again?.exportId).toBe(update?.export_id);
     await recordExportResult(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       exportId: update?.export_id ?? '',
       result: { status: 'failed', code: 'BUSY', message: 'try later', retriable: true },
     });
@@ -242,7 +250,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     expect(retry?.attempts).toBe(1);
     expect(new Date(retry?.next_attempt_at ?? 0).getTime()).toBeGreaterThan(Date.now());
     const [redelivered] = await claimExports(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       applicationIds: [apps.saas],
       limit: 10,
       leaseMs: 60_000,
@@ -250,7 +258,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     });
     expect(redelivered).toMatchObject({ exportId: update?.export_id, attempt: 2 });
     await recordExportResult(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
+      tenantId,
       exportId: update?.export_id ?? '',
       result: { status: 'succeeded', externalId: `scim-${suffix}` },
     });
@@ -302,14 +310,14 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     const employee = `R-${suffix}`;
     const deliver = async (operation: string, externalId: string) => {
       const [claimed] = await claimExports(fixture.orm.em.fork(), {
-        tenantId: fixture.tenantId,
+        tenantId,
         applicationIds: [apps.saas],
         limit: 10,
         leaseMs: 60_000,
       });
       expect(claimed).toMatchObject({ operation });
       await recordExportResult(fixture.orm.em.fork(), {
-        tenantId: fixture.tenantId,
+        tenantId,
         exportId: claimed?.exportId ?? '',
         result: { status: 'succeeded', externalId },
       });
