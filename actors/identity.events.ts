@@ -142,6 +142,19 @@ export const RulesAppliedSchema = Type.Object(
   strict,
 );
 
+/**
+ * The tenant applied a plan version that changes how identities are classified, which rules run or what
+ * goes out to the targets: the identity is looked at again by that plan (sent by the plan reconciliation).
+ */
+export const PlanAppliedSchema = Type.Object(
+  {
+    type: Type.Literal('plan.applied'),
+    at: Instant,
+    version: Type.Integer({ minimum: 1, description: 'The plan version to look at the identity with.' }),
+  },
+  strict,
+);
+
 export const IdentityEventSchema = Type.Union([
   InboundChangedSchema,
   InboundDetachedSchema,
@@ -152,6 +165,7 @@ export const IdentityEventSchema = Type.Union([
   TimerCancelledSchema,
   ClassifiedSchema,
   RulesAppliedSchema,
+  PlanAppliedSchema,
 ]);
 export type IdentityEvent = Static<typeof IdentityEventSchema>;
 export type PulseEvent = Extract<IdentityEvent, { type: `pulse.${string}` }>;

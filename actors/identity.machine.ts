@@ -32,6 +32,8 @@ export interface IdentityContext {
   deletion?: { timerId: string; dueAt: string } | undefined;
   /** The time of the last event that changed anything. */
   updatedAt?: string | undefined;
+  /** The newest plan version the identity was looked at again with (`plan.applied`). */
+  planVersion?: number | undefined;
 }
 
 export type Provenance = Record<string, { applicationId: string; authority: number }>;
@@ -211,6 +213,8 @@ const base = setup({
     /** A detached source the identity knows (detaching an unknown one changes nothing). */
     hasSource: ({ context, event }) =>
       event.type === 'inbound.detached' && context.sources.some((other) => sameSource(other, event.source)),
+    newerPlan: ({ context, event }) =>
+      event.type === 'plan.applied' && event.version > (context.planVersion ?? 0),
     isDeletionTimer: ({ context, event }) =>
       (event.type === 'timer.fired' || event.type === 'timer.cancelled') &&
       event.timerId === context.deletion?.timerId,
@@ -278,6 +282,11 @@ const logic = base.extend({
       });
     }),
     touch: base.assign({ updatedAt: ({ event }) => event.at }),
+    /** A new plan version: remembered, so the host classifies the identity and runs the rules again. */
+    rememberPlan: base.assign({
+      planVersion: ({ context, event }) =>
+        event.type === 'plan.applied' ? event.version : context.planVersion,
+    }),
     /** A new classification can change which applications the identity belongs in: Outbound looks again. */
     classify: base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'classified' || event.classification === context.classification) return;
@@ -326,6 +335,13 @@ const emitCreate = {
   type: 'emit' as const,
   params: ({ context, event }: ActionArgs<IdentityEvent>) =>
     outbound('create', context, event, { attributes: context.attributes }),
+};
+
+/** Outbound looks at the identity again with nothing changed in it (a new plan decides). */
+const emitReconsider = {
+  type: 'emit' as const,
+  params: ({ context, event }: ActionArgs<IdentityEvent>) =>
+    outbound('update', context, event, { attributes: {} }),
 };
 
 const emitPassword = {
@@ -377,6 +393,10 @@ export const identityMachine = logic.createMachine({
   // Any living identity can be (re)classified; a deleted one is done and hears nothing.
   on: {
     classified: { actions: 'classify' },
+    // Looked at once per plan version: a version already seen (or an older one, replayed) changes nothing.
+    // A provisioned identity also goes to Outbound, which compares every target with the new plan (level-
+    // triggered: only real differences leave); a joiner has nothing provisioned to compare.
+    'plan.applied': { guard: 'newerPlan', actions: ['rememberPlan', emitReconsider] },
     'inbound.detached': { guard: 'hasSource', actions: 'detachSource' },
   },
   states: {
@@ -402,6 +422,7 @@ export const identityMachine = logic.createMachine({
           { actions: 'absorbInbound' },
         ],
         'rules.applied': { actions: 'absorbInbound' },
+        'plan.applied': { guard: 'newerPlan', actions: 'rememberPlan' },
         // Not provisioned yet: nothing to send out.
         'inbound.detached': { guard: 'hasSource', actions: 'forgetSource' },
       },
@@ -601,6 +622,7 @@ export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
   if (snapshot.context.classification !== undefined) context.classification = snapshot.context.classification;
   if (deletion !== undefined) context.deletion = deletion;
   if (updatedAt !== undefined) context.updatedAt = updatedAt;
+  if (snapshot.context.planVersion !== undefined) context.planVersion = snapshot.context.planVersion;
   return { state: snapshot.value, context };
 }
 

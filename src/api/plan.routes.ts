@@ -1,8 +1,9 @@
 // The caller's sync plan: apply a new version (YAML or JSON body), read the one in force, list versions,
-// read one with its diff. An invalid plan answers 400 with every problem (line, path, message) and
-// leaves the version in force unchanged.
+// read one with its diff, see how far the identities have been reconciled with it. An invalid plan answers
+// 400 with every problem (line, path, message) and leaves the version in force unchanged.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { reconciliationStatus } from '../engine/plan-reconciliation.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
 import type { PluginSet } from '../plan/plugins.ts';
 
@@ -42,6 +43,13 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = as
   });
 
   app.get('/', async (request) => getPlanVersion(request.em, request.principal.tenantId));
+
+  // How far the identities already in the Vault have been looked at with the newest plan that asked for it.
+  app.get('/reconciliation', async (request) => {
+    const status = await reconciliationStatus(request.em, request.principal.tenantId);
+    if (status === undefined) throw new NotFoundError('no plan reconciliation has been requested yet');
+    return status;
+  });
 
   app.get('/versions', async (request) => ({
     versions: await listPlanVersions(request.em, request.principal.tenantId),

@@ -204,6 +204,10 @@ plan
       );
       for (const application of applied.applications)
         console.log(`application ${application.name}  ${application.id}`);
+      if (applied.reconciles)
+        console.log(
+          'the identities already in the Vault will be looked at with this version (GET /v1/plan/reconciliation)',
+        );
     } finally {
       await database.close();
     }

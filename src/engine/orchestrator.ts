@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
 import { nextCronRun } from '../plan/cron.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
+import { createPlanReconciliation, type ReconciliationTarget } from './plan-reconciliation.ts';
 import { createRejoinSweep, type RefeedTarget } from './rejoin.ts';
 
 export interface ScheduleTiming {
@@ -68,16 +69,21 @@ export function startOrchestrator(deps: {
   intervalMs?: number;
   /** Where the disconnector sweep re-feeds objects (src/engine/rejoin.ts); no sweep without it. */
   rejoin?: RefeedTarget;
+  /** Where plan reconciliation sends identities (src/engine/plan-reconciliation.ts); none without it. */
+  reconcile?: ReconciliationTarget;
 }): { stop(): Promise<void>; tick(): Promise<number> } {
   const log = deps.logger.child({ component: 'orchestrator' });
   const rejoin = deps.rejoin && createRejoinSweep({ ...deps.rejoin, em: deps.em, logger: log });
   const now = deps.now ?? (() => new Date());
+  const reconcile =
+    deps.reconcile && createPlanReconciliation({ ...deps.reconcile, em: deps.em, logger: log, now });
   let running: Promise<number> = Promise.resolve(0);
   const tick = (): Promise<number> => {
     running = running.then(async () => {
       const fired = await fireDueSchedules(deps.em, now());
       for (const run of fired) log.info(run, 'schedule fired: import run requested');
       await rejoin?.tick();
+      await reconcile?.tick();
       return fired.length;
     });
     return running;

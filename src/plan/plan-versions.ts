@@ -6,6 +6,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { syncPlanSchedules } from '../engine/orchestrator.ts';
 import { ensureJoinIndexes } from '../engine/join-indexes.ts';
+import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
 import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
@@ -27,6 +28,11 @@ export interface AppliedPlan extends PlanVersionSummary {
   diff: string;
   /** The plan's applications and their ids (connectors and agents send these ids with their objects). */
   applications: { name: string; id: string }[];
+  /**
+   * True when this version changes how identities are classified, which rules run or what goes out to the
+   * targets: the identities already in the Vault are looked at again (src/engine/plan-reconciliation.ts).
+   */
+  reconciles: boolean;
 }
 
 /** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
@@ -60,6 +66,7 @@ export async function applyPlan(
         changed: false,
         diff: '',
         applications: await syncApplications(tx, options.tenantId, compiled.plan),
+        reconciles: false,
       };
     }
     const version = (latest?.version ?? 0) + 1;
@@ -91,7 +98,10 @@ export async function applyPlan(
       new Map(applications.map((application) => [application.name, application.id])),
       new Date(),
     );
-    return { ...summary(row), changed: true, diff, applications };
+    // The stored document was validated when it was applied.
+    const reconciles = planChangesIdentities(latest?.document as SyncPlan | undefined, compiled.plan);
+    if (reconciles) await requestReconciliation(tx, options.tenantId, version);
+    return { ...summary(row), changed: true, diff, applications, reconciles };
   });
 }
 

@@ -11,6 +11,7 @@ import { IdentityTimer } from './entities/identity-timer.entity.ts';
 import { StreamOffset } from './entities/stream-offset.entity.ts';
 import { OutboxBatch, OutboxMessage } from './entities/outbox-batch.entity.ts';
 import { PlanVersion } from './entities/plan-version.entity.ts';
+import { PlanReconciliation } from './entities/plan-reconciliation.entity.ts';
 import { ImportRun, RepositoryObject } from './entities/repository.entities.ts';
 import { ExportItem, OutboundObject, Schedule } from './entities/outbound.entities.ts';
 import { BusGroupOffset, BusMember, BusMessage, BusPartition, BusTopic } from './entities/bus.entities.ts';
@@ -30,6 +31,7 @@ export const entities = [
   OutboxBatch,
   OutboxMessage,
   PlanVersion,
+  PlanReconciliation,
   RepositoryObject,
   ImportRun,
   OutboundObject,

@@ -7,6 +7,7 @@ import { startEngine, type Engine } from '../../streams/engine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
+import { reconciliationStatus } from '../../src/engine/plan-reconciliation.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
@@ -45,10 +46,16 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
 
   /**
    * A new tenant with a plan: an authoritative HR system and targets in live, approval and sandbox modes,
-   * and one (the directory) without classifications.
+   * and one (the directory) without classifications. `edit` applies a later version for the same tenant:
+   * another display name for the targets, more targets, a comment.
    */
-  async function applyTestPlan(suffix: string) {
-    ({ tenantId } = await createTenant(fixture.orm.em, { tenant: `tenant-${suffix}` }));
+  async function applyTestPlan(
+    suffix: string,
+    edit?: { displayName?: string; targets?: string[]; comment?: string },
+  ) {
+    if (edit === undefined)
+      ({ tenantId } = await createTenant(fixture.orm.em, { tenant: `tenant-${suffix}` }));
+    const displayName = edit?.displayName ?? 'identity.givenName + " " + identity.surname';
     const target = (name: string, mode: string, extra: string[] = []) => [
       `  - name: ${name}-${suffix}`,
       '    type: scim',
@@ -60,7 +67,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       '    outbound:',
       '      - { target: userName, from: employeeId }',
       '      - { target: title, from: title }',
-      '      - { target: displayName, expression: \'identity.givenName + " " + identity.surname\' }',
+      `      - { target: displayName, expression: '${displayName}' }`,
       ...(extra.includes('no classifications') ? [] : ['    classifications: [1]']),
       ...extra.filter((line) => line !== 'no classifications'),
     ];
@@ -90,9 +97,11 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       ...target('trial', 'sandbox'),
       // No classifications: an identity belongs here only through an account joined to it.
       ...target('directory', 'live', ['no classifications']),
+      ...(edit?.targets ?? []).flatMap((name) => target(name, 'live')),
       'classifications:',
       '  - { value: 1, name: employee, when: \'identity.employeeType == "Employee"\' }',
       '  - { value: 2, name: contractor, when: \'identity.employeeType == "Contractor"\' }',
+      ...(edit?.comment === undefined ? [] : [`# ${edit.comment}`]),
     ].join('\n');
     const applied = await applyPlan(fixture.orm.em, {
       tenantId,
@@ -107,6 +116,8 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       audited: ids[2] ?? '',
       trial: ids[3] ?? '',
       directory: ids[4] ?? '',
+      added: ids.slice(5),
+      reconciles: applied.reconciles,
     };
   }
 
@@ -273,6 +284,59 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     await until('the confirmation', async () =>
       (await queue(apps.saas)).every((item) => item.status === 'confirmed'),
     );
+  });
+
+  it('applies a new plan version to the identities already in the Vault: a new target, a changed mapper', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const apps = await applyTestPlan(suffix);
+    const [employee, contractor] = [`P-${suffix}`, `Q-${suffix}`];
+    await fixture.send('imports', [
+      worker(apps.hr, employee),
+      worker(apps.hr, contractor, { WorkerType: 'Contractor', FirstName: 'Grace' }),
+    ]);
+    await until('the live create', async () => (await queue(apps.saas)).length === 1);
+    await until('both identities', async () => (await identityOf(contractor)) !== undefined);
+
+    // Version 2 adds a target for employees and writes the display name the other way round. No record
+    // is imported again: the engine looks at the identities it already has with the new plan.
+    const v2 = await applyTestPlan(suffix, {
+      targets: ['crm'],
+      displayName: 'identity.surname + ", " + identity.givenName',
+    });
+    expect(v2.reconciles).toBe(true);
+    const crm = v2.added[0] ?? '';
+    await until('the new target provisioned', async () => (await queue(crm)).length === 1);
+    await until('the changed display name', async () => (await queue(apps.saas)).length === 2);
+    const identity = await identityOf(employee);
+    expect(await queue(crm)).toEqual([
+      expect.objectContaining({
+        identity_id: identity?.id,
+        operation: 'create',
+        attributes: { userName: employee, title: 'Engineer', displayName: 'Lovelace, Ada' },
+      }),
+    ]);
+    expect((await queue(apps.saas))[1]).toMatchObject({
+      identity_id: identity?.id,
+      operation: 'update',
+      attributes: { displayName: 'Lovelace, Ada' },
+    });
+    await until('the reconciliation complete', async () => {
+      const status = await reconciliationStatus(fixture.orm.em, tenantId);
+      return status?.planVersion === 2 && status.completedAt !== null ? status : undefined;
+    });
+    expect((await reconciliationStatus(fixture.orm.em, tenantId))?.identities).toBe(2);
+
+    // A version that changes nothing an identity depends on asks for no reconciliation, and nothing leaves.
+    const v3 = await applyTestPlan(suffix, {
+      targets: ['crm'],
+      displayName: 'identity.surname + ", " + identity.givenName',
+      comment: 'reviewed by the identity team',
+    });
+    expect(v3.reconciles).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await queue(crm)).toHaveLength(1);
+    expect(await queue(apps.saas)).toHaveLength(2);
+    expect((await reconciliationStatus(fixture.orm.em, tenantId))?.planVersion).toBe(2);
   });
 
   it('updates the account an identity is joined to in a target, addressed to that account, with only what differs', async () => {

@@ -772,6 +772,39 @@ describe('classification', () => {
   });
 });
 
+describe('a new plan version', () => {
+  const planApplied = (version: number, at: string): IdentityEvent => ({ type: 'plan.applied', at, version });
+
+  it('sends a provisioned identity to Outbound once per version, remembered across persistence', () => {
+    for (const snapshot of [active(), disabled(), leaver()]) {
+      const step = stepIdentity(snapshot, planApplied(2, T4));
+      expect(step.effects).toEqual([
+        { type: 'outbound', change: 'update', identityId: IDENTITY, attributes: {}, at: T4 },
+      ]);
+      expect(identityState(step.snapshot)).toBe(identityState(snapshot));
+      expect(step.snapshot.context.attributes).toEqual(snapshot.context.attributes);
+      const restored = hydrateIdentity(persistIdentity(step.snapshot));
+      expect(restored.context.planVersion).toBe(2);
+      // The same version again (a replayed reconciliation) or an older one: nothing.
+      expect(stepIdentity(restored, planApplied(2, T5))).toEqual({ snapshot: restored, effects: [] });
+      expect(stepIdentity(restored, planApplied(1, T5))).toEqual({ snapshot: restored, effects: [] });
+      expect(kinds(stepIdentity(restored, planApplied(3, T5)).effects)).toEqual(['outbound:update']);
+    }
+  });
+
+  it('remembers the version for a joiner, with nothing to send out, and is ignored once deleted', () => {
+    const joiner = after(inbound({ lifecycle: 'left' })).snapshot;
+    const step = stepIdentity(joiner, planApplied(2, T2));
+    expect(identityState(step.snapshot)).toBe('joiner');
+    expect(step.snapshot.context.planVersion).toBe(2);
+    expect(step.effects).toEqual([]);
+
+    const deleted = stepIdentity(leaver(), timer(DELETION_TIMER, T3)).snapshot;
+    expect(identityState(deleted)).toBe('deleted');
+    expect(stepIdentity(deleted, planApplied(2, T4))).toEqual({ snapshot: deleted, effects: [] });
+  });
+});
+
 describe('rules', () => {
   it('sets attributes above any application, and sends the change out as an update', () => {
     const active = stepIdentity(
