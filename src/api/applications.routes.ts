@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { Application, applicationModes, applicationTypes } from '../storage/entities/application.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
@@ -43,6 +44,20 @@ function present(application: Application): Static<typeof ApplicationBody> {
     createdAt: application.createdAt.toISOString(),
     updatedAt: application.updatedAt.toISOString(),
   };
+}
+
+/**
+ * The version of the plan in force when it names the application: the engine takes such an application's
+ * mode from the plan, and finds it by its name there.
+ */
+async function planNaming(em: EntityManager, tenantId: string, name: string): Promise<number | undefined> {
+  const { rows } = await sql<{ version: number }>`
+    select p.version from plan_version p
+    where p.tenant_id = ${tenantId}
+      and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
+      and exists (select 1 from jsonb_array_elements(p.document->'applications') as a(application)
+                  where a.application->>'name' = ${name})`.execute(em.getKysely());
+  return rows[0]?.version;
 }
 
 export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -91,6 +106,12 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const application = await findApplication(request.em, request.params.id);
+      const plan = await planNaming(request.em, request.principal.tenantId, application.name);
+      if (plan !== undefined)
+        throw new ConflictError(
+          `application "${application.name}" is defined by the sync plan (version ${String(plan)}): change its name or mode there and apply it`,
+          { details: { planVersion: plan } },
+        );
       request.em.assign(application, request.body);
       await flushUnique(request.em, `an application named "${request.body.name ?? ''}" already exists`);
       return present(application);

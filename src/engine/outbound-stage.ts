@@ -113,6 +113,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
           joined: join,
           previous: previous.get(key),
           passwords: target.plan.export?.passwords === true ? identity.passwords : [],
+          sandbox: (target.plan.mode ?? 'sandbox') === 'sandbox',
         });
         if (decision.next !== undefined && !sameTarget(decision.next, previous.get(key)))
           targets.push({

@@ -13,6 +13,11 @@ export interface TargetState {
   desired: Attributes;
   state: 'provisioned' | 'deprovisioned';
   enabled: boolean;
+  /**
+   * Decided while the application was in sandbox mode: the operations were only a report, so once it is
+   * out of sandbox the decision counts for nothing. Absent: false.
+   */
+  sandbox?: boolean;
 }
 
 export interface OutboundInput {
@@ -29,6 +34,8 @@ export interface OutboundInput {
   previous?: TargetState | undefined;
   /** Password changes since the last decision, in order (sealed, passed through). */
   passwords: SealedSecret[];
+  /** The application is in sandbox mode: the operations are a report, nothing leaves. */
+  sandbox?: boolean;
 }
 
 export interface ExportOperation {
@@ -67,7 +74,11 @@ function withoutNulls(attributes: Attributes): Attributes {
 }
 
 export function decideOutbound(input: OutboundInput): OutboundDecision {
-  const { previous, joined } = input;
+  const { joined } = input;
+  const sandbox = input.sandbox === true;
+  // What a sandbox only reported was never exported: out of sandbox, the application holds what it holds
+  // (its joined object, if any), and that is what is compared.
+  const previous = input.previous?.sandbox === true && !sandbox ? undefined : input.previous;
   const externalId = joined?.externalId ?? previous?.externalId ?? null;
   const provisioned = previous?.state === 'provisioned';
   const operations: ExportOperation[] = [];
@@ -77,6 +88,7 @@ export function decideOutbound(input: OutboundInput): OutboundDecision {
     desired: previous?.desired ?? {},
     state: 'provisioned',
     enabled: previous?.enabled ?? true,
+    ...(sandbox ? { sandbox } : {}),
     ...state,
   });
 
@@ -128,6 +140,7 @@ export function sameTarget(a: TargetState | undefined, b: TargetState | undefine
     a.enabled === b.enabled &&
     a.externalId === b.externalId &&
     a.objectClass === b.objectClass &&
+    (a.sandbox === true) === (b.sandbox === true) &&
     attributeChanges(a.desired, b.desired) === undefined &&
     attributeChanges(b.desired, a.desired) === undefined
   );

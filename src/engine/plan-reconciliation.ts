@@ -40,6 +40,8 @@ function identityFacingParts(plan: SyncPlan): unknown {
           outboundFilter: application.filters?.outbound ?? null,
           classifications: application.classifications ?? null,
           export: application.export ?? null,
+          // Leaving sandbox: what the report showed must now really be exported (see outbound.ts).
+          sandbox: (application.mode ?? 'sandbox') === 'sandbox',
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     }),

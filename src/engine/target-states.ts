@@ -29,8 +29,9 @@ export async function readTargetStates(
     desired: Attributes;
     state: 'provisioned' | 'deprovisioned';
     enabled: boolean;
+    sandbox: boolean;
   }>`
-    select identity_id, application_id, object_class, external_id, desired, state, enabled
+    select identity_id, application_id, object_class, external_id, desired, state, enabled, sandbox
     from outbound_object
     where identity_id = any(${ownerIds}::uuid[]) and application_id = any(${applicationIds}::uuid[])`.execute(
     tx.getKysely(),
@@ -44,6 +45,7 @@ export async function readTargetStates(
         desired: row.desired,
         state: row.state,
         enabled: row.enabled,
+        ...(row.sandbox ? { sandbox: true } : {}),
       },
     ]),
   );
@@ -61,8 +63,8 @@ export async function saveTargetStates(
 ): Promise<void> {
   if (states.length === 0) return;
   await sql`
-    insert into outbound_object (tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, updated_at)
-    select tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, ${now}
+    insert into outbound_object (tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, sandbox, updated_at)
+    select tenant_id, application_id, identity_id, object_class, external_id, desired, state, enabled, sandbox, ${now}
     from jsonb_to_recordset(${JSON.stringify(
       states.map((state) => ({
         tenant_id: state.tenantId,
@@ -73,14 +75,14 @@ export async function saveTargetStates(
         desired: state.desired,
         state: state.state,
         enabled: state.enabled,
+        sandbox: state.sandbox === true,
       })),
     )}::jsonb) as u(tenant_id uuid, application_id uuid, identity_id uuid, object_class text, external_id text,
-      desired jsonb, state text, enabled boolean)
+      desired jsonb, state text, enabled boolean, sandbox boolean)
     on conflict (tenant_id, application_id, identity_id) do update set
       object_class = excluded.object_class, external_id = coalesce(excluded.external_id, outbound_object.external_id),
-      desired = excluded.desired, state = excluded.state, enabled = excluded.enabled, updated_at = excluded.updated_at`.execute(
-    tx.getKysely(),
-  );
+      desired = excluded.desired, state = excluded.state, enabled = excluded.enabled, sandbox = excluded.sandbox,
+      updated_at = excluded.updated_at`.execute(tx.getKysely());
 }
 
 /** How an application's mode queues its operations: delivered (live), held for approval, or a report. */

@@ -131,7 +131,8 @@ async function syncApplications(
       });
     } else {
       application.type = planned.type;
-      if (planned.mode !== undefined) application.mode = planned.mode;
+      // The engine queues by the plan's mode, sandbox when it names none: the record says the same.
+      application.mode = planned.mode ?? 'sandbox';
     }
     return { name: planned.name, id: application.id };
   });

@@ -51,7 +51,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
    */
   async function applyTestPlan(
     suffix: string,
-    edit?: { displayName?: string; targets?: string[]; comment?: string },
+    edit?: { displayName?: string; targets?: string[]; comment?: string; modes?: Record<string, string> },
   ) {
     if (edit === undefined)
       ({ tenantId } = await createTenant(fixture.orm.em, { tenant: `tenant-${suffix}` }));
@@ -59,7 +59,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     const target = (name: string, mode: string, extra: string[] = []) => [
       `  - name: ${name}-${suffix}`,
       '    type: scim',
-      `    mode: ${mode}`,
+      `    mode: ${edit?.modes?.[name] ?? mode}`,
       '    objectClasses:',
       '      User:',
       '        attributes: { userName: { direction: both }, title: { direction: out }, displayName: { direction: out } }',
@@ -337,6 +337,25 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
     expect(await queue(crm)).toHaveLength(1);
     expect(await queue(apps.saas)).toHaveLength(2);
     expect((await reconciliationStatus(fixture.orm.em, tenantId))?.planVersion).toBe(2);
+  });
+
+  it('exports, once an application leaves sandbox, what its report showed: nothing had left', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const apps = await applyTestPlan(suffix);
+    const employee = `S-${suffix}`;
+    await fixture.send('imports', [worker(apps.hr, employee)]);
+    await until('the sandbox report', async () => (await queue(apps.trial)).length === 1);
+    expect((await queue(apps.trial))[0]).toMatchObject({ operation: 'create', status: 'sandbox' });
+
+    const live = await applyTestPlan(suffix, { modes: { trial: 'live' } });
+    expect(live.reconciles).toBe(true);
+    await until('the real create', async () => (await queue(apps.trial)).length === 2);
+    expect((await queue(apps.trial))[1]).toMatchObject({
+      identity_id: (await identityOf(employee))?.id,
+      operation: 'create',
+      status: 'pending',
+      attributes: { userName: employee, title: 'Engineer', displayName: 'Ada Lovelace' },
+    });
   });
 
   it('updates the account an identity is joined to in a target, addressed to that account, with only what differs', async () => {

@@ -127,6 +127,50 @@ describe('sync plan versions through the HTTP API (real PostgreSQL)', () => {
     expect(response.json()).toMatchObject({ version: 1 });
   });
 
+  it('leaves the name and mode of the applications it defines to the plan, and reports its reconciliation', async () => {
+    const tenant = await createTenant(orm.em, { tenant: uniqueName('umbrella') });
+    expect((await get(tenant, '/v1/plan/reconciliation')).statusCode).toBe(404);
+    const applied = await put(tenant, example);
+    expect(applied.json()).toMatchObject({ version: 1, reconciles: true });
+    expect((await get(tenant, '/v1/plan/reconciliation')).json()).toMatchObject({
+      planVersion: 1,
+      identities: 0,
+      completedAt: null,
+    });
+    const salesforce = applied
+      .json<{ applications: { name: string; id: string }[] }>()
+      .applications.find((a) => a.name === 'salesforce');
+    const patch = (id: string, payload: Record<string, string>) =>
+      app.inject({
+        method: 'PATCH',
+        url: `/v1/applications/${id}`,
+        headers: { authorization: `Bearer ${tenant.apiKey}` },
+        payload,
+      });
+    const refused = await patch(salesforce?.id ?? '', { mode: 'live' });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({
+      error: {
+        code: 'JNY_CONFLICT',
+        message:
+          'application "salesforce" is defined by the sync plan (version 1): change its name or mode there and apply it',
+      },
+    });
+    expect((await get(tenant, `/v1/applications/${salesforce?.id ?? ''}`)).json()).toMatchObject({
+      mode: 'sandbox',
+    });
+    // An application the plan does not name is the API's to change.
+    const other = await app.inject({
+      method: 'POST',
+      url: '/v1/applications',
+      headers: { authorization: `Bearer ${tenant.apiKey}` },
+      payload: { name: 'legacy-crm', type: 'sql' },
+    });
+    expect((await patch(other.json<{ id: string }>().id, { mode: 'live' })).json()).toMatchObject({
+      mode: 'live',
+    });
+  });
+
   it("never shows a tenant another tenant's plan", async () => {
     const fresh = await createTenant(orm.em, { tenant: uniqueName('initech') });
     const response = await get(fresh, '/v1/plan');

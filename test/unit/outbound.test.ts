@@ -29,6 +29,31 @@ describe('outbound decision', () => {
     expect(next).toMatchObject({ state: 'provisioned', enabled: true, externalId: null });
   });
 
+  it('out of sandbox, counts for nothing what a sandbox only reported: the application holds what it holds', () => {
+    // In sandbox the report shows the create, and the decision is remembered as a report.
+    const reported = decideOutbound(input({ sandbox: true }));
+    expect(reported.operations.map((o) => o.operation)).toEqual(['create']);
+    expect(reported.next).toMatchObject({ state: 'provisioned', sandbox: true });
+    // Still in sandbox: the same identity reports nothing new.
+    expect(decideOutbound(input({ sandbox: true, previous: reported.next })).operations).toEqual([]);
+    // Live: the create is really exported; an account joined meanwhile is updated where it differs.
+    const live = decideOutbound(input({ previous: reported.next }));
+    expect(live.operations).toEqual([
+      { operation: 'create', externalId: null, attributes: { userName: 'ada', title: 'Engineer' } },
+    ]);
+    expect(live.next?.sandbox).toBeUndefined();
+    expect(
+      decideOutbound(
+        input({
+          previous: reported.next,
+          joined: { externalId: 'ad-7', attributes: { userName: 'ada', title: 'Intern' } },
+        }),
+      ).operations,
+    ).toEqual([{ operation: 'update', externalId: 'ad-7', attributes: { title: 'Engineer' } }]);
+    // What was really exported before a spell in sandbox still counts there.
+    expect(decideOutbound(input({ sandbox: true, previous: provisioned })).operations).toEqual([]);
+  });
+
   it('creates a disabled identity disabled', () => {
     expect(decideOutbound(input({ identityState: 'disabled' })).operations.map((o) => o.operation)).toEqual([
       'create',

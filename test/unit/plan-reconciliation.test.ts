@@ -16,7 +16,7 @@ function edited(search: string, replacement: string) {
 const current = loadPlan(example, 'plan.yaml').plan;
 
 describe('which plan changes are reconciled with the identities already in the Vault', () => {
-  it('a first plan, a classification, a rule, an outbound mapper, filter or classification list, an export setting', () => {
+  it('a first plan, a classification, a rule, an outbound mapper, filter or classification list, an export setting, leaving sandbox', () => {
     expect(planChangesIdentities(undefined, current)).toBe(true);
     for (const [search, replacement] of [
       ['when: \'identity.employeeType == "Contractor"\'', 'when: \'identity.employeeType == "Temp"\''],
@@ -31,12 +31,13 @@ describe('which plan changes are reconciled with the identities already in the V
         'classifications: [1, 2]\n    export: { deprovision: delete }',
       ],
       ['export: { deprovision: delete }', 'export: { deprovision: disable }'],
+      ['mode: sandbox', 'mode: live'],
     ] as const) {
       expect(planChangesIdentities(current, edited(search, replacement)), replacement).toBe(true);
     }
   });
 
-  it('not a comment, a schedule, a mode, or the same plan read back from the database', () => {
+  it('not a comment, a schedule, a move between approval and live, or the same plan read back from the database', () => {
     expect(planChangesIdentities(current, loadPlan(`# reviewed\n${example}`, 'plan.yaml').plan)).toBe(false);
     expect(
       planChangesIdentities(
@@ -44,7 +45,7 @@ describe('which plan changes are reconciled with the identities already in the V
         edited('everyMinutes: 15 }\n\n  - name: salesforce', 'everyMinutes: 30 }\n\n  - name: salesforce'),
       ),
     ).toBe(false);
-    expect(planChangesIdentities(current, edited('mode: sandbox', 'mode: live'))).toBe(false);
+    expect(planChangesIdentities(current, edited('mode: approval', 'mode: live'))).toBe(false);
     // jsonb gives the keys back in its own order.
     const reordered = JSON.parse(
       JSON.stringify(current, (_key, value: unknown) =>

@@ -21,6 +21,8 @@ const OutboundObjectSchema = defineEntity({
     /** provisioned (the identity belongs there) or deprovisioned (it left, or no longer belongs). */
     state: p.string().length(16),
     enabled: p.boolean(),
+    /** Decided in sandbox mode (only reported): once out of sandbox, it counts for nothing. */
+    sandbox: p.boolean().default(false),
     updatedAt: p.datetime(),
   },
   // The Outbound stage reads a batch of identities' targets by identity id.
