@@ -154,6 +154,7 @@ export async function startEngine(deps: {
     concurrency: 2,
     cacheSize: 1,
     handle: createImportStage({
+      plans,
       // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
       inbound: createGroupForwarder({
         plans,

@@ -112,7 +112,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
           applicationId: j.application_id,
           externalId: j.external_id,
           joinState: j.join_state,
-          // How it came to be joined: projected, rule:<rule name> or manual:<service-account id>.
+          // How it came to be joined: projected, provisioned, rule:<rule name> or manual:<service-account id>.
           joinProvenance: j.join_provenance,
           joinedAt: j.joined_at === null ? null : new Date(j.joined_at).toISOString(),
         })),

@@ -47,7 +47,7 @@ function present(applicationId: string, row: ObjectRow) {
     joinState: row.join_state,
     identityId: row.identity_id,
     candidates: row.join_candidates,
-    /** projected, rule:<rule name> or manual:<service-account id>; null when not joined or not recorded. */
+    /** projected, provisioned, rule:<rule name> or manual:<service-account id>; null when not joined or not recorded. */
     joinProvenance: row.join_provenance,
     joinedAt: row.joined_at === null ? null : new Date(row.joined_at).toISOString(),
     deleted: row.deleted,

@@ -5,6 +5,7 @@
 // hard join, so the next import joins it; the next import that shows the exported values confirms it.
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { joinProvenance } from './join-provenance.ts';
 import { sql } from 'kysely';
 import type { Attributes, SealedSecret } from '../../actors/identity.events.ts';
 import type { MessageData } from '../../streams/messages.ts';
@@ -176,8 +177,9 @@ export async function recordExportResult(
         where export_id = ${options.exportId}`.execute(k);
       if (item.operation === 'create') {
         await sql`
-          insert into identity_source (tenant_id, application_id, external_id, identity_id, created_at)
-          values (${options.tenantId}, ${item.application_id}, ${result.externalId}, ${item.identity_id}, ${now})
+          insert into identity_source (tenant_id, application_id, external_id, identity_id, provenance, created_at)
+          values (${options.tenantId}, ${item.application_id}, ${result.externalId}, ${item.identity_id},
+            ${joinProvenance.provisioned}, ${now})
           on conflict do nothing`.execute(k);
         await sql`
           update outbound_object set external_id = ${result.externalId}

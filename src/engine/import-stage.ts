@@ -11,6 +11,7 @@ import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.
 import type { OutboxRow } from '../../streams/outbox.ts';
 import type { DeletedObject, InboundForwarder } from './inbound.ts';
 import { confirmExports } from './export-queue.ts';
+import type { PlanCache } from './plan-cache.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
@@ -35,12 +36,31 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function contentHash(objectClass: string, attributes: Record<string, unknown>): string {
-  return createHash('sha256')
-    .update(objectClass)
-    .update('\u0000')
-    .update(canonical(attributes))
-    .digest('hex');
+/**
+ * The object's content hash: its class and attributes, and the digest of its application's inbound
+ * configuration (src/engine/plan-cache.ts) — an object imported again unchanged under new inbound mappers
+ * is not unchanged for the Vault. An application without inbound configuration adds nothing.
+ */
+export function contentHash(objectClass: string, attributes: Record<string, unknown>, inbound = ''): string {
+  const hash = createHash('sha256').update(objectClass).update('\u0000').update(canonical(attributes));
+  if (inbound !== '') hash.update('\u0000').update(inbound);
+  return hash.digest('hex');
+}
+
+/** The inbound digest of each application of the batch, keyed `<tenant id>|<application id>`. */
+async function inboundDigests(
+  tx: EntityManager,
+  plans: PlanCache | undefined,
+  objects: ImportObject[],
+): Promise<Map<string, string>> {
+  const digests = new Map<string, string>();
+  if (plans === undefined) return digests;
+  for (const tenantId of new Set(objects.map((object) => object.tenantId))) {
+    const plan = await plans.get(tx, tenantId);
+    for (const [applicationId, digest] of plan?.inboundDigests ?? [])
+      digests.set(`${tenantId}|${applicationId}`, digest);
+  }
+  return digests;
 }
 
 export function createImportStage(
@@ -48,6 +68,8 @@ export function createImportStage(
     onBatch?: (outcome: ImportOutcome) => void;
     /** Where changed objects go next: their joined (or projected) identities' inbound events. */
     inbound?: InboundForwarder;
+    /** The plans in force, whose inbound configuration is part of each object's content hash. */
+    plans?: PlanCache;
   } = {},
 ): BatchHandler {
   return async (tx, messages): Promise<HandlerResult> => {
@@ -76,6 +98,7 @@ export function createImportStage(
     const upserts = [...objects.values()].filter((object) => object.operation === 'upsert');
     const deletes = [...objects.values()].filter((object) => object.operation === 'delete');
     if (upserts.length > 0) {
+      const digests = await inboundDigests(tx, options.plans, upserts);
       const document = JSON.stringify(
         upserts.map((object) => ({
           tenant_id: object.tenantId,
@@ -83,7 +106,11 @@ export function createImportStage(
           external_id: object.externalId,
           object_class: object.objectClass,
           attributes: object.attributes ?? {},
-          content_hash: contentHash(object.objectClass, object.attributes ?? {}),
+          content_hash: contentHash(
+            object.objectClass,
+            object.attributes ?? {},
+            digests.get(`${object.tenantId}|${object.applicationId}`),
+          ),
           run_id: object.runId ?? null,
         })),
       );

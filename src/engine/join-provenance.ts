@@ -1,13 +1,16 @@
 // The durable provenance of a join: how an application object came to be joined to its identity —
-// projected (it created the identity), by a joining rule, or by hand — recorded with its hard join
+// projected (it created the identity), provisioned (an export created it), by a joining rule, or by
+// hand — recorded with its hard join
 // (identity_source), so an administrator can tell a rule's join from a person's decision long after.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 
-export type JoinProvenance = 'projected' | `rule:${string}` | `manual:${string}`;
+export type JoinProvenance = 'projected' | 'provisioned' | `rule:${string}` | `manual:${string}`;
 
 export const joinProvenance = {
   projected: 'projected',
+  /** Joinery created the object with an export (the create's result named its anchor). */
+  provisioned: 'provisioned',
   rule: (name: string): JoinProvenance => `rule:${name}`,
   manual: (serviceAccountId: string): JoinProvenance => `manual:${serviceAccountId}`,
 } as const;

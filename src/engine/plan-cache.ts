@@ -1,5 +1,6 @@
 // The sync plan in force for each tenant, compiled once per version, with the tenant's application ids:
 // the stages ask for it per batch and get the compiled plan back unless a new version was applied.
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { checkPlan, type CompiledPlan } from '../plan/check-plan.ts';
@@ -11,6 +12,30 @@ export interface PlanInForce {
   compiled: CompiledPlan;
   /** The plan's applications by application id, with their index in the plan (for expression paths). */
   applications: Map<string, { plan: ApplicationPlan; index: number }>;
+  /**
+   * Per application id, a digest of what turns its objects into Vault attributes (inbound mappers,
+   * lifecycle, import and inbound filters, whether it creates identities); empty when it has none. It is
+   * part of each object's content hash, so after a change the next full import takes every object
+   * through Inbound again instead of stopping it at the hash.
+   */
+  inboundDigests: Map<string, string>;
+}
+
+function inboundDigest(application: ApplicationPlan): string {
+  const parts = {
+    inbound: application.inbound ?? [],
+    lifecycle: application.lifecycle ?? null,
+    filters: { import: application.filters?.import ?? null, inbound: application.filters?.inbound ?? null },
+    createsIdentities: application.createsIdentities ?? false,
+  };
+  const empty =
+    parts.inbound.length === 0 &&
+    parts.lifecycle === null &&
+    parts.filters.import === null &&
+    parts.filters.inbound === null &&
+    !parts.createsIdentities;
+  // The stored document comes from jsonb: its keys are in one order for one content.
+  return empty ? '' : createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
 }
 
 /** `plugins` must be the set the plans were applied with (the process's plugins.dir). */
@@ -38,11 +63,14 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
         select id, name from application where tenant_id = ${tenantId}`.execute(k);
     const byName = new Map(ids.map((row) => [row.name, row.id]));
     const applications = new Map<string, { plan: ApplicationPlan; index: number }>();
+    const inboundDigests = new Map<string, string>();
     document.applications.forEach((plan, index) => {
       const id = byName.get(plan.name);
-      if (id !== undefined) applications.set(id, { plan, index });
+      if (id === undefined) return;
+      applications.set(id, { plan, index });
+      inboundDigests.set(id, inboundDigest(plan));
     });
-    const entry: PlanInForce = { version, compiled, applications };
+    const entry: PlanInForce = { version, compiled, applications, inboundDigests };
     cache.set(tenantId, entry);
     return entry;
   };

@@ -67,8 +67,8 @@ export function createKafka(options: KafkaOptions = {}): KafkaService {
             classpath,
             'kafka.tools.StorageTool',
             'format',
-            '-t',
-            kafkaClusterId(),
+            // One argument: an id that starts with "-" (base64url) must not read as an option.
+            `--cluster-id=${kafkaClusterId()}`,
             '-c',
             join(dir, 'server.properties'),
           ]);

@@ -223,6 +223,14 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       exportId: create?.export_id ?? '',
       result: { status: 'succeeded', externalId: `scim-${suffix}` },
     });
+    // The new object is the identity's hard join, and says how it came to be: Joinery created it.
+    expect(
+      await query(
+        fixture.database.url,
+        'select identity_id, provenance from identity_source where application_id = $1 and external_id = $2',
+        [apps.saas, `scim-${suffix}`],
+      ),
+    ).toEqual([{ identity_id: employeeIdentity?.id, provenance: 'provisioned' }]);
 
     // A title change goes out as an update of only the title, addressed to the new object; the same
     // record again changes nothing anywhere.
