@@ -22,9 +22,8 @@ import type {
   Source,
 } from '../actors/identity.events.ts';
 import { VersionConflictError } from '../src/errors.ts';
-import { encodeMessage } from './cloudevents.ts';
 import type { MessageData } from './messages.ts';
-import type { OutboxRow } from './outbox.ts';
+import { outboxMessage, type OutboxRow } from './outbox.ts';
 import type { ConsumedMessage, HandlerResult, Rejection } from './partition-batch.ts';
 
 /** One event for one identity, with the message it came from. */
@@ -313,7 +312,7 @@ function effectMessage(
       identityId: effect.identityId,
       lifecycle: { from: effect.from, to: effect.to },
     };
-    const message = encodeMessage({
+    return outboxMessage(options.topics.logstream, {
       id,
       type: 'joinery.log.v1',
       source: options.source,
@@ -321,7 +320,6 @@ function effectMessage(
       tenantId,
       data,
     });
-    return outboxRow(tenantId, options.topics.logstream, message);
   }
   const data: MessageData<'joinery.outbound.v1'> = {
     tenantId,
@@ -332,7 +330,7 @@ function effectMessage(
     ...(effect.secret === undefined ? {} : { secret: effect.secret }),
     ...(effect.source === undefined ? {} : { source: effect.source }),
   };
-  const message = encodeMessage({
+  return outboxMessage(options.topics.outbound, {
     id,
     type: 'joinery.outbound.v1',
     source: options.source,
@@ -340,22 +338,6 @@ function effectMessage(
     tenantId,
     data,
   });
-  return outboxRow(tenantId, options.topics.outbound, message);
-}
-
-function outboxRow(
-  tenantId: string,
-  topic: string,
-  message: { key?: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, unknown> },
-): OutboxRow {
-  return {
-    tenantId,
-    topic,
-    key: message.key === undefined || message.key === null ? null : message.key.toString(),
-    value:
-      message.value === null || Buffer.isBuffer(message.value) ? message.value : Buffer.from(message.value),
-    headers: (message.headers ?? {}) as Record<string, string>,
-  };
 }
 
 /**

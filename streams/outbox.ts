@@ -7,6 +7,8 @@ import type { BusProducer } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
+import { encodeMessage, type Envelope } from './cloudevents.ts';
+import type { MessageType } from './messages.ts';
 
 export interface OutboxRow {
   tenantId: string | null;
@@ -28,6 +30,21 @@ export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]
   await sql`insert into outbox (messages, message_count) values (${document}::json, ${rows.length})`.execute(
     tx.getKysely(),
   );
+}
+
+/**
+ * A message decided in a transaction, as an outbox row: encoded as a CloudEvent, keyed by its contract (so
+ * an object's or an identity's messages keep their order on one partition).
+ */
+export function outboxMessage<T extends MessageType>(topic: string, envelope: Envelope<T>): OutboxRow {
+  const message = encodeMessage(envelope);
+  return {
+    tenantId: envelope.tenantId,
+    topic,
+    key: message.key === undefined || message.key === null ? null : message.key.toString(),
+    value: message.value as Buffer,
+    headers: message.headers as Record<string, string>,
+  };
 }
 
 /** A message as the outbox stores it (the JSON shape the outbox_message view reads too). */

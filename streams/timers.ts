@@ -5,8 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
-import { encodeMessage } from './cloudevents.ts';
-import { insertOutbox } from './outbox.ts';
+import { insertOutbox, outboxMessage } from './outbox.ts';
 
 export interface TimerScheduler {
   /** Fires every timer due at the scheduler's clock now; returns how many. */
@@ -47,7 +46,7 @@ export function startTimerScheduler(deps: {
         tx,
         rows.map((row) => {
           const dueAt = new Date(row.due_at).toISOString();
-          const message = encodeMessage({
+          return outboxMessage(deps.schedulesTopic, {
             id: `timer/${row.identity_id}/${row.timer_id}`,
             type: 'joinery.schedule.fired.v1',
             source: deps.source,
@@ -61,15 +60,6 @@ export function startTimerScheduler(deps: {
               dueAt,
             },
           });
-          return {
-            tenantId: row.tenant_id,
-            topic: deps.schedulesTopic,
-            key: row.identity_id,
-            value: Buffer.from(message.value as Buffer),
-            headers: Object.fromEntries(
-              Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
-            ),
-          };
         }),
       );
       return rows.length;

@@ -6,9 +6,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { sql } from 'kysely';
 import { NotFoundError } from '../errors.ts';
 import type { PersistedIdentity } from '../../actors/identity.machine.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
-import { messageContracts, type MessageData } from '../../streams/messages.ts';
-import { insertOutbox } from '../../streams/outbox.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
 
 export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
@@ -42,22 +41,15 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
           identityId: id,
           event: { type: 'timer.cancelled', at, timerId, by: `service-account:${serviceAccountId}` },
         };
-        const message = encodeMessage({
-          id: `timer-cancel/${id}/${timerId}/${at}`,
-          type: 'joinery.identity.event.v1',
-          source: '/joinery/api',
-          time: at,
-          tenantId,
-          data,
-        });
         await insertOutbox(tx, [
-          {
+          outboxMessage(topicName(options, 'identity'), {
+            id: `timer-cancel/${id}/${timerId}/${at}`,
+            type: 'joinery.identity.event.v1',
+            source: '/joinery/api',
+            time: at,
             tenantId,
-            topic: topicName(options, 'identity'),
-            key: messageContracts['joinery.identity.event.v1'].key(data),
-            value: message.value as Buffer,
-            headers: message.headers as Record<string, string>,
-          },
+            data,
+          }),
         ]);
       });
       // Accepted: the identity's actor cancels it in order with its other events (a timer that fires

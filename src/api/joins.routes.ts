@@ -9,9 +9,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Attributes } from '../../actors/identity.events.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
-import { messageContracts, type MessageData } from '../../streams/messages.ts';
-import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { joinProvenance } from '../engine/join-provenance.ts';
@@ -58,7 +57,7 @@ async function lockObject(
 }
 
 function logRow(topicPrefix: string, id: string, data: MessageData<'joinery.log.v1'>): OutboxRow {
-  const message = encodeMessage({
+  return outboxMessage(topicName({ topicPrefix }, 'logstream'), {
     id,
     type: 'joinery.log.v1',
     source: API_SOURCE,
@@ -66,13 +65,6 @@ function logRow(topicPrefix: string, id: string, data: MessageData<'joinery.log.
     tenantId: data.tenantId,
     data,
   });
-  return {
-    tenantId: data.tenantId,
-    topic: topicName({ topicPrefix }, 'logstream'),
-    key: data.tenantId,
-    value: message.value as Buffer,
-    headers: message.headers as Record<string, string>,
-  };
 }
 
 /**
@@ -92,22 +84,15 @@ async function detachFromIdentity(
     identityId,
     event: { type: 'inbound.detached', at, source: { applicationId, externalId }, by },
   };
-  const message = encodeMessage({
-    id: `detach/${identityId}/${applicationId}/${externalId}/${at}`,
-    type: 'joinery.identity.event.v1',
-    source: API_SOURCE,
-    time: at,
-    tenantId,
-    data,
-  });
   await insertOutbox(tx, [
-    {
+    outboxMessage(topicName(options, 'identity'), {
+      id: `detach/${identityId}/${applicationId}/${externalId}/${at}`,
+      type: 'joinery.identity.event.v1',
+      source: API_SOURCE,
+      time: at,
       tenantId,
-      topic: topicName(options, 'identity'),
-      key: messageContracts['joinery.identity.event.v1'].key(data),
-      value: message.value as Buffer,
-      headers: message.headers as Record<string, string>,
-    },
+      data,
+    }),
   ]);
   return refeedRemainingSources(tx, {
     tenantId,
@@ -176,22 +161,15 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
         attributes: object.attributes,
         observedAt: at,
       };
-      const message = encodeMessage({
-        id: `manual-join/${applicationId}/${externalId}/${at}`,
-        type: 'joinery.import.object.v1',
-        source: API_SOURCE,
-        time: at,
-        tenantId,
-        data,
-      });
       await insertOutbox(tx, [
-        {
+        outboxMessage(topicName(options, 'imports'), {
+          id: `manual-join/${applicationId}/${externalId}/${at}`,
+          type: 'joinery.import.object.v1',
+          source: API_SOURCE,
+          time: at,
           tenantId,
-          topic: topicName(options, 'imports'),
-          key: messageContracts['joinery.import.object.v1'].key(data),
-          value: message.value as Buffer,
-          headers: message.headers as Record<string, string>,
-        },
+          data,
+        }),
         logRow(options.topicPrefix, `manual-join/log/${applicationId}/${externalId}/${at}`, {
           tenantId,
           at,

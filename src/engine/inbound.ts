@@ -14,9 +14,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
 import type { Attributes } from '../../actors/identity.events.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
 import type { MessageData } from '../../streams/messages.ts';
-import type { OutboxRow } from '../../streams/outbox.ts';
+import { outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { hardJoinOf, recordHardJoins, type NewHardJoin } from './join-provenance.ts';
@@ -176,7 +175,7 @@ function identityEvent(
   id: string,
   data: MessageData<'joinery.identity.event.v1'>,
 ): OutboxRow {
-  const message = encodeMessage({
+  return outboxMessage(options.identityTopic, {
     id,
     type: 'joinery.identity.event.v1',
     source: options.source,
@@ -184,13 +183,6 @@ function identityEvent(
     tenantId: data.tenantId,
     data,
   });
-  return {
-    tenantId: data.tenantId,
-    topic: options.identityTopic,
-    key: data.identityId,
-    value: message.value as Buffer,
-    headers: message.headers as Record<string, string>,
-  };
 }
 
 function deletionDelay(plan: PlanInForce): { deletionDelayDays?: number } {

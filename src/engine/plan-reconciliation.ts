@@ -13,9 +13,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { encodeMessage } from '../../streams/cloudevents.ts';
 import type { MessageData } from '../../streams/messages.ts';
-import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
+import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
 
 /** Identities sent per transaction. */
@@ -130,7 +129,7 @@ function planAppliedRow(
     identityId,
     event: { type: 'plan.applied', at, version: planVersion },
   };
-  const message = encodeMessage({
+  return outboxMessage(target.identityTopic, {
     // The same identity and version always have the same id: a consumer can tell a repeat.
     id: `plan/${String(planVersion)}/${identityId}`,
     type: 'joinery.identity.event.v1',
@@ -139,13 +138,6 @@ function planAppliedRow(
     tenantId,
     data,
   });
-  return {
-    tenantId,
-    topic: target.identityTopic,
-    key: identityId,
-    value: message.value as Buffer,
-    headers: message.headers as Record<string, string>,
-  };
 }
 
 /**

@@ -10,9 +10,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Attributes } from '../../actors/identity.events.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
-import { messageContracts, type MessageData } from '../../streams/messages.ts';
-import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
+import type { MessageData } from '../../streams/messages.ts';
+import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 
 /** Objects re-fed per statement. */
 const BATCH_SIZE = 1_000;
@@ -43,7 +42,7 @@ function importRows(target: RefeedTarget, tenantId: string, at: string, rows: Re
       attributes: row.attributes,
       observedAt: at,
     };
-    const message = encodeMessage({
+    return outboxMessage(target.importsTopic, {
       id: `refeed/${row.application_id}/${row.external_id}/${at}`,
       type: 'joinery.import.object.v1',
       source: target.source,
@@ -51,13 +50,6 @@ function importRows(target: RefeedTarget, tenantId: string, at: string, rows: Re
       tenantId,
       data,
     });
-    return {
-      tenantId,
-      topic: target.importsTopic,
-      key: messageContracts['joinery.import.object.v1'].key(data),
-      value: message.value as Buffer,
-      headers: message.headers as Record<string, string>,
-    };
   });
 }
 

@@ -1,8 +1,12 @@
 // The lifecycle every daemon Joinery runs for development shares (Kafka, OpenLDAP, Samba AD): status from
 // its pid file, its port and a health check; an idempotent up() that returns at once when healthy, waits
 // for one still booting, refuses a port taken by something else, and otherwise prepares and starts it;
-// a down() that stops only what Joinery started. Each service supplies what differs.
-import { rmSync } from 'node:fs';
+// a down() that stops only what Joinery started. Each service supplies what differs. Several processes
+// (test workers, a CLI) may bring one service up at once: preparing and starting hold a lock file, so the
+// second waits for the first instead of provisioning the same directory beside it.
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { lock } from 'proper-lockfile';
 import { InfraError } from '../errors.ts';
 import type { DownOutcome, InfraService, ServiceStatus } from './service.ts';
 import {
@@ -56,15 +60,29 @@ export function createDaemonService(spec: DaemonServiceSpec): InfraService {
     async up() {
       const current = await status();
       if (current.running) return current;
-      if (current.managedBy === 'external') throw new InfraError(spec.portTakenMessage);
-      if (current.pid !== undefined) {
-        // Started earlier and still booting: wait for it instead of starting a second one.
-        await waitHealthy(current.pid);
-        return status();
+      mkdirSync(dirname(spec.dir), { recursive: true });
+      const release = await lock(spec.dir, {
+        realpath: false,
+        lockfilePath: `${spec.dir}.lock`,
+        // Held while a first start provisions (Samba AD: a minute on a busy machine); kept fresh meanwhile.
+        stale: 30_000,
+        retries: { retries: 1_000, factor: 1, minTimeout: 250, maxTimeout: 250 },
+      });
+      try {
+        const now = await status();
+        if (now.running) return now;
+        if (now.managedBy === 'external') throw new InfraError(spec.portTakenMessage);
+        if (now.pid !== undefined) {
+          // Started earlier and still booting: wait for it instead of starting a second one.
+          await waitHealthy(now.pid);
+          return await status();
+        }
+        const daemon = await spec.prepare();
+        await waitHealthy(startDaemon({ ...daemon, pidFile, logFile }));
+        return await status();
+      } finally {
+        await release();
       }
-      const daemon = await spec.prepare();
-      await waitHealthy(startDaemon({ ...daemon, pidFile, logFile }));
-      return status();
     },
     async down(options = {}): Promise<DownOutcome> {
       const pid = runningPid(pidFile);
