@@ -1,10 +1,12 @@
 // npm run bench:engine: the four-stage engine end to end on the real Kafka + PostgreSQL, as `joinery
-// start` runs it. Three figures, each beside the raw limit measured in the same run:
+// start` runs it. Four figures, each beside the raw limit measured in the same run:
 //   1. initial load: N HR records (an authoritative source) and N directory accounts joined to them on an
 //      employee id (1% matching nobody, 0.1% ambiguous), classified, provisioned to one target
 //      application's export queue;
 //   2. a second full import of the same N unchanged HR records (no identity, outbound or export writes);
-//   3. a delta of 1,000 changed HR records until their updates are in the export queue.
+//   3. a delta of 1,000 changed HR records until their updates are in the export queue;
+//   4. a plan change every provisioned identity must see (the display name sent to the target is written
+//      the other way round): from applying it until every identity is reconciled and its update queued.
 //
 //   npm run bench:engine                     # 1,000,000 + 1,000,000
 //   npm run bench:engine -- --records 100000
@@ -64,7 +66,7 @@ const isAmbiguous = (i: number) => i % 1000 === 1;
 const isUnmatched = (i: number) => i % 100 === 50;
 const nameOf = (i: number) => (i % 1000 === 2 ? i - 1 : i);
 
-const plan = (suffix: string) => `
+const plan = (suffix: string, displayName = 'from: displayName') => `
 version: 1
 vault:
   attributes: { employeeId: {}, givenName: {}, surname: {}, displayName: {}, title: {}, department: {}, employeeType: {}, mail: {} }
@@ -98,7 +100,7 @@ applications:
       User: { attributes: { userName: { direction: out }, displayName: { direction: out }, title: { direction: out } } }
     outbound:
       - { target: userName, from: employeeId }
-      - { target: displayName, from: displayName }
+      - { target: displayName, ${displayName} }
       - { target: title, from: title }
     classifications: [1]
 classifications:
@@ -453,6 +455,45 @@ async function main(): Promise<void> {
     `delta: ${thousands(changed.length)} changed records in the export queue after ${String(Math.round(deltaMs))} ms`,
   );
 
+  // 4. A plan change that reaches the identities already in the Vault (plan reconciliation): from
+  // applying it to an update queued for every provisioned identity.
+  const updatesBefore = await count(
+    "select count(*) as n from export_item where application_id = $1 and operation = 'update'",
+    [saas],
+  );
+  const planOrm = await openDatabase({ url: database.url, poolSize: 1, logger });
+  const reconcileStart = performance.now();
+  const reapplied = await applyPlan(planOrm.em, {
+    tenantId,
+    source: plan(suffix, `expression: 'identity.surname + ", " + identity.givenName'`),
+    sourceName: 'bench.yaml',
+    appliedBy: 'bench',
+  });
+  await planOrm.close();
+  if (!reapplied.reconciles) throw new Error('the changed plan did not ask for a reconciliation');
+  const reconciledIdentities = () =>
+    count('select identities as n from plan_reconciliation where tenant_id = $1', [tenantId]);
+  const reconcileUpdates = async () =>
+    (await count("select count(*) as n from export_item where application_id = $1 and operation = 'update'", [
+      saas,
+    ])) - updatesBefore;
+  await waitUntil(
+    'plan reconciliation',
+    async () =>
+      (await count(
+        'select count(*) as n from plan_reconciliation where tenant_id = $1 and completed_at is not null',
+        [tenantId],
+      )) === 1 && (await reconcileUpdates()) >= employees,
+    async () =>
+      `${thousands(await reconciledIdentities())} identities sent the plan, ${thousands(await reconcileUpdates())} updates queued`,
+    2000,
+  );
+  const reconcileMs = performance.now() - reconcileStart;
+  const reconciled = await reconciledIdentities();
+  say(
+    `plan change: ${thousands(reconciled)} identities looked at again, ${thousands(employees)} updates queued after ${String(Math.round(reconcileMs / 100) / 10)} s (raw consume of as many messages ${String(Math.round((reconciled / rawConsume) * 10) / 10)} s)`,
+  );
+
   await stopEngine();
   const logFile = join(tmpdir(), 'joinery-bench-engine-pipeline.log');
   writeFileSync(logFile, logs.join('\n'));
@@ -490,6 +531,11 @@ async function main(): Promise<void> {
       targetSeconds: 60,
     },
     delta: { records: changed.length, milliseconds: Math.round(deltaMs), targetMilliseconds: 5000 },
+    planChange: {
+      identitiesReconciled: reconciled,
+      updatesQueued: employees,
+      seconds: Math.round(reconcileMs / 100) / 10,
+    },
     peakRssMiB: peakRss,
     raw: {
       produceMessagesPerSecond: rawProduce,
