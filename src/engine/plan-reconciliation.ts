@@ -1,14 +1,15 @@
 // Plan reconciliation: a new plan version that changes how identities are classified, which rules run
 // or what goes out to the targets (a new target application, an outbound mapper, filter or classification
-// list) applies to the identities already in the Vault, not only to those that change next. Applying such
+// list, an application leaving sandbox) applies to the identities already in the Vault, not only to those that change next. Applying such
 // a version requests a pass over the tenant's identities; the orchestrator then sends each living identity
 // a `plan.applied` event on its own topic, in batches, through the transactional outbox (the batch and the
 // progress commit together, so a crash neither skips nor repeats a batch). The identity actor takes it in
 // order with its other events: it is classified and its rules run again, and Outbound compares every
 // target with the new plan — only real differences are exported.
 //
-// What inbound mappers and joining rules decide is not redone here: they apply as objects are next
-// imported, or to every object of an application with a full import after its repository is re-fed.
+// What inbound mappers and joining rules decide is not redone here: they belong to application objects.
+// An application's inbound configuration is part of its objects' content hash (plan-cache.ts), so its next
+// full import takes every object through Inbound again; joining rules apply to new and changed objects.
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
