@@ -1,7 +1,7 @@
 // The durable provenance of a join: how an application object came to be joined to its identity —
-// projected (it created the identity), provisioned (an export created it), by a joining rule, or by
-// hand — recorded with its hard join
-// (identity_source), so an administrator can tell a rule's join from a person's decision long after.
+// projected (it created the identity), provisioned (an export created it), by a joining rule, or by hand —
+// recorded with its hard join (identity_source), so an administrator can tell a rule's join from a
+// person's decision long after.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 

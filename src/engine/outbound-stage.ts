@@ -13,7 +13,7 @@ import { enqueueExports, type NewExport } from './export-queue.ts';
 import { decideOutbound, sameTarget } from './outbound.ts';
 import { queuedStatus, readTargetStates, saveTargetStates, type KeyedTargetState } from './target-states.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
-import type { ApplicationPlan } from '../plan/plan.schema.ts';
+import { applicationMode, type ApplicationPlan } from '../plan/plan.schema.ts';
 
 export const DEFAULT_DELETION_THRESHOLD = 100;
 const DAY_MS = 86_400_000;
@@ -113,7 +113,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
           joined: join,
           previous: previous.get(key),
           passwords: target.plan.export?.passwords === true ? identity.passwords : [],
-          sandbox: (target.plan.mode ?? 'sandbox') === 'sandbox',
+          sandbox: applicationMode(target.plan) === 'sandbox',
         });
         if (decision.next !== undefined && !sameTarget(decision.next, previous.get(key)))
           targets.push({

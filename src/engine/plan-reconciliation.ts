@@ -1,11 +1,11 @@
 // Plan reconciliation: a new plan version that changes how identities are classified, which rules run
 // or what goes out to the targets (a new target application, an outbound mapper, filter or classification
-// list, an application leaving sandbox) applies to the identities already in the Vault, not only to those that change next. Applying such
-// a version requests a pass over the tenant's identities; the orchestrator then sends each living identity
-// a `plan.applied` event on its own topic, in batches, through the transactional outbox (the batch and the
-// progress commit together, so a crash neither skips nor repeats a batch). The identity actor takes it in
-// order with its other events: it is classified and its rules run again, and Outbound compares every
-// target with the new plan — only real differences are exported.
+// list, an application leaving sandbox) applies to the identities already in the Vault, not only to those
+// that change next. Applying such a version requests a pass over the tenant's identities; the orchestrator
+// then sends each living identity a `plan.applied` event on its own topic, in batches, through the
+// transactional outbox (the batch and the progress commit together, so a crash neither skips nor repeats
+// a batch). The identity actor takes it in order with its other events: it is classified and its rules run
+// again, and Outbound compares every target with the new plan — only real differences are exported.
 //
 // What inbound mappers and joining rules decide is not redone here: they belong to application objects.
 // An application's inbound configuration is part of its objects' content hash (plan-cache.ts), so its next
@@ -16,7 +16,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { MessageData } from '../../streams/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
-import type { SyncPlan } from '../plan/plan.schema.ts';
+import { applicationMode, type SyncPlan } from '../plan/plan.schema.ts';
 
 /** Identities sent per transaction. */
 const BATCH_SIZE = 2_000;
@@ -41,7 +41,7 @@ function identityFacingParts(plan: SyncPlan): unknown {
           classifications: application.classifications ?? null,
           export: application.export ?? null,
           // Leaving sandbox: what the report showed must now really be exported (see outbound.ts).
-          sandbox: (application.mode ?? 'sandbox') === 'sandbox',
+          sandbox: applicationMode(application) === 'sandbox',
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     }),

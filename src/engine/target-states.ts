@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { Attributes } from '../../actors/identity.events.ts';
 import type { NewExport } from './export-queue.ts';
 import type { TargetState } from './outbound.ts';
-import type { ApplicationPlan } from '../plan/plan.schema.ts';
+import { applicationMode, type ApplicationPlan } from '../plan/plan.schema.ts';
 
 export interface KeyedTargetState extends TargetState {
   tenantId: string;
@@ -89,7 +89,7 @@ export async function saveTargetStates(
 export function queuedStatus(
   application: ApplicationPlan,
 ): Pick<NewExport, 'status'> & { holdReason?: string } {
-  const mode = application.mode ?? 'sandbox';
+  const mode = applicationMode(application);
   if (mode === 'live') return { status: 'pending' };
   if (mode === 'approval') return { status: 'held', holdReason: 'approval' };
   return { status: 'sandbox' };

@@ -61,13 +61,26 @@ export function createDaemonService(spec: DaemonServiceSpec): InfraService {
       const current = await status();
       if (current.running) return current;
       mkdirSync(dirname(spec.dir), { recursive: true });
+      const lockFile = `${spec.dir}.lock`;
+      // The library's default for a lock it could not keep fresh is a throw from a timer (a crash).
+      let lost: Error | undefined;
       const release = await lock(spec.dir, {
         realpath: false,
-        lockfilePath: `${spec.dir}.lock`,
+        lockfilePath: lockFile,
         // Held while a first start provisions (Samba AD: a minute on a busy machine); kept fresh meanwhile.
         stale: 30_000,
         retries: { retries: 1_000, factor: 1, minTimeout: 250, maxTimeout: 250 },
+        onCompromised: (error) => {
+          lost = error;
+        },
       });
+      const keptLock = <T>(result: T): T => {
+        if (lost === undefined) return result;
+        throw new InfraError(
+          `${spec.label} started, but ${lockFile} could not be kept for 30 s (the machine was too busy), so another process may have started it too: run "joinery infra status ${name}"`,
+          { cause: lost },
+        );
+      };
       try {
         const now = await status();
         if (now.running) return now;
@@ -75,13 +88,14 @@ export function createDaemonService(spec: DaemonServiceSpec): InfraService {
         if (now.pid !== undefined) {
           // Started earlier and still booting: wait for it instead of starting a second one.
           await waitHealthy(now.pid);
-          return await status();
+          return keptLock(await status());
         }
         const daemon = await spec.prepare();
         await waitHealthy(startDaemon({ ...daemon, pidFile, logFile }));
-        return await status();
+        return keptLock(await status());
       } finally {
-        await release();
+        // A lost lock is gone already: releasing it again would only fail.
+        if (lost === undefined) await release();
       }
     },
     async down(options = {}): Promise<DownOutcome> {

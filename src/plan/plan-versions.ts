@@ -12,7 +12,7 @@ import { NotFoundError } from '../errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { Application } from '../storage/entities/application.entity.ts';
-import type { SyncPlan } from './plan.schema.ts';
+import { applicationMode, type SyncPlan } from './plan.schema.ts';
 import { loadPlan } from './load-plan.ts';
 import type { PluginSet } from './plugins.ts';
 
@@ -127,12 +127,12 @@ async function syncApplications(
         tenant: tenantId,
         name: planned.name,
         type: planned.type,
-        mode: planned.mode ?? 'sandbox',
+        mode: applicationMode(planned),
       });
     } else {
       application.type = planned.type;
       // The engine queues by the plan's mode, sandbox when it names none: the record says the same.
-      application.mode = planned.mode ?? 'sandbox';
+      application.mode = applicationMode(planned);
     }
     return { name: planned.name, id: application.id };
   });

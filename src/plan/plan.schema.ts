@@ -281,6 +281,12 @@ export const SyncPlanSchema = Type.Object(
 
 export type SyncPlan = Static<typeof SyncPlanSchema>;
 export type ApplicationPlan = Static<typeof ApplicationPlanSchema>;
+export type ApplicationMode = NonNullable<ApplicationPlan['mode']>;
+
+/** An application's mode: sandbox when the plan names none (nothing leaves until someone says so). */
+export function applicationMode(application: Pick<ApplicationPlan, 'mode'>): ApplicationMode {
+  return application.mode ?? 'sandbox';
+}
 export type AttributeSpec = Static<typeof AttributeSpecSchema>;
 export type JoiningRule = Static<typeof JoiningRuleSchema>;
 export type GroupExport = Static<typeof GroupExportSchema>;
