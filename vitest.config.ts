@@ -20,7 +20,8 @@ export default defineConfig({
           // Two cores: more workers than that only makes the real servers slower.
           maxWorkers: 2,
           // kafkajs 2.2 on Node 24 schedules timers from timestamps in the past; harmless, and `joinery`
-          // silences it the same way.
+          // silences it the same way (the npm test scripts also pass it to vitest's own process, where
+          // the global setup runs).
           execArgv: ['--disable-warning=TimeoutNegativeWarning'],
         },
       },

@@ -2,7 +2,7 @@
 // OU of its own. Every instruction is applied twice: the second time must succeed and change nothing.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Entry } from 'ldapts';
+import { Client, NoSuchObjectError, type Entry } from 'ldapts';
 import type { Attributes } from '../../actors/identity.events.ts';
 import type { Writeback, WritebackInstruction, WritebackResult } from '../../agent/src/contracts.ts';
 import { parseLdapDirectoryOptions } from '../../agent/src/directory/directory-options.ts';
@@ -96,7 +96,20 @@ describe.each(directories)('writeback to $kind (real directory)', (directory) =>
       timeout: 10_000,
       ...(directory.url.startsWith('ldaps://') ? { tlsOptions: { rejectUnauthorized: false } } : {}),
     });
-  const admin = connect();
+  /**
+   * Runs fn on a freshly bound admin connection. One long-lived connection is not enough: ldapts reopens
+   * a dropped connection without binding again, and every later read failed as "unavailable without
+   * authentication" (seen once in CI), which a read then took for a missing entry.
+   */
+  const asAdmin = async <T>(fn: (admin: Client) => Promise<T>): Promise<T> => {
+    const admin = connect();
+    try {
+      await admin.bind(directory.adminDn, directory.adminPassword);
+      return await fn(admin);
+    } finally {
+      await admin.unbind().catch(() => undefined);
+    }
+  };
   const ou = uniqueName('wb');
   const ouDn = `OU=${ou},${directory.baseDn}`;
   const options = parseLdapDirectoryOptions(
@@ -129,14 +142,13 @@ describe.each(directories)('writeback to $kind (real directory)', (directory) =>
 
   const read = async (dn: string, attributes: string[] = ['*']): Promise<Entry | undefined> => {
     try {
-      const { searchEntries } = await admin.search(dn, {
-        scope: 'base',
-        attributes,
-        explicitBufferAttributes: [directory.binary],
-      });
+      const { searchEntries } = await asAdmin((admin) =>
+        admin.search(dn, { scope: 'base', attributes, explicitBufferAttributes: [directory.binary] }),
+      );
       return searchEntries[0];
-    } catch {
-      return undefined;
+    } catch (error) {
+      if (error instanceof NoSuchObjectError) return undefined;
+      throw error;
     }
   };
 
@@ -156,20 +168,20 @@ describe.each(directories)('writeback to $kind (real directory)', (directory) =>
 
   beforeAll(async () => {
     await directory.up();
-    await admin.bind(directory.adminDn, directory.adminPassword);
-    await admin.add(ouDn, { objectClass: ['top', 'organizationalUnit'], ou });
+    await asAdmin((admin) => admin.add(ouDn, { objectClass: ['top', 'organizationalUnit'], ou }));
     writeback = createLdapWriteback(createLdapConnection(options, silentLogger), options, silentLogger);
   }, 240_000);
 
   afterAll(async () => {
     await writeback.close();
     // Deepest first: an entry with children cannot be deleted.
-    const { searchEntries } = await admin.search(ouDn, { scope: 'sub', attributes: ['1.1'] });
-    const dns = searchEntries
-      .map((entry) => entry.dn)
-      .sort((a, b) => b.split(',').length - a.split(',').length);
-    for (const dn of dns) await admin.del(dn).catch(() => undefined);
-    await admin.unbind();
+    await asAdmin(async (admin) => {
+      const { searchEntries } = await admin.search(ouDn, { scope: 'sub', attributes: ['1.1'] });
+      const dns = searchEntries
+        .map((entry) => entry.dn)
+        .sort((a, b) => b.split(',').length - a.split(',').length);
+      for (const dn of dns) await admin.del(dn).catch(() => undefined);
+    });
   });
 
   it('creates a user in createIn and answers with the anchor the directory gave it', async () => {
@@ -222,7 +234,7 @@ describe.each(directories)('writeback to $kind (real directory)', (directory) =>
 
     const subOu = `OU=moved,${ouDn}`;
     if ((await read(subOu)) === undefined)
-      await admin.add(subOu, { objectClass: ['top', 'organizationalUnit'], ou: 'moved' });
+      await asAdmin((admin) => admin.add(subOu, { objectClass: ['top', 'organizationalUnit'], ou: 'moved' }));
     const movedDn = `${directory.userRdn}=${renamed},${subOu}`;
     const move = await applyTwice(
       exportOf('update', { externalId: user.externalId, attributes: { dn: movedDn } }),
