@@ -171,7 +171,11 @@ export async function startEngine(deps: {
     em: orm.em,
     logger: deps.logger,
     rejoin: { importsTopic: name('imports'), source: `/joinery/engine/${settings.groupId}/rejoin` },
-    reconcile: { identityTopic: name('identity'), source: `/joinery/engine/${settings.groupId}/reconcile` },
+    reconcile: {
+      identityTopic: name('identity'),
+      source: `/joinery/engine/${settings.groupId}/reconcile`,
+      plans,
+    },
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });

@@ -56,34 +56,54 @@ function missingFrom(a: string[], b: string[]): string[] {
 
 /**
  * One Vault group in one target application. The target state (outbound_object, keyed by the group's id)
- * remembers what was exported: the attributes, and the members under the members attribute's name.
- * `desired` undefined: the group no longer exists (or is no longer exported there).
+ * remembers what was decided: the attributes, and the members under the members attribute's name.
+ * `desired` undefined: the group no longer exists (or is no longer exported there). `copy`: the group as
+ * the application holds it, when Joinery created it there (its hard join) — what a decision made in
+ * sandbox mode never exported is compared with once the application is out of sandbox.
  */
 export function decideGroupExport(input: {
   desired: DesiredGroup | undefined;
   previous: TargetState | undefined;
+  copy?: { externalId: string; attributes: Attributes } | undefined;
   objectClass: string;
   membersAttribute: string;
+  /** The application is in sandbox mode: the operations are a report, nothing leaves. */
+  sandbox?: boolean;
 }): { operations: GroupOperation[]; next: TargetState | undefined } {
-  const { desired, previous, membersAttribute } = input;
+  const { desired, membersAttribute } = input;
+  const sandbox = input.sandbox === true;
+  // What a sandbox only reported was never exported: out of sandbox, the application holds its copy (or
+  // nothing), and that is what is compared.
+  const previous = input.previous?.sandbox === true && !sandbox ? undefined : input.previous;
   const provisioned = previous?.state === 'provisioned';
+  // Without a decision that counts, the copy is what the application holds; with one, the decision is.
+  const copy = previous === undefined ? input.copy : undefined;
+  const externalId = provisioned ? previous.externalId : (copy?.externalId ?? null);
   if (desired === undefined) {
-    if (!provisioned) return { operations: [], next: previous };
+    if (!provisioned && copy === undefined) return { operations: [], next: input.previous };
     return {
-      operations: [{ operation: 'delete', externalId: previous.externalId }],
-      next: { ...previous, state: 'deprovisioned', enabled: false },
+      operations: [{ operation: 'delete', externalId }],
+      next: {
+        objectClass: input.objectClass,
+        externalId,
+        desired: previous?.desired ?? {},
+        state: 'deprovisioned',
+        enabled: false,
+        ...(sandbox ? { sandbox } : {}),
+      },
     };
   }
   // Two member identities may name one object there (a shared account): it is a member once.
   const members = memberReferences(desired.members).sort();
   const next: TargetState = {
     objectClass: input.objectClass,
-    externalId: provisioned ? previous.externalId : null,
+    externalId,
     desired: { ...desired.attributes, [membersAttribute]: members },
     state: 'provisioned',
     enabled: true,
+    ...(sandbox ? { sandbox } : {}),
   };
-  if (!provisioned) {
+  if (!provisioned && copy === undefined) {
     const attributes = Object.fromEntries(
       Object.entries(desired.attributes).filter(([, value]) => value !== null),
     );
@@ -94,18 +114,19 @@ export function decideGroupExport(input: {
       next,
     };
   }
-  const { [membersAttribute]: exported, ...exportedAttributes } = previous.desired;
+  const current = provisioned ? previous.desired : (copy?.attributes ?? {});
+  const { [membersAttribute]: exported, ...exportedAttributes } = current;
   const before = memberReferences(exported);
   const add = missingFrom(members, before);
   const remove = missingFrom(before, members);
   const changes = attributeChanges(exportedAttributes, desired.attributes);
   if (changes === undefined && add.length === 0 && remove.length === 0)
-    return { operations: [], next: previous };
+    return { operations: [], next: provisioned ? previous : next };
   return {
     operations: [
       {
         operation: 'update',
-        externalId: previous.externalId,
+        externalId,
         ...(changes === undefined ? {} : { attributes: changes }),
         ...(add.length === 0 && remove.length === 0 ? {} : { members: { add, remove } }),
       },

@@ -11,7 +11,12 @@ import { v5 as uuidv5 } from 'uuid';
 import type { Attributes } from '../../actors/identity.events.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { groupClasses } from '../plan/check-plan.ts';
-import type { ApplicationPlan, AttributeSpec, GroupExport } from '../plan/plan.schema.ts';
+import {
+  applicationMode,
+  type ApplicationPlan,
+  type AttributeSpec,
+  type GroupExport,
+} from '../plan/plan.schema.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';
 import { decideGroupExport, groupName, memberReferences } from './group-outbound.ts';
@@ -96,6 +101,29 @@ export function createGroupForwarder(options: {
       return outbox;
     },
   };
+}
+
+/**
+ * A plan reconciliation's pass over a tenant's living Vault groups: the next `limit` of them after
+ * `afterGroupId` (id order) decided again in every target application with the plan in force, the
+ * differences queued. Returns the groups decided (fewer than `limit`: none are left) and the exports queued.
+ */
+export async function reconcileGroups(
+  tx: EntityManager,
+  plans: PlanCache,
+  tenant: { tenantId: string; afterGroupId: string | null; limit: number; now: Date },
+): Promise<{ groupIds: string[]; exports: number }> {
+  const plan = await plans.get(tx, tenant.tenantId);
+  if (plan === undefined || !usesGroups(plan)) return { groupIds: [], exports: 0 };
+  const { rows } = await sql<{ id: string }>`
+    select id from vault_group
+    where tenant_id = ${tenant.tenantId} and not deleted
+      and (${tenant.afterGroupId}::uuid is null or id > ${tenant.afterGroupId}::uuid)
+    order by id limit ${tenant.limit}`.execute(tx.getKysely());
+  const groupIds = rows.map((row) => row.id);
+  if (groupIds.length === 0) return { groupIds, exports: 0 };
+  await lockTenants(tx, new Map([[tenant.tenantId, plan]]));
+  return { groupIds, exports: await exportChangedGroups(tx, plans, groupIds, [], tenant.now) };
 }
 
 /** Whether a plan has groups at all: without them the wrapper costs nothing per batch. */
@@ -359,6 +387,25 @@ async function exportChangedGroups(
       objectOf.set(key, { externalId: row.external_id, dn: row.dn });
   }
   const previous = await readTargetStates(tx, ids, targetApplications);
+  // The copies Joinery created (their hard joins), as the targets' imports last saw them.
+  const { rows: copyRows } = await sql<{
+    group_id: string;
+    application_id: string;
+    external_id: string;
+    attributes: Attributes | null;
+  }>`
+    select s.identity_id as group_id, s.application_id, s.external_id, r.attributes
+    from identity_source s
+    left join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
+      and r.external_id = s.external_id
+    where s.identity_id = any(${ids}::uuid[]) and s.application_id = any(${targetApplications}::uuid[])
+      and not coalesce(r.deleted, false)`.execute(k);
+  const copies = new Map(
+    copyRows.map((row) => [
+      `${row.group_id}|${row.application_id}`,
+      { externalId: row.external_id, attributes: row.attributes ?? {} },
+    ]),
+  );
 
   const exports: NewExport[] = [];
   const states: KeyedTargetState[] = [];
@@ -387,8 +434,10 @@ async function exportChangedGroups(
       const decision = decideGroupExport({
         desired,
         previous: before,
+        copy: copies.get(key),
         objectClass: target.groups.objectClass,
         membersAttribute: target.membersAttribute,
+        sandbox: applicationMode(target.plan) === 'sandbox',
       });
       if (decision.next !== undefined && decision.next !== before)
         states.push({

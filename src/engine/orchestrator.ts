@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
 import { nextCronRun } from '../plan/cron.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
+import type { PlanCache } from './plan-cache.ts';
 import { createPlanReconciliation, type ReconciliationTarget } from './plan-reconciliation.ts';
 import { createRejoinSweep, type RefeedTarget } from './rejoin.ts';
 
@@ -69,8 +70,11 @@ export function startOrchestrator(deps: {
   intervalMs?: number;
   /** Where the disconnector sweep re-feeds objects (src/engine/rejoin.ts); no sweep without it. */
   rejoin?: RefeedTarget;
-  /** Where plan reconciliation sends identities (src/engine/plan-reconciliation.ts); none without it. */
-  reconcile?: ReconciliationTarget;
+  /**
+   * Where plan reconciliation sends identities, and the plans its Vault groups are decided with
+   * (src/engine/plan-reconciliation.ts); none without it.
+   */
+  reconcile?: ReconciliationTarget & { plans: PlanCache };
 }): { stop(): Promise<void>; tick(): Promise<number> } {
   const log = deps.logger.child({ component: 'orchestrator' });
   const rejoin = deps.rejoin && createRejoinSweep({ ...deps.rejoin, em: deps.em, logger: log });

@@ -5,7 +5,9 @@
 // then sends each living identity a `plan.applied` event on its own topic, in batches, through the
 // transactional outbox (the batch and the progress commit together, so a crash neither skips nor repeats
 // a batch). The identity actor takes it in order with its other events: it is classified and its rules run
-// again, and Outbound compares every target with the new plan — only real differences are exported.
+// again, and Outbound compares every target with the new plan — only real differences are exported. Then
+// the tenant's Vault groups are decided again in every target that receives groups (src/engine/groups.ts),
+// in batches in the orchestrator's own transactions (groups have no actors).
 //
 // What inbound mappers and joining rules decide is not redone here: they belong to application objects.
 // An application's inbound configuration is part of its objects' content hash (plan-cache.ts), so its next
@@ -17,9 +19,13 @@ import type { Logger } from 'pino';
 import type { MessageData } from '../../streams/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { applicationMode, type SyncPlan } from '../plan/plan.schema.ts';
+import { reconcileGroups } from './groups.ts';
+import type { PlanCache } from './plan-cache.ts';
 
 /** Identities sent per transaction. */
 const BATCH_SIZE = 2_000;
+/** Vault groups decided per transaction (each with its members and their objects in the targets). */
+const GROUP_BATCH_SIZE = 200;
 /** Batches per orchestrator tick (the default 5 s tick: up to 20,000 identities). */
 const BATCHES_PER_TICK = 10;
 
@@ -71,11 +77,13 @@ export async function requestReconciliation(
   planVersion: number,
 ): Promise<void> {
   await sql`
-    insert into plan_reconciliation
-      (tenant_id, plan_version, after_identity_id, identities, requested_at, created_before, completed_at)
-    values (${tenantId}, ${planVersion}, null, 0, now(), clock_timestamp() + ${COMMIT_MARGIN}::interval, null)
+    insert into plan_reconciliation (tenant_id, plan_version, after_identity_id, identities, identities_done,
+      after_group_id, groups, requested_at, created_before, completed_at)
+    values (${tenantId}, ${planVersion}, null, 0, false, null, 0, now(),
+      clock_timestamp() + ${COMMIT_MARGIN}::interval, null)
     on conflict (tenant_id) do update set plan_version = excluded.plan_version, after_identity_id = null,
-      identities = 0, requested_at = excluded.requested_at, created_before = excluded.created_before,
+      identities = 0, identities_done = false, after_group_id = null, groups = 0,
+      requested_at = excluded.requested_at, created_before = excluded.created_before,
       completed_at = null`.execute(tx.getKysely());
 }
 
@@ -83,8 +91,10 @@ export interface ReconciliationStatus {
   planVersion: number;
   /** Identities sent the plan so far. */
   identities: number;
+  /** Vault groups decided again so far (after every identity was sent). */
+  groups: number;
   requestedAt: string;
-  /** Null while identities remain. */
+  /** Null while identities or groups remain. */
   completedAt: string | null;
 }
 
@@ -96,16 +106,18 @@ export async function reconciliationStatus(
   const { rows } = await sql<{
     plan_version: number;
     identities: string;
+    groups: string;
     requested_at: Date;
     completed_at: Date | null;
   }>`
-    select plan_version, identities, requested_at, completed_at from plan_reconciliation
+    select plan_version, identities, groups, requested_at, completed_at from plan_reconciliation
     where tenant_id = ${tenantId}`.execute(em.getKysely());
   const row = rows[0];
   if (row === undefined) return undefined;
   return {
     planVersion: row.plan_version,
     identities: Number(row.identities),
+    groups: Number(row.groups),
     requestedAt: new Date(row.requested_at).toISOString(),
     completedAt: row.completed_at === null ? null : new Date(row.completed_at).toISOString(),
   };
@@ -141,18 +153,26 @@ function planAppliedRow(
   });
 }
 
+interface BatchOutcome {
+  tenantId: string;
+  planVersion: number;
+  /** Identities sent, or groups decided, by this batch. */
+  sent: number;
+  identities: number;
+  groups: number;
+  done: boolean;
+}
+
 /**
- * Sends the next batch of one pending reconciliation (its row locked, so two engine processes never send
- * the same batch); returns what it did, or undefined when no reconciliation is waiting.
+ * Does the next batch of one pending reconciliation (its row locked, so two engine processes never do the
+ * same batch): identities first, then Vault groups. Returns what it did, or undefined when none is waiting.
  */
 async function reconcileBatch(
   em: EntityManager,
-  target: ReconciliationTarget,
-  batchSize: number,
+  deps: ReconciliationTarget & { plans: PlanCache },
+  sizes: { identities: number; groups: number },
   now: () => Date,
-): Promise<
-  { tenantId: string; planVersion: number; sent: number; total: number; done: boolean } | undefined
-> {
+): Promise<BatchOutcome | undefined> {
   return em.fork().transactional(async (tx) => {
     const k = tx.getKysely();
     const { rows: pending } = await sql<{
@@ -160,32 +180,54 @@ async function reconcileBatch(
       plan_version: number;
       after_identity_id: string | null;
       identities: string;
+      identities_done: boolean;
+      after_group_id: string | null;
+      groups: string;
       created_before: Date;
     }>`
-      select tenant_id, plan_version, after_identity_id, identities, created_before from plan_reconciliation
+      select tenant_id, plan_version, after_identity_id, identities, identities_done, after_group_id, groups,
+        created_before
+      from plan_reconciliation
       where completed_at is null order by requested_at limit 1 for update skip locked`.execute(k);
     const job = pending[0];
     if (job === undefined) return undefined;
-    // Primary-key order: a keyset that new identities (looked at by the new plan anyway) do not disturb.
-    const { rows: identities } = await sql<{ id: string }>`
-      select id from identity
-      where tenant_id = ${job.tenant_id} and state <> 'deleted' and created_at <= ${job.created_before}
-        and (${job.after_identity_id}::uuid is null or id > ${job.after_identity_id}::uuid)
-      order by id limit ${batchSize}`.execute(k);
     const at = now();
-    await insertOutbox(
-      tx,
-      identities.map((row) =>
-        planAppliedRow(target, job.tenant_id, row.id, job.plan_version, at.toISOString()),
-      ),
-    );
-    const done = identities.length < batchSize;
-    const total = Number(job.identities) + identities.length;
+    const outcome = { tenantId: job.tenant_id, planVersion: job.plan_version };
+
+    if (!job.identities_done) {
+      // Primary-key order: a keyset that new identities (looked at by the new plan anyway) do not disturb.
+      const { rows: identities } = await sql<{ id: string }>`
+        select id from identity
+        where tenant_id = ${job.tenant_id} and state <> 'deleted' and created_at <= ${job.created_before}
+          and (${job.after_identity_id}::uuid is null or id > ${job.after_identity_id}::uuid)
+        order by id limit ${sizes.identities}`.execute(k);
+      await insertOutbox(
+        tx,
+        identities.map((row) =>
+          planAppliedRow(deps, job.tenant_id, row.id, job.plan_version, at.toISOString()),
+        ),
+      );
+      const total = Number(job.identities) + identities.length;
+      await sql`
+        update plan_reconciliation set after_identity_id = ${identities.at(-1)?.id ?? job.after_identity_id},
+          identities = ${total}, identities_done = ${identities.length < sizes.identities}
+        where tenant_id = ${job.tenant_id}`.execute(k);
+      return { ...outcome, sent: identities.length, identities: total, groups: 0, done: false };
+    }
+
+    const { groupIds } = await reconcileGroups(tx, deps.plans, {
+      tenantId: job.tenant_id,
+      afterGroupId: job.after_group_id,
+      limit: sizes.groups,
+      now: at,
+    });
+    const done = groupIds.length < sizes.groups;
+    const groups = Number(job.groups) + groupIds.length;
     await sql`
-      update plan_reconciliation set after_identity_id = ${identities.at(-1)?.id ?? job.after_identity_id},
-        identities = ${total}, completed_at = ${done ? at : null}
+      update plan_reconciliation set after_group_id = ${groupIds.at(-1) ?? job.after_group_id},
+        groups = ${groups}, completed_at = ${done ? at : null}
       where tenant_id = ${job.tenant_id}`.execute(k);
-    return { tenantId: job.tenant_id, planVersion: job.plan_version, sent: identities.length, total, done };
+    return { ...outcome, sent: groupIds.length, identities: Number(job.identities), groups, done };
   });
 }
 
@@ -194,28 +236,32 @@ export function createPlanReconciliation(
   deps: ReconciliationTarget & {
     em: EntityManager;
     logger: Logger;
+    /** The plans in force: the Vault groups are decided with them. */
+    plans: PlanCache;
     now?: () => Date;
     batchSize?: number;
+    groupBatchSize?: number;
     batchesPerTick?: number;
   },
 ): { tick(): Promise<number> } {
   const now = deps.now ?? (() => new Date());
-  const batchSize = deps.batchSize ?? BATCH_SIZE;
+  const sizes = { identities: deps.batchSize ?? BATCH_SIZE, groups: deps.groupBatchSize ?? GROUP_BATCH_SIZE };
   const batchesPerTick = deps.batchesPerTick ?? BATCHES_PER_TICK;
   return {
+    /** Returns how many identities were sent and groups decided. */
     async tick() {
       let sent = 0;
       for (let batch = 0; batch < batchesPerTick; batch++) {
-        const result = await reconcileBatch(deps.em, deps, batchSize, now);
+        const result = await reconcileBatch(deps.em, deps, sizes, now);
         if (result === undefined) break;
         sent += result.sent;
-        const { tenantId, planVersion, total } = result;
+        const { tenantId, planVersion, identities, groups } = result;
         if (result.done)
           deps.logger.info(
-            { tenantId, planVersion, identities: total },
-            'plan reconciled with every identity',
+            { tenantId, planVersion, identities, groups },
+            'plan reconciled with every identity and group',
           );
-        else deps.logger.debug({ tenantId, planVersion, identities: total }, 'plan reconciliation progress');
+        else deps.logger.debug({ tenantId, planVersion, identities, groups }, 'plan reconciliation progress');
       }
       return sent;
     },

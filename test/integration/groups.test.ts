@@ -46,6 +46,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
   function planText(
     suffix: string,
     directoryGroup = '{ kind: group, members: member, attributes: { cn: {}, member: { multiValued: true } } }',
+    saas = { mode: 'live', displayName: '"Team " + group.cn' },
   ) {
     return [
       'version: 1',
@@ -69,7 +70,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
       '    joining: [{ name: employee number, all: [{ source: employeeNumber, vault: employeeId }] }]',
       `  - name: saas-${suffix}`,
       '    type: scim',
-      '    mode: live',
+      `    mode: ${saas.mode}`,
       '    objectClasses:',
       '      User: { attributes: { userName: {} } }',
       '      Group: { kind: group, members: members, attributes: { displayName: { direction: out }, members: { multiValued: true, direction: out } } }',
@@ -78,14 +79,14 @@ describe('groups (real Kafka and PostgreSQL)', () => {
       '      groups:',
       '        objectClass: Group',
       `        from: [directory-${suffix}]`,
-      '        attributes: { displayName: \'"Team " + group.cn\' }',
+      `        attributes: { displayName: '${saas.displayName}' }`,
     ].join('\n');
   }
 
-  async function applyTestPlan(suffix: string) {
+  async function applyTestPlan(suffix: string, saas?: Parameters<typeof planText>[2]) {
     const applied = await applyPlan(fixture.orm.em, {
       tenantId: fixture.tenantId,
-      source: planText(suffix),
+      source: planText(suffix, undefined, saas),
       sourceName: 'plan.yaml',
       appliedBy: 'test',
     });
@@ -184,6 +185,27 @@ describe('groups (real Kafka and PostgreSQL)', () => {
        from export_item where application_id = $1 and identity_id = $2 order by seq`,
       [applicationId, groupId],
     );
+  /** The group's exports in the application, once there are exactly `count`. */
+  const groupExportsOnce = (applicationId: string, groupId: string, count: number, what: string) =>
+    waitFor(what, async () => {
+      const rows = await groupExports(applicationId, groupId);
+      return rows.length === count ? rows : undefined;
+    });
+  /** The connector takes the application's queue and reports the create a success, with its anchor. */
+  const createSucceeded = async (applicationId: string, exportId: string, externalId: string) => {
+    const claimed = await claimExports(fixture.orm.em.fork(), {
+      tenantId: fixture.tenantId,
+      applicationIds: [applicationId],
+      limit: 10,
+      leaseMs: 60_000,
+    });
+    expect(claimed.map((item) => item.exportId)).toContain(exportId);
+    await recordExportResult(fixture.orm.em.fork(), {
+      tenantId: fixture.tenantId,
+      exportId,
+      result: { status: 'succeeded', externalId },
+    });
+  };
   const vaultGroup = async (applicationId: string, externalId: string) => {
     const [row] = await query<{ id: string }>(
       fixture.database.url,
@@ -244,18 +266,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     expect((await get(`/v1/groups?name=nothing-${suffix}`)).body).toEqual({ items: [], nextCursor: null });
 
     // The connector creates the group; then one member leaves it in the directory.
-    const claimed = await claimExports(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
-      applicationIds: [apps.saas],
-      limit: 10,
-      leaseMs: 60_000,
-    });
-    expect(claimed.map((item) => item.exportId)).toContain(created.export_id);
-    await recordExportResult(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
-      exportId: created.export_id,
-      result: { status: 'succeeded', externalId: `saas-group-${suffix}` },
-    });
+    await createSucceeded(apps.saas, created.export_id, `saas-group-${suffix}`);
     await fixture.send('imports', [group([dnOf(ada), dnOf(bob)])]);
     await waitFor(
       'the membership update',
@@ -314,10 +325,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
       }),
     ]);
     const groupId = await waitFor('the Vault group', () => vaultGroup(apps.directory, `late-${suffix}`));
-    const [create] = await waitFor('the group create', async () => {
-      const rows = await groupExports(apps.saas, groupId);
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [create] = await groupExportsOnce(apps.saas, groupId, 1, 'the group create');
     expect(create).toMatchObject({ operation: 'create', members: { add: [], remove: [] } });
     expect((await get(`/v1/groups/${groupId}`)).body).toMatchObject({
       members: [],
@@ -355,23 +363,10 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     });
     await fixture.send('imports', [group]);
     const groupId = await waitFor('the Vault group', () => vaultGroup(apps.directory, `ops-${suffix}`));
-    const [created] = await waitFor('the group create', async () => {
-      const rows = await groupExports(apps.saas, groupId);
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [created] = await groupExportsOnce(apps.saas, groupId, 1, 'the group create');
     // hal has no object in the SaaS application yet: the group there has the other two.
     expect(created?.members).toEqual({ add: [`saas-${fay}`, `saas-${gus}`], remove: [] });
-    await claimExports(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
-      applicationIds: [apps.saas],
-      limit: 10,
-      leaseMs: 60_000,
-    });
-    await recordExportResult(fixture.orm.em.fork(), {
-      tenantId: fixture.tenantId,
-      exportId: created?.export_id ?? '',
-      result: { status: 'succeeded', externalId: `saas-ops-${suffix}` },
-    });
+    await createSucceeded(apps.saas, created?.export_id ?? '', `saas-ops-${suffix}`);
 
     const exportsAfter = async (count: number, what: string) =>
       waitFor(what, async () => {
@@ -406,6 +401,59 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     expect((await get(`/v1/groups/${groupId}`)).body).toMatchObject({
       deleted: true,
       exportedTo: [{ applicationId: apps.saas, state: 'deprovisioned' }],
+    });
+  });
+
+  it('exports the groups already in the Vault when a plan version takes their target out of sandbox, or maps them anew', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const sandboxed = { mode: 'sandbox', displayName: '"Team " + group.cn' };
+    const apps = await applyTestPlan(suffix, sandboxed);
+    const [ivy, jon] = [`ivy-${suffix}`, `jon-${suffix}`];
+    await people(apps, [ivy, jon]);
+    await fixture.send('imports', [
+      importObject(apps.directory, 'group', `dev-${suffix}`, {
+        cn: `dev-${suffix}`,
+        member: [dnOf(ivy), dnOf(jon)],
+      }),
+    ]);
+    const groupId = await waitFor('the Vault group', () => vaultGroup(apps.directory, `dev-${suffix}`));
+    const [report] = await groupExportsOnce(apps.saas, groupId, 1, 'the sandbox report');
+    expect(report).toMatchObject({ operation: 'create', status: 'sandbox' });
+
+    // Live: the report left nothing, so the group is created for real, by the reconciliation alone.
+    const live = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: planText(suffix, undefined, { ...sandboxed, mode: 'live' }),
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    expect(live.reconciles).toBe(true);
+    const [, created] = await groupExportsOnce(apps.saas, groupId, 2, 'the group created once live');
+    expect(created).toMatchObject({
+      operation: 'create',
+      status: 'pending',
+      attributes: { displayName: `Team dev-${suffix}` },
+      members: { add: [`saas-${ivy}`, `saas-${jon}`], remove: [] },
+    });
+    await waitFor('the reconciliation complete', async () => {
+      const status = await get('/v1/plan/reconciliation');
+      return status.body.completedAt !== null && (status.body.groups as number) >= 1 ? status : undefined;
+    });
+    await createSucceeded(apps.saas, created?.export_id ?? '', `saas-dev-${suffix}`);
+
+    // A new mapping of the group's attributes reaches the group without any change in the directory.
+    await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      source: planText(suffix, undefined, { mode: 'live', displayName: '"Group " + group.cn' }),
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+    });
+    const [, , renamed] = await groupExportsOnce(apps.saas, groupId, 3, 'the group renamed');
+    expect(renamed).toMatchObject({
+      operation: 'update',
+      external_id: `saas-dev-${suffix}`,
+      attributes: { displayName: `Group dev-${suffix}` },
+      members: null,
     });
   });
 

@@ -212,4 +212,56 @@ describe('the group decision for one target application', () => {
     });
     expect(decide(undefined, undefined)).toEqual({ operations: [], next: undefined });
   });
+
+  it('in sandbox, reports what it would do and marks the decision as a report', () => {
+    const decision = decideGroupExport({
+      desired: { attributes: { displayName: 'Staff' }, members: ['a'] },
+      previous: undefined,
+      objectClass: 'Group',
+      membersAttribute: 'members',
+      sandbox: true,
+    });
+    expect(decision.operations).toMatchObject([{ operation: 'create', members: { add: ['a'] } }]);
+    expect(decision.next).toMatchObject({ state: 'provisioned', sandbox: true });
+  });
+
+  it('out of sandbox, counts a reported decision for nothing: creates the group, or updates its copy there', () => {
+    const reported = { ...provisioned(['a', 'b']), externalId: null, sandbox: true };
+    const live = (copy?: { externalId: string; attributes: Record<string, string | string[]> }) =>
+      decideGroupExport({
+        desired: { attributes: { displayName: 'Staff' }, members: ['a', 'b'] },
+        previous: reported,
+        copy,
+        objectClass: 'Group',
+        membersAttribute: 'members',
+      });
+    const created = live();
+    expect(created.operations).toEqual([
+      {
+        operation: 'create',
+        externalId: null,
+        attributes: { displayName: 'Staff' },
+        members: { add: ['a', 'b'], remove: [] },
+      },
+    ]);
+    expect(created.next?.sandbox).toBeUndefined();
+    // A copy Joinery created before the sandbox: compared with what it holds there.
+    const updated = live({ externalId: 'grp-9', attributes: { displayName: 'Staff', members: ['b', 'c'] } });
+    expect(updated.operations).toEqual([
+      { operation: 'update', externalId: 'grp-9', members: { add: ['a'], remove: ['c'] } },
+    ]);
+    expect(updated.next).toMatchObject({ externalId: 'grp-9', desired: { members: ['a', 'b'] } });
+  });
+
+  it('leaves a decision that counts alone when a copy is there too (the copy lags behind the exports)', () => {
+    const previous = provisioned(['a']);
+    const decision = decideGroupExport({
+      desired: { attributes: { displayName: 'Staff' }, members: ['a'] },
+      previous,
+      copy: { externalId: 'grp-1', attributes: { members: [] } },
+      objectClass: 'Group',
+      membersAttribute: 'members',
+    });
+    expect(decision).toEqual({ operations: [], next: previous });
+  });
 });
