@@ -69,30 +69,29 @@ export async function startEngine(deps: {
   }
 
   // The outbox relay runs in a thread of its own when threads are used, else here.
-  let relay: { stop(): Promise<void> };
-  if (deps.threads === undefined) {
+  const startRelay = async (): Promise<{ stop(): Promise<void> }> => {
+    if (deps.threads !== undefined)
+      return startEngineThread({
+        connection: deps.threads,
+        settings,
+        groupId: settings.groupId,
+        topics: [],
+        concurrency: 1,
+        cacheSize: 0,
+        relay: true,
+        role: 'relay',
+        logger: deps.logger,
+      });
     const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const inline = startOutboxRelay({ em: orm.em, producer, logger: deps.logger });
-    relay = {
+    return {
       async stop() {
         await inline.stop();
         await producer.disconnect();
       },
     };
-  } else {
-    relay = await startEngineThread({
-      connection: deps.threads,
-      settings,
-      groupId: settings.groupId,
-      topics: [],
-      concurrency: 1,
-      cacheSize: 0,
-      relay: true,
-      role: 'relay',
-      logger: deps.logger,
-    });
-  }
+  };
   const timers = startTimerScheduler({
     em: orm.em,
     schedulesTopic: name('schedules'),
@@ -112,9 +111,9 @@ export async function startEngine(deps: {
     concurrency: 2,
     cacheSize: Math.min(settings.actorCacheSize, 10_000),
   };
-  const realtime: Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'> =
+  const startRealtime = (): Promise<Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'>> =>
     deps.threads === undefined
-      ? await startIdentityConsumer({
+      ? startIdentityConsumer({
           bus,
           orm,
           logger: deps.logger,
@@ -122,7 +121,7 @@ export async function startEngine(deps: {
           ...realtimeOptions,
           outbound: outboundStage.decide,
         })
-      : await startEngineThread({
+      : startEngineThread({
           connection: deps.threads,
           settings,
           ...realtimeOptions,
@@ -131,41 +130,55 @@ export async function startEngine(deps: {
           role: 'realtime',
           logger: deps.logger,
         });
-  const bulk = await startIdentityConsumer({
-    bus,
-    orm,
-    logger: deps.logger,
-    settings,
-    groupId: settings.groupId,
-    topics: ['identity'],
-    concurrency: 3,
-    classifier: createClassifier(plans),
-    rules: createRules(plans),
-    outbound: outboundStage.decide,
-  });
+  const startBulk = () =>
+    startIdentityConsumer({
+      bus,
+      orm,
+      logger: deps.logger,
+      settings,
+      groupId: settings.groupId,
+      topics: ['identity'],
+      concurrency: 3,
+      classifier: createClassifier(plans),
+      rules: createRules(plans),
+      outbound: outboundStage.decide,
+    });
   // The Import stage: application objects into the Application Repository.
-  const imports = await startIdentityConsumer({
-    bus,
-    orm,
-    logger: deps.logger,
-    settings,
-    groupId: `${settings.groupId}.import`,
-    topics: ['imports'],
-    concurrency: 2,
-    cacheSize: 1,
-    handle: createImportStage({
-      plans,
-      // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
-      inbound: createGroupForwarder({
+  const startImports = () =>
+    startIdentityConsumer({
+      bus,
+      orm,
+      logger: deps.logger,
+      settings,
+      groupId: `${settings.groupId}.import`,
+      topics: ['imports'],
+      concurrency: 2,
+      cacheSize: 1,
+      handle: createImportStage({
         plans,
-        ...(deps.now === undefined ? {} : { now: deps.now }),
-        inbound: createInboundForwarder({
+        // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
+        inbound: createGroupForwarder({
           plans,
-          identityTopic: name('identity'),
-          source: `/joinery/engine/${settings.groupId}/import`,
+          ...(deps.now === undefined ? {} : { now: deps.now }),
+          inbound: createInboundForwarder({
+            plans,
+            identityTopic: name('identity'),
+            source: `/joinery/engine/${settings.groupId}/import`,
+          }),
         }),
       }),
-    }),
+    });
+  // Side by side: each joins its consumer group (or boots its thread) on its own, so a start or a restart
+  // takes as long as the slowest of them, not their sum.
+  const [relay, realtime, bulk, imports] = await startAll([
+    startRelay,
+    startRealtime,
+    startBulk,
+    startImports,
+  ] as const).catch(async (error: unknown) => {
+    await timers.stop();
+    await statistics.stop();
+    throw error;
   });
   const orchestrator = startOrchestrator({
     em: orm.em,
@@ -204,5 +217,25 @@ export async function startEngine(deps: {
       await relay.stop();
       log.info({ ...counters(), pulseLatencyMs: realtime.pulseLatency() }, 'engine stopped');
     },
+  };
+}
+
+/**
+ * Starts every part at once and waits for all of them; when one fails, those that started are stopped
+ * again before its error is thrown (nothing is left consuming or relaying behind a failed start).
+ */
+async function startAll<T extends readonly (() => Promise<{ stop(): Promise<void> }>)[]>(
+  starters: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const settled = await Promise.allSettled(starters.map((start) => start()));
+  const failure = settled.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) {
+    await Promise.allSettled(
+      settled.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.stop()] : [])),
+    );
+    throw failure.reason;
+  }
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<ReturnType<T[K]>>;
   };
 }
