@@ -137,6 +137,22 @@ export function isRetriable(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Runs `operation` again while it fails with a retriable error, up to `attempts` times in all, waiting
+ * 200 ms more before each new try; a permanent error, or the last one, is thrown. For start-up steps that a
+ * broker still settling refuses for a moment (a topic just created is not in every answer yet).
+ */
+export async function retryTransient<T>(operation: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isRetriable(error) || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
 /** One line for a terminal: the message, then each cause's message. */
 export function describeError(error: unknown): string {
   const parts: string[] = [];

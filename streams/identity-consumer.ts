@@ -5,7 +5,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Bus, BusBatchPayload } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError, isRetriable } from '../src/errors.ts';
+import { describeError, isRetriable, retryTransient } from '../src/errors.ts';
 import type { IdentityEvent } from '../actors/identity.events.ts';
 import {
   createIdentityHost,
@@ -243,7 +243,8 @@ export async function startIdentityConsumer(options: {
     maxWaitTimeInMs: 100,
   });
   await consumer.connect();
-  await consumer.subscribe({ topics: options.topics.map(name), fromBeginning: true });
+  // kafkajs gives up at once when the broker does not list a topic created a moment ago: tried again.
+  await retryTransient(() => consumer.subscribe({ topics: options.topics.map(name), fromBeginning: true }));
   // Several partitions in flight: one batch's transaction commits while the next is computed.
   await consumer.run({
     eachBatchAutoResolve: false,

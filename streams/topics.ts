@@ -2,7 +2,7 @@
 // place. docs/topics.md describes the same topics for producers and consumers outside Joinery.
 import type { ITopicConfig } from 'kafkajs';
 import type { BusAdmin } from './bus.ts';
-import { isRetriable } from '../src/errors.ts';
+import { retryTransient } from '../src/errors.ts';
 
 export const topicIds = [
   'imports',
@@ -139,17 +139,14 @@ export async function ensureTopics(admin: BusAdmin, settings: TopicSettings): Pr
     .map((id) => topicConfig(settings, id))
     .filter((config) => !existing.has(config.topic));
   if (missing.length === 0) return [];
-  for (let attempt = 1; ; attempt++) {
+  // A broker still electing leaders answers "does not host this topic-partition" for a moment.
+  await retryTransient(async () => {
     try {
       await admin.createTopics({ topics: missing, waitForLeaders: true });
-      return missing.map((config) => config.topic);
     } catch (error) {
       // Another process created them in the meantime: that is the outcome we wanted.
-      if ((error as { type?: string }).type === 'TOPIC_ALREADY_EXISTS')
-        return missing.map((config) => config.topic);
-      // A broker still electing leaders answers "does not host this topic-partition" for a moment.
-      if (!isRetriable(error) || attempt === 10) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
     }
-  }
+  });
+  return missing.map((config) => config.topic);
 }

@@ -116,15 +116,15 @@ export function createImportStage(
       );
       // One statement: new objects are inserted; a known one is rewritten only when its content changed,
       // it was deleted, or a run saw it (last_run_id, for deletion detection); unchanged objects of a
-      // delta are not touched at all. updated_at moves only on a real change, which is what comes back.
-      const { rows: written } = await sql<{
+      // delta are not touched at all. updated_at moves only on a real change: only those rows come back
+      // (a full import of unchanged objects returns nothing).
+      const { rows } = await sql<{
         tenant_id: string;
         application_id: string;
         external_id: string;
         created: boolean;
-        changed: boolean;
       }>`
-        insert into repository_object
+        with written as (insert into repository_object
           (tenant_id, application_id, external_id, object_class, attributes, content_hash, deleted, last_run_id, created_at, updated_at)
         select tenant_id, application_id, external_id, object_class, attributes, content_hash, false, run_id, now(), now()
         from jsonb_to_recordset(${document}::jsonb)
@@ -136,10 +136,8 @@ export function createImportStage(
                             then now() else repository_object.updated_at end
         where repository_object.content_hash <> excluded.content_hash or repository_object.deleted
           or (excluded.last_run_id is not null and repository_object.last_run_id is distinct from excluded.last_run_id)
-        returning tenant_id, application_id, external_id, (xmax = 0) as created, (updated_at = now()) as changed`.execute(
-        k,
-      );
-      const rows = written.filter((row) => row.changed);
+        returning tenant_id, application_id, external_id, (xmax = 0) as created, (updated_at = now()) as changed)
+        select tenant_id, application_id, external_id, created from written where changed`.execute(k);
       outcome.created = rows.filter((row) => row.created).length;
       outcome.changed = rows.length - outcome.created;
       outcome.unchanged = upserts.length - rows.length;
