@@ -387,25 +387,17 @@ async function exportChangedGroups(
       objectOf.set(key, { externalId: row.external_id, dn: row.dn });
   }
   const previous = await readTargetStates(tx, ids, targetApplications);
-  // The copies Joinery created (their hard joins), as the targets' imports last saw them.
-  const { rows: copyRows } = await sql<{
-    group_id: string;
-    application_id: string;
-    external_id: string;
-    attributes: Attributes | null;
-  }>`
-    select s.identity_id as group_id, s.application_id, s.external_id, r.attributes
-    from identity_source s
-    left join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
-      and r.external_id = s.external_id
-    where s.identity_id = any(${ids}::uuid[]) and s.application_id = any(${targetApplications}::uuid[])
-      and not coalesce(r.deleted, false)`.execute(k);
-  const copies = new Map(
-    copyRows.map((row) => [
-      `${row.group_id}|${row.application_id}`,
-      { externalId: row.external_id, attributes: row.attributes ?? {} },
-    ]),
+  // A group's copy in a target only counts where no decision does (none yet, or one made in sandbox and
+  // the target is out of it): only those are read, so the usual decision costs no extra query.
+  const withoutDecision = groups.flatMap((group) =>
+    (targetsByGroup.get(group.id)?.targets ?? []).flatMap((target) => {
+      const before = previous.get(`${group.id}|${target.applicationId}`);
+      const counts =
+        before !== undefined && (before.sandbox !== true || applicationMode(target.plan) === 'sandbox');
+      return counts ? [] : [{ groupId: group.id, applicationId: target.applicationId }];
+    }),
   );
+  const copies = await readCopies(tx, withoutDecision);
 
   const exports: NewExport[] = [];
   const states: KeyedTargetState[] = [];
@@ -463,6 +455,37 @@ async function exportChangedGroups(
   }
   await saveTargetStates(tx, states, now);
   return enqueueExports(tx, exports, now);
+}
+
+/**
+ * The copies Joinery created of these groups in these applications (their hard joins), as the
+ * applications' imports last saw them, keyed `<group id>|<application id>`.
+ */
+async function readCopies(
+  tx: EntityManager,
+  keys: { groupId: string; applicationId: string }[],
+): Promise<Map<string, { externalId: string; attributes: Attributes }>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await sql<{
+    group_id: string;
+    application_id: string;
+    external_id: string;
+    attributes: Attributes | null;
+  }>`
+    select s.identity_id as group_id, s.application_id, s.external_id, r.attributes
+    from jsonb_to_recordset(${JSON.stringify(
+      keys.map((key) => ({ group_id: key.groupId, application_id: key.applicationId })),
+    )}::jsonb) as u(group_id uuid, application_id uuid)
+    join identity_source s on s.identity_id = u.group_id and s.application_id = u.application_id
+    left join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
+      and r.external_id = s.external_id
+    where not coalesce(r.deleted, false)`.execute(tx.getKysely());
+  return new Map(
+    rows.map((row) => [
+      `${row.group_id}|${row.application_id}`,
+      { externalId: row.external_id, attributes: row.attributes ?? {} },
+    ]),
+  );
 }
 
 /** The declared attributes of the source application's group class (what `group` shows expressions). */
