@@ -532,11 +532,26 @@ export const identityMachine = logic.createMachine({
 
 export type IdentitySnapshot = SnapshotFrom<typeof identityMachine>;
 
-/** What the host stores: plain JSON, restored with `hydrateIdentity`. */
+/**
+ * What the host stores: plain JSON, restored with `hydrateIdentity`. Leaner than the context it holds,
+ * because a million-identity load writes (and WAL-logs, and re-reads) every byte of it: the tenant and
+ * identity ids are the row's own columns, and provenance is grouped by who supplied the attributes, so an
+ * application id is written once rather than once per attribute (it was half of a stored identity).
+ */
 export interface PersistedIdentity {
   state: IdentityState;
-  context: IdentityContext;
+  context: PersistedContext;
 }
+
+export type PersistedContext = Omit<IdentityContext, 'tenantId' | 'identityId' | 'provenance'> & {
+  /** Present in identities stored before 2026-12-03; the row's columns otherwise. */
+  tenantId?: string;
+  identityId?: string;
+  provenance?: StoredProvenance | Provenance;
+};
+
+/** Provenance as stored: each application (and authority) with the attributes it supplied. */
+export type StoredProvenance = { applicationId: string; authority: number; attributes: string[] }[];
 
 export interface IdentityStep {
   snapshot: IdentitySnapshot;
@@ -615,10 +630,9 @@ export function identityState(snapshot: IdentitySnapshot): IdentityState {
 }
 
 export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
-  const { tenantId, identityId, attributes, sources, deletionDelayDays, deletion, updatedAt, provenance } =
-    snapshot.context;
-  const context: IdentityContext = { tenantId, identityId, attributes, sources, deletionDelayDays };
-  if (provenance !== undefined) context.provenance = provenance;
+  const { attributes, sources, deletionDelayDays, deletion, updatedAt, provenance } = snapshot.context;
+  const context: PersistedContext = { attributes, sources, deletionDelayDays };
+  if (provenance !== undefined) context.provenance = storedProvenance(provenance);
   if (snapshot.context.classification !== undefined) context.classification = snapshot.context.classification;
   if (deletion !== undefined) context.deletion = deletion;
   if (updatedAt !== undefined) context.updatedAt = updatedAt;
@@ -626,6 +640,35 @@ export function persistIdentity(snapshot: IdentitySnapshot): PersistedIdentity {
   return { state: snapshot.value, context };
 }
 
-export function hydrateIdentity(persisted: PersistedIdentity): IdentitySnapshot {
-  return identityMachine.resolveState({ value: persisted.state, context: persisted.context });
+/** The identity a row holds: its stored snapshot, with the row's tenant and id. */
+export function hydrateIdentity(
+  persisted: PersistedIdentity,
+  row: { tenantId: string; identityId: string },
+): IdentitySnapshot {
+  const { provenance, ...rest } = persisted.context;
+  const context: IdentityContext = { ...rest, tenantId: row.tenantId, identityId: row.identityId };
+  if (provenance !== undefined) context.provenance = provenanceOf(provenance);
+  return identityMachine.resolveState({ value: persisted.state, context });
+}
+
+function storedProvenance(provenance: Provenance): StoredProvenance {
+  const groups = new Map<string, StoredProvenance[number]>();
+  for (const attribute in provenance) {
+    const owner = provenance[attribute];
+    if (owner === undefined) continue;
+    const key = `${owner.authority}|${owner.applicationId}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, { ...owner, attributes: [attribute] });
+    else group.attributes.push(attribute);
+  }
+  return [...groups.values()];
+}
+
+/** Provenance per attribute, from its stored form (grouped, or per attribute as stored before 2026-12-03). */
+export function provenanceOf(stored: StoredProvenance | Provenance): Provenance {
+  if (!Array.isArray(stored)) return stored;
+  const provenance: Provenance = {};
+  for (const { applicationId, authority, attributes } of stored)
+    for (const attribute of attributes) provenance[attribute] = { applicationId, authority };
+  return provenance;
 }

@@ -128,7 +128,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         found.set(row.id, {
           tenantId: row.tenant_id,
           version: row.version,
-          snapshot: hydrateIdentity(row.snapshot),
+          snapshot: hydrateIdentity(row.snapshot, { tenantId: row.tenant_id, identityId: row.id }),
         });
       }
     }

@@ -5,7 +5,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import { NotFoundError } from '../errors.ts';
-import type { PersistedIdentity } from '../../actors/identity.machine.ts';
+import { provenanceOf, type PersistedIdentity } from '../../actors/identity.machine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
@@ -97,7 +97,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
         state: row.state,
         version: row.version,
         attributes: context.attributes,
-        provenance: context.provenance ?? {},
+        provenance: context.provenance === undefined ? {} : provenanceOf(context.provenance),
         classification: context.classification ?? null,
         sources: context.sources,
         repositoryObjects: joins.map((j) => ({

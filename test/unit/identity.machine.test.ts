@@ -21,6 +21,8 @@ import {
 
 const TENANT = '0b7c3a52-5f0e-4c1e-9d7a-2f1f4c8e6a01';
 const IDENTITY = '6f1d2c3b-8a9e-4b7f-a6d5-c4b3a2918f70';
+/** The identity row's own columns, which the stored snapshot leaves out. */
+const ROW = { tenantId: TENANT, identityId: IDENTITY };
 const HR: Source = { applicationId: 'a1b2c3d4-e5f6-4789-8abc-def012345678', externalId: 'emp-1042' };
 const AD: Source = { applicationId: 'c0ffee00-1234-4abc-9def-0123456789ab', externalId: 'objectGUID-77' };
 
@@ -38,7 +40,13 @@ const ALICE: Attributes = {
 };
 
 function inbound(
-  fields: { attributes?: Attributes; lifecycle?: LifecycleStatus; at?: string; source?: Source } = {},
+  fields: {
+    attributes?: Attributes;
+    lifecycle?: LifecycleStatus;
+    at?: string;
+    source?: Source;
+    authority?: Record<string, number>;
+  } = {},
 ): IdentityEvent {
   const event: IdentityEvent = {
     type: 'inbound.changed',
@@ -47,6 +55,7 @@ function inbound(
     attributes: fields.attributes ?? ALICE,
   };
   if (fields.lifecycle !== undefined) event.lifecycle = fields.lifecycle;
+  if (fields.authority !== undefined) event.authority = fields.authority;
   return event;
 }
 
@@ -582,18 +591,63 @@ describe('identity lifecycle', () => {
       expect(persisted).toEqual({
         state: 'leaver',
         context: {
-          tenantId: TENANT,
-          identityId: IDENTITY,
           attributes: ALICE,
           sources: [HR],
-          provenance: Object.fromEntries(
-            Object.keys(ALICE).map((key) => [key, { applicationId: HR.applicationId, authority: 0 }]),
-          ),
+          provenance: [{ applicationId: HR.applicationId, authority: 0, attributes: Object.keys(ALICE) }],
           deletionDelayDays: 90,
           deletion: { timerId: DELETION_TIMER, dueAt: '2026-05-31T09:00:00.000Z' },
           updatedAt: T2,
         },
       });
+    });
+
+    it('stores provenance once per application and authority, and hydrates it per attribute', () => {
+      const joined = stepIdentity(
+        active(),
+        inbound({
+          at: T3,
+          source: AD,
+          attributes: { mail: 'a.martin@example.com' },
+          authority: { mail: 50 },
+        }),
+      ).snapshot;
+      const stored = persistIdentity(joined).context.provenance;
+      expect(stored).toEqual([
+        {
+          applicationId: HR.applicationId,
+          authority: 0,
+          attributes: Object.keys(ALICE).filter((key) => key !== 'mail'),
+        },
+        { applicationId: AD.applicationId, authority: 50, attributes: ['mail'] },
+      ]);
+      const hydrated = hydrateIdentity(
+        JSON.parse(JSON.stringify(persistIdentity(joined))) as PersistedIdentity,
+        ROW,
+      );
+      expect(hydrated.context.provenance).toEqual(joined.context.provenance);
+      expect(hydrated.context.tenantId).toBe(TENANT);
+      expect(hydrated.context.identityId).toBe(IDENTITY);
+    });
+
+    it('hydrates an identity stored before provenance was grouped (ids in the context, provenance per attribute)', () => {
+      const legacy = {
+        state: 'active',
+        context: {
+          tenantId: TENANT,
+          identityId: IDENTITY,
+          attributes: { givenName: 'Alice' },
+          sources: [HR],
+          provenance: { givenName: { applicationId: HR.applicationId, authority: 100 } },
+          deletionDelayDays: 90,
+        },
+      } as PersistedIdentity;
+      const hydrated = hydrateIdentity(legacy, ROW);
+      expect(hydrated.context.provenance).toEqual({
+        givenName: { applicationId: HR.applicationId, authority: 100 },
+      });
+      // A lower authority still cannot overwrite what the legacy provenance protects.
+      const step = stepIdentity(hydrated, inbound({ at: T3, source: AD, attributes: { givenName: 'Al' } }));
+      expect(step.snapshot.context.attributes.givenName).toBe('Alice');
     });
 
     it('leaves out a cancelled deletion rather than storing it as undefined', () => {
@@ -603,7 +657,7 @@ describe('identity lifecycle', () => {
 
     it('continues a hydrated leaver: its deletion timer deletes it', () => {
       const stored = JSON.stringify(persistIdentity(leaver()));
-      const snapshot = hydrateIdentity(JSON.parse(stored) as PersistedIdentity);
+      const snapshot = hydrateIdentity(JSON.parse(stored) as PersistedIdentity, ROW);
       expect(identityState(snapshot)).toBe('leaver');
 
       const stale = stepIdentity(snapshot, timer(`deletion:${T1}`, T4));
@@ -621,7 +675,10 @@ describe('identity lifecycle', () => {
         inbound({ at: T5, lifecycle: 'left' }),
       ];
       let live = active();
-      let revived = hydrateIdentity(JSON.parse(JSON.stringify(persistIdentity(live))) as PersistedIdentity);
+      let revived = hydrateIdentity(
+        JSON.parse(JSON.stringify(persistIdentity(live))) as PersistedIdentity,
+        ROW,
+      );
       for (const event of events) {
         const a = stepIdentity(live, event);
         const b = stepIdentity(revived, event);
@@ -630,6 +687,7 @@ describe('identity lifecycle', () => {
         live = a.snapshot;
         revived = hydrateIdentity(
           JSON.parse(JSON.stringify(persistIdentity(b.snapshot))) as PersistedIdentity,
+          ROW,
         );
       }
       expect(identityState(revived)).toBe('leaver');
@@ -639,6 +697,7 @@ describe('identity lifecycle', () => {
       const deleted = stepIdentity(leaver(), timer(DELETION_TIMER, T5)).snapshot;
       const snapshot = hydrateIdentity(
         JSON.parse(JSON.stringify(persistIdentity(deleted))) as PersistedIdentity,
+        ROW,
       );
       expect(identityState(snapshot)).toBe('deleted');
       expect(snapshot.status).toBe('done');
@@ -783,7 +842,7 @@ describe('a new plan version', () => {
       ]);
       expect(identityState(step.snapshot)).toBe(identityState(snapshot));
       expect(step.snapshot.context.attributes).toEqual(snapshot.context.attributes);
-      const restored = hydrateIdentity(persistIdentity(step.snapshot));
+      const restored = hydrateIdentity(persistIdentity(step.snapshot), ROW);
       expect(restored.context.planVersion).toBe(2);
       // The same version again (a replayed reconciliation) or an older one: nothing.
       expect(stepIdentity(restored, planApplied(2, T5))).toEqual({ snapshot: restored, effects: [] });
@@ -934,7 +993,7 @@ describe('a detached source', () => {
     const stored = JSON.parse(
       JSON.stringify(persistIdentity(stepIdentity(joinedByAd(), detached(AD, T3)).snapshot)),
     ) as PersistedIdentity;
-    const hydrated = hydrateIdentity(stored);
+    const hydrated = hydrateIdentity(stored, ROW);
     expect(hydrated.context.sources).toEqual([HR]);
     expect(stepIdentity(hydrated, detached(AD, T5)).effects).toEqual([]);
   });
