@@ -38,11 +38,18 @@ function validatorFor(type: MessageType): Validator<Record<PropertyKey, TSchema>
   return validator;
 }
 
-export function encodeMessage<T extends MessageType>(envelope: Envelope<T>): Message {
+/** A CloudEvent as a Kafka record whose value is still text (the JSON data). */
+export interface EncodedRecord {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+export function encodeRecord<T extends MessageType>(envelope: Envelope<T>): EncodedRecord {
   const contract = messageContracts[envelope.type];
   return {
     key: (contract.key as (data: MessageData<T>) => string)(envelope.data),
-    value: Buffer.from(JSON.stringify(envelope.data)),
+    value: JSON.stringify(envelope.data),
     headers: {
       ce_specversion: '1.0',
       ce_id: envelope.id,
@@ -54,6 +61,11 @@ export function encodeMessage<T extends MessageType>(envelope: Envelope<T>): Mes
       'content-type': 'application/json',
     },
   };
+}
+
+export function encodeMessage<T extends MessageType>(envelope: Envelope<T>): Message {
+  const record = encodeRecord(envelope);
+  return { ...record, value: Buffer.from(record.value) };
 }
 
 function header(headers: IHeaders | undefined, name: string): string | undefined {

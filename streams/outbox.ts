@@ -7,20 +7,20 @@ import type { BusProducer } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
-import { encodeMessage, type Envelope } from './cloudevents.ts';
+import { encodeRecord, type Envelope } from './cloudevents.ts';
 import type { MessageType } from './messages.ts';
 
 export interface OutboxRow {
   tenantId: string | null;
   topic: string;
   key: string | null;
-  value: Buffer | null;
+  /** Text (a CloudEvent's JSON data, published as UTF-8) or bytes (e.g. a dead letter's original value). */
+  value: string | Buffer | null;
   headers: Record<string, string>;
 }
 
 /**
- * Writes the rows as one outbox row, inside the caller's transaction: a JSON array in decision order (values
- * base64). One row per transaction, not per message: a batch of 2,000 identities leaves one tuple for the
+ * Writes the rows as one outbox row, inside the caller's transaction: a JSON array in decision order. One row per transaction, not per message: a batch of 2,000 identities leaves one tuple for the
  * relay to read and delete instead of 2,000 (with their index entries and dead tuples), which is what kept
  * the relay behind a million-record load.
  */
@@ -37,37 +37,35 @@ export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]
  * an object's or an identity's messages keep their order on one partition).
  */
 export function outboxMessage<T extends MessageType>(topic: string, envelope: Envelope<T>): OutboxRow {
-  const message = encodeMessage(envelope);
-  return {
-    tenantId: envelope.tenantId,
-    topic,
-    key: message.key === undefined || message.key === null ? null : message.key.toString(),
-    value: message.value as Buffer,
-    headers: message.headers as Record<string, string>,
-  };
+  return { tenantId: envelope.tenantId, topic, ...encodeRecord(envelope) };
 }
 
-/** A message as the outbox stores it (the JSON shape the outbox_message view reads too). */
+/**
+ * A message as the outbox stores it (the JSON shape the outbox_message view reads too): a text value as
+ * it is, bytes in base64. Stored as text, a JSON value costs its escaped quotes rather than a third more
+ * (base64), and the row's lz4 compression finds its repeated keys.
+ */
 interface StoredMessage {
   tenantId: string | null;
   topic: string;
   key: string | null;
-  value: string | null;
+  text?: string;
+  value?: string | null;
   headers: Record<string, string>;
 }
 
 function toStored(row: OutboxRow): StoredMessage {
-  return {
-    tenantId: row.tenantId,
-    topic: row.topic,
-    key: row.key,
-    value: row.value === null ? null : row.value.toString('base64'),
-    headers: row.headers,
-  };
+  const { tenantId, topic, key, headers } = row;
+  if (typeof row.value === 'string') return { tenantId, topic, key, text: row.value, headers };
+  return { tenantId, topic, key, value: row.value === null ? null : row.value.toString('base64'), headers };
 }
 
 function fromStored(stored: StoredMessage): OutboxRow {
-  return { ...stored, value: stored.value === null ? null : Buffer.from(stored.value, 'base64') };
+  const { tenantId, topic, key, headers } = stored;
+  if (stored.text !== undefined) return { tenantId, topic, key, value: stored.text, headers };
+  const value =
+    stored.value === undefined || stored.value === null ? null : Buffer.from(stored.value, 'base64');
+  return { tenantId, topic, key, value, headers };
 }
 
 /** Kafka headers as strings (binary header values are decoded as UTF-8). */
@@ -99,15 +97,20 @@ const REQUEST_BYTES = 512 * 1024;
 /** At most this many outbox rows per relay transaction, however few messages they hold. */
 const MAX_ROWS_PER_BATCH = 256;
 
+function valueBytes(value: string | Buffer | null): number {
+  if (value === null) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+}
+
 /** Consecutive runs of rows whose keys, values and headers add up to at most `budget` bytes (one row at least). */
 export function byteBudgetChunks<
-  R extends { key: string | null; value: Buffer | null; headers: Record<string, string> },
+  R extends { key: string | null; value: string | Buffer | null; headers: Record<string, string> },
 >(rows: readonly R[], budget: number): R[][] {
   const chunks: R[][] = [];
   let current: R[] = [];
   let bytes = 0;
   for (const row of rows) {
-    let size = (row.value?.length ?? 0) + (row.key?.length ?? 0) + 70; // 70: a record's own overhead
+    let size = valueBytes(row.value) + (row.key?.length ?? 0) + 70; // 70: a record's own overhead
     for (const [name, value] of Object.entries(row.headers)) size += name.length + value.length + 4;
     if (current.length > 0 && bytes + size > budget) {
       chunks.push(current);
@@ -188,7 +191,7 @@ export function startOutboxRelay(deps: {
       for (const chunk of byteBudgetChunks(rows, REQUEST_BYTES)) {
         const byTopic = new Map<
           string,
-          { key: string | null; value: Buffer | null; headers: Record<string, string> }[]
+          { key: string | null; value: string | Buffer | null; headers: Record<string, string> }[]
         >();
         for (const row of chunk) {
           const messages = byTopic.get(row.topic) ?? [];
@@ -205,7 +208,7 @@ export function startOutboxRelay(deps: {
           if (chunk.length !== 1 || only === undefined) throw error;
           // One message Kafka refuses stops the relay (nothing after it may overtake it): say which.
           throw new Error(
-            `outbox message ${only.id} (topic ${only.topic}, key ${String(only.key)}, ${String(only.value?.length ?? 0)} bytes) could not be published: ${describeError(error)}`,
+            `outbox message ${only.id} (topic ${only.topic}, key ${String(only.key)}, ${String(valueBytes(only.value))} bytes) could not be published: ${describeError(error)}`,
             { cause: error },
           );
         }

@@ -8,6 +8,7 @@ import { createTenant, authenticate } from '../../src/tenancy/tenants.ts';
 import { SchemaMismatchError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
 
 describe('storage on PostgreSQL (real, MikroORM)', () => {
   let database: TestDatabase;
@@ -118,5 +119,17 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     expect(back).toEqual(waiting);
     await connection.execute('delete from outbox');
     await migrate(orm);
+    // Text values (CloudEvents) are stored as text since 2026-12-03, bytes as base64: the view reads both.
+    await orm.em.fork().transactional((tx) =>
+      insertOutbox(tx, [
+        { tenantId: null, topic: 'joinery.logstream', key: 'k1', value: '{"name":"Zoë"}', headers: {} },
+        { tenantId: null, topic: 'joinery.logstream', key: 'k2', value: Buffer.from([1, 255]), headers: {} },
+      ]),
+    );
+    expect(await connection.execute('select key, value from outbox_message order by position')).toEqual([
+      { key: 'k1', value: Buffer.from('{"name":"Zoë"}') },
+      { key: 'k2', value: Buffer.from([1, 255]) },
+    ]);
+    await connection.execute('delete from outbox');
   });
 });

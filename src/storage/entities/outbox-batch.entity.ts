@@ -9,7 +9,7 @@ const OutboxBatchSchema = defineEntity({
   tableName: 'outbox',
   properties: {
     id: p.bigint('string').primary().autoincrement(),
-    /** A JSON array of { tenantId, topic, key, value (base64), headers }, in the order they were decided. */
+    /** A JSON array of { tenantId, topic, key, text (a text value) or value (bytes, base64), headers }, in the order they were decided. */
     messages: p.json<unknown[]>().columnType('json'),
     messageCount: p.integer(),
     createdAt: p.datetime().defaultRaw('clock_timestamp()'),
@@ -26,7 +26,8 @@ const OutboxMessageSchema = defineEntity({
   tableName: 'outbox_message',
   view: true,
   expression: `select o.id as outbox_id, m.position - 1 as position, (m.message->>'tenantId')::uuid as tenant_id,
-    m.message->>'topic' as topic, m.message->>'key' as key, decode(m.message->>'value', 'base64') as value,
+    m.message->>'topic' as topic, m.message->>'key' as key,
+    coalesce(convert_to(m.message->>'text', 'UTF8'), decode(m.message->>'value', 'base64')) as value,
     (m.message->'headers')::jsonb as headers, o.created_at
   from outbox o cross join lateral json_array_elements(o.messages) with ordinality as m(message, position)`,
   properties: {
