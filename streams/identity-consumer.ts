@@ -284,6 +284,7 @@ async function toIdentityWork(
           event: data.event,
           origin: message,
           ...(data.deletionDelayDays === undefined ? {} : { deletionDelayDays: data.deletionDelayDays }),
+          ...(data.hardJoinRecorded === true ? { hardJoinRecorded: true } : {}),
         });
         break;
       }

@@ -32,6 +32,8 @@ export interface IdentityWork {
   identityId: string;
   event: IdentityEvent;
   deletionDelayDays?: number;
+  /** The event's source is already recorded as the identity's hard join (by the Inbound stage). */
+  hardJoinRecorded?: boolean;
   origin: ConsumedMessage;
 }
 
@@ -204,6 +206,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         // A source the identity did not know yet becomes its hard join; a known one was recorded then.
         if (
           item.event.type === 'inbound.changed' &&
+          item.hardJoinRecorded !== true &&
           step.snapshot.context.sources !== before.snapshot.context.sources
         ) {
           sources.push({ tenantId: item.tenantId, identityId: item.identityId, source: item.event.source });

@@ -73,6 +73,12 @@ export const IdentityMessageSchema = Type.Object(
     deletionDelayDays: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 36500, description: 'Used when the event creates the identity.' }),
     ),
+    hardJoinRecorded: Type.Optional(
+      Type.Boolean({
+        description:
+          "The sender already recorded the hard join of the event's source (the Inbound stage does, as it decides the join), so the actor need not.",
+      }),
+    ),
   },
   strict,
 );

@@ -40,7 +40,7 @@ export function startStatisticsKeeper(options: StatisticsKeeperOptions): Statist
   const tables = options.tables ?? GROWING_TABLES;
   const intervalMs = options.intervalMs ?? 5000;
   const threshold = options.threshold ?? 5000;
-  const scaleFactor = options.scaleFactor ?? 0.5;
+  const scaleFactor = options.scaleFactor ?? 1;
   const log = options.logger.child({ component: 'table-statistics' });
   const k = options.em.getKysely();
 

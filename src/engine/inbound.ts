@@ -117,6 +117,8 @@ export function createInboundForwarder(options: {
             ...(lifecycle === undefined ? {} : { lifecycle }),
           },
           ...deletionDelay(plan),
+          // Known, or recorded below in this transaction: the actor need not record it again.
+          hardJoinRecorded: true,
         };
         outbox.push(
           identityEvent(
@@ -151,6 +153,7 @@ export function createInboundForwarder(options: {
             attributes: {},
             lifecycle: 'left',
           },
+          hardJoinRecorded: true,
         };
         outbox.push(
           identityEvent(options, `deleted/${object.applicationId}/${object.externalId}/${object.at}`, data),
