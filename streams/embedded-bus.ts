@@ -5,7 +5,8 @@
 // member silent for longer than its session timeout is dropped and its partitions reassigned.
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Partitioners, type ITopicConfig } from 'kafkajs';
+import type { ITopicConfig } from 'kafkajs';
+import { JavaCompatiblePartitioner } from './partitioner.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
@@ -88,8 +89,8 @@ function createProducer(
   em: () => EntityManager,
   partitionsOf: (topic: string) => Promise<number>,
 ): BusProducer {
-  // Kafka's own default partitioner (murmur2 of the key), so keys land on the same partitions as on Kafka.
-  const partitioner = Partitioners.DefaultPartitioner();
+  // Kafka's own default partitioning (murmur2 of the key), so keys land on the same partitions as on Kafka.
+  const partitioner = JavaCompatiblePartitioner();
   return {
     async connect() {},
     async disconnect() {},

@@ -2,22 +2,22 @@
 import {
   Kafka,
   logLevel,
-  Partitioners,
   type LogEntry,
   type Producer,
   type ProducerConfig,
   type RetryOptions,
 } from 'kafkajs';
 import type { Logger } from 'pino';
+import { JavaCompatiblePartitioner } from './partitioner.ts';
 
 /**
- * Producers partition with kafkajs's default (Java-compatible murmur2) partitioner, named explicitly: the
- * embedded bus partitions the same way, and kafkajs warns about its v2 default change at every producer
- * that leaves it implicit.
+ * Producers partition as kafkajs's default (Java-compatible murmur2) partitioner does, with a faster hash
+ * (streams/partitioner.ts), named explicitly: the embedded bus partitions the same way, and kafkajs warns
+ * about its v2 default change at every producer that leaves it implicit.
  */
 class JoineryKafka extends Kafka {
   override producer(config?: ProducerConfig): Producer {
-    return super.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+    return super.producer({ createPartitioner: JavaCompatiblePartitioner, ...config });
   }
 }
 
