@@ -89,40 +89,40 @@ export async function startIdentityConsumer(options: {
   const counters: ConsumerCounters = { processed: 0, skipped: 0, deadLettered: 0, retries: 0, batches: 0 };
   const pulseLatency = createLatencyRecorder();
 
+  // Every handler (the actors, the Import stage) writes only for tenants that exist: the bulk tables have
+  // no foreign key to tenant (src/storage/entities/tenant.entity.ts), so the check is here, once per batch.
   // Tenants are few and never reused: remember the ones seen, ask PostgreSQL about new ones only.
   const knownTenants = new Set<string>();
-  const rejectUnknownTenants = async (
-    tx: Parameters<IdentityHost['run']>[0],
-    work: IdentityWork[],
-  ): Promise<{ work: IdentityWork[]; rejected: Rejection[] }> => {
-    const unseen = [...new Set(work.map((item) => item.tenantId))].filter((id) => !knownTenants.has(id));
-    if (unseen.length > 0) {
-      const { rows } = await sql<{
-        id: string;
-      }>`select id from tenant where id = any(${unseen}::uuid[])`.execute(tx.getKysely());
-      for (const row of rows) knownTenants.add(row.id);
-    }
-    const rejected: Rejection[] = [];
-    const accepted = work.filter((item) => {
-      if (knownTenants.has(item.tenantId)) return true;
-      rejected.push({
-        message: item.origin,
-        reason: `unknown tenant ${item.tenantId}`,
-        code: 'JNY_UNKNOWN_TENANT',
+  const withKnownTenants =
+    (inner: BatchHandler): BatchHandler =>
+    async (tx, messages) => {
+      const unseen = [...new Set(messages.map(({ envelope }) => envelope.tenantId))].filter(
+        (id) => !knownTenants.has(id),
+      );
+      if (unseen.length > 0) {
+        const { rows } = await sql<{
+          id: string;
+        }>`select id from tenant where id = any(${unseen}::uuid[])`.execute(tx.getKysely());
+        for (const row of rows) knownTenants.add(row.id);
+      }
+      const rejected: Rejection[] = [];
+      const accepted = messages.filter(({ message, envelope }) => {
+        if (knownTenants.has(envelope.tenantId)) return true;
+        rejected.push({ message, reason: `unknown tenant ${envelope.tenantId}`, code: 'JNY_UNKNOWN_TENANT' });
+        return false;
       });
-      return false;
-    });
-    return { work: accepted, rejected };
-  };
+      const result = await inner(tx, accepted);
+      return { ...result, rejected: [...rejected, ...result.rejected] };
+    };
 
-  const handle: BatchHandler =
+  const handle: BatchHandler = withKnownTenants(
     options.handle ??
-    ((tx, messages) =>
-      toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
-        const known = await rejectUnknownTenants(tx, work);
-        const result = await host.run(tx, known.work);
-        return { ...result, rejected: [...rejected, ...known.rejected, ...result.rejected] };
-      }));
+      ((tx, messages) =>
+        toIdentityWork(tx, messages).then(async ({ work, rejected }) => {
+          const result = await host.run(tx, work);
+          return { ...result, rejected: [...rejected, ...result.rejected] };
+        })),
+  );
 
   const topicIdOf = new Map<string, TopicId>(options.topics.map((id) => [name(id), id]));
 

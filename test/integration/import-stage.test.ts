@@ -9,7 +9,14 @@ import { createReadiness } from '../../src/health/readiness.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { silentLogger } from '../support/factories.ts';
-import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  header,
+  query,
+  readTopic,
+  waitFor,
+  type StreamsFixture,
+} from '../support/streams.ts';
 
 describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreSQL)', (busKind) => {
   let fixture: StreamsFixture;
@@ -543,5 +550,39 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       ['R1', 'Engineer'],
       ['R2', 'Former employee'],
     ]);
+  });
+
+  it('dead-letters an object of a tenant that does not exist, stores nothing of it, and records its neighbours', async () => {
+    const app = randomUUID();
+    const stranger = randomUUID();
+    const foreign = object(app, undefined, 'ghost', { mail: 'ghost@example.com' });
+    const data = JSON.parse(String(foreign.value)) as MessageData<'joinery.import.object.v1'>;
+    const orphan = encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.import.object.v1',
+      source: '/tests',
+      time: at(),
+      tenantId: stranger,
+      data: { ...data, tenantId: stranger },
+    });
+    await fixture.send('imports', [orphan, object(app, undefined, 'known', { mail: 'k@example.com' })]);
+    await waitFor('the neighbour to be recorded', async () =>
+      (await objects(app)).length === 1 ? true : undefined,
+    );
+    const dead = await readTopic(fixture.bus, fixture.topic('deadletter'), (messages) =>
+      messages.some((m) => header(m, 'ce_tenantid') === stranger),
+    );
+    const letters = dead.filter((m) => header(m, 'ce_tenantid') === stranger);
+    expect(letters.map((m) => [header(m, 'joinery_dlq_code'), header(m, 'joinery_dlq_reason')])).toEqual([
+      ['JNY_UNKNOWN_TENANT', `unknown tenant ${stranger}`],
+    ]);
+    expect((await objects(app)).map((o) => o.external_id)).toEqual(['known']);
+    expect(
+      await query(
+        fixture.database.url,
+        'select count(*)::int as n from repository_object where tenant_id = $1',
+        [stranger],
+      ),
+    ).toEqual([{ n: 0 }]);
   });
 });

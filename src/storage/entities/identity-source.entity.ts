@@ -8,7 +8,7 @@ const IdentitySourceSchema = defineEntity({
   name: 'IdentitySource',
   tableName: 'identity_source',
   properties: {
-    tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).primary().createForeignKeyConstraint(false), // see tenant.entity.ts
     applicationId: p.uuid().primary(),
     externalId: p.string().length(1024).primary(),
     identityId: p.uuid(),

@@ -8,7 +8,7 @@ const IdentityTimerSchema = defineEntity({
   name: 'IdentityTimer',
   tableName: 'identity_timer',
   properties: {
-    tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).primary().createForeignKeyConstraint(false), // see tenant.entity.ts
     identityId: p.uuid().primary(),
     timerId: p.string().length(256).primary(),
     kind: p.string().length(32),

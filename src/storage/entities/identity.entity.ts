@@ -9,7 +9,7 @@ const IdentitySchema = defineEntity({
   tableName: 'identity',
   properties: {
     id: p.uuid().primary(),
-    tenant: () => p.manyToOne(Tenant).deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).createForeignKeyConstraint(false), // see tenant.entity.ts
     /** Incremented by every committed batch that changed the snapshot. */
     version: p.integer(),
     state: p.string().length(16),

@@ -10,7 +10,7 @@ const OutboundObjectSchema = defineEntity({
   name: 'OutboundObject',
   tableName: 'outbound_object',
   properties: {
-    tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).primary().createForeignKeyConstraint(false), // see tenant.entity.ts
     applicationId: p.uuid().primary(),
     identityId: p.uuid().primary(),
     objectClass: p.string().length(128),
@@ -39,7 +39,7 @@ const ExportItemSchema = defineEntity({
     exportId: p.uuid().primary(),
     /** Queue order: per application and identity, an operation is delivered only after the ones before it. */
     seq: p.bigint().autoincrement().unique(),
-    tenant: () => p.manyToOne(Tenant).deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).createForeignKeyConstraint(false), // see tenant.entity.ts
     applicationId: p.uuid(),
     identityId: p.uuid(),
     objectClass: p.string().length(128),

@@ -9,7 +9,7 @@ const RepositoryObjectSchema = defineEntity({
   name: 'RepositoryObject',
   tableName: 'repository_object',
   properties: {
-    tenant: () => p.manyToOne(Tenant).primary().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).primary().createForeignKeyConstraint(false), // see tenant.entity.ts
     applicationId: p.uuid().primary(),
     externalId: p.string().length(1024).primary(),
     objectClass: p.string().length(128),
