@@ -20,9 +20,10 @@ export interface OutboxRow {
 }
 
 /**
- * Writes the rows as one outbox row, inside the caller's transaction: a JSON array in decision order. One row per transaction, not per message: a batch of 2,000 identities leaves one tuple for the
- * relay to read and delete instead of 2,000 (with their index entries and dead tuples), which is what kept
- * the relay behind a million-record load.
+ * Writes the rows as one outbox row, inside the caller's transaction: a JSON array in decision order. One
+ * row per transaction, not per message: a batch of 2,000 identities leaves one tuple for the relay to read
+ * and delete instead of 2,000 (with their index entries and dead tuples), which is what kept the relay
+ * behind a million-record load.
  */
 export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;

@@ -9,7 +9,10 @@ const OutboxBatchSchema = defineEntity({
   tableName: 'outbox',
   properties: {
     id: p.bigint('string').primary().autoincrement(),
-    /** A JSON array of { tenantId, topic, key, text (a text value) or value (bytes, base64), headers }, in the order they were decided. */
+    /**
+     * A JSON array of { tenantId, topic, key, text (a text value) or value (bytes, base64), headers }, in the
+     * order they were decided.
+     */
     messages: p.json<unknown[]>().columnType('json'),
     messageCount: p.integer(),
     createdAt: p.datetime().defaultRaw('clock_timestamp()'),
