@@ -70,6 +70,7 @@ export function createSambaAd(): SambaAdService {
         [`krb5-config krb5-config/default_realm string ${sambaAdDomain.realm}`],
       );
       if (!existsSync(provisioned)) await provision(targetDir, provisioned);
+      configureRpcPorts(smbConf);
       await configurePasswordEncryption(smbConf, gnupgHome);
       // -i: foreground, logging to stdout (our log file); -M single: one process, light on 2 cores.
       return {
@@ -97,6 +98,47 @@ export function createSambaAd(): SambaAdService {
 }
 
 const gpgKeyIdsOption = 'password hash gpg key ids';
+const rpcPortRangeOption = 'rpc server dynamic port range';
+
+/**
+ * Samba binds each RPC endpoint to a port of its dynamic range (49152-65535 by default), which overlaps
+ * the kernel's ephemeral range: a client connection elsewhere on the machine that happens to hold, say,
+ * 127.0.0.1:49154 makes the DC exit at start-up (NT_STATUS_ADDRESS_ALREADY_ASSOCIATED). The endpoints
+ * get a range the kernel never hands out to clients instead. Idempotent; rewrites an older DC's smb.conf.
+ */
+function configureRpcPorts(smbConf: string): void {
+  const [from, to] = rpcPortRange(readEphemeralPortRange());
+  const line = `\t${rpcPortRangeOption} = ${String(from)}-${String(to)}\n`;
+  const conf = readFileSync(smbConf, 'utf8');
+  const current = new RegExp(`^\\s*${rpcPortRangeOption} = .*\\n`, 'm');
+  const next = current.test(conf)
+    ? conf.replace(current, line)
+    : conf.replace(/^\[global\]\n/m, `[global]\n${line}`);
+  if (next !== conf) writeFileSync(smbConf, next);
+}
+
+/** The kernel's range of local ports for outgoing connections; Linux's default when it cannot be read. */
+function readEphemeralPortRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)) {
+      return [low, high];
+    }
+  } catch {
+    // not Linux, or /proc unreadable
+  }
+  return [32768, 60999];
+}
+
+/** 200 ports just above the ephemeral range, or just below it when it reaches the top. */
+export function rpcPortRange([low, high]: [number, number]): [number, number] {
+  const size = 200;
+  if (high + size <= 65535) return [high + 1, high + size];
+  return [Math.max(1024, low - size), low - 1];
+}
 
 function hasGpgKeyIds(smbConf: string): boolean {
   return existsSync(smbConf) && readFileSync(smbConf, 'utf8').includes(gpgKeyIdsOption);
