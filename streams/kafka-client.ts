@@ -8,7 +8,11 @@ import {
   type RetryOptions,
 } from 'kafkajs';
 import type { Logger } from 'pino';
+import { installRecordEncoder } from './kafka-record-encoder.ts';
 import { JavaCompatiblePartitioner } from './partitioner.ts';
+
+// Before any producer sends: kafkajs loads its produce request, and with it the record encoder, on first use.
+installRecordEncoder();
 
 /**
  * Producers partition as kafkajs's default (Java-compatible murmur2) partitioner does, with a faster hash
