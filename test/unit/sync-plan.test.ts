@@ -101,6 +101,26 @@ describe('sync plan validation', () => {
     ]);
   });
 
+  it('refuses outbound mappers outside the class identities are written as, and a group class for it', () => {
+    const contact = variant(
+      '          memberOf: { type: string, multiValued: true }\n',
+      '          memberOf: { type: string, multiValued: true }\n' +
+        '      contact:\n        kind: contact\n        attributes: { mail: { type: string, direction: both } }\n',
+    ).replace('export: { objectClass: user,', 'export: { objectClass: contact,');
+    // Written as contacts: the user attributes the mappers target are not there.
+    expect(problemsOf(contact)).toContain(
+      `plan.yaml:${String(lineOf(contact, '{ target: sn'))} applications[1].outbound[2].target: attribute "sn" is not one of object class contact, the class identities are written to application active-directory as (known: mail)`,
+    );
+    const group = variant(
+      '          memberOf: { type: string, multiValued: true }\n',
+      '          memberOf: { type: string, multiValued: true }\n' +
+        '      group:\n        kind: group\n        members: member\n        attributes: { member: { multiValued: true } }\n',
+    ).replace('export: { objectClass: user,', 'export: { objectClass: group,');
+    expect(problemsOf(group).join('\n')).toMatch(
+      /applications\[1\]\.export\.objectClass: identities are written to application active-directory as "group", a group class; name a user or contact class/,
+    );
+  });
+
   it('reports a typo in a key, a missing key and a duplicate name together, each with its line', () => {
     const text = variant('    createsIdentities: true', '    createIdentities: true')
       .replace('  - name: salesforce\n    type: scim', '  - name: workday\n    type: scim')
