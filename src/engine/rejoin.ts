@@ -131,6 +131,27 @@ async function joinableApplications(tx: EntityManager, tenantId: string): Promis
 }
 
 /**
+ * The tenant's applications whose joining rules in the plan in force differ from those of plan version
+ * `since` (an application new since then counts as changed): their disconnectors may match now.
+ */
+async function rulesChangedSince(tx: EntityManager, tenantId: string, since: number): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select a.id from plan_version p
+    cross join jsonb_array_elements(p.document->'applications') as planned(application)
+    join application a on a.tenant_id = p.tenant_id and a.name = planned.application->>'name'
+    left join plan_version before on before.tenant_id = p.tenant_id and before.version = ${since}
+    where p.tenant_id = ${tenantId}
+      and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
+      and jsonb_array_length(coalesce(planned.application->'joining', '[]'::jsonb)) > 0
+      and (select earlier.application->'joining'
+           from jsonb_array_elements(before.document->'applications') as earlier(application)
+           where earlier.application->>'name' = planned.application->>'name') is distinct from planned.application->'joining'`.execute(
+    tx.getKysely(),
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
  * A writer's transaction can commit after a sweep with a created_at older than what the sweep saw; an
  * identity created within this window of a sweep is looked at again by the next one.
  */
@@ -140,43 +161,66 @@ const COMMIT_GRACE_MS = 30_000;
 const DEFAULT_EVERY_TICKS = 24;
 
 /**
- * The disconnector sweep, run by the orchestrator: for each tenant with identities created since its last
- * sweep (new identities are what a disconnector can newly match), its disconnectors in the applications
- * that have joining rules are re-fed. A tenant whose identities were only updated is left alone: a
- * disconnector re-fed on every change would cost a busy tenant its disconnectors' imports every sweep
- * (an administrator asks with POST /v1/applications/:id/rejoin after changing what rules compare). Each
- * tenant's newest identity is one index lookup. The first sweep of a process looks at every tenant.
+ * The disconnector sweep, run by the orchestrator. A disconnector can newly join when the Vault has new
+ * identities or when what the rules compare changed, so for each tenant:
+ * - with identities created since its last sweep, the disconnectors of every application that has joining
+ *   rules are re-fed;
+ * - with a plan version applied since its last sweep, those of the applications whose joining rules it
+ *   changed (or added).
+ * A tenant whose identities were only updated is left alone: a disconnector re-fed on every change would
+ * cost a busy tenant its disconnectors' imports every sweep (an administrator can still ask, with
+ * POST /v1/applications/:id/rejoin). Each tenant's newest identity and plan version are one index lookup
+ * each. The first sweep of a process looks at every tenant.
  */
 export function createRejoinSweep(
   deps: RefeedTarget & { em: EntityManager; logger: Logger; everyTicks?: number },
 ): { tick(): Promise<number> } {
   const sweptUntil = new Map<string, number>();
+  const sweptPlan = new Map<string, number>();
   const everyTicks = deps.everyTicks ?? DEFAULT_EVERY_TICKS;
   let ticks = 0;
   return {
     async tick() {
       if (ticks++ % everyTicks !== 0) return 0;
-      const { rows } = await sql<{ tenant_id: string; created_at: Date | null; now: Date }>`
+      const { rows } = await sql<{
+        tenant_id: string;
+        created_at: Date | null;
+        plan_version: number | null;
+        now: Date;
+      }>`
         select t.id as tenant_id, now() as now,
-          (select max(i.created_at) from identity i where i.tenant_id = t.id) as created_at
+          (select max(i.created_at) from identity i where i.tenant_id = t.id) as created_at,
+          (select max(p.version) from plan_version p where p.tenant_id = t.id) as plan_version
         from tenant t`.execute(deps.em.getKysely());
       let queued = 0;
       for (const row of rows) {
+        const tenantId = row.tenant_id;
+        const planVersion = row.plan_version ?? 0;
+        const seenPlan = sweptPlan.get(tenantId);
+        sweptPlan.set(tenantId, planVersion);
         if (row.created_at === null) continue;
         const createdAt = new Date(row.created_at).getTime();
-        const until = sweptUntil.get(row.tenant_id);
-        if (until !== undefined && createdAt <= until) continue;
+        const until = sweptUntil.get(tenantId);
+        const newIdentities = until === undefined || createdAt > until;
+        const newRules = seenPlan !== undefined && planVersion > seenPlan;
+        if (!newIdentities && !newRules) continue;
         const count = await deps.em.fork().transactional(async (tx) =>
           requeueDisconnectors(tx, {
-            tenantId: row.tenant_id,
-            applicationIds: await joinableApplications(tx, row.tenant_id),
+            tenantId,
+            applicationIds: newIdentities
+              ? await joinableApplications(tx, tenantId)
+              : await rulesChangedSince(tx, tenantId, seenPlan ?? 0),
             importsTopic: deps.importsTopic,
             source: deps.source,
           }),
         );
-        sweptUntil.set(row.tenant_id, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
+        if (newIdentities)
+          sweptUntil.set(tenantId, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
         if (count > 0)
-          deps.logger.info({ tenantId: row.tenant_id, queued: count }, 'disconnectors re-fed for joining');
+          deps.logger.info(
+            { tenantId, queued: count, reason: newIdentities ? 'new identities' : 'joining rules changed' },
+            'disconnectors re-fed for joining',
+          );
         queued += count;
       }
       return queued;

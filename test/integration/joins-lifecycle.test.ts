@@ -30,6 +30,47 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
   let app: App;
   const apps = { hr: '', directory: '', badges: '', saas: '' };
 
+  const planSource = [
+    'version: 1',
+    'vault:',
+    '  attributes: { employeeId: {}, givenName: {}, mail: {}, phone: {} }',
+    'applications:',
+    '  - name: hr',
+    '    type: csv',
+    '    createsIdentities: true',
+    '    objectClasses:',
+    '      worker: { attributes: { WorkerID: {}, FirstName: {}, Mail: {} } }',
+    '    inbound:',
+    '      - { vault: employeeId, from: WorkerID, authority: 100 }',
+    '      - { vault: givenName, from: FirstName, authority: 100 }',
+    '      - { vault: mail, from: Mail, authority: 10 }',
+    '  - name: directory',
+    '    type: ldap',
+    '    objectClasses:',
+    '      user: { attributes: { employeeID: {}, mail: {}, telephoneNumber: {} } }',
+    '    joining: [{ name: employee id, all: [{ source: employeeID, vault: employeeId }] }]',
+    '    inbound:',
+    '      - { vault: mail, from: mail, authority: 100 }',
+    '      - { vault: phone, from: telephoneNumber, authority: 100 }',
+    '  - name: badges',
+    '    type: csv',
+    '    objectClasses:',
+    '      badge: { attributes: { holder: {} } }',
+    '  - name: saas',
+    '    type: scim',
+    '    mode: live',
+    '    objectClasses:',
+    '      User:',
+    '        attributes: { userName: { direction: out }, mail: { direction: out }, phone: { direction: out } }',
+    '    outbound:',
+    '      - { target: userName, from: employeeId }',
+    '      - { target: mail, from: mail }',
+    '      - { target: phone, from: phone }',
+    '    classifications: [1]',
+    'classifications:',
+    `  - { value: 1, name: everyone, when: 'identity.employeeId != ""' }`,
+  ].join('\n');
+
   beforeAll(async () => {
     fixture = await createStreamsFixture();
     // The orchestrator ticks every 200 ms here: the disconnector sweep runs every 24 ticks (about 5 s).
@@ -56,46 +97,7 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
       tenantId: fixture.tenantId,
       sourceName: 'plan.yaml',
       appliedBy: 'test',
-      source: [
-        'version: 1',
-        'vault:',
-        '  attributes: { employeeId: {}, givenName: {}, mail: {}, phone: {} }',
-        'applications:',
-        '  - name: hr',
-        '    type: csv',
-        '    createsIdentities: true',
-        '    objectClasses:',
-        '      worker: { attributes: { WorkerID: {}, FirstName: {}, Mail: {} } }',
-        '    inbound:',
-        '      - { vault: employeeId, from: WorkerID, authority: 100 }',
-        '      - { vault: givenName, from: FirstName, authority: 100 }',
-        '      - { vault: mail, from: Mail, authority: 10 }',
-        '  - name: directory',
-        '    type: ldap',
-        '    objectClasses:',
-        '      user: { attributes: { employeeID: {}, mail: {}, telephoneNumber: {} } }',
-        '    joining: [{ name: employee id, all: [{ source: employeeID, vault: employeeId }] }]',
-        '    inbound:',
-        '      - { vault: mail, from: mail, authority: 100 }',
-        '      - { vault: phone, from: telephoneNumber, authority: 100 }',
-        '  - name: badges',
-        '    type: csv',
-        '    objectClasses:',
-        '      badge: { attributes: { holder: {} } }',
-        '  - name: saas',
-        '    type: scim',
-        '    mode: live',
-        '    objectClasses:',
-        '      User:',
-        '        attributes: { userName: { direction: out }, mail: { direction: out }, phone: { direction: out } }',
-        '    outbound:',
-        '      - { target: userName, from: employeeId }',
-        '      - { target: mail, from: mail }',
-        '      - { target: phone, from: phone }',
-        '    classifications: [1]',
-        'classifications:',
-        `  - { value: 1, name: everyone, when: 'identity.employeeId != ""' }`,
-      ].join('\n'),
+      source: planSource,
     });
     const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
     apps.hr = ids.get('hr') ?? '';
@@ -352,6 +354,56 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
     expect(unknown.json<{ error: { message: string } }>().error.message).toMatch(
       /^application .* not found$/,
     );
+  });
+
+  it('looks at the disconnectors again when a plan version changes their joining rules', async () => {
+    await fixture.send('imports', [
+      importObject(apps.hr, 'worker', 'W-700', {
+        WorkerID: 'W-700',
+        FirstName: 'Grace',
+        Mail: 'grace@example.com',
+      }),
+    ]);
+    const grace = await waitFor(
+      'the identity of W-700',
+      async () => (await hardJoin(apps.hr, 'W-700'))?.identity_id,
+    );
+    // The tenant's identities as if created long ago: from now on new identities are no reason for the
+    // sweep (every ~5 s here) to re-feed the disconnectors, only a change of the rules is.
+    await query(
+      fixture.database.url,
+      "update identity set created_at = now() - interval '1 hour' where tenant_id = $1",
+      [fixture.tenantId],
+    );
+    // Her account carries no employee id the rule can compare: a disconnector.
+    const dn = 'uid=grace,ou=people';
+    await fixture.send('imports', [importObject(apps.directory, 'user', dn, { mail: 'grace@example.com' })]);
+    await waitFor('the account unjoined', async () =>
+      (await objectRow(apps.directory, dn))?.join_state === 'unjoined' ? true : undefined,
+    );
+
+    // A second rule compares mail: the next sweep re-feeds the directory's disconnectors, and she joins.
+    const rules = '    joining: [{ name: employee id, all: [{ source: employeeID, vault: employeeId }] }]';
+    expect(planSource).toContain(rules);
+    await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+      source: planSource.replace(
+        rules,
+        [
+          '    joining:',
+          '      - { name: employee id, all: [{ source: employeeID, vault: employeeId }] }',
+          '      - { name: mail, all: [{ source: mail, vault: mail }] }',
+        ].join('\n'),
+      ),
+    });
+    await waitFor(
+      'the account joined by the sweep after the plan change',
+      async () => ((await objectRow(apps.directory, dn))?.join_state === 'joined' ? true : undefined),
+      20_000,
+    );
+    expect(await hardJoin(apps.directory, dn)).toMatchObject({ identity_id: grace });
   });
 
   async function serviceAccountId(): Promise<string> {
