@@ -5,14 +5,18 @@
 // export class is its user class. A later change goes out as an update of only what changed.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../streams/cloudevents.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Engine } from '../../streams/engine.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import { silentLogger } from '../support/factories.ts';
-import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  importMessage,
+  query,
+  startTestEngine,
+  waitFor,
+  type StreamsFixture,
+} from '../support/streams.ts';
 
 describe('contacts (real Kafka and PostgreSQL)', () => {
   let fixture: StreamsFixture;
@@ -23,19 +27,7 @@ describe('contacts (real Kafka and PostgreSQL)', () => {
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
-    engine = await startEngine({
-      bus: fixture.bus,
-      orm: fixture.orm,
-      logger: silentLogger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 100,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-      timerIntervalMs: 200,
-    });
+    engine = await startTestEngine(fixture);
   });
   afterAll(async () => {
     await engine.stop();
@@ -118,26 +110,7 @@ describe('contacts (real Kafka and PostgreSQL)', () => {
     objectClass: string,
     externalId: string,
     attributes: Record<string, string>,
-  ) => {
-    const at = new Date().toISOString();
-    const data: MessageData<'joinery.import.object.v1'> = {
-      tenantId,
-      applicationId,
-      objectClass,
-      externalId,
-      operation: 'upsert',
-      attributes,
-      observedAt: at,
-    };
-    return encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.object.v1',
-      source: '/tests',
-      time: at,
-      tenantId,
-      data,
-    });
-  };
+  ) => importMessage({ tenantId, applicationId, objectClass, externalId, attributes });
   const crmContact = (crm: string, id: string, email: string, fields: Partial<Record<string, string>> = {}) =>
     importObject(crm, 'contact', id, {
       Email: email,

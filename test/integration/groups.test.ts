@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../streams/engine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
@@ -12,7 +12,13 @@ import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { PlanInvalidError } from '../../src/errors.ts';
 import { silentLogger } from '../support/factories.ts';
-import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  query,
+  startTestEngine,
+  type StreamsFixture,
+  waitFor,
+} from '../support/streams.ts';
 
 describe('groups (real Kafka and PostgreSQL)', () => {
   let fixture: StreamsFixture;
@@ -21,19 +27,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
-    engine = await startEngine({
-      bus: fixture.bus,
-      orm: fixture.orm,
-      logger: silentLogger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 100,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-      timerIntervalMs: 200,
-    });
+    engine = await startTestEngine(fixture);
     app = await buildApp({ orm: fixture.orm, readiness: createReadiness({}), logger: silentLogger });
   });
   afterAll(async () => {

@@ -6,11 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Engine } from '../../streams/engine.ts';
 import { silentLogger } from '../support/factories.ts';
-import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  importMessage,
+  query,
+  startTestEngine,
+  waitFor,
+  type StreamsFixture,
+} from '../support/streams.ts';
 
 interface IdentityDetail {
   attributes: Record<string, unknown>;
@@ -74,19 +79,7 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
   beforeAll(async () => {
     fixture = await createStreamsFixture();
     // The orchestrator ticks every 200 ms here: the disconnector sweep runs every 24 ticks (about 5 s).
-    engine = await startEngine({
-      bus: fixture.bus,
-      orm: fixture.orm,
-      logger: silentLogger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 100,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-      timerIntervalMs: 200,
-    });
+    engine = await startTestEngine(fixture);
     app = await buildApp({
       orm: fixture.orm,
       readiness: createReadiness({}),
@@ -124,26 +117,7 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
     objectClass: string,
     externalId: string,
     attributes: Record<string, string>,
-  ) => {
-    const at = new Date().toISOString();
-    const data: MessageData<'joinery.import.object.v1'> = {
-      tenantId: fixture.tenantId,
-      applicationId,
-      objectClass,
-      externalId,
-      operation: 'upsert',
-      attributes,
-      observedAt: at,
-    };
-    return encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.object.v1',
-      source: '/tests',
-      time: at,
-      tenantId: fixture.tenantId,
-      data,
-    });
-  };
+  ) => importMessage({ tenantId: fixture.tenantId, applicationId, objectClass, externalId, attributes });
   const worker = (id: string, mail: string) =>
     importObject(apps.hr, 'worker', id, { WorkerID: id, FirstName: 'Ada', Mail: mail });
   const account = (dn: string, employeeId: string, mail: string, phone: string) =>

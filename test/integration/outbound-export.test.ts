@@ -3,14 +3,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../streams/engine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { reconciliationStatus } from '../../src/engine/plan-reconciliation.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import { silentLogger } from '../support/factories.ts';
-import { createStreamsFixture, query, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  query,
+  startTestEngine,
+  type StreamsFixture,
+  waitFor,
+} from '../support/streams.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -24,20 +29,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
-    engine = await startEngine({
-      bus: fixture.bus,
-      orm: fixture.orm,
-      logger: silentLogger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 100,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-      now: () => new Date(Date.now() + clockOffsetMs),
-      timerIntervalMs: 200,
-    });
+    engine = await startTestEngine(fixture, { now: () => new Date(Date.now() + clockOffsetMs) });
   });
   afterAll(async () => {
     await engine.stop();

@@ -12,6 +12,7 @@ import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
+import { startEngine, type Engine } from '../../streams/engine.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { ensureTopics, topicName, type TopicId, type TopicSettings } from '../../streams/topics.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -109,6 +110,47 @@ export function identityMessage(
     time: event.at,
     tenantId,
     data,
+  });
+}
+
+/** An application object as a connector sends it to the `imports` topic. */
+export function importMessage(object: {
+  tenantId: string;
+  applicationId: string;
+  objectClass: string;
+  externalId: string;
+  attributes: Record<string, string>;
+}): ReturnType<typeof encodeMessage> {
+  const at = new Date().toISOString();
+  const data: MessageData<'joinery.import.object.v1'> = { ...object, operation: 'upsert', observedAt: at };
+  return encodeMessage({
+    id: randomUUID(),
+    type: 'joinery.import.object.v1',
+    source: '/tests',
+    time: at,
+    tenantId: object.tenantId,
+    data,
+  });
+}
+
+/** The engine on the fixture's bus as the end-to-end tests run it: small batches, a 200 ms orchestrator tick. */
+export function startTestEngine(
+  fixture: StreamsFixture,
+  options: Pick<Parameters<typeof startEngine>[0], 'now'> = {},
+): Promise<Engine> {
+  return startEngine({
+    ...options,
+    bus: fixture.bus,
+    orm: fixture.orm,
+    logger: silentLogger,
+    settings: {
+      groupId: fixture.groupId,
+      actorCacheSize: 100,
+      maxBatchSize: 500,
+      sessionTimeoutMs: 6000,
+      topics: fixture.topics,
+    },
+    timerIntervalMs: 200,
   });
 }
 
