@@ -13,7 +13,7 @@ import { enqueueExports, type NewExport } from './export-queue.ts';
 import { decideOutbound, sameTarget } from './outbound.ts';
 import { queuedStatus, readTargetStates, saveTargetStates, type KeyedTargetState } from './target-states.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
-import { applicationMode, type ApplicationPlan } from '../plan/plan.schema.ts';
+import { applicationMode, exportClassOf, type ApplicationPlan } from '../plan/plan.schema.ts';
 
 export const DEFAULT_DELETION_THRESHOLD = 100;
 const DAY_MS = 86_400_000;
@@ -35,8 +35,7 @@ interface Target {
 function targetsOf(plan: PlanInForce): Target[] {
   return [...plan.applications].flatMap(([applicationId, { plan: application, index }]) => {
     if (application.outbound === undefined || application.outbound.length === 0) return [];
-    const objectClass =
-      application.export?.objectClass ?? Object.keys(application.objectClasses)[0] ?? 'user';
+    const objectClass = exportClassOf(application) ?? 'user';
     return [{ applicationId, index, plan: application, objectClass }];
   });
 }

@@ -116,38 +116,32 @@ export async function refeedRemainingSources(
   return rows.length;
 }
 
-/** The tenant's applications that have joining rules in the plan in force: only their objects can join. */
-async function joinableApplications(tx: EntityManager, tenantId: string): Promise<string[]> {
-  const { rows } = await sql<{ id: string }>`
-    select a.id from plan_version p
-    cross join jsonb_array_elements(p.document->'applications') as planned(application)
-    join application a on a.tenant_id = p.tenant_id and a.name = planned.application->>'name'
-    where p.tenant_id = ${tenantId}
-      and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
-      and jsonb_array_length(coalesce(planned.application->'joining', '[]'::jsonb)) > 0`.execute(
-    tx.getKysely(),
-  );
-  return rows.map((row) => row.id);
-}
-
 /**
- * The tenant's applications whose joining rules in the plan in force differ from those of plan version
- * `since` (an application new since then counts as changed): their disconnectors may match now.
+ * The tenant's applications that have joining rules in the plan in force: only their objects can join.
+ * With `rulesChangedSince`, only those whose rules differ from that plan version's (or that it lacks).
  */
-async function rulesChangedSince(tx: EntityManager, tenantId: string, since: number): Promise<string[]> {
+async function joinableApplications(
+  tx: EntityManager,
+  tenantId: string,
+  rulesChangedSince?: number,
+): Promise<string[]> {
+  const changed =
+    rulesChangedSince === undefined
+      ? sql``
+      : sql`and (select earlier.application->'joining'
+            from plan_version before
+            cross join jsonb_array_elements(before.document->'applications') as earlier(application)
+            where before.tenant_id = p.tenant_id and before.version = ${rulesChangedSince}
+              and earlier.application->>'name' = planned.application->>'name')
+          is distinct from planned.application->'joining'`;
   const { rows } = await sql<{ id: string }>`
     select a.id from plan_version p
     cross join jsonb_array_elements(p.document->'applications') as planned(application)
     join application a on a.tenant_id = p.tenant_id and a.name = planned.application->>'name'
-    left join plan_version before on before.tenant_id = p.tenant_id and before.version = ${since}
     where p.tenant_id = ${tenantId}
       and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
       and jsonb_array_length(coalesce(planned.application->'joining', '[]'::jsonb)) > 0
-      and (select earlier.application->'joining'
-           from jsonb_array_elements(before.document->'applications') as earlier(application)
-           where earlier.application->>'name' = planned.application->>'name') is distinct from planned.application->'joining'`.execute(
-    tx.getKysely(),
-  );
+      ${changed}`.execute(tx.getKysely());
   return rows.map((row) => row.id);
 }
 
@@ -197,8 +191,10 @@ export function createRejoinSweep(
         const tenantId = row.tenant_id;
         const planVersion = row.plan_version ?? 0;
         const seenPlan = sweptPlan.get(tenantId);
-        sweptPlan.set(tenantId, planVersion);
-        if (row.created_at === null) continue;
+        if (row.created_at === null) {
+          sweptPlan.set(tenantId, planVersion);
+          continue;
+        }
         const createdAt = new Date(row.created_at).getTime();
         const until = sweptUntil.get(tenantId);
         const newIdentities = until === undefined || createdAt > until;
@@ -207,13 +203,13 @@ export function createRejoinSweep(
         const count = await deps.em.fork().transactional(async (tx) =>
           requeueDisconnectors(tx, {
             tenantId,
-            applicationIds: newIdentities
-              ? await joinableApplications(tx, tenantId)
-              : await rulesChangedSince(tx, tenantId, seenPlan ?? 0),
+            applicationIds: await joinableApplications(tx, tenantId, newIdentities ? undefined : seenPlan),
             importsTopic: deps.importsTopic,
             source: deps.source,
           }),
         );
+        // Only once re-fed: a sweep that fails leaves both marks where they were, and the next one retries.
+        sweptPlan.set(tenantId, planVersion);
         if (newIdentities)
           sweptUntil.set(tenantId, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
         if (count > 0)

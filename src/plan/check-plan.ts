@@ -4,7 +4,7 @@
 // expressions when there are none.
 import { noPlugins, type PluginSet } from './plugins.ts';
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
-import type { ApplicationPlan, AttributeSpec, SyncPlan } from './plan.schema.ts';
+import { exportClassOf, type ApplicationPlan, type AttributeSpec, type SyncPlan } from './plan.schema.ts';
 import { cronProblem } from './cron.ts';
 
 export type PlanPath = (string | number)[];
@@ -192,22 +192,21 @@ export function checkPlan(
         path: at('export', 'objectClass'),
         message: `unknown object class "${exportClass}" of application ${application.name} (${known(Object.keys(application.objectClasses))})`,
       });
-    // Identities are written with one class, the export class (the first declared one by default): the
-    // outbound mappers must target its attributes, and it cannot be a group class (groups have export.groups).
-    const writtenAs = exportClass ?? Object.keys(application.objectClasses)[0];
+    // Identities are written with one class (exportClassOf): the outbound mappers must target its
+    // attributes, and it cannot be a group class (groups have export.groups).
+    const writtenAs = exportClassOf(application);
     const written = writtenAs === undefined ? undefined : application.objectClasses[writtenAs];
-    if (application.outbound !== undefined && application.outbound.length > 0 && written !== undefined) {
+    if (writtenAs !== undefined && written !== undefined && (application.outbound?.length ?? 0) > 0) {
       if (written.kind === 'group')
         problems.push({
-          path:
-            exportClass === undefined ? at('objectClasses', writtenAs ?? '') : at('export', 'objectClass'),
-          message: `identities are written to application ${application.name} as "${writtenAs ?? ''}", a group class; name a user or contact class in export.objectClass (groups are exported with export.groups)`,
+          path: exportClass === undefined ? at('objectClasses', writtenAs) : at('export', 'objectClass'),
+          message: `identities are written to application ${application.name} as "${writtenAs}", a group class; name a user or contact class in export.objectClass (groups are exported with export.groups)`,
         });
-      application.outbound.forEach((mapper, m) => {
+      application.outbound?.forEach((mapper, m) => {
         if (attributes.has(mapper.target) && !(mapper.target in written.attributes))
           problems.push({
             path: at('outbound', m, 'target'),
-            message: `attribute "${mapper.target}" is not one of object class ${writtenAs ?? ''}, the class identities are written to application ${application.name} as (${known(Object.keys(written.attributes))})`,
+            message: `attribute "${mapper.target}" is not one of object class ${writtenAs}, the class identities are written to application ${application.name} as (${known(Object.keys(written.attributes))})`,
           });
       });
     }

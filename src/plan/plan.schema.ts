@@ -287,6 +287,13 @@ export type ApplicationMode = NonNullable<ApplicationPlan['mode']>;
 export function applicationMode(application: Pick<ApplicationPlan, 'mode'>): ApplicationMode {
   return application.mode ?? 'sandbox';
 }
+
+/** The object class an application writes identities as: `export.objectClass`, else its first declared class. */
+export function exportClassOf(
+  application: Pick<ApplicationPlan, 'export' | 'objectClasses'>,
+): string | undefined {
+  return application.export?.objectClass ?? Object.keys(application.objectClasses)[0];
+}
 export type AttributeSpec = Static<typeof AttributeSpecSchema>;
 export type JoiningRule = Static<typeof JoiningRuleSchema>;
 export type GroupExport = Static<typeof GroupExportSchema>;
