@@ -31,6 +31,14 @@ export interface BusConsumer {
     eachBatch: (payload: BusBatchPayload) => Promise<void>;
   }): Promise<void>;
   disconnect(): Promise<void>;
+  /**
+   * Kafka only: the consumer stopped on an error; `restart` says whether the client starts it again
+   * itself (kafkajs does for retriable errors only). The embedded bus retries for ever and never stops.
+   */
+  on?(
+    event: 'consumer.crash',
+    listener: (event: { payload: { error: Error; restart: boolean } }) => void,
+  ): unknown;
 }
 
 export interface BusProducer {

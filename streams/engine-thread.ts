@@ -5,7 +5,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
-import { settleWithin, type ConsumerCounters, type EngineSettings } from './identity-consumer.ts';
+import type { ConsumerCounters, EngineSettings } from './identity-consumer.ts';
+import { settleWithin } from './settle.ts';
 import type { LatencySummary } from './latency.ts';
 import type { TopicId } from './topics.ts';
 

@@ -49,9 +49,7 @@ try {
           cacheSize: data.cacheSize,
           ...(outbound === undefined ? {} : { outbound }),
         });
-  const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
-  if (data.relay) await producer.connect();
-  const relay = data.relay ? startOutboxRelay({ em: orm.em, producer, logger }) : undefined;
+  const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;
   const stats = setInterval(() => {
     if (consumer !== undefined)
       post({ type: 'stats', counters: consumer.counters, latency: consumer.pulseLatency() });
@@ -63,7 +61,6 @@ try {
       .then(async () => {
         // The relay last: it publishes what the consumers committed before they stopped.
         await relay?.stop();
-        if (data.relay) await producer.disconnect();
         await orm.close();
       })
       .finally(() => {

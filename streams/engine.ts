@@ -82,15 +82,7 @@ export async function startEngine(deps: {
         role: 'relay',
         logger: deps.logger,
       });
-    const producer = bus.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const inline = startOutboxRelay({ em: orm.em, producer, logger: deps.logger });
-    return {
-      async stop() {
-        await inline.stop();
-        await producer.disconnect();
-      },
-    };
+    return startOutboxRelay({ em: orm.em, bus, logger: deps.logger });
   };
   const timers = startTimerScheduler({
     em: orm.em,

@@ -2,10 +2,11 @@
 // host in exactly-once partition transactions, retries what is transient, isolates and dead-letters what
 // is not, and abandons a batch whose partition a rebalance took away.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Bus, BusBatchPayload } from './bus.ts';
+import type { Bus, BusBatchPayload, BusConsumer } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable, retryTransient } from '../src/errors.ts';
+import { settleWithin } from './settle.ts';
 import type { IdentityEvent } from '../actors/identity.events.ts';
 import {
   createIdentityHost,
@@ -235,28 +236,78 @@ export async function startIdentityConsumer(options: {
     counters.deadLettered += outcome.deadLettered;
   };
 
-  const consumer = bus.consumer({
-    groupId: options.groupId,
-    sessionTimeout: settings.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3000, Math.floor(settings.sessionTimeoutMs / 3)),
-    maxBytesPerPartition: 1024 * 1024,
-    maxWaitTimeInMs: 100,
-  });
-  await consumer.connect();
-  // kafkajs gives up at once when the broker does not list a topic created a moment ago: tried again.
-  await retryTransient(() => consumer.subscribe({ topics: options.topics.map(name), fromBeginning: true }));
-  // Several partitions in flight: one batch's transaction commits while the next is computed.
-  await consumer.run({
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: options.concurrency,
-    eachBatch,
-  });
+  // kafkajs restarts a consumer that failed for a retriable reason, and leaves one that did not stopped
+  // for good (e.g. "Failed to find group coordinator" while a restarted broker is still loading its
+  // groups): the engine would go on running and never consume again. Such a consumer is replaced here, as
+  // often as it takes, with a growing pause; PostgreSQL's offsets make the new one resume exactly.
+  let consumer: BusConsumer | undefined;
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+  let restarts = 0;
+  const start = async (): Promise<BusConsumer> => {
+    const created = bus.consumer({
+      groupId: options.groupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(settings.sessionTimeoutMs / 3)),
+      maxBytesPerPartition: 1024 * 1024,
+      maxWaitTimeInMs: 100,
+    });
+    created.on?.('consumer.crash', ({ payload }) => {
+      if (payload.restart || isStopping() || created !== consumer) return;
+      log.error(
+        { err: payload.error },
+        `consumer stopped on an error the Kafka client does not retry; starting a new one: ${describeError(payload.error)}`,
+      );
+      scheduleRestart();
+    });
+    consumer = created;
+    await created.connect();
+    // kafkajs gives up at once when the broker does not list a topic created a moment ago: tried again.
+    await retryTransient(() => created.subscribe({ topics: options.topics.map(name), fromBeginning: true }));
+    // Several partitions in flight: one batch's transaction commits while the next is computed.
+    await created.run({
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.concurrency,
+      eachBatch,
+    });
+    return created;
+  };
+  const isStopping = (): boolean => stopping;
+  const scheduleRestart = (): void => {
+    if (isStopping()) return;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts, 6));
+    restarts++;
+    restartTimer = setTimeout(() => {
+      restarting = restart().finally(() => {
+        restarting = undefined;
+      });
+    }, delay);
+  };
+  const restart = async (): Promise<void> => {
+    const failed = consumer;
+    if (failed !== undefined) await settleWithin(failed.disconnect(), STOP_TIMEOUT_MS);
+    if (isStopping()) return;
+    try {
+      await start();
+      log.info({ restarts }, 'consumer started again');
+      restarts = 0;
+    } catch (error) {
+      log.error({ err: error }, `consumer could not start again, retrying: ${describeError(error)}`);
+      scheduleRestart();
+    }
+  };
+  await start();
 
   return {
     counters,
     host,
     pulseLatency: () => pulseLatency.summary(),
     async stop() {
+      stopping = true;
+      clearTimeout(restartTimer);
+      if (restarting !== undefined) await settleWithin(restarting, STOP_TIMEOUT_MS);
+      if (consumer === undefined) return;
       // In-flight batches commit or roll back as a whole, so a disconnect cut short loses nothing; it
       // only must not hold shutdown forever when the broker is gone.
       const gaveUp = await settleWithin(consumer.disconnect(), STOP_TIMEOUT_MS);
@@ -359,38 +410,18 @@ async function toIdentityWork(
   return { work: work.filter((item) => item.identityId !== ''), rejected };
 }
 
-/**
- * Retries transient failures (database or broker down, version conflicts) with exponential backoff and
- * jitter; permanent ones propagate. Returns undefined when told to stop (the partition was taken away).
- */
+/** How long stopping waits for the consumer to leave its group. */
 const STOP_TIMEOUT_MS = 10_000;
-
-/** Waits for work, at most ms; true when it gave up waiting. */
-export async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<true>((resolve) => {
-    timer = setTimeout(() => {
-      resolve(true);
-    }, ms);
-  });
-  try {
-    return await Promise.race([
-      work.then(
-        () => false as const,
-        () => false as const,
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface RetryOptions {
   onRetry: (error: unknown, attempt: number) => Promise<void>;
   shouldStop: () => boolean;
 }
 
+/**
+ * Retries transient failures (database or broker down, version conflicts) with exponential backoff and
+ * jitter; permanent ones propagate. Returns undefined when told to stop (the partition was taken away).
+ */
 async function withRetry<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -3,10 +3,11 @@
 // time (a PostgreSQL advisory lock), so messages with the same key leave in the order they were decided.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IHeaders } from 'kafkajs';
-import type { BusProducer } from './bus.ts';
+import type { Bus } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
+import { createOrderedProducer } from './ordered-producer.ts';
 import { encodeRecord, type Envelope } from './cloudevents.ts';
 import type { MessageType } from './messages.ts';
 
@@ -131,9 +132,13 @@ export interface OutboxRelay {
   drain(): Promise<number>;
 }
 
+/**
+ * Publishes the outbox, with a producer of its own that keeps a partition's messages in order and is
+ * replaced after a failed send (streams/ordered-producer.ts).
+ */
 export function startOutboxRelay(deps: {
   em: EntityManager;
-  producer: BusProducer;
+  bus: Pick<Bus, 'producer'>;
   logger: Logger;
   /** Messages per transaction (whole outbox rows: at least one row, then rows until this many). */
   batchSize?: number;
@@ -148,6 +153,7 @@ export function startOutboxRelay(deps: {
   let wake: (() => void) | undefined;
   let failures = 0;
   let sinceVacuum = 0;
+  const producer = createOrderedProducer(deps.bus);
 
   /** VACUUM cannot run in a transaction: on a pooled connection of its own; a failure is only logged. */
   const vacuum = async (): Promise<void> => {
@@ -162,8 +168,9 @@ export function startOutboxRelay(deps: {
   };
 
   /** One transaction: lock, read a batch in id order, publish it, delete it. Returns the messages published. */
-  const publishBatch = async (): Promise<number> =>
-    deps.em.fork().transactional(async (tx) => {
+  const publishBatch = async (): Promise<number> => {
+    await producer.connect();
+    return deps.em.fork().transactional(async (tx) => {
       const k = tx.getKysely();
       const locked = await sql<{
         locked: boolean;
@@ -200,10 +207,7 @@ export function startOutboxRelay(deps: {
           byTopic.set(row.topic, messages);
         }
         try {
-          await deps.producer.sendBatch({
-            acks: -1,
-            topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-          });
+          await producer.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
         } catch (error) {
           const [only] = chunk;
           if (chunk.length !== 1 || only === undefined) throw error;
@@ -216,6 +220,7 @@ export function startOutboxRelay(deps: {
       }
       return rows.length;
     });
+  };
 
   const loop = async (): Promise<void> => {
     while (running) {
@@ -259,6 +264,7 @@ export function startOutboxRelay(deps: {
       running = false;
       wake?.();
       await done;
+      await producer.close();
     },
   };
 }

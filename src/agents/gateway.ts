@@ -26,9 +26,10 @@ import {
   openSecret,
   sealBatch,
 } from '../../agent/src/channel/sealing.ts';
-import type { Bus, BusProducer } from '../../streams/bus.ts';
+import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { messageContracts } from '../../streams/messages.ts';
+import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName, type TopicSettings } from '../../streams/topics.ts';
 import { claimExports, recordExportResult, type ExportInstruction } from '../engine/export-queue.ts';
 import { describeError, JoineryError, NotFoundError, UnauthenticatedError } from '../errors.ts';
@@ -95,22 +96,11 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
   const sessions = new Map<string, Session>();
   const pending = new Set<Session>();
   let closing = false;
-  let producer: Promise<BusProducer> | undefined;
+  // One producer for every connector: a connector's messages keep their order, a failed send replaces it.
+  const producer = createOrderedProducer(options.bus);
   const exportPollMs = options.exportPollMs ?? 1000;
   const exportLeaseMs = options.exportLeaseMs ?? 60_000;
   const maxOutstanding = options.maxOutstandingExports ?? 100;
-
-  const getProducer = (): Promise<BusProducer> => {
-    producer ??= (async () => {
-      const created = options.bus.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await created.connect();
-      return created;
-    })().catch((error: unknown) => {
-      producer = undefined;
-      throw error;
-    });
-    return producer;
-  };
 
   /** Produces the admitted messages above the connector's last produced sequence, under its row lock. */
   const produceOnce = async (
@@ -118,7 +108,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     admitted: ReturnType<typeof admitMessages>['admitted'],
     highestSeq: number,
   ): Promise<{ produced: number; skipped: number }> => {
-    const sending = await getProducer();
+    await producer.connect();
     return options.orm.em.fork().transactional(async (tx: EntityManager) => {
       const k = tx.getKysely();
       const { rows } = await sql<{ last_produced_seq: string }>`
@@ -133,10 +123,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
         byTopic.set(topic, list);
       }
       if (byTopic.size > 0) {
-        await sending.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        await producer.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
       }
       if (highestSeq > last) {
         await sql`update connector set last_produced_seq = ${highestSeq}
@@ -525,9 +512,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       closing = true;
       const all = [...sessions.values(), ...pending];
       await Promise.all(all.map((session) => session.drain(1001, 'the API is shutting down')));
-      const current = producer;
-      producer = undefined;
-      if (current !== undefined) await (await current.catch(() => undefined))?.disconnect();
+      await producer.close();
     },
   };
 }

@@ -47,7 +47,7 @@ export function createKafka(options: KafkaOptions = {}): KafkaService {
       dir,
       pidFile,
       logFile,
-      healthy: () => answersMetadata(endpoint),
+      healthy: () => servesItsPartitions(endpoint),
       portTakenMessage: `port ${String(port)} is taken by something that does not answer as a Kafka broker`,
       startTimeoutMs: 60_000,
       stopGraceMs: 30_000,
@@ -93,7 +93,8 @@ export function createKafka(options: KafkaOptions = {}): KafkaService {
   };
 }
 
-async function answersMetadata(endpoint: string): Promise<boolean> {
+/** Up means: it answers, a controller is elected, and every partition it holds has a leader. */
+async function servesItsPartitions(endpoint: string): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'joinery-infra',
     brokers: [endpoint],
@@ -105,7 +106,11 @@ async function answersMetadata(endpoint: string): Promise<boolean> {
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    if (cluster.brokers.length === 0 || cluster.controller === null) return false;
+    // A restarted broker answers before it leads its partitions again (it is registered, then unfenced):
+    // until then every produce and fetch is refused with "does not host this topic-partition".
+    const { topics } = await admin.fetchTopicMetadata();
+    return topics.every((topic) => topic.partitions.every((partition) => partition.leader >= 0));
   } catch {
     return false;
   } finally {

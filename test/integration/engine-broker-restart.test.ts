@@ -1,23 +1,24 @@
 // A Kafka broker of its own, really stopped and started while the engine is busy.
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it, onTestFailed } from 'vitest';
 import { createKafka, type KafkaService } from '../../src/infra/kafka.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
 import { newIdentities, produceWave, verifyLedger, waitUntilConsumed } from '../support/engine-process.ts';
-import { silentLogger } from '../support/factories.ts';
+import { recordingLogger } from '../support/factories.ts';
 import { createStreamsFixture, type StreamsFixture } from '../support/streams.ts';
 
 describe('engine across a broker restart (real Kafka and PostgreSQL)', () => {
   const broker: KafkaService = createKafka({ name: 'kafka-restart', port: 29192, heapMb: 512 });
   let fixture: StreamsFixture;
   let engine: Engine;
+  const log = recordingLogger();
 
   beforeAll(async () => {
     await broker.up();
-    fixture = await createStreamsFixture({ brokers: broker.brokers, partitions: 6 });
+    fixture = await createStreamsFixture({ brokers: broker.brokers, partitions: 6, logger: log.logger });
     engine = await startEngine({
       bus: fixture.kafka,
       orm: fixture.orm,
-      logger: silentLogger,
+      logger: log.logger,
       settings: {
         groupId: fixture.groupId,
         actorCacheSize: 10_000,
@@ -34,6 +35,9 @@ describe('engine across a broker restart (real Kafka and PostgreSQL)', () => {
   });
 
   it('loses and doubles nothing when the broker restarts mid-stream', async () => {
+    onTestFailed(() => {
+      console.log(`the engine's warnings and errors:\n${log.lines().join('\n')}`);
+    });
     const identities = newIdentities(200);
     await produceWave(fixture, identities, 1, 10);
     await new Promise((resolve) => setTimeout(resolve, 200));

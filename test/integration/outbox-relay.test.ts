@@ -1,8 +1,11 @@
 // The outbox relay on the real PostgreSQL and Kafka: it publishes what transactions wrote, in order, and
 // keeps its own table from filling with dead rows (every row is inserted once and deleted once).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import type { Bus } from '../../streams/bus.ts';
 import { insertOutbox, startOutboxRelay, type OutboxRow } from '../../streams/outbox.ts';
-import { silentLogger } from '../support/factories.ts';
+import { recordingLogger, silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, readTopic, waitFor, type StreamsFixture } from '../support/streams.ts';
 
 describe('the outbox relay (real PostgreSQL and Kafka)', () => {
@@ -34,11 +37,9 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
     }
     const statsBefore = await vacuums(fixture);
 
-    const producer = fixture.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
     const relay = startOutboxRelay({
       em: fixture.orm.em,
-      producer,
+      bus: fixture.kafka,
       logger: silentLogger,
       batchSize: 2000,
       vacuumEveryMessages: 2000,
@@ -59,10 +60,84 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
       );
     } finally {
       await relay.stop();
-      await producer.disconnect();
+    }
+  });
+  it('goes on publishing after a send whose answer was lost, though the next batch holds more messages', async () => {
+    const topic = fixture.topic('outbound');
+    const rows = (from: number, count: number): OutboxRow[] =>
+      Array.from({ length: count }, (_, i) => ({
+        tenantId: fixture.tenantId,
+        topic,
+        key: 'one-key',
+        value: JSON.stringify({ n: from + i }),
+        headers: { ce_id: `lost-${String(from + i)}` },
+      }));
+    // The broker writes the first request, then the connection drops before its answer arrives, and every
+    // answer after it until the send gives up (as when the broker goes away); meanwhile more rows reach
+    // the outbox, so the relay's next batch is larger.
+    let losingAnswers = false;
+    const kafka = new Kafka({
+      clientId: 'joinery-test-lossy',
+      brokers: fixture.brokers,
+      logLevel: logLevel.NOTHING,
+      socketFactory: ({ host, port, onConnect }) => {
+        const socket: Socket = connect({ host, port }, onConnect);
+        const emit = socket.emit.bind(socket) as (event: string, ...args: unknown[]) => boolean;
+        socket.emit = ((event: string, ...args: unknown[]) => {
+          if (event === 'data' && losingAnswers) {
+            socket.destroy(new Error('connection lost before the answer'));
+            return true;
+          }
+          return emit(event, ...args);
+        }) as typeof socket.emit;
+        return socket;
+      },
+    });
+    let producers = 0;
+    let failedOnce = false;
+    const bus: Pick<Bus, 'producer'> = {
+      producer: (options) => {
+        producers++;
+        const producer = kafka.producer({ ...options, retry: { retries: 1, initialRetryTime: 50 } });
+        return {
+          connect: () => producer.connect(),
+          disconnect: () => producer.disconnect(),
+          async sendBatch(batch) {
+            if (failedOnce) return producer.sendBatch(batch);
+            failedOnce = true;
+            losingAnswers = true;
+            try {
+              return await producer.sendBatch(batch);
+            } catch (error) {
+              losingAnswers = false;
+              await fixture.orm.em.fork().transactional((tx) => insertOutbox(tx, rows(10, 10)));
+              throw error;
+            }
+          },
+        };
+      },
+    };
+    await fixture.orm.em.fork().transactional((tx) => insertOutbox(tx, rows(0, 10)));
+    const log = recordingLogger();
+    onTestFailed(() => {
+      console.log(`the relay's warnings and errors:\n${log.lines().join('\n')}`);
+    });
+    const relay = startOutboxRelay({ em: fixture.orm.em, bus, logger: log.logger });
+    try {
+      // Every message arrives, in order; the ten the lost request wrote arrive twice (same ce_id).
+      const read = await readTopic(fixture.bus, topic, (messages) => messages.length >= 30, 20_000);
+      const numbers = read.map((message) => (JSON.parse(String(message.value)) as { n: number }).n);
+      expect(numbers).toEqual([...range(0, 10), ...range(0, 10), ...range(10, 10)]);
+      expect(producers).toBe(2);
+    } finally {
+      await relay.stop();
     }
   });
 });
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
 
 /** How many times the outbox was vacuumed by hand (VACUUM), as PostgreSQL counts it. */
 async function vacuums(fixture: StreamsFixture): Promise<number> {

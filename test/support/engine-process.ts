@@ -95,25 +95,34 @@ export async function produceWave(
   return messages.length;
 }
 
-/** Waits until the engine's committed offsets in PostgreSQL cover every message produced to `identity`. */
+/**
+ * Waits until the engine's committed offsets in PostgreSQL cover every message produced to `identity` and
+ * its outbox is empty; on timeout the error says how far it got.
+ */
 export async function waitUntilConsumed(fixture: StreamsFixture, timeoutMs = 60_000): Promise<void> {
   const total = await producedTo(fixture, fixture.topic('identity'));
-  await waitFor(
-    `the engine to consume all ${String(total)} messages`,
-    async () => {
-      const [row] = await query<{ done: string }>(
-        fixture.database.url,
-        'select coalesce(sum(next_offset), 0) as done from stream_offset where group_id = $1 and topic = $2',
-        [fixture.groupId, fixture.topic('identity')],
-      );
-      const [outbox] = await query<{ pending: string }>(
-        fixture.database.url,
-        'select count(*) as pending from outbox',
-      );
-      return Number(row?.done) === total && Number(outbox?.pending) === 0 ? true : undefined;
-    },
-    timeoutMs,
-  );
+  let progress = 'nothing measured yet';
+  try {
+    await waitFor(
+      `the engine to consume all ${String(total)} messages`,
+      async () => {
+        const [row] = await query<{ done: string }>(
+          fixture.database.url,
+          'select coalesce(sum(next_offset), 0) as done from stream_offset where group_id = $1 and topic = $2',
+          [fixture.groupId, fixture.topic('identity')],
+        );
+        const [outbox] = await query<{ pending: string }>(
+          fixture.database.url,
+          'select count(*) as pending from outbox',
+        );
+        progress = `${String(row?.done)} consumed, ${String(outbox?.pending)} still in the outbox`;
+        return Number(row?.done) === total && Number(outbox?.pending) === 0 ? true : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (${progress})`, { cause: error });
+  }
 }
 
 /** How many messages a topic holds, summed over its partitions (its high watermarks). */

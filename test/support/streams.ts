@@ -17,6 +17,7 @@ import type { MessageData } from '../../streams/messages.ts';
 import { ensureTopics, topicName, type TopicId, type TopicSettings } from '../../streams/topics.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { silentLogger, uniqueName } from './factories.ts';
+import type { Logger } from 'pino';
 
 export type BusKind = 'kafka' | 'embedded';
 
@@ -42,14 +43,24 @@ export interface StreamsFixture {
 }
 
 export async function createStreamsFixture(
-  options: { brokers?: string[]; partitions?: number; bus?: BusKind } = {},
+  options: {
+    brokers?: string[];
+    partitions?: number;
+    bus?: BusKind;
+    /** Where the Kafka client logs (silent by default). */
+    logger?: Logger;
+  } = {},
 ): Promise<StreamsFixture> {
   const database = await createTestDatabase();
   const orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
   await migrate(orm);
   const { tenantId, apiKey } = await createTenant(orm.em, { tenant: uniqueName('tenant') });
   const brokers = options.brokers ?? createKafka().brokers;
-  const kafka = createKafkaClient({ brokers, clientId: 'joinery-test', logger: silentLogger });
+  const kafka = createKafkaClient({
+    brokers,
+    clientId: 'joinery-test',
+    logger: options.logger ?? silentLogger,
+  });
   const topics: TopicSettings = {
     topicPrefix: `${uniqueName('test')}.`,
     partitions: options.partitions ?? 6,
