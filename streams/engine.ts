@@ -25,6 +25,7 @@ import { loadPlugins } from '../src/plan/plugins.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
 import { startOrchestrator } from '../src/engine/orchestrator.ts';
 import { createClassifier, createRules } from '../src/engine/classify.ts';
+import { createJoinKeyLookup } from '../src/engine/join-indexes.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -133,6 +134,7 @@ export async function startEngine(deps: {
       concurrency: 3,
       classifier: createClassifier(plans),
       rules: createRules(plans),
+      joinKeys: createJoinKeyLookup(plans),
       outbound: outboundStage.decide,
     });
   // The Import stage: application objects into the Application Repository.

@@ -13,6 +13,7 @@ import {
   type Classifier,
   type IdentityHost,
   type IdentityWork,
+  type JoinKeys,
   type OutboundHook,
   type Rules,
 } from './identity-host.ts';
@@ -71,6 +72,8 @@ export async function startIdentityConsumer(options: {
   classifier?: Classifier;
   /** Runs the plan's rules on changed identities. */
   rules?: Rules;
+  /** Notes changes of the values the joining rules compare, for the disconnector sweep. */
+  joinKeys?: JoinKeys;
   /** The Outbound stage, in the same transaction as the identities it looks at. */
   outbound?: OutboundHook;
 }): Promise<IdentityConsumer> {
@@ -83,6 +86,7 @@ export async function startIdentityConsumer(options: {
     cacheSize: options.cacheSize ?? settings.actorCacheSize,
     ...(options.classifier === undefined ? {} : { classifier: options.classifier }),
     ...(options.rules === undefined ? {} : { rules: options.rules }),
+    ...(options.joinKeys === undefined ? {} : { joinKeys: options.joinKeys }),
     ...(options.outbound === undefined ? {} : { outbound: options.outbound }),
     topics: { outbound: name('outbound'), logstream: name('logstream') },
     source,

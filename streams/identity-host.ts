@@ -2,6 +2,7 @@
 // from PostgreSQL in one query), runs that identity's events through the pure machine in order, and turns
 // the new snapshots and effects into set-based writes inside the batch's transaction. Idle actors fall
 // out of the bounded LRU; nothing else is kept in memory.
+import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
@@ -68,6 +69,12 @@ export type Rules = (
   (tenantId: string, attributes: Attributes) => { attributes: Attributes; rules: string[] } | undefined
 >;
 
+/** The Vault attributes each tenant's joining rules compare, for a batch's tenants. */
+export type JoinKeys = (
+  tx: EntityManager,
+  tenantIds: string[],
+) => Promise<(tenantId: string) => readonly string[]>;
+
 /** An identity whose outbound effects this batch produced, as the Outbound stage needs it. */
 export interface OutboundSubject {
   tenantId: string;
@@ -91,6 +98,8 @@ export interface IdentityHostOptions {
   classifier?: Classifier;
   /** When given, the plan's rules run on every changed identity after its events (before classification). */
   rules?: Rules;
+  /** When given, a change of a value the joining rules compare is noted for the disconnector sweep. */
+  joinKeys?: JoinKeys;
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
   topics: { outbound: string; logstream: string };
@@ -288,6 +297,8 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           }),
         );
       }
+      // Last: the tenant's row stays locked until the commit, which is near.
+      if (options.joinKeys !== undefined) await noteJoinKeyChanges(tx, options.joinKeys, current, changed);
       return {
         outbox,
         rejected,
@@ -424,4 +435,34 @@ async function saveTimers(
       using unnest(${cancelled.map((c) => c.identityId)}::uuid[], ${cancelled.map((c) => c.timerId)}::text[]) as u(identity_id, timer_id)
       where t.identity_id = u.identity_id and t.timer_id = u.timer_id`.execute(k);
   }
+}
+
+/**
+ * Notes the tenants some of whose existing identities changed a value their joining rules compare (an
+ * employee id filled in or corrected): a disconnector may match now, and the disconnector sweep re-feeds
+ * the tenant's disconnectors (src/engine/rejoin.ts). New identities need no note: the sweep sees them.
+ */
+async function noteJoinKeyChanges(
+  tx: EntityManager,
+  joinKeys: JoinKeys,
+  before: ReadonlyMap<string, HostedIdentity>,
+  after: ReadonlyMap<string, HostedIdentity>,
+): Promise<void> {
+  const updated = [...after].filter(([id]) => before.has(id));
+  if (updated.length === 0) return;
+  const keysOf = await joinKeys(tx, [...new Set(updated.map(([, hosted]) => hosted.tenantId))]);
+  const tenants = new Set<string>();
+  for (const [id, hosted] of updated) {
+    if (tenants.has(hosted.tenantId)) continue;
+    const previous = before.get(id)?.snapshot.context.attributes ?? {};
+    const current = hosted.snapshot.context.attributes;
+    if (keysOf(hosted.tenantId).some((key) => !isDeepStrictEqual(previous[key], current[key])))
+      tenants.add(hosted.tenantId);
+  }
+  if (tenants.size === 0) return;
+  // The clock at the update, never going back: writers of one tenant take its row in turn, so a note that
+  // commits after the sweep read the last one is always later than it (the sweep compares with what it saw).
+  await sql`
+    update tenant set join_keys_changed_at = greatest(join_keys_changed_at, clock_timestamp())
+    where id = any(${[...tenants]}::uuid[])`.execute(tx.getKysely());
 }

@@ -6,6 +6,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { SyncPlan } from '../plan/plan.schema.ts';
 import { joinKeyExpression } from './inbound.ts';
+import type { PlanCache } from './plan-cache.ts';
 
 /** The (attribute, case) pairs the plan's joining rules compare. */
 export function joinKeys(plan: SyncPlan): { vault: string; ignoreCase: boolean }[] {
@@ -17,6 +18,27 @@ export function joinKeys(plan: SyncPlan): { vault: string; ignoreCase: boolean }
         keys.set(`${match.vault}|${String(ignoreCase)}`, { vault: match.vault, ignoreCase });
       }
   return [...keys.values()];
+}
+
+/** The Vault attributes each tenant's joining rules compare, for the identity host (streams/identity-host.ts). */
+export function createJoinKeyLookup(plans: PlanCache) {
+  const compared = new WeakMap<SyncPlan, readonly string[]>();
+  const vaultAttributes = (plan: SyncPlan): readonly string[] => {
+    let attributes = compared.get(plan);
+    if (attributes === undefined) {
+      attributes = [...new Set(joinKeys(plan).map((key) => key.vault))];
+      compared.set(plan, attributes);
+    }
+    return attributes;
+  };
+  return async (tx: EntityManager, tenantIds: string[]): Promise<(tenantId: string) => readonly string[]> => {
+    const keys = new Map<string, readonly string[]>();
+    for (const tenantId of tenantIds) {
+      const plan = await plans.get(tx, tenantId);
+      keys.set(tenantId, plan === undefined ? [] : vaultAttributes(plan.compiled.plan));
+    }
+    return (tenantId) => keys.get(tenantId) ?? [];
+  };
 }
 
 export function joinIndexName(key: { vault: string; ignoreCase: boolean }): string {

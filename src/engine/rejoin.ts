@@ -156,21 +156,24 @@ const DEFAULT_EVERY_TICKS = 24;
 
 /**
  * The disconnector sweep, run by the orchestrator. A disconnector can newly join when the Vault has new
- * identities or when what the rules compare changed, so for each tenant:
- * - with identities created since its last sweep, the disconnectors of every application that has joining
- *   rules are re-fed;
+ * identities, when an identity's value the rules compare changed, or when the rules changed, so for each
+ * tenant:
+ * - with identities created since its last sweep, or an identity whose value of an attribute the joining
+ *   rules compare changed (`tenant.join_keys_changed_at`, noted by the identity host), the disconnectors
+ *   of every application that has joining rules are re-fed;
  * - with a plan version applied since its last sweep, those of the applications whose joining rules it
  *   changed (or added).
- * A tenant whose identities were only updated is left alone: a disconnector re-fed on every change would
- * cost a busy tenant its disconnectors' imports every sweep (an administrator can still ask, with
- * POST /v1/applications/:id/rejoin). Each tenant's newest identity and plan version are one index lookup
- * each. The first sweep of a process looks at every tenant.
+ * A tenant whose identities were only updated otherwise (a phone number, a title) is left alone: a
+ * disconnector re-fed on every change would cost a busy tenant its disconnectors' imports every sweep.
+ * Each tenant's newest identity and plan version are one index lookup each. The first sweep of a process
+ * looks at every tenant.
  */
 export function createRejoinSweep(
   deps: RefeedTarget & { em: EntityManager; logger: Logger; everyTicks?: number },
 ): { tick(): Promise<number> } {
   const sweptUntil = new Map<string, number>();
   const sweptPlan = new Map<string, number>();
+  const sweptKeyChanges = new Map<string, number>();
   const everyTicks = deps.everyTicks ?? DEFAULT_EVERY_TICKS;
   let ticks = 0;
   return {
@@ -180,9 +183,10 @@ export function createRejoinSweep(
         tenant_id: string;
         created_at: Date | null;
         plan_version: number | null;
+        join_keys_changed_at: Date | null;
         now: Date;
       }>`
-        select t.id as tenant_id, now() as now,
+        select t.id as tenant_id, now() as now, t.join_keys_changed_at,
           (select max(i.created_at) from identity i where i.tenant_id = t.id) as created_at,
           (select max(p.version) from plan_version p where p.tenant_id = t.id) as plan_version
         from tenant t`.execute(deps.em.getKysely());
@@ -198,23 +202,40 @@ export function createRejoinSweep(
         const createdAt = new Date(row.created_at).getTime();
         const until = sweptUntil.get(tenantId);
         const newIdentities = until === undefined || createdAt > until;
+        const keysChangedAt =
+          row.join_keys_changed_at === null ? 0 : new Date(row.join_keys_changed_at).getTime();
+        const seenKeyChange = sweptKeyChanges.get(tenantId);
+        const newValues = seenKeyChange !== undefined && keysChangedAt > seenKeyChange;
         const newRules = seenPlan !== undefined && planVersion > seenPlan;
-        if (!newIdentities && !newRules) continue;
+        if (!newIdentities && !newValues && !newRules) {
+          sweptKeyChanges.set(tenantId, keysChangedAt);
+          continue;
+        }
+        const everyApplication = newIdentities || newValues;
         const count = await deps.em.fork().transactional(async (tx) =>
           requeueDisconnectors(tx, {
             tenantId,
-            applicationIds: await joinableApplications(tx, tenantId, newIdentities ? undefined : seenPlan),
+            applicationIds: await joinableApplications(tx, tenantId, everyApplication ? undefined : seenPlan),
             importsTopic: deps.importsTopic,
             source: deps.source,
           }),
         );
-        // Only once re-fed: a sweep that fails leaves both marks where they were, and the next one retries.
+        // Only once re-fed: a sweep that fails leaves its marks where they were, and the next one retries.
         sweptPlan.set(tenantId, planVersion);
+        sweptKeyChanges.set(tenantId, keysChangedAt);
         if (newIdentities)
           sweptUntil.set(tenantId, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
         if (count > 0)
           deps.logger.info(
-            { tenantId, queued: count, reason: newIdentities ? 'new identities' : 'joining rules changed' },
+            {
+              tenantId,
+              queued: count,
+              reason: newIdentities
+                ? 'new identities'
+                : newValues
+                  ? 'values the joining rules compare changed'
+                  : 'joining rules changed',
+            },
             'disconnectors re-fed for joining',
           );
         queued += count;

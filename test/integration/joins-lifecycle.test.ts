@@ -330,6 +330,48 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
     );
   });
 
+  it('looks at the disconnectors again when an identity takes a value the joining rules compare', async () => {
+    await fixture.send('imports', [worker('W-800', 'lin@example.com')]);
+    const lin = await waitFor(
+      'the identity of W-800',
+      async () => (await hardJoin(apps.hr, 'W-800'))?.identity_id,
+    );
+    // The tenant's identities as if created long ago: new identities are no reason for the sweep (every
+    // ~5 s here) to re-feed the disconnectors, only the changed value is.
+    await query(
+      fixture.database.url,
+      "update identity set created_at = now() - interval '1 hour' where tenant_id = $1",
+      [fixture.tenantId],
+    );
+    // Her account carries the employee id HR has not recorded yet: it matches nobody.
+    const account = 'uid=lin,ou=people';
+    await fixture.send('imports', [
+      importObject(apps.directory, 'user', account, { employeeID: 'W-801', mail: 'lin@example.com' }),
+    ]);
+    await waitFor('the account unjoined', async () =>
+      (await objectRow(apps.directory, account))?.join_state === 'unjoined' ? true : undefined,
+    );
+    // A sweep comes and goes (it has seen her identity now): the account stays unjoined.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect((await objectRow(apps.directory, account))?.join_state).toBe('unjoined');
+
+    // HR corrects her employee id: the identity's employeeId is what the directory's rule compares, so the
+    // next sweep re-feeds the directory's disconnectors, and the account joins her — no rejoin asked.
+    await fixture.send('imports', [
+      importObject(apps.hr, 'worker', 'W-800', {
+        WorkerID: 'W-801',
+        FirstName: 'Lin',
+        Mail: 'lin@example.com',
+      }),
+    ]);
+    await waitFor(
+      'the account joined by the sweep after the employee id changed',
+      async () => ((await objectRow(apps.directory, account))?.join_state === 'joined' ? true : undefined),
+      20_000,
+    );
+    expect(await hardJoin(apps.directory, account)).toMatchObject({ identity_id: lin });
+  });
+
   it('looks at the disconnectors again when a plan version changes their joining rules', async () => {
     await fixture.send('imports', [
       importObject(apps.hr, 'worker', 'W-700', {
