@@ -39,6 +39,8 @@ export interface BusConsumer {
     event: 'consumer.crash',
     listener: (event: { payload: { error: Error; restart: boolean } }) => void,
   ): unknown;
+  /** Kafka only: the consumer joined its group (and has its partitions). */
+  on?(event: 'consumer.group_join', listener: () => void): unknown;
 }
 
 export interface BusProducer {

@@ -249,7 +249,7 @@ export async function startIdentityConsumer(options: {
   let restartTimer: NodeJS.Timeout | undefined;
   let restarting: Promise<void> | undefined;
   let restarts = 0;
-  const start = async (): Promise<BusConsumer> => {
+  const start = async (): Promise<void> => {
     const created = bus.consumer({
       groupId: options.groupId,
       sessionTimeout: settings.sessionTimeoutMs,
@@ -265,23 +265,37 @@ export async function startIdentityConsumer(options: {
       );
       scheduleRestart();
     });
+    // Back in business only once it has joined its group: a start whose join fails crashes again.
+    created.on?.('consumer.group_join', () => {
+      if (created !== consumer || restarts === 0) return;
+      log.info({ restarts }, 'consumer joined its group again');
+      restarts = 0;
+    });
     consumer = created;
+    const stopped = async (): Promise<boolean> => {
+      if (!isStopping()) return false;
+      await settleWithin(created.disconnect(), STOP_TIMEOUT_MS);
+      return true;
+    };
     await created.connect();
+    if (await stopped()) return;
     // kafkajs gives up at once when the broker does not list a topic created a moment ago: tried again.
     await retryTransient(() => created.subscribe({ topics: options.topics.map(name), fromBeginning: true }));
+    if (await stopped()) return;
     // Several partitions in flight: one batch's transaction commits while the next is computed.
     await created.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.concurrency,
       eachBatch,
     });
-    return created;
+    await stopped();
   };
   const isStopping = (): boolean => stopping;
   const scheduleRestart = (): void => {
     if (isStopping()) return;
     const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts, 6));
     restarts++;
+    clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       restarting = restart().finally(() => {
         restarting = undefined;
@@ -293,15 +307,20 @@ export async function startIdentityConsumer(options: {
     if (failed !== undefined) await settleWithin(failed.disconnect(), STOP_TIMEOUT_MS);
     if (isStopping()) return;
     try {
+      log.info({ restarts }, 'starting a new consumer');
       await start();
-      log.info({ restarts }, 'consumer started again');
-      restarts = 0;
     } catch (error) {
       log.error({ err: error }, `consumer could not start again, retrying: ${describeError(error)}`);
       scheduleRestart();
     }
   };
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    stopping = true;
+    if (consumer !== undefined) await settleWithin(consumer.disconnect(), STOP_TIMEOUT_MS);
+    throw error;
+  }
 
   return {
     counters,

@@ -460,9 +460,9 @@ async function noteJoinKeyChanges(
       tenants.add(hosted.tenantId);
   }
   if (tenants.size === 0) return;
-  // The clock at the update, never going back: writers of one tenant take its row in turn, so a note that
-  // commits after the sweep read the last one is always later than it (the sweep compares with what it saw).
-  await sql`
-    update tenant set join_keys_changed_at = greatest(join_keys_changed_at, clock_timestamp())
-    where id = any(${[...tenants]}::uuid[])`.execute(tx.getKysely());
+  // A counter: writers of one tenant take its row in turn, so a note that commits after the sweep read the
+  // count makes it larger than what the sweep saw. The row stays locked until this batch commits.
+  await sql`update tenant set join_key_changes = join_key_changes + 1 where id = any(${[...tenants]}::uuid[])`.execute(
+    tx.getKysely(),
+  );
 }

@@ -159,7 +159,7 @@ const DEFAULT_EVERY_TICKS = 24;
  * identities, when an identity's value the rules compare changed, or when the rules changed, so for each
  * tenant:
  * - with identities created since its last sweep, or an identity whose value of an attribute the joining
- *   rules compare changed (`tenant.join_keys_changed_at`, noted by the identity host), the disconnectors
+ *   rules compare changed (`tenant.join_key_changes`, counted by the identity host), the disconnectors
  *   of every application that has joining rules are re-fed;
  * - with a plan version applied since its last sweep, those of the applications whose joining rules it
  *   changed (or added).
@@ -183,10 +183,10 @@ export function createRejoinSweep(
         tenant_id: string;
         created_at: Date | null;
         plan_version: number | null;
-        join_keys_changed_at: Date | null;
+        join_key_changes: string;
         now: Date;
       }>`
-        select t.id as tenant_id, now() as now, t.join_keys_changed_at,
+        select t.id as tenant_id, now() as now, t.join_key_changes,
           (select max(i.created_at) from identity i where i.tenant_id = t.id) as created_at,
           (select max(p.version) from plan_version p where p.tenant_id = t.id) as plan_version
         from tenant t`.execute(deps.em.getKysely());
@@ -197,18 +197,18 @@ export function createRejoinSweep(
         const seenPlan = sweptPlan.get(tenantId);
         if (row.created_at === null) {
           sweptPlan.set(tenantId, planVersion);
+          sweptKeyChanges.set(tenantId, Number(row.join_key_changes));
           continue;
         }
         const createdAt = new Date(row.created_at).getTime();
         const until = sweptUntil.get(tenantId);
         const newIdentities = until === undefined || createdAt > until;
-        const keysChangedAt =
-          row.join_keys_changed_at === null ? 0 : new Date(row.join_keys_changed_at).getTime();
-        const seenKeyChange = sweptKeyChanges.get(tenantId);
-        const newValues = seenKeyChange !== undefined && keysChangedAt > seenKeyChange;
+        const keyChanges = Number(row.join_key_changes);
+        const seenKeyChanges = sweptKeyChanges.get(tenantId);
+        const newValues = seenKeyChanges !== undefined && keyChanges > seenKeyChanges;
         const newRules = seenPlan !== undefined && planVersion > seenPlan;
         if (!newIdentities && !newValues && !newRules) {
-          sweptKeyChanges.set(tenantId, keysChangedAt);
+          sweptKeyChanges.set(tenantId, keyChanges);
           continue;
         }
         const everyApplication = newIdentities || newValues;
@@ -222,7 +222,7 @@ export function createRejoinSweep(
         );
         // Only once re-fed: a sweep that fails leaves its marks where they were, and the next one retries.
         sweptPlan.set(tenantId, planVersion);
-        sweptKeyChanges.set(tenantId, keysChangedAt);
+        sweptKeyChanges.set(tenantId, keyChanges);
         if (newIdentities)
           sweptUntil.set(tenantId, Math.min(createdAt, new Date(row.now).getTime() - COMMIT_GRACE_MS));
         if (count > 0)

@@ -71,6 +71,6 @@ describe('engine when the Kafka client gives up on a consumer (real Kafka and Po
     expect(lines).toContain(
       'consumer stopped on an error the Kafka client does not retry; starting a new one',
     );
-    expect(lines).toContain('consumer started again');
+    expect(lines).toContain('consumer joined its group again');
   }, 120_000);
 });

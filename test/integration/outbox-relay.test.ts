@@ -72,19 +72,32 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
         value: JSON.stringify({ n: from + i }),
         headers: { ce_id: `lost-${String(from + i)}` },
       }));
-    // The broker writes the first request, then the connection drops before its answer arrives, and every
-    // answer after it until the send gives up (as when the broker goes away); meanwhile more rows reach
-    // the outbox, so the relay's next batch is larger.
+    // The broker writes the first produce request, then the connection drops before its answer arrives,
+    // and every answer after it until the send gives up (as when the broker goes away); meanwhile more rows
+    // reach the outbox, so the relay's next batch is larger.
     let losingAnswers = false;
+    let produceWritten = false;
+    const PRODUCE_API_KEY = 0; // a request: int32 size, then int16 api key
     const kafka = new Kafka({
       clientId: 'joinery-test-lossy',
       brokers: fixture.brokers,
       logLevel: logLevel.NOTHING,
       socketFactory: ({ host, port, onConnect }) => {
         const socket: Socket = connect({ host, port }, onConnect);
+        const write = socket.write.bind(socket) as (chunk: unknown, ...args: unknown[]) => boolean;
+        socket.write = (chunk: unknown, ...args: unknown[]) => {
+          if (
+            losingAnswers &&
+            Buffer.isBuffer(chunk) &&
+            chunk.length >= 6 &&
+            chunk.readInt16BE(4) === PRODUCE_API_KEY
+          )
+            produceWritten = true;
+          return write(chunk, ...args);
+        };
         const emit = socket.emit.bind(socket) as (event: string, ...args: unknown[]) => boolean;
         socket.emit = ((event: string, ...args: unknown[]) => {
-          if (event === 'data' && losingAnswers) {
+          if (event === 'data' && losingAnswers && produceWritten) {
             socket.destroy(new Error('connection lost before the answer'));
             return true;
           }
@@ -110,6 +123,7 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
               return await producer.sendBatch(batch);
             } catch (error) {
               losingAnswers = false;
+              expect(produceWritten).toBe(true);
               await fixture.orm.em.fork().transactional((tx) => insertOutbox(tx, rows(10, 10)));
               throw error;
             }

@@ -14,8 +14,8 @@ const TenantSchema = defineEntity({
     id: p.uuid().primary(),
     name: p.string().length(200).unique(),
     createdAt: p.datetime().onCreate(() => new Date()),
-    /** When an identity's value of an attribute the joining rules compare last changed (src/engine/rejoin.ts). */
-    joinKeysChangedAt: p.datetime().nullable(),
+    /** Batches that changed an identity's value of an attribute the joining rules compare (src/engine/rejoin.ts). */
+    joinKeyChanges: p.bigint().default(0),
   },
 });
 
