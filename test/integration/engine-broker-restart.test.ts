@@ -1,10 +1,10 @@
 // A Kafka broker of its own, really stopped and started while the engine is busy.
 import { afterAll, beforeAll, describe, it, onTestFailed } from 'vitest';
 import { createKafka, type KafkaService } from '../../src/infra/kafka.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../streams/engine.ts';
 import { newIdentities, produceWave, verifyLedger, waitUntilConsumed } from '../support/engine-process.ts';
 import { recordingLogger } from '../support/factories.ts';
-import { createStreamsFixture, type StreamsFixture } from '../support/streams.ts';
+import { createStreamsFixture, startTestEngine, type StreamsFixture } from '../support/streams.ts';
 
 describe('engine across a broker restart (real Kafka and PostgreSQL)', () => {
   const broker: KafkaService = createKafka({ name: 'kafka-restart', port: 29192, heapMb: 512 });
@@ -15,18 +15,7 @@ describe('engine across a broker restart (real Kafka and PostgreSQL)', () => {
   beforeAll(async () => {
     await broker.up();
     fixture = await createStreamsFixture({ brokers: broker.brokers, partitions: 6, logger: log.logger });
-    engine = await startEngine({
-      bus: fixture.kafka,
-      orm: fixture.orm,
-      logger: log.logger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 10_000,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-    });
+    engine = await startTestEngine(fixture, { logger: log.logger });
   }, 180_000);
   afterAll(async () => {
     await engine.stop();

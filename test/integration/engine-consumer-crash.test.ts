@@ -4,10 +4,10 @@
 import { KafkaJSNonRetriableError } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Bus, BusConsumer } from '../../streams/bus.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../streams/engine.ts';
 import { newIdentities, produceWave, verifyLedger, waitUntilConsumed } from '../support/engine-process.ts';
 import { recordingLogger } from '../support/factories.ts';
-import { createStreamsFixture, type StreamsFixture } from '../support/streams.ts';
+import { createStreamsFixture, startTestEngine, type StreamsFixture } from '../support/streams.ts';
 
 describe('engine when the Kafka client gives up on a consumer (real Kafka and PostgreSQL)', () => {
   let fixture: StreamsFixture;
@@ -52,18 +52,7 @@ describe('engine when the Kafka client gives up on a consumer (real Kafka and Po
     };
     const identities = newIdentities(100);
     await produceWave(fixture, identities, 1, 10);
-    engine = await startEngine({
-      bus,
-      orm: fixture.orm,
-      logger: log.logger,
-      settings: {
-        groupId: fixture.groupId,
-        actorCacheSize: 10_000,
-        maxBatchSize: 500,
-        sessionTimeoutMs: 6000,
-        topics: fixture.topics,
-      },
-    });
+    engine = await startTestEngine(fixture, { bus, logger: log.logger });
     await waitUntilConsumed(fixture, 60_000);
     await verifyLedger(fixture, identities, 10);
     expect(injected).toBe(1);

@@ -144,16 +144,19 @@ export function importMessage(object: {
   });
 }
 
-/** The engine on the fixture's bus as the end-to-end tests run it: small batches, a 200 ms orchestrator tick. */
+/**
+ * The engine on the fixture's bus as the end-to-end tests run it: small batches, a 200 ms orchestrator tick;
+ * a test may give it another bus (one that injects failures) or a logger it reads.
+ */
 export function startTestEngine(
   fixture: StreamsFixture,
-  options: Pick<Parameters<typeof startEngine>[0], 'now'> = {},
+  options: Partial<Pick<Parameters<typeof startEngine>[0], 'now' | 'bus' | 'logger'>> = {},
 ): Promise<Engine> {
   return startEngine({
-    ...options,
     bus: fixture.bus,
-    orm: fixture.orm,
     logger: silentLogger,
+    ...options,
+    orm: fixture.orm,
     settings: {
       groupId: fixture.groupId,
       actorCacheSize: 100,
