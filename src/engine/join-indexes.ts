@@ -22,21 +22,10 @@ export function joinKeys(plan: SyncPlan): { vault: string; ignoreCase: boolean }
 
 /** The Vault attributes each tenant's joining rules compare, for the identity host (streams/identity-host.ts). */
 export function createJoinKeyLookup(plans: PlanCache) {
-  const compared = new WeakMap<SyncPlan, readonly string[]>();
-  const vaultAttributes = (plan: SyncPlan): readonly string[] => {
-    let attributes = compared.get(plan);
-    if (attributes === undefined) {
-      attributes = [...new Set(joinKeys(plan).map((key) => key.vault))];
-      compared.set(plan, attributes);
-    }
-    return attributes;
-  };
   return async (tx: EntityManager, tenantIds: string[]): Promise<(tenantId: string) => readonly string[]> => {
     const keys = new Map<string, readonly string[]>();
-    for (const tenantId of tenantIds) {
-      const plan = await plans.get(tx, tenantId);
-      keys.set(tenantId, plan === undefined ? [] : vaultAttributes(plan.compiled.plan));
-    }
+    for (const tenantId of tenantIds)
+      keys.set(tenantId, (await plans.get(tx, tenantId))?.joinAttributes ?? []);
     return (tenantId) => keys.get(tenantId) ?? [];
   };
 }

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { checkPlan, type CompiledPlan } from '../plan/check-plan.ts';
 import type { ApplicationPlan, SyncPlan } from '../plan/plan.schema.ts';
 import { noPlugins, type PluginSet } from '../plan/plugins.ts';
+import { joinKeys } from './join-indexes.ts';
 
 export interface PlanInForce {
   version: number;
@@ -19,6 +20,8 @@ export interface PlanInForce {
    * through Inbound again instead of stopping it at the hash.
    */
   inboundDigests: Map<string, string>;
+  /** The Vault attributes the plan's joining rules compare (a change of one may let a disconnector join). */
+  joinAttributes: readonly string[];
 }
 
 function inboundDigest(application: ApplicationPlan): string {
@@ -70,7 +73,8 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       applications.set(id, { plan, index });
       inboundDigests.set(id, inboundDigest(plan));
     });
-    const entry: PlanInForce = { version, compiled, applications, inboundDigests };
+    const joinAttributes = [...new Set(joinKeys(document).map((key) => key.vault))];
+    const entry: PlanInForce = { version, compiled, applications, inboundDigests, joinAttributes };
     cache.set(tenantId, entry);
     return entry;
   };

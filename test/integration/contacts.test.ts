@@ -10,6 +10,7 @@ import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import {
+  exportQueue,
   createStreamsFixture,
   importMessage,
   query,
@@ -119,22 +120,7 @@ describe('contacts (real Kafka and PostgreSQL)', () => {
       ...(fields as Record<string, string>),
     });
 
-  interface ExportRow {
-    export_id: string;
-    identity_id: string;
-    object_class: string;
-    operation: string;
-    status: string;
-    external_id: string | null;
-    attributes: Record<string, unknown> | null;
-  }
-  const queue = (applicationId: string) =>
-    query<ExportRow>(
-      fixture.database.url,
-      `select export_id, identity_id, object_class, operation, status, external_id, attributes from export_item
-       where application_id = $1 order by seq`,
-      [applicationId],
-    );
+  const queue = (applicationId: string) => exportQueue(fixture, applicationId);
   /** The application's queue, once it holds at least `count` operations. */
   const queueOf = (applicationId: string, count: number, what: string) =>
     waitFor(what, async () => {

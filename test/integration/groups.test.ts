@@ -13,6 +13,7 @@ import { createReadiness } from '../../src/health/readiness.ts';
 import { PlanInvalidError } from '../../src/errors.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
+  exportQueue,
   createStreamsFixture,
   query,
   startTestEngine,
@@ -162,23 +163,8 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     return new Map(rows.map((row) => [row.employee_id, row.id]));
   };
 
-  interface ExportRow {
-    export_id: string;
-    identity_id: string;
-    object_class: string;
-    operation: string;
-    status: string;
-    external_id: string | null;
-    attributes: Record<string, unknown> | null;
-    members: { add: string[]; remove: string[] } | null;
-  }
   const groupExports = (applicationId: string, groupId: string) =>
-    query<ExportRow>(
-      fixture.database.url,
-      `select export_id, identity_id, object_class, operation, status, external_id, attributes, members
-       from export_item where application_id = $1 and identity_id = $2 order by seq`,
-      [applicationId, groupId],
-    );
+    exportQueue(fixture, applicationId, groupId);
   /** The group's exports in the application, once there are exactly `count`. */
   const groupExportsOnce = (applicationId: string, groupId: string, count: number, what: string) =>
     waitFor(what, async () => {

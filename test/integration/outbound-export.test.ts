@@ -10,6 +10,7 @@ import { claimExports, recordExportResult } from '../../src/engine/export-queue.
 import { reconciliationStatus } from '../../src/engine/plan-reconciliation.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import {
+  exportQueue,
   createStreamsFixture,
   query,
   startTestEngine,
@@ -149,22 +150,7 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       ...(fields as Record<string, string>),
     });
 
-  interface ExportRow {
-    export_id: string;
-    identity_id: string;
-    operation: string;
-    status: string;
-    hold_reason: string | null;
-    external_id: string | null;
-    attributes: Record<string, unknown> | null;
-  }
-  const queue = (applicationId: string) =>
-    query<ExportRow>(
-      fixture.database.url,
-      `select export_id, identity_id, operation, status, hold_reason, external_id, attributes from export_item
-       where application_id = $1 order by seq`,
-      [applicationId],
-    );
+  const queue = (applicationId: string) => exportQueue(fixture, applicationId);
   const identityOf = async (employeeId: string) => {
     const [row] = await query<{ id: string; state: string }>(
       fixture.database.url,

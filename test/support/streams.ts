@@ -242,6 +242,33 @@ export async function waitFor<T>(
   }
 }
 
+/** An export queue row as the end-to-end tests look at it. */
+export interface ExportRow {
+  export_id: string;
+  identity_id: string;
+  object_class: string;
+  operation: string;
+  status: string;
+  hold_reason: string | null;
+  external_id: string | null;
+  attributes: Record<string, unknown> | null;
+  members: { add: string[]; remove: string[] } | null;
+}
+
+/** An application's export queue in order, optionally only one identity's (or group's) exports. */
+export function exportQueue(
+  fixture: StreamsFixture,
+  applicationId: string,
+  identityId?: string,
+): Promise<ExportRow[]> {
+  return query<ExportRow>(
+    fixture.database.url,
+    `select export_id, identity_id, object_class, operation, status, hold_reason, external_id, attributes, members
+     from export_item where application_id = $1 and ($2::uuid is null or identity_id = $2) order by seq`,
+    [applicationId, identityId ?? null],
+  );
+}
+
 /** Plain SQL on the test database, for assertions. */
 export async function query<R extends pg.QueryResultRow>(
   url: string,
