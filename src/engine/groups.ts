@@ -62,17 +62,28 @@ export function createGroupForwarder(options: {
   return {
     counters: inbound.counters,
     groupCounters,
-    async forward(tx, objects) {
-      if (objects.length === 0) return [];
+    async decide(tx, changed) {
+      const withGroups = await plansOf(
+        tx,
+        changed.map(({ object }) => object),
+      );
+      const isGroup = groupTest(withGroups);
+      // Groups join no identity: the Inbound stage decides the others; forward handles the groups.
+      const decisions = await inbound.decide(
+        tx,
+        changed.filter(({ object }) => !isGroup(object)),
+      );
+      return { ...decisions, objects: changed };
+    },
+    async forward(tx, decisions) {
+      const objects = decisions.objects.map(({ object }) => object);
+      const outbox = await inbound.forward(tx, decisions);
+      if (objects.length === 0) return outbox;
       const withGroups = await plansOf(tx, objects);
-      if (withGroups.size === 0) return inbound.forward(tx, objects);
-      const isGroup = (object: ImportObject) => {
-        const application = withGroups.get(object.tenantId)?.applications.get(object.applicationId);
-        return application !== undefined && groupClasses(application.plan).has(object.objectClass);
-      };
+      if (withGroups.size === 0) return outbox;
+      const isGroup = groupTest(withGroups);
       const others = objects.filter((object) => !isGroup(object));
-      // Members first: a group and its members in one batch find the members' joins already recorded.
-      const outbox = await inbound.forward(tx, others);
+      // The batch's objects are written with their joins: a group finds its members' joins of this batch too.
       const groups = await withoutExportedCopies(tx, objects.filter(isGroup));
       await lockTenants(tx, withGroups);
       const changed = new Set<string>();
@@ -100,6 +111,14 @@ export function createGroupForwarder(options: {
       if (changed.size > 0) await exportGroups(tx, changed, members);
       return outbox;
     },
+  };
+}
+
+/** Whether an object is of a group class, in the tenants whose plans use groups. */
+function groupTest(withGroups: Map<string, PlanInForce>): (object: ImportObject) => boolean {
+  return (object) => {
+    const application = withGroups.get(object.tenantId)?.applications.get(object.applicationId);
+    return application !== undefined && groupClasses(application.plan).has(object.objectClass);
   };
 }
 

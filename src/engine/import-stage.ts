@@ -9,7 +9,14 @@ import { sql } from 'kysely';
 import type { MessageData } from '../../streams/messages.ts';
 import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
-import type { DeletedObject, InboundForwarder } from './inbound.ts';
+import {
+  notJoined,
+  objectKey,
+  type ChangedObject,
+  type DeletedObject,
+  type InboundForwarder,
+  type JoinState,
+} from './inbound.ts';
 import { confirmExports } from './export-queue.ts';
 import type { PlanCache } from './plan-cache.ts';
 
@@ -99,54 +106,28 @@ export function createImportStage(
     const deletes = [...objects.values()].filter((object) => object.operation === 'delete');
     if (upserts.length > 0) {
       const digests = await inboundDigests(tx, options.plans, upserts);
-      const document = JSON.stringify(
-        upserts.map((object) => ({
-          tenant_id: object.tenantId,
-          application_id: object.applicationId,
-          external_id: object.externalId,
-          object_class: object.objectClass,
-          attributes: object.attributes ?? {},
-          content_hash: contentHash(
-            object.objectClass,
-            object.attributes ?? {},
-            digests.get(`${object.tenantId}|${object.applicationId}`),
-          ),
-          run_id: object.runId ?? null,
-        })),
+      const hashed = upserts.map((object) => ({
+        object,
+        contentHash: contentHash(
+          object.objectClass,
+          object.attributes ?? {},
+          digests.get(`${object.tenantId}|${object.applicationId}`),
+        ),
+      }));
+      const changed = await changedObjects(tx, hashed);
+      outcome.created = changed.filter(({ isNew }) => isNew).length;
+      outcome.changed = changed.length - outcome.created;
+      outcome.unchanged = upserts.length - changed.length;
+      // The joins are decided before the objects are written, so each is written once, with its join state.
+      const decisions = await options.inbound?.decide(tx, changed);
+      await writeObjects(tx, changed, decisions?.joins ?? new Map<string, JoinState>());
+      if (options.inbound !== undefined && decisions !== undefined)
+        outbox.push(...(await options.inbound.forward(tx, decisions)));
+      await confirmExports(
+        tx,
+        changed.map(({ object }) => object),
+        new Date(),
       );
-      // One statement: new objects are inserted; a known one is rewritten only when its content changed,
-      // it was deleted, or a run saw it (last_run_id, for deletion detection); unchanged objects of a
-      // delta are not touched at all. updated_at moves only on a real change: only those rows come back
-      // (a full import of unchanged objects returns nothing).
-      const { rows } = await sql<{
-        tenant_id: string;
-        application_id: string;
-        external_id: string;
-        created: boolean;
-      }>`
-        with written as (insert into repository_object
-          (tenant_id, application_id, external_id, object_class, attributes, content_hash, deleted, last_run_id, created_at, updated_at)
-        select tenant_id, application_id, external_id, object_class, attributes, content_hash, false, run_id, now(), now()
-        from jsonb_to_recordset(${document}::jsonb)
-          as u(tenant_id uuid, application_id uuid, external_id text, object_class text, attributes jsonb, content_hash text, run_id uuid)
-        on conflict (tenant_id, application_id, external_id) do update set
-          object_class = excluded.object_class, attributes = excluded.attributes, content_hash = excluded.content_hash,
-          deleted = false, last_run_id = coalesce(excluded.last_run_id, repository_object.last_run_id),
-          updated_at = case when repository_object.content_hash <> excluded.content_hash or repository_object.deleted
-                            then now() else repository_object.updated_at end
-        where repository_object.content_hash <> excluded.content_hash or repository_object.deleted
-          or (excluded.last_run_id is not null and repository_object.last_run_id is distinct from excluded.last_run_id)
-        returning tenant_id, application_id, external_id, (xmax = 0) as created, (updated_at = now()) as changed)
-        select tenant_id, application_id, external_id, created from written where changed`.execute(k);
-      outcome.created = rows.filter((row) => row.created).length;
-      outcome.changed = rows.length - outcome.created;
-      outcome.unchanged = upserts.length - rows.length;
-      const changedObjects = rows.flatMap((row) => {
-        const changed = objects.get(`${row.tenant_id}|${row.application_id}|${row.external_id}`);
-        return changed === undefined ? [] : [changed];
-      });
-      if (options.inbound !== undefined) outbox.push(...(await options.inbound.forward(tx, changedObjects)));
-      await confirmExports(tx, changedObjects, new Date());
     }
     if (deletes.length > 0) {
       const { rows: deletedRows } = await sql<{
@@ -224,6 +205,137 @@ export function createImportStage(
     options.onBatch?.(outcome);
     return { outbox, rejected: [] };
   };
+}
+
+/** A new or changed object of the batch, with its join state and content hash. */
+interface ChangedImport extends ChangedObject {
+  contentHash: string;
+  isNew: boolean;
+}
+
+/**
+ * The batch's objects that are new or changed (their content, or they were deleted), with the join state
+ * each had, the changed ones locked until the batch commits. An unchanged object stops here: when a run
+ * saw it, only its last run is recorded (for deletion detection); in a delta it is not touched at all.
+ */
+async function changedObjects(
+  tx: EntityManager,
+  objects: { object: ImportObject; contentHash: string }[],
+): Promise<ChangedImport[]> {
+  const k = tx.getKysely();
+  const { rows } = await sql<{
+    tenant_id: string;
+    application_id: string;
+    external_id: string;
+    new: boolean;
+  }>`
+    with u as (
+      select * from jsonb_to_recordset(${JSON.stringify(
+        objects.map(({ object, contentHash }) => ({
+          tenant_id: object.tenantId,
+          application_id: object.applicationId,
+          external_id: object.externalId,
+          content_hash: contentHash,
+          run_id: object.runId ?? null,
+        })),
+      )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, content_hash text, run_id uuid)),
+    seen as (
+      update repository_object r set last_run_id = u.run_id from u
+      where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+        and r.content_hash = u.content_hash and not r.deleted
+        and u.run_id is not null and r.last_run_id is distinct from u.run_id)
+    select u.tenant_id, u.application_id, u.external_id, r.tenant_id is null as new
+    from u left join repository_object r
+      on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+    where r.tenant_id is null or r.content_hash <> u.content_hash or r.deleted`.execute(k);
+  if (rows.length === 0) return [];
+  const byKey = new Map(objects.map((entry) => [objectKey(entry.object), entry]));
+  const changedKeys = (isNew: boolean) =>
+    rows
+      .filter((row) => row.new === isNew)
+      .map((row) => ({
+        tenant_id: row.tenant_id,
+        application_id: row.application_id,
+        external_id: row.external_id,
+      }));
+  // The known ones are locked before their joins are decided: an administrator's join waits for the batch.
+  const joins = new Map<string, JoinState>();
+  const known = changedKeys(false);
+  if (known.length > 0) {
+    const { rows: locked } = await sql<{
+      tenant_id: string;
+      application_id: string;
+      external_id: string;
+      join_state: JoinState['state'];
+      identity_id: string | null;
+      join_candidates: JoinState['candidates'];
+    }>`
+      select r.tenant_id, r.application_id, r.external_id, r.join_state, r.identity_id, r.join_candidates
+      from repository_object r
+      join jsonb_to_recordset(${JSON.stringify(known)}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+        on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
+      for update of r`.execute(k);
+    for (const row of locked)
+      joins.set(
+        objectKey({
+          tenantId: row.tenant_id,
+          applicationId: row.application_id,
+          externalId: row.external_id,
+        }),
+        { state: row.join_state, identityId: row.identity_id, candidates: row.join_candidates },
+      );
+  }
+  return rows.flatMap((row) => {
+    const key = objectKey({
+      tenantId: row.tenant_id,
+      applicationId: row.application_id,
+      externalId: row.external_id,
+    });
+    const entry = byKey.get(key);
+    return entry === undefined ? [] : [{ ...entry, isNew: row.new, join: joins.get(key) ?? notJoined }];
+  });
+}
+
+/**
+ * Writes the new and changed objects, each with its join state (the one the Inbound stage decided, else
+ * the one it had), in one statement.
+ */
+async function writeObjects(
+  tx: EntityManager,
+  changed: ChangedImport[],
+  decided: Map<string, JoinState>,
+): Promise<void> {
+  if (changed.length === 0) return;
+  const document = JSON.stringify(
+    changed.map(({ object, contentHash, join }) => {
+      const { state, identityId, candidates } = decided.get(objectKey(object)) ?? join;
+      return {
+        tenant_id: object.tenantId,
+        application_id: object.applicationId,
+        external_id: object.externalId,
+        object_class: object.objectClass,
+        attributes: object.attributes ?? {},
+        content_hash: contentHash,
+        run_id: object.runId ?? null,
+        join_state: state,
+        identity_id: identityId,
+        join_candidates: candidates,
+      };
+    }),
+  );
+  await sql`
+    insert into repository_object (tenant_id, application_id, external_id, object_class, attributes, content_hash,
+      deleted, last_run_id, join_state, identity_id, join_candidates, created_at, updated_at)
+    select tenant_id, application_id, external_id, object_class, attributes, content_hash,
+      false, run_id, join_state, identity_id, join_candidates, now(), now()
+    from jsonb_to_recordset(${document}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text,
+      object_class text, attributes jsonb, content_hash text, run_id uuid, join_state text, identity_id uuid,
+      join_candidates jsonb)
+    on conflict (tenant_id, application_id, external_id) do update set
+      object_class = excluded.object_class, attributes = excluded.attributes, content_hash = excluded.content_hash,
+      deleted = false, last_run_id = coalesce(excluded.last_run_id, repository_object.last_run_id),
+      join_state = excluded.join_state, identity_id = excluded.identity_id,
+      join_candidates = excluded.join_candidates, updated_at = now()`.execute(tx.getKysely());
 }
 
 async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Promise<void> {

@@ -26,8 +26,42 @@ type ImportObject = MessageData<'joinery.import.object.v1'>;
 /** Namespace of projected identity ids (uuid v5 of tenant, application and object). */
 const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
 
+/** How an application object is joined, as its repository row records it. */
+export interface JoinState {
+  state: 'joined' | 'unjoined' | 'ambiguous' | 'excluded' | null;
+  identityId: string | null;
+  candidates: { rule: string; identityIds: string[] } | null;
+}
+
+/** The join state of an object never joined (a new one). */
+export const notJoined: JoinState = { state: null, identityId: null, candidates: null };
+
+/** A new or changed object of an import batch, with the join state it had before the batch. */
+export interface ChangedObject {
+  object: ImportObject;
+  join: JoinState;
+}
+
+/**
+ * What the Inbound stage decided for a batch's changed objects, before they are written: the Import stage
+ * writes each object and its join state in one statement (one write per object, not two).
+ */
+export interface InboundDecisions {
+  /** The objects decided on. */
+  objects: ChangedObject[];
+  /** The new join state of each object the stage joined, held or left unjoined (by objectKey); the others keep theirs. */
+  joins: Map<string, JoinState>;
+  /** The identity events of the joined objects. */
+  outbox: OutboxRow[];
+  /** The hard joins decided by a joining rule or a projection, recorded by `forward`. */
+  hardJoins: NewHardJoin[];
+}
+
 export interface InboundForwarder {
-  forward(tx: EntityManager, objects: ImportObject[]): Promise<OutboxRow[]>;
+  /** Decides the joins of a batch's new and changed objects; nothing is written yet. */
+  decide(tx: EntityManager, objects: ChangedObject[]): Promise<InboundDecisions>;
+  /** Once the objects are written with their join states: records the new hard joins, returns the events. */
+  forward(tx: EntityManager, decisions: InboundDecisions): Promise<OutboxRow[]>;
   /** Objects deleted in an application whose plan says the identity then leaves. */
   forwardDeletions(tx: EntityManager, deleted: DeletedObject[]): Promise<OutboxRow[]>;
   readonly counters: { forwarded: number; projected: number; unjoined: number; ambiguous: number };
@@ -41,8 +75,10 @@ export function createInboundForwarder(options: {
   const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0 };
   return {
     counters,
-    async forward(tx, objects) {
-      if (objects.length === 0) return [];
+    async decide(tx, changed) {
+      const decisions: InboundDecisions = { objects: changed, joins: new Map(), outbox: [], hardJoins: [] };
+      if (changed.length === 0) return decisions;
+      const objects = changed.map(({ object }) => object);
       const joined = await hardJoins(tx, objects);
       const plans = new Map<string, PlanInForce | undefined>();
       for (const tenantId of new Set(objects.map((object) => object.tenantId)))
@@ -56,27 +92,24 @@ export function createInboundForwarder(options: {
       const unjoined = configured.filter(
         ({ object }) => !joined.has(`${object.tenantId}|${object.applicationId}|${object.externalId}`),
       );
-      const excluded = await excludedObjects(
-        tx,
-        unjoined.map(({ object }) => object),
+      // Unjoined by an administrator: stays so until joined by hand.
+      const excluded = new Set(
+        changed.filter(({ join }) => join.state === 'excluded').map(({ object }) => objectKey(object)),
       );
       const matches = await matchJoiningRules(
         tx,
         unjoined.filter(({ object }) => !excluded.has(objectKey(object))),
       );
-      const joins: JoinRecord[] = [];
-      const newHardJoins: NewHardJoin[] = [];
-      const outbox: OutboxRow[] = [];
+      const { joins, outbox } = decisions;
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
-        if (excluded.has(key)) continue; // unjoined by an administrator: stays so until joined by hand
+        if (excluded.has(key)) continue;
         let identityId = joined.get(key);
         if (identityId === undefined) {
           const match = matches.get(key) ?? { kind: 'none' };
           if (match.kind === 'ambiguous') {
             counters.ambiguous++;
-            joins.push({
-              object,
+            joins.set(key, {
               state: 'ambiguous',
               identityId: null,
               candidates: { rule: match.rule, identityIds: match.identityIds },
@@ -91,11 +124,11 @@ export function createInboundForwarder(options: {
         }
         if (identityId === undefined) {
           counters.unjoined++;
-          joins.push({ object, state: 'unjoined', identityId: null, candidates: null });
+          joins.set(key, { state: 'unjoined', identityId: null, candidates: null });
           continue;
         }
-        joins.push({ object, state: 'joined', identityId, candidates: null });
-        if (!joined.has(key)) newHardJoins.push(hardJoinOf(object, identityId, matches.get(key)));
+        joins.set(key, { state: 'joined', identityId, candidates: null });
+        if (!joined.has(key)) decisions.hardJoins.push(hardJoinOf(object, identityId, matches.get(key)));
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
         const lifecycle = lifecycleOf(plan, application.index, object.attributes ?? {});
         const authority = Object.fromEntries(
@@ -129,9 +162,11 @@ export function createInboundForwarder(options: {
         );
         counters.forwarded++;
       }
-      await recordJoins(tx, joins);
-      await recordHardJoins(tx, newHardJoins);
-      return outbox;
+      return decisions;
+    },
+    async forward(tx, decisions) {
+      await recordHardJoins(tx, decisions.hardJoins);
+      return decisions.outbox;
     },
     async forwardDeletions(tx, deleted) {
       if (deleted.length === 0) return [];
@@ -257,14 +292,7 @@ type JoinMatch =
   | { kind: 'joined'; identityId: string; rule: string }
   | { kind: 'ambiguous'; rule: string; identityIds: string[] };
 
-interface JoinRecord {
-  object: ImportObject;
-  state: 'joined' | 'unjoined' | 'ambiguous';
-  identityId: string | null;
-  candidates: { rule: string; identityIds: string[] } | null;
-}
-
-const objectKey = (object: { tenantId: string; applicationId: string; externalId: string }) =>
+export const objectKey = (object: { tenantId: string; applicationId: string; externalId: string }) =>
   `${object.tenantId}|${object.applicationId}|${object.externalId}`;
 
 /** The comparisons of a rule this object can take part in: its source value for each Vault attribute. */
@@ -379,47 +407,6 @@ async function matchJoiningRules(
     }
   }
   return matches;
-}
-
-/** Objects an administrator unjoined: joining rules leave them alone. */
-async function excludedObjects(tx: EntityManager, objects: ImportObject[]): Promise<Set<string>> {
-  if (objects.length === 0) return new Set();
-  const { rows } = await sql<{ tenant_id: string; application_id: string; external_id: string }>`
-    select r.tenant_id, r.application_id, r.external_id from repository_object r
-    join jsonb_to_recordset(${JSON.stringify(
-      objects.map((o) => ({
-        tenant_id: o.tenantId,
-        application_id: o.applicationId,
-        external_id: o.externalId,
-      })),
-    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
-      on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-    where r.join_state = 'excluded'`.execute(tx.getKysely());
-  return new Set(
-    rows.map((row) =>
-      objectKey({ tenantId: row.tenant_id, applicationId: row.application_id, externalId: row.external_id }),
-    ),
-  );
-}
-
-/** The join state of every forwarded object, in one statement. */
-async function recordJoins(tx: EntityManager, joins: JoinRecord[]): Promise<void> {
-  if (joins.length === 0) return;
-  await sql`
-    update repository_object r set join_state = u.state, identity_id = u.identity_id, join_candidates = u.candidates
-    from jsonb_to_recordset(${JSON.stringify(
-      joins.map((join) => ({
-        tenant_id: join.object.tenantId,
-        application_id: join.object.applicationId,
-        external_id: join.object.externalId,
-        state: join.state,
-        identity_id: join.identityId,
-        candidates: join.candidates,
-      })),
-    )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, state text, identity_id uuid, candidates jsonb)
-    where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-      and (r.join_state is distinct from u.state or r.identity_id is distinct from u.identity_id
-        or r.join_candidates is distinct from u.candidates)`.execute(tx.getKysely());
 }
 
 /** The Vault attributes an object supplies, through the application's inbound mappers. */

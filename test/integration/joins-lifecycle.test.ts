@@ -247,7 +247,23 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
     );
     expect(await exportedChanges(ada, since)).toEqual({ phone: null, mail: 'ada@hr.example' });
     // An excluded account is never re-fed by the sweep: it stays excluded.
-    expect((await objectRow(apps.directory, dn))?.join_state).toBe('excluded');
+    const excluded = await objectRow(apps.directory, dn);
+    expect(excluded?.join_state).toBe('excluded');
+    // Imported again with a change, still matching the joining rule: it stays excluded, joined to nothing.
+    await fixture.send('imports', [
+      importObject(apps.directory, 'user', dn, {
+        employeeID: 'E-1',
+        mail: 'ada@corp.example',
+        telephoneNumber: '+33 1 01',
+        title: 'Engineer',
+      }),
+    ]);
+    const reimported = await waitFor('the changed account recorded', async () => {
+      const row = await objectRow(apps.directory, dn);
+      return row !== undefined && row.content_hash !== excluded?.content_hash ? row : undefined;
+    });
+    expect(reimported).toMatchObject({ join_state: 'excluded', identity_id: null });
+    expect(await hardJoin(apps.directory, dn)).toBeUndefined();
   });
 
   it('moves an account joined by hand from one identity to another: the one it leaves forgets it', async () => {
