@@ -29,6 +29,7 @@ import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { cpuSpent, describeCpu, sampleCpu, type CpuSample, type CpuSpent } from './cpu-meter.ts';
 import {
   mib,
   produceAll,
@@ -107,6 +108,32 @@ classifications:
   - { value: 1, name: employee, when: 'identity.employeeType == "Employee"' }
   - { value: 2, name: contractor, when: 'true' }
 `;
+
+/** A point of a run: the CPU spent so far and PostgreSQL's WAL position (bytes). */
+interface Mark {
+  cpu: CpuSample;
+  wal: number;
+}
+
+/** A WAL position as PostgreSQL prints it (`16/B374D848`), in bytes. */
+function lsnBytes(lsn: string): number {
+  const [high = '0', low = '0'] = lsn.split('/');
+  return Number.parseInt(high, 16) * 2 ** 32 + Number.parseInt(low, 16);
+}
+
+/** What a phase cost, over one or more intervals: CPU of each process and WAL written. */
+function work(...intervals: [Mark, Mark][]): CpuSpent & { walMiB: number } {
+  const wal = intervals.reduce((sum, [from, to]) => sum + to.wal - from.wal, 0);
+  return {
+    ...cpuSpent(...intervals.map(([from, to]): [CpuSample, CpuSample] => [from.cpu, to.cpu])),
+    walMiB: Math.round(wal / 2 ** 20),
+  };
+}
+
+function describeWork(spent: CpuSpent & { walMiB: number }, records: number): string {
+  const perRecord = (spent.walMiB * 2 ** 20) / records / 1024;
+  return `${describeCpu(spent, cpus().length)}; WAL ${thousands(spent.walMiB)} MiB (${perRecord.toFixed(1)} KiB per HR record)`;
+}
 
 async function main(): Promise<void> {
   for (const name of ['postgres', 'kafka'] as const) await (await createInfraService(name)).up();
@@ -209,6 +236,11 @@ async function main(): Promise<void> {
 
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
+  /** The engine's, PostgreSQL's and Kafka's CPU so far, and PostgreSQL's WAL position. */
+  const mark = async (): Promise<Mark> => {
+    const { rows } = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    return { cpu: sampleCpu(), wal: lsnBytes(rows[0]?.lsn ?? '0/0') };
+  };
   const count = async (text: string, values: unknown[] = []): Promise<number> =>
     Number((await client.query<{ n: string }>(text, values)).rows[0]?.n ?? 0);
   const consumedOf = (topic: string) =>
@@ -302,15 +334,19 @@ async function main(): Promise<void> {
     return engine;
   };
   /** Produces one phase's input; with --producer before, the engine is stopped meanwhile and the clock starts when it is back. */
-  const phase = async (produce: () => Promise<void>): Promise<{ producedMs: number; clockStart: number }> => {
+  const phase = async (
+    produce: () => Promise<void>,
+  ): Promise<{ producedMs: number; clockStart: number; started: Mark }> => {
     if (producedBefore) await stopEngine();
+    const started = await mark();
     const start = performance.now();
     await produce();
     const producedMs = performance.now() - start;
-    if (!producedBefore) return { producedMs, clockStart: start };
+    if (!producedBefore) return { producedMs, clockStart: start, started };
     const clockStart = performance.now();
+    const engineStarted = await mark();
     engine = await startEngine();
-    return { producedMs, clockStart };
+    return { producedMs, clockStart, started: engineStarted };
   };
 
   // 1. Initial load: HR first (it creates the identities), then the directory joins them.
@@ -345,6 +381,7 @@ async function main(): Promise<void> {
       `${thousands(await count('select count(*) as n from identity'))} identities, RSS ${String(mib(running().memory('VmRSS')))} MiB`,
   );
   const identitiesAt = performance.now() - loadStart;
+  const identitiesMark = await mark();
   say(`${thousands(N)} identities in ${String(Math.round(identitiesAt) / 1000)} s`);
   const directoryPhase = await phase(() => produceAll(producer, importsTopic, N, (i) => account(i)));
   say(`directory accounts produced in ${String(Math.round(directoryPhase.producedMs) / 1000)} s`);
@@ -379,6 +416,7 @@ async function main(): Promise<void> {
       (await count('select count(*) as n from outbox')) === 0,
     async () => `${thousands(await count('select count(*) as n from outbox'))} rows in the outbox`,
   );
+  const loadEnd = await mark();
   // Alongside: one clock from the first record produced. Before: the engine's two phases, each from its start.
   const loadMs = producedBefore
     ? identitiesAt + (performance.now() - directoryPhase.clockStart)
@@ -392,6 +430,11 @@ async function main(): Promise<void> {
   say(
     `initial load: ${String(Math.round(loadMs / 100) / 10)} s ${producedBefore ? 'of engine time, input produced before each phase' : 'end to end, producer alongside'} (identities after ${String(Math.round(identitiesAt / 100) / 10)} s); joins ${JSON.stringify(joinCounts)}; ${thousands(exportCount)} exports queued (${thousands(employees)} employees); peak RSS ${String(mib(running().memory('VmHWM')))} MiB`,
   );
+  const loadWork = work(
+    [hrPhase.started, producedBefore ? identitiesMark : loadEnd],
+    ...(producedBefore ? [[directoryPhase.started, loadEnd] as [Mark, Mark]] : []),
+  );
+  say(`  initial load work: ${describeWork(loadWork, N)}`);
   if (joinCounts.joined !== joinable)
     say(`  WARNING: ${String(joinCounts.joined)} joined, expected ${String(joinable)}`);
 
@@ -419,6 +462,7 @@ async function main(): Promise<void> {
       `${thousands(await count('select seen as n from import_run where run_id = $1', [secondRun]))} seen`,
   );
   const secondMs = performance.now() - secondStart;
+  const reimportWork = work([secondPhase.started, await mark()]);
   await sleep(2000);
   const unchanged = {
     identityVersions: (await count('select sum(version) as n from identity')) - versionsBefore,
@@ -427,6 +471,7 @@ async function main(): Promise<void> {
     exports:
       (await count('select count(*) as n from export_item where application_id = $1', [saas])) - exportCount,
   };
+  say(`  unchanged full import work: ${describeWork(reimportWork, N)}`);
   say(
     `unchanged full import: ${String(Math.round(secondMs / 100) / 10)} s for ${thousands(N)} records (${producedBefore ? 'engine time, start-up included; produced beforehand in' : 'producer alongside; producing took'} ${String(Math.round(secondProduceMs / 100) / 10)} s; raw consume ${String(Math.round((N / rawConsume) * 10) / 10)} s); writes past the repository: ${JSON.stringify(unchanged)}`,
   );
@@ -463,6 +508,7 @@ async function main(): Promise<void> {
   );
   const planOrm = await openDatabase({ url: database.url, poolSize: 1, logger });
   const reconcileStart = performance.now();
+  const reconcileMark = await mark();
   const reapplied = await applyPlan(planOrm.em, {
     tenantId,
     source: plan(suffix, `expression: 'identity.surname + ", " + identity.givenName'`),
@@ -489,11 +535,13 @@ async function main(): Promise<void> {
     2000,
   );
   const reconcileMs = performance.now() - reconcileStart;
+  const reconcileWork = work([reconcileMark, await mark()]);
   const reconciled = await reconciledIdentities();
   say(
     `plan change: ${thousands(reconciled)} identities looked at again, ${thousands(employees)} updates queued after ${String(Math.round(reconcileMs / 100) / 10)} s (raw consume of as many messages ${String(Math.round((reconciled / rawConsume) * 10) / 10)} s)`,
   );
 
+  say(`  plan change work: ${describeWork(reconcileWork, N)}`);
   await stopEngine();
   const logFile = join(tmpdir(), 'joinery-bench-engine-pipeline.log');
   writeFileSync(logFile, logs.join('\n'));
@@ -523,18 +571,21 @@ async function main(): Promise<void> {
       joins: joinCounts,
       exportsQueued: exportCount,
       targetSeconds: 600,
+      work: loadWork,
     },
     unchangedReimport: {
       seconds: Math.round(secondMs / 100) / 10,
       producedSeconds: Math.round(secondProduceMs / 100) / 10,
       writesPastRepository: unchanged,
       targetSeconds: 60,
+      work: reimportWork,
     },
     delta: { records: changed.length, milliseconds: Math.round(deltaMs), targetMilliseconds: 5000 },
     planChange: {
       identitiesReconciled: reconciled,
       updatesQueued: employees,
       seconds: Math.round(reconcileMs / 100) / 10,
+      work: reconcileWork,
     },
     peakRssMiB: peakRss,
     raw: {
