@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
+#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning --max-semi-space-size=32
 // The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';

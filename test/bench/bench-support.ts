@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Producer } from 'kafkajs';
-import { projectRoot } from '../../src/infra/process.ts';
+import { engineNodeFlags, projectRoot } from '../../src/infra/process.ts';
 
 export const say = (line: string): void => {
   console.log(`[bench] ${line}`);
@@ -68,7 +68,7 @@ export function spawnEngine(options: {
     [
       ...profiling,
       ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-      '--disable-warning=TimeoutNegativeWarning',
+      ...engineNodeFlags,
       join(projectRoot, 'src/cli/main.ts'),
       'start',
     ],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { BusMessage } from '../../streams/bus.ts';
 import { expect } from 'vitest';
-import { projectRoot } from '../../src/infra/process.ts';
+import { engineNodeFlags, projectRoot } from '../../src/infra/process.ts';
 import {
   header,
   identityMessage,
@@ -27,26 +27,22 @@ export interface EngineProcess {
 }
 
 export function startEngineProcess(fixture: StreamsFixture, env: Record<string, string> = {}): EngineProcess {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', join(projectRoot, 'src/cli/main.ts'), 'start'],
-    {
-      cwd: tmpdir(),
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/root',
-        DATABASE_URL: fixture.database.url,
-        ...(fixture.busKind === 'kafka' ? { KAFKA_BROKERS: fixture.brokers.join(',') } : {}),
-        JOINERY_TOPIC_PREFIX: fixture.topics.topicPrefix,
-        JOINERY_KAFKA_PARTITIONS: String(fixture.topics.partitions),
-        JOINERY_ENGINE_GROUP_ID: fixture.groupId,
-        JOINERY_ENGINE_SESSION_TIMEOUT_MS: '6000',
-        JOINERY_HTTP_PORT: '0',
-        JOINERY_LOG_LEVEL: 'info',
-        ...env,
-      },
+  const child = spawn(process.execPath, [...engineNodeFlags, join(projectRoot, 'src/cli/main.ts'), 'start'], {
+    cwd: tmpdir(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      DATABASE_URL: fixture.database.url,
+      ...(fixture.busKind === 'kafka' ? { KAFKA_BROKERS: fixture.brokers.join(',') } : {}),
+      JOINERY_TOPIC_PREFIX: fixture.topics.topicPrefix,
+      JOINERY_KAFKA_PARTITIONS: String(fixture.topics.partitions),
+      JOINERY_ENGINE_GROUP_ID: fixture.groupId,
+      JOINERY_ENGINE_SESSION_TIMEOUT_MS: '6000',
+      JOINERY_HTTP_PORT: '0',
+      JOINERY_LOG_LEVEL: 'info',
+      ...env,
     },
-  );
+  });
   let output = '';
   let markStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
