@@ -8,11 +8,14 @@ import {
   type RetryOptions,
 } from 'kafkajs';
 import type { Logger } from 'pino';
+import { installNativeCrc32c } from './kafka-crc32c.ts';
 import { installRecordEncoder } from './kafka-record-encoder.ts';
 import { JavaCompatiblePartitioner } from './partitioner.ts';
 
-// Before any producer sends: kafkajs loads its produce request, and with it the record encoder, on first use.
+// Before any producer sends: kafkajs loads its produce request, and with it the record encoder and the
+// record batch checksum, on first use.
 installRecordEncoder();
+installNativeCrc32c();
 
 /**
  * Producers partition as kafkajs's default (Java-compatible murmur2) partitioner does, with a faster hash
