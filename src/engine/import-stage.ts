@@ -215,84 +215,61 @@ interface ChangedImport extends ChangedObject {
 
 /**
  * The batch's objects that are new or changed (their content, or they were deleted), with the join state
- * each had, the changed ones locked until the batch commits. An unchanged object stops here: when a run
- * saw it, only its last run is recorded (for deletion detection); in a delta it is not touched at all.
+ * each had. Every known object of the batch is locked until the batch commits, as an upsert would lock it
+ * (an administrator's join waits for the batch, the disconnector sweep skips it), and read at its latest
+ * version: one changed meanwhile (its hash reset to be looked at again) is changed for this batch too. An
+ * unchanged object stops here: when a run saw it, only its last run is recorded (for deletion detection);
+ * in a delta it is not written at all.
  */
 async function changedObjects(
   tx: EntityManager,
   objects: { object: ImportObject; contentHash: string }[],
 ): Promise<ChangedImport[]> {
   const k = tx.getKysely();
+  const document = JSON.stringify(
+    objects.map(({ object, contentHash }, index) => ({
+      k: index,
+      tenant_id: object.tenantId,
+      application_id: object.applicationId,
+      external_id: object.externalId,
+      content_hash: contentHash,
+      run_id: object.runId ?? null,
+    })),
+  );
+  // One statement: the known objects locked and read at their latest version; the unchanged ones a run saw
+  // stamped with it; only the new and changed ones come back (a full import of unchanged objects reads
+  // nothing back).
   const { rows } = await sql<{
-    tenant_id: string;
-    application_id: string;
-    external_id: string;
+    k: number;
     new: boolean;
+    join_state: JoinState['state'];
+    identity_id: string | null;
+    join_candidates: JoinState['candidates'];
   }>`
     with u as (
-      select * from jsonb_to_recordset(${JSON.stringify(
-        objects.map(({ object, contentHash }) => ({
-          tenant_id: object.tenantId,
-          application_id: object.applicationId,
-          external_id: object.externalId,
-          content_hash: contentHash,
-          run_id: object.runId ?? null,
-        })),
-      )}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text, content_hash text, run_id uuid)),
-    seen as (
-      update repository_object r set last_run_id = u.run_id from u
-      where r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-        and r.content_hash = u.content_hash and not r.deleted
-        and u.run_id is not null and r.last_run_id is distinct from u.run_id)
-    select u.tenant_id, u.application_id, u.external_id, r.tenant_id is null as new
-    from u left join repository_object r
-      on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-    where r.tenant_id is null or r.content_hash <> u.content_hash or r.deleted`.execute(k);
-  if (rows.length === 0) return [];
-  const byKey = new Map(objects.map((entry) => [objectKey(entry.object), entry]));
-  const changedKeys = (isNew: boolean) =>
-    rows
-      .filter((row) => row.new === isNew)
-      .map((row) => ({
-        tenant_id: row.tenant_id,
-        application_id: row.application_id,
-        external_id: row.external_id,
-      }));
-  // The known ones are locked before their joins are decided: an administrator's join waits for the batch.
-  const joins = new Map<string, JoinState>();
-  const known = changedKeys(false);
-  if (known.length > 0) {
-    const { rows: locked } = await sql<{
-      tenant_id: string;
-      application_id: string;
-      external_id: string;
-      join_state: JoinState['state'];
-      identity_id: string | null;
-      join_candidates: JoinState['candidates'];
-    }>`
-      select r.tenant_id, r.application_id, r.external_id, r.join_state, r.identity_id, r.join_candidates
-      from repository_object r
-      join jsonb_to_recordset(${JSON.stringify(known)}::jsonb) as u(tenant_id uuid, application_id uuid, external_id text)
+      select * from jsonb_to_recordset(${document}::jsonb)
+        as u(k int, tenant_id uuid, application_id uuid, external_id text, content_hash text, run_id uuid)),
+    locked as (
+      select u.k, u.tenant_id, u.application_id, u.external_id, u.run_id,
+        r.content_hash = u.content_hash and not r.deleted as unchanged,
+        r.last_run_id, r.join_state, r.identity_id, r.join_candidates
+      from u join repository_object r
         on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
-      for update of r`.execute(k);
-    for (const row of locked)
-      joins.set(
-        objectKey({
-          tenantId: row.tenant_id,
-          applicationId: row.application_id,
-          externalId: row.external_id,
-        }),
-        { state: row.join_state, identityId: row.identity_id, candidates: row.join_candidates },
-      );
-  }
-  return rows.flatMap((row) => {
-    const key = objectKey({
-      tenantId: row.tenant_id,
-      applicationId: row.application_id,
-      externalId: row.external_id,
-    });
-    const entry = byKey.get(key);
-    return entry === undefined ? [] : [{ ...entry, isNew: row.new, join: joins.get(key) ?? notJoined }];
+      for update of r),
+    stamped as (
+      update repository_object r set last_run_id = l.run_id from locked l
+      where r.tenant_id = l.tenant_id and r.application_id = l.application_id and r.external_id = l.external_id
+        and l.unchanged and l.run_id is not null and l.last_run_id is distinct from l.run_id)
+    select u.k, l.k is null as new, l.join_state, l.identity_id, l.join_candidates
+    from u left join locked l on l.k = u.k
+    where l.k is null or not l.unchanged`.execute(k);
+  return rows.flatMap((row): ChangedImport[] => {
+    const entry = objects[row.k];
+    if (entry === undefined) return [];
+    const join = row.new
+      ? notJoined
+      : { state: row.join_state, identityId: row.identity_id, candidates: row.join_candidates };
+    return [{ ...entry, isNew: row.new, join }];
   });
 }
 

@@ -92,9 +92,11 @@ export function createInboundForwarder(options: {
       const unjoined = configured.filter(
         ({ object }) => !joined.has(`${object.tenantId}|${object.applicationId}|${object.externalId}`),
       );
-      // Unjoined by an administrator: stays so until joined by hand.
+      // Unjoined by an administrator (and not joined since): stays so until joined by hand.
       const excluded = new Set(
-        changed.filter(({ join }) => join.state === 'excluded').map(({ object }) => objectKey(object)),
+        changed
+          .filter(({ object, join }) => join.state === 'excluded' && !joined.has(objectKey(object)))
+          .map(({ object }) => objectKey(object)),
       );
       const matches = await matchJoiningRules(
         tx,

@@ -1,8 +1,9 @@
 // Where a benchmark phase's CPU goes, read from /proc: the engine (this process's children, the ones still
 // running and the ones that exited), PostgreSQL (every postmaster with its backends, including the
 // backends that exited, which a postmaster's children times hold) and the Kafka broker. On a 2-core machine
-// these three share the cores, so the split says which one a phase waits for. Linux only; elsewhere every
-// figure is 0.
+// these three share the cores, so the split says which one a phase waits for. PostgreSQL's figure includes
+// the benchmark's own progress queries and whatever else the cluster serves meanwhile (nothing else runs
+// during a benchmark here). Linux only; elsewhere every figure is 0.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
@@ -74,12 +75,13 @@ export function sampleCpu(): CpuSample {
   let postgres = 0;
   let kafka = 0;
   for (const entry of all) {
-    if (entry.ppid === process.pid) engine += entry.own + entry.reaped;
     if (entry.comm === 'postgres') {
       const isPostmaster = byPid.get(entry.ppid)?.comm !== 'postgres';
       postgres += entry.own + (isPostmaster ? entry.reaped : 0);
     } else if (entry.comm === 'java' && commandLine(entry.pid).includes('kafka.Kafka')) {
-      kafka += entry.own;
+      kafka += entry.own; // a broker the benchmark started is its child too: counted here only
+    } else if (entry.ppid === process.pid) {
+      engine += entry.own + entry.reaped;
     }
   }
   const seconds = (ticks: number) => ticks / TICKS_PER_SECOND;

@@ -122,17 +122,16 @@ function lsnBytes(lsn: string): number {
 }
 
 /** What a phase cost, over one or more intervals: CPU of each process and WAL written. */
-function work(...intervals: [Mark, Mark][]): CpuSpent & { walMiB: number } {
-  const wal = intervals.reduce((sum, [from, to]) => sum + to.wal - from.wal, 0);
+function work(...intervals: [Mark, Mark][]): CpuSpent & { walBytes: number } {
   return {
     ...cpuSpent(...intervals.map(([from, to]): [CpuSample, CpuSample] => [from.cpu, to.cpu])),
-    walMiB: Math.round(wal / 2 ** 20),
+    walBytes: intervals.reduce((sum, [from, to]) => sum + to.wal - from.wal, 0),
   };
 }
 
-function describeWork(spent: CpuSpent & { walMiB: number }, records: number): string {
-  const perRecord = (spent.walMiB * 2 ** 20) / records / 1024;
-  return `${describeCpu(spent, cpus().length)}; WAL ${thousands(spent.walMiB)} MiB (${perRecord.toFixed(1)} KiB per HR record)`;
+function describeWork(spent: CpuSpent & { walBytes: number }, records: number): string {
+  const perRecord = spent.walBytes / records / 1024;
+  return `${describeCpu(spent, cpus().length)}; WAL ${thousands(Math.round(spent.walBytes / 2 ** 20))} MiB (${perRecord.toFixed(1)} KiB per HR record)`;
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 // The Import stage on the real Kafka broker and on the embedded bus, with a real PostgreSQL.
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
@@ -177,6 +178,51 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     expect((await objects(app)).map((o) => [o.external_id, o.deleted])).toEqual([
       ['x', false],
       ['y', true],
+    ]);
+  });
+
+  it('records a full run on an object another transaction held as the run went by: nothing it saw is deleted', async () => {
+    const app = randomUUID();
+    const first = randomUUID();
+    await fixture.send('imports', [
+      marker(app, first, 'started'),
+      object(app, first, 'held', { mail: 'held@example.com' }),
+      object(app, first, 'free', { mail: 'free@example.com' }),
+      marker(app, first, 'completed', 2),
+    ]);
+    await runStatus(first);
+    // As an administrator's join does: the object locked, its hash reset (to be looked at again), while the
+    // next full run, with the same content, is imported.
+    const holder = new pg.Client({ connectionString: fixture.database.url });
+    await holder.connect();
+    const second = randomUUID();
+    try {
+      await holder.query('begin');
+      await holder.query(
+        "update repository_object set content_hash = '' where application_id = $1 and external_id = 'held'",
+        [app],
+      );
+      await fixture.send('imports', [
+        marker(app, second, 'started'),
+        object(app, second, 'held', { mail: 'held@example.com' }),
+        object(app, second, 'free', { mail: 'free@example.com' }),
+        marker(app, second, 'completed', 2),
+      ]);
+      await waitFor('the import batch waiting for the held object', async () => {
+        const [row] = await query<{ n: string }>(
+          fixture.database.url,
+          "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+        );
+        return Number(row?.n) > 0 ? true : undefined;
+      });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    expect(await runStatus(second)).toMatchObject({ status: 'completed', deletions: 0 });
+    expect((await objects(app)).map((row) => [row.external_id, row.deleted])).toEqual([
+      ['free', false],
+      ['held', false],
     ]);
   });
 
