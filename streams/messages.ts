@@ -32,6 +32,12 @@ export const ImportObjectSchema = Type.Object(
     operation: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
     attributes: Type.Optional(AttributesSchema),
     observedAt: Instant('When the connector read the object.'),
+    refeed: Type.Optional(
+      Type.Boolean({
+        description:
+          'Set by Joinery when it looks at a repository object again (its content hash reset): applied only while the object still waits for it, so a newer import that got there first is never undone.',
+      }),
+    ),
   },
   strict,
 );

@@ -160,6 +160,7 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
         operation: 'upsert',
         attributes: object.attributes,
         observedAt: at,
+        refeed: true,
       };
       await insertOutbox(tx, [
         outboxMessage(topicName(options, 'imports'), {

@@ -215,7 +215,8 @@ interface ChangedImport extends ChangedObject {
 
 /**
  * The batch's objects that are new or changed (their content, or they were deleted), with the join state
- * each had. Every known object of the batch is locked until the batch commits, as an upsert would lock it
+ * each had. A re-fed object (src/engine/rejoin.ts) counts as changed only while its content hash is still
+ * reset: when an import got there first, the re-fed copy, read before it, would undo it. Every known object of the batch is locked until the batch commits, as an upsert would lock it
  * (an administrator's join waits for the batch, the disconnector sweep skips it), and read at its latest
  * version: one changed meanwhile (its hash reset to be looked at again) is changed for this batch too. An
  * unchanged object stops here: when a run saw it, only its last run is recorded (for deletion detection);
@@ -234,6 +235,7 @@ async function changedObjects(
       external_id: object.externalId,
       content_hash: contentHash,
       run_id: object.runId ?? null,
+      refeed: object.refeed === true,
     })),
   );
   // One statement: the known objects locked and read at their latest version; the unchanged ones a run saw
@@ -248,10 +250,12 @@ async function changedObjects(
   }>`
     with u as (
       select * from jsonb_to_recordset(${document}::jsonb)
-        as u(k int, tenant_id uuid, application_id uuid, external_id text, content_hash text, run_id uuid)),
+        as u(k int, tenant_id uuid, application_id uuid, external_id text, content_hash text, run_id uuid,
+          refeed boolean)),
     locked as (
       select u.k, u.tenant_id, u.application_id, u.external_id, u.run_id,
-        r.content_hash = u.content_hash and not r.deleted as unchanged,
+        case when u.refeed then r.content_hash <> '' or r.deleted
+             else r.content_hash = u.content_hash and not r.deleted end as unchanged,
         r.last_run_id, r.join_state, r.identity_id, r.join_candidates
       from u join repository_object r
         on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
@@ -262,7 +266,7 @@ async function changedObjects(
         and l.unchanged and l.run_id is not null and l.last_run_id is distinct from l.run_id)
     select u.k, l.k is null as new, l.join_state, l.identity_id, l.join_candidates
     from u left join locked l on l.k = u.k
-    where l.k is null or not l.unchanged`.execute(k);
+    where (l.k is null and not u.refeed) or not l.unchanged`.execute(k);
   return rows.flatMap((row): ChangedImport[] => {
     const entry = objects[row.k];
     if (entry === undefined) return [];

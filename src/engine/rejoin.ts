@@ -41,6 +41,7 @@ function importRows(target: RefeedTarget, tenantId: string, at: string, rows: Re
       operation: 'upsert',
       attributes: row.attributes,
       observedAt: at,
+      refeed: true,
     };
     return outboxMessage(target.importsTopic, {
       id: `refeed/${row.application_id}/${row.external_id}/${at}`,

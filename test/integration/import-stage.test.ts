@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../streams/cloudevents.ts';
+import { encodeMessage, type Envelope } from '../../streams/cloudevents.ts';
+import { createImportStage, type ImportOutcome } from '../../src/engine/import-stage.ts';
 import { startEngine, type Engine } from '../../streams/engine.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { buildApp } from '../../src/api/app.ts';
@@ -224,6 +225,70 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       ['free', false],
       ['held', false],
     ]);
+  });
+
+  it('applies a re-fed object only while it waits to be looked at again: an import that got there first is never undone', async () => {
+    const app = randomUUID();
+    const outcomes: ImportOutcome[] = [];
+    const stage = createImportStage({ onBatch: (outcome) => outcomes.push(outcome) });
+    const envelope = (title: string, refeed = false): Envelope<'joinery.import.object.v1'> => ({
+      id: randomUUID(),
+      type: 'joinery.import.object.v1',
+      source: '/tests',
+      time: at(),
+      tenantId: fixture.tenantId,
+      data: {
+        tenantId: fixture.tenantId,
+        applicationId: app,
+        objectClass: 'user',
+        externalId: 'x',
+        operation: 'upsert',
+        attributes: { title },
+        observedAt: at(),
+        ...(refeed ? { refeed } : {}),
+      },
+    });
+    const handle = async (message: Envelope<'joinery.import.object.v1'>) => {
+      await fixture.orm.em.fork().transactional((tx) =>
+        stage(tx, [
+          {
+            envelope: message,
+            message: {
+              topic: 'imports',
+              topicName: 'imports',
+              partition: 0,
+              offset: '0',
+              key: null,
+              value: null,
+            },
+          },
+        ]),
+      );
+      return outcomes.at(-1);
+    };
+    const resetHash = () =>
+      query(
+        fixture.database.url,
+        "update repository_object set content_hash = '' where application_id = $1",
+        [app],
+      );
+    await handle(envelope('Engineer'));
+    // The sweep looks at the object again: its hash reset, a copy of what it holds now on its way.
+    await resetHash();
+    const refed = envelope('Engineer', true);
+    // An import of a newer version is handled first; the re-fed copy, older, is then skipped.
+    expect(await handle(envelope('Principal Engineer'))).toMatchObject({ changed: 1 });
+    expect(await handle(refed)).toMatchObject({ changed: 0, unchanged: 1 });
+    expect((await objects(app)).map((row) => row.attributes)).toEqual([{ title: 'Principal Engineer' }]);
+    // Still waiting when its copy arrives: it is looked at again (and its hash restored).
+    await resetHash();
+    expect(await handle(envelope('Principal Engineer', true))).toMatchObject({ changed: 1 });
+    const [row] = await query<{ content_hash: string }>(
+      fixture.database.url,
+      'select content_hash from repository_object where application_id = $1',
+      [app],
+    );
+    expect(row?.content_hash).toHaveLength(64);
   });
 
   it('projects identities from an application that creates them, maps attributes with the plan, and updates only on a real change', async () => {
