@@ -25,7 +25,7 @@ import { loadPlugins } from '../src/plan/plugins.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
 import { startOrchestrator } from '../src/engine/orchestrator.ts';
 import { createClassifier, createRules } from '../src/engine/classify.ts';
-import { createJoinKeyLookup } from '../src/engine/join-indexes.ts';
+import { createJoinKeyLookup, ensureAllJoinIndexes } from '../src/engine/join-indexes.ts';
 import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
 import { startTimerScheduler, type TimerScheduler } from './timers.ts';
 import { ensureTopics, topicName, type TopicId } from './topics.ts';
@@ -68,6 +68,8 @@ export async function startEngine(deps: {
   } finally {
     await admin.disconnect();
   }
+  // Plans applied before the joining rules' values had columns of their own get them before anything joins.
+  await ensureAllJoinIndexes(orm.em);
 
   // The outbox relay runs in a thread of its own when threads are used, else here.
   const startRelay = async (): Promise<{ stop(): Promise<void> }> => {

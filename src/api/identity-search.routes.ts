@@ -5,7 +5,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { sql } from 'kysely';
 import type { PersistedIdentity } from '../../actors/identity.machine.ts';
 import { ValidationError } from '../errors.ts';
-import { joinKeyExpression } from '../engine/inbound.ts';
+import { attributeExpression, hasJoinColumn, joinKeyExpression } from '../engine/join-indexes.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 
 const identityStates = ['joiner', 'active', 'disabled', 'leaver', 'deleted'] as const;
@@ -43,10 +43,13 @@ export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)');
     const ignoreCase = request.query.ignoreCase === 'true';
     const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
-    if (attribute !== undefined && value !== undefined)
-      conditions.push(
-        sql`${joinKeyExpression(attribute, ignoreCase)} = ${ignoreCase ? value.toLowerCase() : value}`,
-      );
+    if (attribute !== undefined && value !== undefined) {
+      // An attribute a joining rule compares has a column and an index (src/engine/join-indexes.ts).
+      const expression = (await hasJoinColumn(request.em, attribute))
+        ? joinKeyExpression(attribute, ignoreCase)
+        : attributeExpression(attribute, ignoreCase);
+      conditions.push(sql`${expression} = ${ignoreCase ? value.toLowerCase() : value}`);
+    }
     if (state !== undefined) conditions.push(sql`state = ${state}`);
     if (classification !== undefined)
       conditions.push(sql`snapshot->'context'->>'classification' = ${String(Number(classification))}`);

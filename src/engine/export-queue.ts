@@ -3,10 +3,10 @@
 // lease; they report each result, and a retriable failure comes back after an exponential backoff with
 // jitter until the application's attempts are exhausted. A created object's anchor becomes the identity's
 // hard join, so the next import joins it; the next import that shows the exported values confirms it.
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { joinProvenance } from './join-provenance.ts';
 import { sql } from 'kysely';
+import { v7 as uuidv7 } from 'uuid';
 import type { Attributes, SealedSecret } from '../../actors/identity.events.ts';
 import type { MessageData } from '../../streams/messages.ts';
 import { NotFoundError } from '../errors.ts';
@@ -50,7 +50,9 @@ export async function enqueueExports(tx: EntityManager, exports: NewExport[], no
   if (exports.length === 0) return 0;
   const document = JSON.stringify(
     exports.map((item) => ({
-      export_id: randomUUID(),
+      // Time-ordered (UUIDv7): the primary key grows at its right edge, where a random id would write to a
+      // random leaf of a 900,000-entry index for each operation of a million-identity load.
+      export_id: uuidv7(),
       tenant_id: item.tenantId,
       application_id: item.applicationId,
       identity_id: item.identityId,

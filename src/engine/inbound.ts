@@ -19,6 +19,7 @@ import { outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { hardJoinOf, recordHardJoins, type NewHardJoin } from './join-provenance.ts';
+import { joinKeyExpression } from './join-indexes.ts';
 import type { ApplicationPlan, AttributeSpec, JoiningRule } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
@@ -329,12 +330,6 @@ function projectedIdentityId(object: ImportObject, application: ApplicationPlan)
     return uuidv5(`${object.tenantId}|${key}`, PROJECTION_NAMESPACE);
   }
   return uuidv5(`${object.tenantId}|${object.applicationId}|${object.externalId}`, PROJECTION_NAMESPACE);
-}
-
-/** The Vault attribute a joining rule compares, as the index created for it (see plan-versions) reads it. */
-export function joinKeyExpression(vault: string, ignoreCase: boolean) {
-  const value = sql`(snapshot->'context'->'attributes'->>${sql.lit(vault)})`;
-  return ignoreCase ? sql`lower${value}` : value;
 }
 
 /**

@@ -8,6 +8,7 @@ import { buildApp, type App } from '../../src/api/app.ts';
 import { enqueueExports, type NewExport } from '../../src/engine/export-queue.ts';
 import { createImportStage } from '../../src/engine/import-stage.ts';
 import { createInboundForwarder } from '../../src/engine/inbound.ts';
+import { joinKeyExpression } from '../../src/engine/join-indexes.ts';
 import { createPlanCache } from '../../src/engine/plan-cache.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { projectRoot } from '../../src/infra/process.ts';
@@ -163,12 +164,60 @@ describe('engine administration API (buildApp with inject, real PostgreSQL)', ()
         await sql`set local enable_seqscan = off`.execute(tx.getKysely());
         const { rows: forced } = await sql<{ 'QUERY PLAN': string }>`
           explain select id from identity
-          where tenant_id = ${acme.tenantId} and (snapshot->'context'->'attributes'->>'employeeId') = 'E2'`.execute(
+          where tenant_id = ${acme.tenantId} and ${joinKeyExpression('employeeId', false)} = 'E2'`.execute(
           tx.getKysely(),
         );
         return forced.map((row) => row['QUERY PLAN']).join('\n');
       });
-      expect(plan).toMatch(/identity_join_employeeid_/);
+      expect(plan).toMatch(/identity_join_key_employeeid_/);
+    });
+
+    it('updates an identity in place, with no index write, when no joined value changes', async () => {
+      const [person] = people;
+      // Looked at inside a transaction that is rolled back, so the other tests see the people unchanged.
+      class Seen extends Error {
+        readonly result: Record<string, unknown>;
+        constructor(result: Record<string, unknown>) {
+          super('rolled back');
+          this.result = result;
+        }
+      }
+      const hot = await orm.em
+        .fork()
+        .transactional(async (tx) => {
+          const k = tx.getKysely();
+          // As the identity actor writes a changed snapshot: a department moves, the employee id stays.
+          await sql`
+          update identity set version = version + 1, updated_at = now(),
+            snapshot = jsonb_set(snapshot, '{context,attributes,department}', '"Finance"')
+          where id = ${person?.id}`.execute(k);
+          const unchanged = await sql<{ hot: string }>`
+          select n_tup_hot_upd as hot from pg_stat_xact_user_tables where relid = 'identity'::regclass`.execute(
+            k,
+          );
+          // The employee id changes: its index needs the new value.
+          await sql`
+          update identity set snapshot = jsonb_set(snapshot, '{context,attributes,employeeId}', '"E1-new"')
+          where id = ${person?.id}`.execute(k);
+          const changed = await sql<{ hot: string; updated: string }>`
+          select n_tup_hot_upd as hot, n_tup_upd as updated
+          from pg_stat_xact_user_tables where relid = 'identity'::regclass`.execute(k);
+          const found = await sql<{ id: string }>`
+          select id from identity where tenant_id = ${acme.tenantId} and ${joinKeyExpression('employeeId', false)} = 'E1-new'`.execute(
+            k,
+          );
+          throw new Seen({
+            unchanged: Number(unchanged.rows[0]?.hot),
+            changed: Number(changed.rows[0]?.hot),
+            updated: Number(changed.rows[0]?.updated),
+            found: found.rows.map((row) => row.id),
+          });
+        })
+        .catch((error: unknown) => {
+          if (error instanceof Seen) return error.result;
+          throw error;
+        });
+      expect(hot).toEqual({ unchanged: 1, changed: 1, updated: 2, found: [person?.id] });
     });
 
     it('pages through every match with the cursor, and filters by state and classification', async () => {
