@@ -46,20 +46,25 @@ export interface EncodedRecord {
 }
 
 export function encodeRecord<T extends MessageType>(envelope: Envelope<T>): EncodedRecord {
-  const contract = messageContracts[envelope.type];
+  return { key: recordKey(envelope), value: JSON.stringify(envelope.data), headers: recordHeaders(envelope) };
+}
+
+/** The record's key, by the message's contract (an object's or an identity's messages share a partition). */
+export function recordKey<T extends MessageType>(envelope: Envelope<T>): string {
+  return (messageContracts[envelope.type].key as (data: MessageData<T>) => string)(envelope.data);
+}
+
+/** The CloudEvent's attributes as Kafka headers (binary content mode). */
+export function recordHeaders(envelope: Envelope): Record<string, string> {
   return {
-    key: (contract.key as (data: MessageData<T>) => string)(envelope.data),
-    value: JSON.stringify(envelope.data),
-    headers: {
-      ce_specversion: '1.0',
-      ce_id: envelope.id,
-      ce_type: envelope.type,
-      ce_source: envelope.source,
-      ce_time: envelope.time,
-      ce_tenantid: envelope.tenantId,
-      ce_dataschema: schemaUrl(envelope.type),
-      'content-type': 'application/json',
-    },
+    ce_specversion: '1.0',
+    ce_id: envelope.id,
+    ce_type: envelope.type,
+    ce_source: envelope.source,
+    ce_time: envelope.time,
+    ce_tenantid: envelope.tenantId,
+    ce_dataschema: schemaUrl(envelope.type),
+    'content-type': 'application/json',
   };
 }
 

@@ -119,17 +119,31 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     expect(back).toEqual(waiting);
     await connection.execute('delete from outbox');
     await migrate(orm);
-    // Text values (CloudEvents) are stored as text since 2026-12-03, bytes as base64: the view reads both.
+    // JSON values (CloudEvents' data) are stored as JSON since 2026-12-04, text as text, bytes as base64: the
+    // view reads all three, each as the bytes the relay publishes.
+    const data = { name: 'Zoë "Z" \\ Ångström', n: 1.5, nested: { b: [true, null], a: '\u2028' } };
     await orm.em.fork().transactional((tx) =>
       insertOutbox(tx, [
+        { tenantId: null, topic: 'joinery.logstream', key: 'k0', value: { json: data }, headers: {} },
         { tenantId: null, topic: 'joinery.logstream', key: 'k1', value: '{"name":"Zoë"}', headers: {} },
         { tenantId: null, topic: 'joinery.logstream', key: 'k2', value: Buffer.from([1, 255]), headers: {} },
       ]),
     );
-    expect(await connection.execute('select key, value from outbox_message order by position')).toEqual([
+    const stored = [
+      { key: 'k0', value: Buffer.from(JSON.stringify(data)) },
       { key: 'k1', value: Buffer.from('{"name":"Zoë"}') },
       { key: 'k2', value: Buffer.from([1, 255]) },
-    ]);
+    ];
+    const view = 'select key, value from outbox_message order by position';
+    expect(await connection.execute(view)).toEqual(stored);
+    // Back to the version that reads text and bytes only: the waiting JSON value becomes its text, unchanged.
+    await orm.migrator.down({ to: 'Migration20261203220000_identity_join_columns' });
+    expect(await connection.execute(view)).toEqual(stored);
+    const [row] = await connection.execute<{ messages: { key: string; text?: string }[] }[]>(
+      'select messages from outbox',
+    );
+    expect(row?.messages[0]).toMatchObject({ key: 'k0', text: JSON.stringify(data) });
+    await migrate(orm);
     await connection.execute('delete from outbox');
   });
 });

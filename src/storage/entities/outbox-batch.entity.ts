@@ -10,8 +10,8 @@ const OutboxBatchSchema = defineEntity({
   properties: {
     id: p.bigint('string').primary().autoincrement(),
     /**
-     * A JSON array of { tenantId, topic, key, text (a text value) or value (bytes, base64), headers }, in the
-     * order they were decided.
+     * A JSON array of { tenantId, topic, key, json (a JSON value, published as its text), text (a text value)
+     * or value (bytes, base64), headers }, in the order they were decided.
      */
     messages: p.json<unknown[]>().columnType('json'),
     messageCount: p.integer(),
@@ -30,7 +30,8 @@ const OutboxMessageSchema = defineEntity({
   view: true,
   expression: `select o.id as outbox_id, m.position - 1 as position, (m.message->>'tenantId')::uuid as tenant_id,
     m.message->>'topic' as topic, m.message->>'key' as key,
-    coalesce(convert_to(m.message->>'text', 'UTF8'), decode(m.message->>'value', 'base64')) as value,
+    coalesce(convert_to((m.message->'json')::text, 'UTF8'), convert_to(m.message->>'text', 'UTF8'),
+      decode(m.message->>'value', 'base64')) as value,
     (m.message->'headers')::jsonb as headers, o.created_at
   from outbox o cross join lateral json_array_elements(o.messages) with ordinality as m(message, position)`,
   properties: {
