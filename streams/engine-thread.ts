@@ -1,7 +1,8 @@
 // Parts of the engine in worker threads, each with its own event loop, Kafka client and PostgreSQL pool:
-// the real-time consumer (pulses, schedules), so a pulse never waits for the bulk consumer's CPU work,
-// and the outbox relay, whose Kafka encoding would otherwise compete with the bulk consumer for the main
-// thread. The main thread sees counters and latencies through messages; a thread that dies is restarted.
+// the real-time consumer (pulses, schedules), so a pulse never waits for the bulk consumer's CPU work;
+// the Import stage, whose decoding, hashing and joining would otherwise take turns with the identity
+// actors on one thread (a bulk load keeps both busy); and the outbox relay, whose Kafka encoding would
+// otherwise compete with the bulk consumer for the main thread. The main thread sees counters and latencies through messages; a thread that dies is restarted.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
@@ -30,7 +31,12 @@ export interface EngineThreadData {
   relay: boolean;
   /** Run the Outbound stage in the consumer's transactions (with a plan cache of this thread's own). */
   outbound?: boolean;
-  /** What the thread is, for logs: "realtime" or "relay". */
+  /**
+   * The consumer is the Import stage (imports → Application Repository → identity events on
+   * `identityTopic`), with a plan cache of this thread's own.
+   */
+  importStage?: { identityTopic: string; source: string };
+  /** What the thread is, for logs: "realtime", "import" or "relay". */
   role: string;
 }
 

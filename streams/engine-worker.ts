@@ -11,6 +11,9 @@ import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
 import { loadPlugins } from '../src/plan/plugins.ts';
+import { createImportStage } from '../src/engine/import-stage.ts';
+import { createInboundForwarder } from '../src/engine/inbound.ts';
+import { createGroupForwarder } from '../src/engine/groups.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -31,9 +34,22 @@ try {
     brokers === undefined
       ? createEmbeddedBus({ em: orm.em, logger })
       : createKafkaClient({ brokers, clientId: `${data.connection.clientId}-${data.role}`, logger });
+  const plans =
+    data.outbound === true || data.importStage !== undefined
+      ? createPlanCache(await loadPlugins(data.settings.pluginsDir))
+      : undefined;
   const outbound =
-    data.outbound === true
-      ? createOutboundStage({ plans: createPlanCache(await loadPlugins(data.settings.pluginsDir)) }).decide
+    data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
+  const handle =
+    data.importStage !== undefined && plans !== undefined
+      ? createImportStage({
+          plans,
+          // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
+          inbound: createGroupForwarder({
+            plans,
+            inbound: createInboundForwarder({ plans, ...data.importStage }),
+          }),
+        })
       : undefined;
   const consumer =
     data.topics.length === 0
@@ -48,6 +64,7 @@ try {
           concurrency: data.concurrency,
           cacheSize: data.cacheSize,
           ...(outbound === undefined ? {} : { outbound }),
+          ...(handle === undefined ? {} : { handle }),
         });
   const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;
   const stats = setInterval(() => {

@@ -1,7 +1,8 @@
 // The engine runtime on Kafka: two consumer groups feed the identity actors — `identity` (bulk) in one,
 // `pulses` and `schedules` (real time) in another, in a worker thread of its own so that a
 // million-object load never delays a pulse — and an outbox relay and a timer scheduler run beside them.
-// The Import stage (imports → Application Repository → identity events) is a consumer group of its own;
+// The Import stage (imports → Application Repository → identity events) is a consumer group of its own,
+// in a worker thread of its own too, so that it and the identity actors use both cores of a bulk load;
 // the Outbound stage (changed identities → export queue) runs inside the actors' transactions.
 // Processes with the same group id share the partitions; PostgreSQL holds every actor, so any of them
 // can take over any partition.
@@ -50,7 +51,7 @@ export async function startEngine(deps: {
   orm: MikroORM;
   logger: Logger;
   settings: EngineSettings;
-  /** Run the real-time consumer and the outbox relay in worker threads with these connections; omitted: all in this thread. */
+  /** Run the real-time consumer, the Import stage and the outbox relay in worker threads with these connections; omitted: all in this thread. */
   threads?: ThreadConnection;
   /** The timer scheduler's clock (tests move it forward). */
   now?: () => Date;
@@ -139,31 +140,45 @@ export async function startEngine(deps: {
       joinKeys: createJoinKeyLookup(plans),
       outbound: outboundStage.decide,
     });
-  // The Import stage: application objects into the Application Repository.
-  const startImports = () =>
-    startIdentityConsumer({
-      bus,
-      orm,
-      logger: deps.logger,
-      settings,
-      groupId: `${settings.groupId}.import`,
-      topics: ['imports'],
-      concurrency: 2,
-      cacheSize: 1,
-      handle: createImportStage({
-        plans,
-        // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
-        inbound: createGroupForwarder({
-          plans,
-          ...(deps.now === undefined ? {} : { now: deps.now }),
-          inbound: createInboundForwarder({
+  // The Import stage: application objects into the Application Repository, in a worker thread of its own
+  // when threads are used (a bulk load keeps it as busy as the identity actors), else here.
+  const importOptions = {
+    groupId: `${settings.groupId}.import`,
+    topics: ['imports'] satisfies TopicId[],
+    concurrency: 2,
+    cacheSize: 1,
+  };
+  const importStage = {
+    identityTopic: name('identity'),
+    source: `/joinery/engine/${settings.groupId}/import`,
+  };
+  const startImports = (): Promise<{ stop(): Promise<void> }> =>
+    deps.threads === undefined
+      ? startIdentityConsumer({
+          bus,
+          orm,
+          logger: deps.logger,
+          settings,
+          ...importOptions,
+          handle: createImportStage({
             plans,
-            identityTopic: name('identity'),
-            source: `/joinery/engine/${settings.groupId}/import`,
+            // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
+            inbound: createGroupForwarder({
+              plans,
+              ...(deps.now === undefined ? {} : { now: deps.now }),
+              inbound: createInboundForwarder({ plans, ...importStage }),
+            }),
           }),
-        }),
-      }),
-    });
+        })
+      : startEngineThread({
+          connection: deps.threads,
+          settings,
+          ...importOptions,
+          relay: false,
+          importStage,
+          role: 'import',
+          logger: deps.logger,
+        });
   // Side by side: each joins its consumer group (or boots its thread) on its own, so a start or a restart
   // takes as long as the slowest of them, not their sum.
   const [relay, realtime, bulk, imports] = await startAll([

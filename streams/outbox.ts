@@ -56,7 +56,13 @@ export async function insertOutbox(tx: EntityManager, rows: readonly OutboxRow[]
  */
 export function outboxMessage<T extends MessageType>(topic: string, envelope: Envelope<T>): OutboxRow {
   const { tenantId, data } = envelope;
-  return { tenantId, topic, key: recordKey(envelope), value: { json: data }, headers: recordHeaders(envelope) };
+  return {
+    tenantId,
+    topic,
+    key: recordKey(envelope),
+    value: { json: data },
+    headers: recordHeaders(envelope),
+  };
 }
 
 /**
