@@ -43,7 +43,8 @@ export const ConfigSchema = Type.Object(
           default: 10,
           minimum: 1,
           maximum: 200,
-          description: 'Maximum connections in the pool.',
+          description:
+            "Maximum connections in the main thread's pool (each engine worker thread has half, at least 2).",
         }),
         embeddedPort: Type.Integer({
           default: 0,
