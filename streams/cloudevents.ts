@@ -55,7 +55,7 @@ export function recordKey<T extends MessageType>(envelope: Envelope<T>): string 
 }
 
 /** The CloudEvent's attributes as Kafka headers (binary content mode). */
-export function recordHeaders(envelope: Envelope): Record<string, string> {
+export function recordHeaders(envelope: Omit<Envelope, 'data'>): Record<string, string> {
   return {
     ce_specversion: '1.0',
     ce_id: envelope.id,

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../src/errors.ts';
 import { createOrderedProducer } from './ordered-producer.ts';
 import { recordHeaders, recordKey, type Envelope } from './cloudevents.ts';
-import type { MessageType } from './messages.ts';
+import { isMessageType, schemaUrl, type MessageType } from './messages.ts';
 
 export interface OutboxRow {
   tenantId: string | null;
@@ -69,7 +69,9 @@ export function outboxMessage<T extends MessageType>(topic: string, envelope: En
  * A message as the outbox stores it (the JSON shape the outbox_message view reads too): a JSON value as
  * JSON, a text value as it is, bytes in base64. The row is serialised once, so a CloudEvent's data costs
  * neither escaped quotes (as text) nor a third more (as base64), and the row's lz4 compression finds its
- * repeated keys. Rows written before 2026-12-04 hold `text` or `value`; they are read the same.
+ * repeated keys. A CloudEvent's headers are stored as `ce`, its id, type, source and time (the rest follows
+ * from them and the tenant): a third of a message's bytes otherwise, written, logged and parsed again.
+ * Rows written before 2026-12-04 hold `text` or `value`, and `headers`; they are read the same.
  */
 interface StoredMessage {
   tenantId: string | null;
@@ -78,15 +80,44 @@ interface StoredMessage {
   json?: unknown;
   text?: string;
   value?: string | null;
-  headers: Record<string, string>;
+  ce?: [id: string, type: MessageType, source: string, time: string];
+  headers?: Record<string, string>;
+}
+
+const CLOUD_EVENT_HEADERS = 8;
+
+/** The headers as `ce`, when they are exactly the headers `recordHeaders` gives a CloudEvent of this tenant. */
+function cloudEventOf(
+  tenantId: string | null,
+  headers: Record<string, string>,
+): StoredMessage['ce'] | undefined {
+  const { ce_id: id, ce_type: type, ce_source: source, ce_time: time } = headers;
+  if (
+    tenantId === null ||
+    id === undefined ||
+    type === undefined ||
+    source === undefined ||
+    time === undefined ||
+    headers.ce_specversion !== '1.0' ||
+    headers.ce_tenantid !== tenantId ||
+    headers['content-type'] !== 'application/json' ||
+    !isMessageType(type) ||
+    headers.ce_dataschema !== schemaUrl(type)
+  )
+    return undefined;
+  return Object.keys(headers).length === CLOUD_EVENT_HEADERS ? [id, type, source, time] : undefined;
 }
 
 function toStored(row: OutboxRow): StoredMessage {
-  const { tenantId, topic, key, headers, value } = row;
-  if (value === null) return { tenantId, topic, key, value: null, headers };
-  if (typeof value === 'string') return { tenantId, topic, key, text: value, headers };
-  if (Buffer.isBuffer(value)) return { tenantId, topic, key, value: value.toString('base64'), headers };
-  return { tenantId, topic, key, json: value.json, headers };
+  const { tenantId, topic, key, value } = row;
+  const ce = cloudEventOf(tenantId, row.headers);
+  const stored: StoredMessage =
+    ce === undefined ? { tenantId, topic, key, headers: row.headers } : { tenantId, topic, key, ce };
+  if (value === null) stored.value = null;
+  else if (typeof value === 'string') stored.text = value;
+  else if (Buffer.isBuffer(value)) stored.value = value.toString('base64');
+  else stored.json = value.json;
+  return stored;
 }
 
 /**
@@ -94,7 +125,11 @@ function toStored(row: OutboxRow): StoredMessage {
  * again gives the bytes `JSON.stringify` gave the data (same key order, same numbers and strings).
  */
 function fromStored(stored: StoredMessage): PublishedRow {
-  const { tenantId, topic, key, headers } = stored;
+  const { tenantId, topic, key, ce } = stored;
+  const headers =
+    ce === undefined || tenantId === null
+      ? (stored.headers ?? {})
+      : recordHeaders({ id: ce[0], type: ce[1], source: ce[2], time: ce[3], tenantId });
   if (stored.json !== undefined) return { tenantId, topic, key, value: JSON.stringify(stored.json), headers };
   if (stored.text !== undefined) return { tenantId, topic, key, value: stored.text, headers };
   const value =

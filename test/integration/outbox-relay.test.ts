@@ -4,7 +4,8 @@ import { connect, type Socket } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Bus } from '../../streams/bus.ts';
-import { insertOutbox, startOutboxRelay, type OutboxRow } from '../../streams/outbox.ts';
+import { recordHeaders } from '../../streams/cloudevents.ts';
+import { headersAsStrings, insertOutbox, startOutboxRelay, type OutboxRow } from '../../streams/outbox.ts';
 import { recordingLogger, silentLogger } from '../support/factories.ts';
 import { createStreamsFixture, query, readTopic, waitFor, type StreamsFixture } from '../support/streams.ts';
 
@@ -21,6 +22,15 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
   const storedAs = (form: number, data: object): OutboxRow['value'] =>
     form === 0 ? { json: data } : form === 1 ? JSON.stringify(data) : Buffer.from(JSON.stringify(data));
 
+  const cloudEventHeaders = (n: number) =>
+    recordHeaders({
+      id: `row-${String(n)}`,
+      type: 'joinery.log.v1',
+      source: '/joinery/test',
+      time: '2026-12-04T21:00:00.000Z',
+      tenantId: fixture.tenantId,
+    });
+
   it("publishes every row in order, even batches over Kafka's message size on one key, and vacuums the outbox as it goes", async () => {
     const topic = fixture.topic('logstream');
     const rows = (from: number, count: number): OutboxRow[] =>
@@ -32,7 +42,8 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
         // values (every CloudEvent), text and bytes (a dead letter's original) are stored differently: all go
         // out, each as the same bytes.
         value: storedAs(i % 3, payload(from + i)),
-        headers: { ce_id: `row-${String(from + i)}` },
+        // A CloudEvent's headers are stored as its id, type, source and time; other headers as they are.
+        headers: i % 2 === 0 ? cloudEventHeaders(from + i) : { ce_id: `row-${String(from + i)}` },
       }));
     for (let wave = 0; wave < 5; wave++) {
       await fixture.orm.em.fork().transactional((tx) => insertOutbox(tx, rows(wave * 1000, 1000)));
@@ -50,6 +61,11 @@ describe('the outbox relay (real PostgreSQL and Kafka)', () => {
       const read = await readTopic(fixture.bus, topic, (messages) => messages.length >= 5000);
       expect(read.map((message) => String(message.value))).toEqual(
         Array.from({ length: 5000 }, (_, n) => JSON.stringify(payload(n))),
+      );
+      expect(read.map((message) => headersAsStrings(message.headers))).toEqual(
+        Array.from({ length: 5000 }, (_, n) =>
+          n % 2 === 0 ? cloudEventHeaders(n) : { ce_id: `row-${String(n)}` },
+        ),
       );
       const values = read.map((message) => JSON.parse(String(message.value)) as { n: number; name: string });
       expect(values.map((value) => value.n)).toEqual(Array.from({ length: 5000 }, (_, n) => n));

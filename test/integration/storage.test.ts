@@ -9,6 +9,7 @@ import { SchemaMismatchError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
 import { insertOutbox } from '../../streams/outbox.ts';
+import { recordHeaders } from '../../streams/cloudevents.ts';
 
 describe('storage on PostgreSQL (real, MikroORM)', () => {
   let database: TestDatabase;
@@ -120,11 +121,20 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     await connection.execute('delete from outbox');
     await migrate(orm);
     // JSON values (CloudEvents' data) are stored as JSON since 2026-12-04, text as text, bytes as base64: the
-    // view reads all three, each as the bytes the relay publishes.
+    // view reads all three, each as the bytes the relay publishes. A CloudEvent's headers are stored as its
+    // id, type, source and time; the view shows them whole.
     const data = { name: 'Zoë "Z" \\ Ångström', n: 1.5, nested: { b: [true, null], a: '\u2028' } };
+    const tenantId = randomUUID();
+    const headers = recordHeaders({
+      id: 'joinery.imports/3/42/0',
+      type: 'joinery.log.v1',
+      source: '/joinery/engine',
+      time: '2026-12-04T21:00:00.000Z',
+      tenantId,
+    });
     await orm.em.fork().transactional((tx) =>
       insertOutbox(tx, [
-        { tenantId: null, topic: 'joinery.logstream', key: 'k0', value: { json: data }, headers: {} },
+        { tenantId, topic: 'joinery.logstream', key: 'k0', value: { json: data }, headers },
         { tenantId: null, topic: 'joinery.logstream', key: 'k1', value: '{"name":"Zoë"}', headers: {} },
         { tenantId: null, topic: 'joinery.logstream', key: 'k2', value: Buffer.from([1, 255]), headers: {} },
       ]),
@@ -136,13 +146,32 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     ];
     const view = 'select key, value from outbox_message order by position';
     expect(await connection.execute(view)).toEqual(stored);
+    const [compact] = await connection.execute<{ messages: Record<string, unknown>[] }[]>(
+      'select messages from outbox',
+    );
+    expect(compact?.messages[0]).toEqual({
+      tenantId,
+      topic: 'joinery.logstream',
+      key: 'k0',
+      ce: ['joinery.imports/3/42/0', 'joinery.log.v1', '/joinery/engine', '2026-12-04T21:00:00.000Z'],
+      json: data,
+    });
+    const headersView = 'select headers from outbox_message order by position';
+    expect(await connection.execute(headersView)).toEqual([{ headers }, { headers: {} }, { headers: {} }]);
     // Back to the version that reads text and bytes only: the waiting JSON value becomes its text, unchanged.
     await orm.migrator.down({ to: 'Migration20261203220000_identity_join_columns' });
     expect(await connection.execute(view)).toEqual(stored);
-    const [row] = await connection.execute<{ messages: { key: string; text?: string }[] }[]>(
+    expect(await connection.execute(headersView)).toEqual([{ headers }, { headers: {} }, { headers: {} }]);
+    const [row] = await connection.execute<{ messages: Record<string, unknown>[] }[]>(
       'select messages from outbox',
     );
-    expect(row?.messages[0]).toMatchObject({ key: 'k0', text: JSON.stringify(data) });
+    expect(row?.messages[0]).toEqual({
+      tenantId,
+      topic: 'joinery.logstream',
+      key: 'k0',
+      text: JSON.stringify(data),
+      headers,
+    });
     await migrate(orm);
     await connection.execute('delete from outbox');
   });

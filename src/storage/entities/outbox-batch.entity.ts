@@ -11,7 +11,8 @@ const OutboxBatchSchema = defineEntity({
     id: p.bigint('string').primary().autoincrement(),
     /**
      * A JSON array of { tenantId, topic, key, json (a JSON value, published as its text), text (a text value)
-     * or value (bytes, base64), headers }, in the order they were decided.
+     * or value (bytes, base64), ce (a CloudEvent's id, type, source and time) or headers }, in the order they
+     * were decided.
      */
     messages: p.json<unknown[]>().columnType('json'),
     messageCount: p.integer(),
@@ -32,7 +33,7 @@ const OutboxMessageSchema = defineEntity({
     m.message->>'topic' as topic, m.message->>'key' as key,
     coalesce(convert_to((m.message->'json')::text, 'UTF8'), convert_to(m.message->>'text', 'UTF8'),
       decode(m.message->>'value', 'base64')) as value,
-    (m.message->'headers')::jsonb as headers, o.created_at
+    outbox_message_headers(m.message) as headers, o.created_at
   from outbox o cross join lateral json_array_elements(o.messages) with ordinality as m(message, position)`,
   properties: {
     outboxId: p.bigint('string').primary(),
