@@ -140,8 +140,9 @@ export async function startEngine(deps: {
       joinKeys: createJoinKeyLookup(plans),
       outbound: outboundStage.decide,
     });
-  // The Import stage: application objects into the Application Repository, in a worker thread of its own
-  // when threads are used (a bulk load keeps it as busy as the identity actors), else here.
+  // The Import stage: application objects into the Application Repository, in worker threads of its own
+  // when threads are used (two by default, sharing the imports topic's partitions: a bulk load keeps them
+  // as busy as the identity actors, and a full re-import has nothing else to do), else here.
   const importOptions = {
     groupId: `${settings.groupId}.import`,
     topics: ['imports'] satisfies TopicId[],
@@ -152,8 +153,9 @@ export async function startEngine(deps: {
     identityTopic: name('identity'),
     source: `/joinery/engine/${settings.groupId}/import`,
   };
+  const { threads } = deps;
   const startImports = (): Promise<{ stop(): Promise<void> }> =>
-    deps.threads === undefined
+    threads === undefined
       ? startIdentityConsumer({
           bus,
           orm,
@@ -170,15 +172,17 @@ export async function startEngine(deps: {
             }),
           }),
         })
-      : startEngineThread({
-          connection: deps.threads,
-          settings,
-          ...importOptions,
-          relay: false,
-          importStage,
-          role: 'import',
-          logger: deps.logger,
-        });
+      : startThreads(settings.importThreads ?? 2, (index) =>
+          startEngineThread({
+            connection: threads,
+            settings,
+            ...importOptions,
+            relay: false,
+            importStage,
+            role: `import-${String(index + 1)}`,
+            logger: deps.logger,
+          }),
+        );
   // Side by side: each joins its consumer group (or boots its thread) on its own, so a start or a restart
   // takes as long as the slowest of them, not their sum.
   const [relay, realtime, bulk, imports] = await startAll([
@@ -227,6 +231,19 @@ export async function startEngine(deps: {
       await orchestrator.stop();
       await relay.stop();
       log.info({ ...counters(), pulseLatencyMs: realtime.pulseLatency() }, 'engine stopped');
+    },
+  };
+}
+
+/** `count` threads as one part: started side by side (all or none), stopped together. */
+async function startThreads(
+  count: number,
+  start: (index: number) => Promise<{ stop(): Promise<void> }>,
+): Promise<{ stop(): Promise<void> }> {
+  const threads = await startAll(Array.from({ length: count }, (_, index) => () => start(index)));
+  return {
+    async stop() {
+      await Promise.all(threads.map((thread) => thread.stop()));
     },
   };
 }

@@ -110,6 +110,13 @@ export const ConfigSchema = Type.Object(
           maximum: 100_000,
           description: 'Most messages of one partition processed in one transaction.',
         }),
+        importThreads: Type.Integer({
+          default: 2,
+          minimum: 1,
+          maximum: 16,
+          description:
+            "Worker threads of the Import stage in each engine process; they share the imports topic's partitions.",
+        }),
       },
       { ...strict, default: {} },
     ),
@@ -175,6 +182,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_GROUP_ID: { path: ['engine', 'groupId'] },
   JOINERY_ENGINE_ACTOR_CACHE_SIZE: { path: ['engine', 'actorCacheSize'] },
   JOINERY_ENGINE_MAX_BATCH_SIZE: { path: ['engine', 'maxBatchSize'] },
+  JOINERY_ENGINE_IMPORT_THREADS: { path: ['engine', 'importThreads'] },
   JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },

@@ -28,6 +28,14 @@ describe('configuration', () => {
     expect(config.kafka.brokers).toBeUndefined();
     expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(config.dataDir).toBe('/srv/joinery/.joinery');
+    expect(config.engine.importThreads).toBe(2);
+  });
+
+  it("takes the Import stage's threads from JOINERY_ENGINE_IMPORT_THREADS, one at least", () => {
+    expect(loadConfig({ env: { JOINERY_ENGINE_IMPORT_THREADS: '4' } }).engine.importThreads).toBe(4);
+    expect(errorOf(() => loadConfig({ env: { JOINERY_ENGINE_IMPORT_THREADS: '0' } }))).toMatch(
+      /^engine\.importThreads \(from JOINERY_ENGINE_IMPORT_THREADS\): /,
+    );
   });
 
   it('reads the YAML file and lets the environment override it', () => {
