@@ -141,8 +141,9 @@ export async function startEngine(deps: {
       outbound: outboundStage.decide,
     });
   // The Import stage: application objects into the Application Repository, in worker threads of its own
-  // when threads are used (two by default, sharing the imports topic's partitions: a bulk load keeps them
-  // as busy as the identity actors, and a full re-import has nothing else to do), else here.
+  // when threads are used (a bulk load keeps it as busy as the identity actors; `engine.importThreads`
+  // share the imports topic's partitions, one by default: a second one gained nothing on two cores), else
+  // here.
   const importOptions = {
     groupId: `${settings.groupId}.import`,
     topics: ['imports'] satisfies TopicId[],
@@ -172,7 +173,7 @@ export async function startEngine(deps: {
             }),
           }),
         })
-      : startThreads(settings.importThreads ?? 2, (index) =>
+      : startThreads(settings.importThreads ?? 1, (index) =>
           startEngineThread({
             connection: threads,
             settings,
