@@ -34,7 +34,7 @@ export interface EngineSettings {
   actorCacheSize: number;
   sessionTimeoutMs: number;
   maxBatchSize: number;
-  /** Worker threads of the Import stage (when the engine runs with threads); 1 when absent. */
+  /** Worker threads of the Import stage (when the engine runs with threads); 2 when absent. */
   importThreads?: number;
   topics: TopicSettings;
   /** The plugin directory (plugins.dir): every process and worker compiles plans with the same functions. */

@@ -111,11 +111,11 @@ export const ConfigSchema = Type.Object(
           description: 'Most messages of one partition processed in one transaction.',
         }),
         importThreads: Type.Integer({
-          default: 1,
+          default: 2,
           minimum: 1,
           maximum: 16,
           description:
-            "Worker threads of the Import stage in each engine process; they share the imports topic's partitions (more pay on machines with more than two cores).",
+            "Worker threads of the Import stage in each engine process; they share the imports topic's partitions.",
         }),
       },
       { ...strict, default: {} },

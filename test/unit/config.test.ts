@@ -28,7 +28,7 @@ describe('configuration', () => {
     expect(config.kafka.brokers).toBeUndefined();
     expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(config.dataDir).toBe('/srv/joinery/.joinery');
-    expect(config.engine.importThreads).toBe(1);
+    expect(config.engine.importThreads).toBe(2);
   });
 
   it("takes the Import stage's threads from JOINERY_ENGINE_IMPORT_THREADS, one at least", () => {
