@@ -2,7 +2,8 @@
 // the real-time consumer (pulses, schedules), so a pulse never waits for the bulk consumer's CPU work;
 // the Import stage, whose decoding, hashing and joining would otherwise take turns with the identity
 // actors on one thread (a bulk load keeps both busy); and the outbox relay, whose Kafka encoding would
-// otherwise compete with the bulk consumer for the main thread. The main thread sees counters and latencies through messages; a thread that dies is restarted.
+// otherwise compete with the bulk consumer for the main thread. The main thread sees counters and
+// latencies through messages; a thread that dies is restarted.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../src/errors.ts';
@@ -36,7 +37,7 @@ export interface EngineThreadData {
    * `identityTopic`), with a plan cache of this thread's own.
    */
   importStage?: { identityTopic: string; source: string };
-  /** What the thread is, for logs: "realtime", "import" or "relay". */
+  /** What the thread is, for logs and its Kafka client id: "realtime", "import-1", "import-2"... or "relay". */
   role: string;
 }
 

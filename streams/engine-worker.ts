@@ -11,9 +11,7 @@ import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
 import { loadPlugins } from '../src/plan/plugins.ts';
-import { createImportStage } from '../src/engine/import-stage.ts';
-import { createInboundForwarder } from '../src/engine/inbound.ts';
-import { createGroupForwarder } from '../src/engine/groups.ts';
+import { createEngineImportStage } from '../src/engine/import-stage.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -42,14 +40,7 @@ try {
     data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
   const handle =
     data.importStage !== undefined && plans !== undefined
-      ? createImportStage({
-          plans,
-          // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
-          inbound: createGroupForwarder({
-            plans,
-            inbound: createInboundForwarder({ plans, ...data.importStage }),
-          }),
-        })
+      ? createEngineImportStage({ plans, ...data.importStage })
       : undefined;
   const consumer =
     data.topics.length === 0

@@ -18,9 +18,7 @@ import {
 import type { LatencySummary } from './latency.ts';
 import { startOutboxRelay } from './outbox.ts';
 import { startStatisticsKeeper } from './table-statistics.ts';
-import { createImportStage } from '../src/engine/import-stage.ts';
-import { createInboundForwarder } from '../src/engine/inbound.ts';
-import { createGroupForwarder } from '../src/engine/groups.ts';
+import { createEngineImportStage } from '../src/engine/import-stage.ts';
 import { createPlanCache } from '../src/engine/plan-cache.ts';
 import { loadPlugins } from '../src/plan/plugins.ts';
 import { createOutboundStage } from '../src/engine/outbound-stage.ts';
@@ -163,14 +161,10 @@ export async function startEngine(deps: {
           logger: deps.logger,
           settings,
           ...importOptions,
-          handle: createImportStage({
+          handle: createEngineImportStage({
             plans,
-            // Group objects become Vault groups (src/engine/groups.ts); the rest goes on to identities.
-            inbound: createGroupForwarder({
-              plans,
-              ...(deps.now === undefined ? {} : { now: deps.now }),
-              inbound: createInboundForwarder({ plans, ...importStage }),
-            }),
+            ...importStage,
+            ...(deps.now === undefined ? {} : { now: deps.now }),
           }),
         })
       : startThreads(settings.importThreads ?? 2, (index) =>

@@ -10,6 +10,7 @@ import type { MessageData } from '../../streams/messages.ts';
 import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import {
+  createInboundForwarder,
   notJoined,
   objectKey,
   type ChangedObject,
@@ -18,6 +19,7 @@ import {
   type JoinState,
 } from './inbound.ts';
 import { confirmExports } from './export-queue.ts';
+import { createGroupForwarder } from './groups.ts';
 import type { PlanCache } from './plan-cache.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
@@ -68,6 +70,29 @@ async function inboundDigests(
       digests.set(`${tenantId}|${applicationId}`, digest);
   }
   return digests;
+}
+
+/**
+ * The Import stage as the engine runs it, in its main thread or in a worker thread: group objects become
+ * Vault groups (src/engine/groups.ts), the rest go on to their identities as events on `identityTopic`.
+ */
+export function createEngineImportStage(options: {
+  plans: PlanCache;
+  identityTopic: string;
+  /** ce_source of the identity events. */
+  source: string;
+  /** The clock of group exports (tests move it forward). */
+  now?: () => Date;
+}): BatchHandler {
+  const { plans, identityTopic, source, now } = options;
+  return createImportStage({
+    plans,
+    inbound: createGroupForwarder({
+      plans,
+      ...(now === undefined ? {} : { now }),
+      inbound: createInboundForwarder({ plans, identityTopic, source }),
+    }),
+  });
 }
 
 export function createImportStage(

@@ -146,10 +146,10 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     ];
     const view = 'select key, value from outbox_message order by position';
     expect(await connection.execute(view)).toEqual(stored);
-    const [compact] = await connection.execute<{ messages: Record<string, unknown>[] }[]>(
-      'select messages from outbox',
-    );
-    expect(compact?.messages[0]).toEqual({
+    const firstStored = async () =>
+      (await connection.execute<{ messages: Record<string, unknown>[] }[]>('select messages from outbox'))[0]
+        ?.messages[0];
+    expect(await firstStored()).toEqual({
       tenantId,
       topic: 'joinery.logstream',
       key: 'k0',
@@ -162,10 +162,7 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     await orm.migrator.down({ to: 'Migration20261203220000_identity_join_columns' });
     expect(await connection.execute(view)).toEqual(stored);
     expect(await connection.execute(headersView)).toEqual([{ headers }, { headers: {} }, { headers: {} }]);
-    const [row] = await connection.execute<{ messages: Record<string, unknown>[] }[]>(
-      'select messages from outbox',
-    );
-    expect(row?.messages[0]).toEqual({
+    expect(await firstStored()).toEqual({
       tenantId,
       topic: 'joinery.logstream',
       key: 'k0',
