@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.infra/**', '.joinery/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.infra/**', '.joinery/**', 'coverage/**', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -38,6 +38,7 @@ export default tseslint.config(
     files: [
       'src/config/**',
       'src/cli/**',
+      'agent/src/main.ts',
       'src/infra/**',
       'test/**',
       'src/storage/orm.config.ts',

@@ -12,7 +12,7 @@ import type {
   LifecycleStatus,
   OutboundChange,
   Source,
-} from './identity.events.ts';
+} from '../kernel/contracts/identity-events.ts';
 
 export type IdentityState = 'joiner' | 'active' | 'disabled' | 'leaver' | 'deleted';
 

@@ -10,9 +10,9 @@ import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState, openDatabase } from './storage/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './storage/embedded-postgres.ts';
 import { createKafkaClient } from '../streams/kafka-client.ts';
-import { startEngine } from '../streams/engine.ts';
+import { startEngine } from './runtime/engine-runtime.ts';
 import { createEmbeddedBus } from '../streams/embedded-bus.ts';
-import { resolveMasterKey } from './agents/master-key.ts';
+import { resolveMasterKey } from './agent-gateway/master-key.ts';
 import { loadPlugins } from './plan/plugins.ts';
 
 export interface RunningService {

@@ -10,8 +10,8 @@ import {
   schemaUrl,
   type MessageData,
   type MessageType,
-} from './messages.ts';
-import type { TopicId } from './topics.ts';
+} from '../kernel/contracts/messages.ts';
+import type { TopicId } from '../kernel/contracts/messages.ts';
 
 export interface Envelope<T extends MessageType = MessageType> {
   /** Unique per message; deterministic when derived from what caused it, so a redelivery keeps it. */

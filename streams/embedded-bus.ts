@@ -9,7 +9,7 @@ import type { ITopicConfig } from 'kafkajs';
 import { JavaCompatiblePartitioner } from './partitioner.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError } from '../src/errors.ts';
+import { describeError } from '../kernel/errors.ts';
 import type { Bus, BusAdmin, BusBatchPayload, BusConsumer, BusMessage, BusProducer } from './bus.ts';
 import { headersAsStrings } from './outbox.ts';
 

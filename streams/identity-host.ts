@@ -21,11 +21,16 @@ import type {
   IdentityEvent,
   SealedSecret,
   Source,
-} from '../actors/identity.events.ts';
-import { VersionConflictError } from '../src/errors.ts';
-import type { MessageData } from './messages.ts';
+} from '../kernel/contracts/identity-events.ts';
+import { VersionConflictError } from '../kernel/errors.ts';
+import type { MessageData } from '../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from './outbox.ts';
-import type { ConsumedMessage, HandlerResult, Rejection } from './partition-batch.ts';
+import {
+  yieldToEventLoop,
+  type ConsumedMessage,
+  type HandlerResult,
+  type Rejection,
+} from './partition-batch.ts';
 
 /** One event for one identity, with the message it came from. */
 export interface IdentityWork {
@@ -50,10 +55,6 @@ interface HostedIdentity {
  * (handled by the other consumer in this process) go through in between.
  */
 const YIELD_EVERY = 250;
-
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** Classifies identities from their merged attributes (the plan's classifications), per batch. */
 export type Classifier = (

@@ -6,10 +6,10 @@ import type { IHeaders } from 'kafkajs';
 import type { Bus } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError, isRetriable } from '../src/errors.ts';
+import { describeError, isRetriable } from '../kernel/errors.ts';
 import { createOrderedProducer } from './ordered-producer.ts';
 import { recordHeaders, recordKey, type Envelope } from './cloudevents.ts';
-import { isMessageType, schemaUrl, type MessageType } from './messages.ts';
+import { isMessageType, schemaUrl, type MessageType } from '../kernel/contracts/messages.ts';
 
 export interface OutboxRow {
   tenantId: string | null;

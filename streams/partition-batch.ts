@@ -1,13 +1,13 @@
 // Exactly-once processing of one partition's batch: the messages' effects, their dead letters and the
 // consumer group's next offset commit in one PostgreSQL transaction. The offset row is locked first, so a
 // second consumer of the same partition (a zombie after a rebalance) waits, then skips what is done.
+import type { ErrorCode } from '../kernel/errors.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IHeaders } from 'kafkajs';
 import { sql } from 'kysely';
 import { decodeMessage, type Envelope } from './cloudevents.ts';
 import { headersAsStrings, insertOutbox, type OutboxRow } from './outbox.ts';
-import type { TopicId } from './topics.ts';
-import { yieldToEventLoop } from './identity-host.ts';
+import type { TopicId } from '../kernel/contracts/messages.ts';
 
 export interface ConsumedMessage {
   topic: TopicId;
@@ -28,7 +28,7 @@ export interface DecodedMessage {
 export interface Rejection {
   message: ConsumedMessage;
   reason: string;
-  code: string;
+  code: ErrorCode;
 }
 
 export interface HandlerResult {
@@ -128,4 +128,8 @@ export function deadLetter(rejection: Rejection, groupId: string, deadletterTopi
       joinery_dlq_group: groupId,
     },
   };
+}
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -2,7 +2,7 @@
 // `joinery schemas --out DIR`): one <type>.json per message type.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { messageTypes, publishedSchema, type MessageType } from './messages.ts';
+import { messageTypes, publishedSchema, type MessageType } from '../kernel/contracts/messages.ts';
 
 export function schemaFileContent(type: MessageType): string {
   return `${JSON.stringify(publishedSchema(type), null, 2)}\n`;

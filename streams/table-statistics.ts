@@ -7,7 +7,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError } from '../src/errors.ts';
+import { describeError } from '../kernel/errors.ts';
 
 /** The engine's tables that grow with the number of objects and identities. */
 export const GROWING_TABLES = [

@@ -4,7 +4,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError } from '../src/errors.ts';
+import { describeError } from '../kernel/errors.ts';
 import { insertOutbox, outboxMessage } from './outbox.ts';
 
 export interface TimerScheduler {

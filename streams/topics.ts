@@ -2,19 +2,8 @@
 // place. docs/topics.md describes the same topics for producers and consumers outside Joinery.
 import type { ITopicConfig } from 'kafkajs';
 import type { BusAdmin } from './bus.ts';
-import { retryTransient } from '../src/errors.ts';
-
-export const topicIds = [
-  'imports',
-  'pulses',
-  'schedules',
-  'identity',
-  'outbound',
-  'exports',
-  'logstream',
-  'deadletter',
-] as const;
-export type TopicId = (typeof topicIds)[number];
+import { retryTransient } from '../kernel/retry.ts';
+import { topicIds, type TopicId } from '../kernel/contracts/messages.ts';
 
 export interface TopicSpec {
   id: TopicId;

@@ -4,7 +4,14 @@
 // and the writeback of the exports the channel receives. Stopping lets each step in flight finish.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ConfigError, DeltaCookieExpiredError, describeError, isRetriable } from '../../src/errors.ts';
+import {
+  ConfigError,
+  DeltaCookieExpiredError,
+  describeError,
+  isErrorCode,
+  isRetriable,
+  type ErrorCode,
+} from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
 import type { WritebackResult } from './contracts.ts';
 import type { DirectoryParts } from './directory-kinds.ts';
@@ -15,7 +22,11 @@ import {
   type ReceivedExport,
 } from './channel/channel-client.ts';
 import { enrol } from './channel/enrol-client.ts';
-import { generateEncryptionKeyPair, generateSigningKeyPair, sealSecret } from './channel/sealing.ts';
+import {
+  generateEncryptionKeyPair,
+  generateSigningKeyPair,
+  sealSecret,
+} from '../../kernel/channel/sealing.ts';
 import type { AgentKeys, AgentStore, Enrolment } from './queue/agent-store.ts';
 import {
   deltaMessages,
@@ -394,7 +405,7 @@ export function createAgent(options: AgentOptions): Agent {
   };
 }
 
-function errorCode(error: unknown): string | undefined {
+function errorCode(error: unknown): ErrorCode | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+  return isErrorCode(code) ? code : undefined;
 }

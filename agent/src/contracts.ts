@@ -1,8 +1,9 @@
 // The seams between the agent's parts: what a directory source gives, what a password capture reports,
 // what writeback does with an export instruction. The message shapes themselves are the engine's public
 // contracts (streams/messages.ts): the agent produces import objects and pulses, and consumes exports.
-import type { Attributes } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { ErrorCode } from '../../kernel/errors.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 
 export type ImportObjectMessage = MessageData<'joinery.import.object.v1'>;
 export type ImportRunMessage = MessageData<'joinery.import.run.v1'>;
@@ -67,7 +68,7 @@ export type WritebackInstruction = ExportInstruction & { password?: string };
 
 export type WritebackResult =
   | { status: 'succeeded'; externalId: string; dn?: string }
-  | { status: 'failed'; code: string; message: string; retriable: boolean };
+  | { status: 'failed'; code: ErrorCode; message: string; retriable: boolean };
 
 export interface Writeback {
   apply(instruction: WritebackInstruction): Promise<WritebackResult>;

@@ -2,7 +2,7 @@
 // imports), the password capture and the writeback. The agent's runtime knows only the interfaces in
 // contracts.ts; this is the one place that knows the implementations.
 import type { Logger } from 'pino';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
 import type { DirectorySource, PasswordCapture, Writeback } from './contracts.ts';
 import { parseLdapDirectoryOptions } from './directory/directory-options.ts';

@@ -9,10 +9,10 @@ import {
   EnrolmentResponseSchema,
   closeCodes,
   type ChannelParameters,
-} from '../../agent/src/channel/protocol.ts';
-import { enrolAgent } from '../agents/connectors.ts';
-import type { AgentGateway } from '../agents/gateway.ts';
-import type { TenantKeys } from '../agents/tenant-keys.ts';
+} from '../../kernel/channel/protocol.ts';
+import { enrolAgent } from '../agent-gateway/connectors.ts';
+import type { AgentGateway } from '../agent-gateway/gateway.ts';
+import type { TenantKeys } from '../agent-gateway/tenant-keys.ts';
 import { ErrorBody } from './common.schemas.ts';
 
 export const agentChannelRoutes: FastifyPluginAsyncTypebox<{

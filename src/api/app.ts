@@ -3,7 +3,7 @@ import Fastify, { type FastifyError } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { JoineryError } from '../errors.ts';
+import { JoineryError } from '../../kernel/errors.ts';
 import type { Readiness } from '../health/readiness.ts';
 import { healthRoutes } from './health.routes.ts';
 import { authenticationPlugin } from './auth.ts';
@@ -22,7 +22,7 @@ import { runRoutes } from './runs.routes.ts';
 import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
-import { createAgentServices, type AgentChannelSettings } from '../agents/agent-services.ts';
+import { createAgentServices, type AgentChannelSettings } from '../agent-gateway/agent-services.ts';
 import type { Bus } from '../../streams/bus.ts';
 import type { PluginSet } from '../plan/plugins.ts';
 

@@ -4,7 +4,7 @@ import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
 import { Application, applicationModes, applicationTypes } from '../storage/entities/application.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { ErrorBody, IdParams } from './common.schemas.ts';

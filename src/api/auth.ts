@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { UnauthenticatedError } from '../errors.ts';
+import { UnauthenticatedError } from '../../kernel/errors.ts';
 import { authenticate, type Principal } from '../tenancy/tenants.ts';
 
 declare module 'fastify' {

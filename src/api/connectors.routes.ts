@@ -2,7 +2,7 @@
 // list with their enrolment and connection status, revoke.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Connector } from '../storage/entities/connector.entity.ts';
-import { createConnector, presentConnector, revokeConnector } from '../agents/connectors.ts';
+import { createConnector, presentConnector, revokeConnector } from '../agent-gateway/connectors.ts';
 import { ErrorBody, IdParams } from './common.schemas.ts';
 
 const CreateConnector = Type.Object(

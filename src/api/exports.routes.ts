@@ -4,7 +4,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { approveExports, cancelExports } from '../engine/export-queue.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 
 const exportStatuses = [

@@ -4,9 +4,9 @@
 // event on its topic).
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { provenanceOf, type PersistedIdentity } from '../../actors/identity.machine.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
 

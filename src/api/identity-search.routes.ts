@@ -4,7 +4,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import type { PersistedIdentity } from '../../actors/identity.machine.ts';
-import { ValidationError } from '../errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import { attributeExpression, hasJoinColumn, joinKeyExpression } from '../engine/join-indexes.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 

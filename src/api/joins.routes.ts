@@ -8,11 +8,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import type { Attributes } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
 import { joinProvenance } from '../engine/join-provenance.ts';
 import { refeedRemainingSources } from '../engine/rejoin.ts';
 import { requireApplication, requireIdentity } from './tenant-resources.ts';

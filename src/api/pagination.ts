@@ -1,7 +1,7 @@
 // Keyset pagination for list routes: a page size and an opaque cursor (the last item's sort key) that the
 // next request passes back as `after`, so a page costs an index range scan however deep the caller reads.
 import { Type } from '@fastify/type-provider-typebox';
-import { ValidationError } from '../errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 
 export const MAX_PAGE_SIZE = 500;
 const DEFAULT_PAGE_SIZE = 100;

@@ -2,7 +2,7 @@
 // read one with its diff, see how far the identities have been reconciled with it. An invalid plan answers
 // 400 with every problem (line, path, message) and leaves the version in force unchanged.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { reconciliationStatus } from '../engine/plan-reconciliation.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
 import type { PluginSet } from '../plan/plugins.ts';

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { LimitQuery, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
 

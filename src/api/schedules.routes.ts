@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import { nextRun } from '../engine/orchestrator.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { cronProblem } from '../plan/cron.ts';
 import { IdParams } from './common.schemas.ts';
 import { requireApplication } from './tenant-resources.ts';

@@ -2,14 +2,14 @@
 // (agents, SaaS connectors) and SIEM consumers. No credentials needed: they describe no tenant's data.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import {
   isMessageType,
   messageContracts,
   messageTypes,
   publishedSchema,
   schemaUrl,
-} from '../../streams/messages.ts';
+} from '../../kernel/contracts/messages.ts';
 
 export const schemaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', () => ({

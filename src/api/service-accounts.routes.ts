@@ -1,6 +1,6 @@
 // Service accounts of the caller's tenant: list, create (the key is returned once), revoke.
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { ServiceAccount } from '../storage/entities/service-account.entity.ts';
 import { createServiceAccount } from '../tenancy/tenants.ts';
 import { ErrorBody, IdParams } from './common.schemas.ts';

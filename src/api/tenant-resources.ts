@@ -2,7 +2,7 @@
 // exactly like a missing one, so its existence is never revealed.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 
 export async function requireApplication(
   em: EntityManager,

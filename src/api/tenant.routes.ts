@@ -1,7 +1,7 @@
 // The caller's own tenant.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 
 export const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/tenant', async (request) => {

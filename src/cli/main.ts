@@ -2,12 +2,12 @@
 // The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';
-import { describeError, JoineryError, PlanInvalidError } from '../errors.ts';
+import { describeError, JoineryError, PlanInvalidError } from '../../kernel/errors.ts';
 import { loadPlan } from '../plan/load-plan.ts';
 import { loadPlugins } from '../plan/plugins.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from '../logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 import { connectDatabase, startService } from '../service.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
@@ -16,7 +16,6 @@ import { createTenant } from '../tenancy/tenants.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
-import { agentCommand } from '../../agent/src/cli.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
 const infraService = async (name: InfraServiceName) =>
@@ -272,26 +271,6 @@ infra
       );
     }
   });
-
-// `joinery agent --config agent.yaml`: the program's own --config option takes the flag when given after
-// `agent`, so the agent reads it from there when it came from the command line (not from JOINERY_CONFIG).
-program.addCommand(
-  agentCommand({
-    env: process.env,
-    globalConfig: () =>
-      program.getOptionValueSource('config') === 'cli'
-        ? program.opts<{ config?: string }>().config
-        : undefined,
-    onSignal: (handler) => {
-      process.on('SIGTERM', () => {
-        handler('SIGTERM');
-      });
-      process.on('SIGINT', () => {
-        handler('SIGINT');
-      });
-    },
-  }),
-);
 
 class JoineryUsageError extends Error {}
 

@@ -1,10 +1,9 @@
 // The service configuration: one schema, from which the TypeScript type, the defaults, validation and
 // docs/configuration.md's reference are all derived.
 import { Type, type Static } from 'typebox';
+import { logLevels } from '../../kernel/logger.ts';
 
 const strict = { additionalProperties: false } as const;
-
-export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const ConfigSchema = Type.Object(
   {

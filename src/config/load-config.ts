@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Value } from 'typebox/value';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../kernel/errors.ts';
 import { ConfigSchema, environmentSettings, otherJoineryVariables, type Config } from './config.schema.ts';
 
 export interface ConfigSources {

@@ -1,5 +1,5 @@
 // Values between Vault attributes (JSON) and CEL: CEL's ints are BigInt, attributes are JSON numbers.
-import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
+import type { Attributes, AttributeValue } from '../../kernel/contracts/identity-events.ts';
 import type { AttributeSpec } from '../plan/plan.schema.ts';
 
 /** CEL wants ints as BigInt; attributes arrive as JSON numbers. Only declared attributes are visible. */

@@ -2,7 +2,7 @@
 // condition holds set Vault attributes; then its classifications, tried in order, give the identity its
 // one integer (the first whose condition holds).
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Attributes } from '../../actors/identity.events.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 

@@ -7,14 +7,15 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { joinProvenance } from './join-provenance.ts';
 import { sql } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import type { Attributes, SealedSecret } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
-import { NotFoundError } from '../errors.ts';
+import type { Attributes, SealedSecret } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 
 export type ExportInstruction = MessageData<'joinery.export.v1'>;
 
 export type ExportResult =
   | { status: 'succeeded'; externalId: string; dn?: string }
+  /** `code` is the connector's: a Joinery error code from the agent, or a cloud connector's own. */
   | { status: 'failed'; code: string; message: string; retriable: boolean };
 
 export type ExportStatus =

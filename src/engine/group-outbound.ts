@@ -2,7 +2,7 @@
 // Vault group in one target application — create it with its members, or update only what differs (the
 // attributes that changed, the members to add and to remove), or delete it once its source is gone.
 // Level-triggered like the identities' decision: it compares states, so a replay decides nothing new.
-import type { Attributes, AttributeValue } from '../../actors/identity.events.ts';
+import type { Attributes, AttributeValue } from '../../kernel/contracts/identity-events.ts';
 import { attributeChanges, type TargetState } from './outbound.ts';
 
 /** The longest member reference the export contract carries (and vault_group_member stores). */

@@ -8,8 +8,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
-import type { Attributes } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { groupClasses } from '../plan/check-plan.ts';
 import {
   applicationMode,

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import type { MessageData } from '../../streams/messages.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import {

@@ -13,8 +13,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
-import type { Attributes } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';

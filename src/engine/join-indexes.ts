@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { SyncPlan } from '../plan/plan.schema.ts';
-import type { PlanCache } from './plan-cache.ts';
 
 /** The (attribute, case) pairs the plan's joining rules compare. */
 export function joinKeys(plan: SyncPlan): { vault: string; ignoreCase: boolean }[] {
@@ -25,16 +24,6 @@ export function joinKeys(plan: SyncPlan): { vault: string; ignoreCase: boolean }
         keys.set(`${match.vault}|${String(ignoreCase)}`, { vault: match.vault, ignoreCase });
       }
   return [...keys.values()];
-}
-
-/** The Vault attributes each tenant's joining rules compare, for the identity host (streams/identity-host.ts). */
-export function createJoinKeyLookup(plans: PlanCache) {
-  return async (tx: EntityManager, tenantIds: string[]): Promise<(tenantId: string) => readonly string[]> => {
-    const keys = new Map<string, readonly string[]>();
-    for (const tenantId of tenantIds)
-      keys.set(tenantId, (await plans.get(tx, tenantId))?.joinAttributes ?? []);
-    return (tenantId) => keys.get(tenantId) ?? [];
-  };
 }
 
 /** A readable part of a name (lower case, a-z0-9_, at most 30 characters) and a digest that keeps it unique. */

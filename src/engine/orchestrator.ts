@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../kernel/errors.ts';
 import { nextCronRun } from '../plan/cron.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
 import type { PlanCache } from './plan-cache.ts';

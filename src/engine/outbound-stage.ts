@@ -6,7 +6,7 @@
 // its classification (a set lookup), then by the application's outbound filter.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import type { Attributes } from '../../actors/identity.events.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { OutboundHook, OutboundSubject } from '../../streams/identity-host.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';

@@ -2,8 +2,8 @@
 // settings, what Joinery last exported there and the object the application holds, decide the export
 // operations that bring the application in line — only real differences, in order. Level-triggered: it
 // looks at state, not at the event that woke it, so a replayed or duplicated event decides nothing new.
-import type { Attributes, AttributeValue, SealedSecret } from '../../actors/identity.events.ts';
-import type { OutboundChange } from '../../actors/identity.events.ts';
+import type { Attributes, AttributeValue, SealedSecret } from '../../kernel/contracts/identity-events.ts';
+import type { OutboundChange } from '../../kernel/contracts/identity-events.ts';
 
 /** What Joinery last decided for one identity in one application (the outbound_object row). */
 export interface TargetState {

@@ -98,3 +98,13 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
 }
 
 export type PlanCache = ReturnType<typeof createPlanCache>;
+
+/** The Vault attributes each tenant's joining rules compare, for the identity host (streams/identity-host.ts). */
+export function createJoinKeyLookup(plans: PlanCache) {
+  return async (tx: EntityManager, tenantIds: string[]): Promise<(tenantId: string) => readonly string[]> => {
+    const keys = new Map<string, readonly string[]>();
+    for (const tenantId of tenantIds)
+      keys.set(tenantId, (await plans.get(tx, tenantId))?.joinAttributes ?? []);
+    return (tenantId) => keys.get(tenantId) ?? [];
+  };
+}

@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { MessageData } from '../../streams/messages.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { applicationMode, type SyncPlan } from '../plan/plan.schema.ts';
 import { reconcileGroups } from './groups.ts';

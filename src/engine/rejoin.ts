@@ -9,8 +9,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { Attributes } from '../../actors/identity.events.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 
 /** Objects re-fed per statement. */

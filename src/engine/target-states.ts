@@ -3,7 +3,7 @@
 // (a group's row carries the group's id where an identity's carries the identity's).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import type { Attributes } from '../../actors/identity.events.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { NewExport } from './export-queue.ts';
 import type { TargetState } from './outbound.ts';
 import { applicationMode, type ApplicationPlan } from '../plan/plan.schema.ts';

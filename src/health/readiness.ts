@@ -1,5 +1,5 @@
 // Readiness: each dependency is probed with a time limit; the report says which one is not ready and why.
-import { describeError } from '../errors.ts';
+import { describeError } from '../../kernel/errors.ts';
 
 export type Probe = () => Promise<void>;
 

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { lock } from 'proper-lockfile';
-import { InfraError } from '../errors.ts';
+import { InfraError } from '../../kernel/errors.ts';
 import type { DownOutcome, InfraService, ServiceStatus } from './service.ts';
 import {
   emptyDir,

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { InfraError } from '../errors.ts';
+import { InfraError } from '../../kernel/errors.ts';
 import type { InfraService } from './service.ts';
 import { createDaemonService } from './daemon-service.ts';
 import { ensureDebianPackages, infraDir, run } from './process.ts';

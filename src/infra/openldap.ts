@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
-import { InfraError } from '../errors.ts';
+import { InfraError } from '../../kernel/errors.ts';
 import type { InfraService } from './service.ts';
 import { createDaemonService } from './daemon-service.ts';
 import { ensureDebianPackages, infraDir, run } from './process.ts';

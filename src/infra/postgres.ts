@@ -1,7 +1,7 @@
 // PostgreSQL for development and tests: the server on 127.0.0.1:5432 when one runs there (Debian's
 // cluster is started if it is merely stopped). Joinery's own embedded PostgreSQL is for `npm start`.
 import { existsSync, readdirSync } from 'node:fs';
-import { InfraError } from '../errors.ts';
+import { InfraError } from '../../kernel/errors.ts';
 import type { InfraService, ServiceStatus } from './service.ts';
 import { commandExists, isTcpOpen, run, waitUntil } from './process.ts';
 

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { InfraError } from '../errors.ts';
+import { InfraError } from '../../kernel/errors.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -3,7 +3,7 @@
 import { noPlugins, type PluginSet } from './plugins.ts';
 import { Value } from 'typebox/value';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
-import { PlanInvalidError } from '../errors.ts';
+import { PlanInvalidError } from '../../kernel/errors.ts';
 import { checkPlan, pathText, type CompiledPlan, type PlanPath, type PlanProblem } from './check-plan.ts';
 import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
 

@@ -8,7 +8,7 @@ import { syncPlanSchedules } from '../engine/orchestrator.ts';
 import { ensureJoinIndexes } from '../engine/join-indexes.ts';
 import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
 import { createTwoFilesPatch } from 'diff';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { Application } from '../storage/entities/application.entity.ts';

@@ -16,7 +16,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Environment } from '@marcbachmann/cel-js';
-import { ConfigError, describeError } from '../errors.ts';
+import { ConfigError, describeError } from '../../kernel/errors.ts';
 
 export interface PluginFunction {
   /** CEL signature, e.g. `asciiFold(string): string` or `string.initials(): string`. */

@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { SchemaMismatchError, UnavailableError } from '../errors.ts';
+import { SchemaMismatchError, UnavailableError } from '../../kernel/errors.ts';
 import { createOrmOptions, migrationsDir } from './orm.config.ts';
 import { redactUrl } from '../config/load-config.ts';
 

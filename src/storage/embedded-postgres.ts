@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { UnavailableError } from '../errors.ts';
+import { UnavailableError } from '../../kernel/errors.ts';
 
 export interface EmbeddedDatabase {
   url: string;

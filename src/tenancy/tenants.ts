@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { ConflictError } from '../errors.ts';
+import { ConflictError } from '../../kernel/errors.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { ServiceAccount } from '../storage/entities/service-account.entity.ts';
 import { generateApiKey, parseApiKey, secretMatches } from './api-keys.ts';

@@ -15,7 +15,7 @@ import type { Message } from 'kafkajs';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { createIdentity, persistIdentity, stepIdentity } from '../../actors/identity.machine.ts';
-import type { IdentityEvent } from '../../actors/identity.events.ts';
+import type { IdentityEvent } from '../../kernel/contracts/identity-events.ts';
 import { createInfraService } from '../../src/infra/stack.ts';
 import { projectRoot, run } from '../../src/infra/process.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
@@ -23,7 +23,7 @@ import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { ensureTopics, topicName, type TopicSettings } from '../../streams/topics.ts';
 import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { mib, produceAll, rate, recordBenchmark, say, sleep, spawnEngine } from './bench-support.ts';
 

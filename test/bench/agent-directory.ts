@@ -312,7 +312,7 @@ async function main(): Promise<void> {
     connectorId: connector.connectorId,
   });
   const agentStart = performance.now();
-  const command = [join(projectRoot, 'src/cli/main.ts'), 'agent', 'run', '--config', configFile];
+  const command = [join(projectRoot, 'agent/src/main.ts'), 'run', '--config', configFile];
   const agent = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', ...command], {
     cwd: dir,
     env: {

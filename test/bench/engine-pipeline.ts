@@ -22,12 +22,12 @@ import { createInfraService } from '../../src/infra/stack.ts';
 import { projectRoot, run } from '../../src/infra/process.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { ensureTopics, topicName, type TopicSettings } from '../../streams/topics.ts';
 import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { cpuSpent, describeCpu, sampleCpu, type CpuSample, type CpuSpent } from './cpu-meter.ts';
 import {

@@ -17,7 +17,7 @@ import {
   parseFrame,
   type AgentFrame,
   type ServerFrame,
-} from '../../agent/src/channel/protocol.ts';
+} from '../../kernel/channel/protocol.ts';
 import {
   channelAad,
   fromBase64,
@@ -29,11 +29,11 @@ import {
   toBase64,
   type EncryptionKeyPair,
   type SigningKeyPair,
-} from '../../agent/src/channel/sealing.ts';
+} from '../../kernel/channel/sealing.ts';
 import { AgentStore } from '../../agent/src/queue/agent-store.ts';
-import type { SealedSecret } from '../../actors/identity.events.ts';
-import { createTenantKeys } from '../../src/agents/tenant-keys.ts';
-import { ConflictError, UnauthenticatedError } from '../../src/errors.ts';
+import type { SealedSecret } from '../../kernel/contracts/identity-events.ts';
+import { createTenantKeys } from '../../src/agent-gateway/tenant-keys.ts';
+import { ConflictError, UnauthenticatedError } from '../../kernel/errors.ts';
 import {
   MemoryDirectory,
   MemoryPasswordCapture,

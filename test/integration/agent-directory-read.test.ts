@@ -1,7 +1,7 @@
 // The agent's directory reading against real directories: OpenLDAP (slapd with the accesslog overlay)
 // and Active Directory (samba-ad-dc). Each suite works in an OU of its own, so other tests' objects
 // never show up in its imports or deltas.
-import { DeltaCookieExpiredError } from '../../src/errors.ts';
+import { DeltaCookieExpiredError } from '../../kernel/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attribute, Change, Client, Control } from 'ldapts';
 import type { DirectoryChange, DirectoryRecord, DirectorySource } from '../../agent/src/contracts.ts';

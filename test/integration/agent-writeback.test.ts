@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, NoSuchObjectError, type Entry } from 'ldapts';
-import type { Attributes } from '../../actors/identity.events.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { Writeback, WritebackInstruction, WritebackResult } from '../../agent/src/contracts.ts';
 import { parseLdapDirectoryOptions } from '../../agent/src/directory/directory-options.ts';
 import { createLdapConnection } from '../../agent/src/directory/ldap-connection.ts';
@@ -347,7 +347,7 @@ describe.each(directories)('writeback to $kind (real directory)', (directory) =>
     );
     expect(result).toMatchObject({ status: 'failed', retriable: false });
     if (result.status !== 'failed') return;
-    expect(result.code).toMatch(/^JNY_LDAP_/);
+    expect(result.code).toBe('JNY_LDAP_RESULT');
     expect(result.message).toContain(`update of ${user.dn}`);
     expect(result.message).not.toContain('secret-value');
   });

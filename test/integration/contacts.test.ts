@@ -5,7 +5,7 @@
 // export class is its user class. A later change goes out as an update of only what changed.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';

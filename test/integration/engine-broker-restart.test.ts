@@ -1,7 +1,7 @@
 // A Kafka broker of its own, really stopped and started while the engine is busy.
 import { afterAll, beforeAll, describe, it, onTestFailed } from 'vitest';
 import { createKafka, type KafkaService } from '../../src/infra/kafka.ts';
-import type { Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { newIdentities, produceWave, verifyLedger, waitUntilConsumed } from '../support/engine-process.ts';
 import { recordingLogger } from '../support/factories.ts';
 import { createStreamsFixture, startTestEngine, type StreamsFixture } from '../support/streams.ts';

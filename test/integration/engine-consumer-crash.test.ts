@@ -4,7 +4,7 @@
 import { KafkaJSNonRetriableError } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Bus, BusConsumer } from '../../streams/bus.ts';
-import type { Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { newIdentities, produceWave, verifyLedger, waitUntilConsumed } from '../support/engine-process.ts';
 import { recordingLogger } from '../support/factories.ts';
 import { createStreamsFixture, startTestEngine, type StreamsFixture } from '../support/streams.ts';

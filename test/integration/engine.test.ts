@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import { startEngine, type Engine } from '../../src/runtime/engine-runtime.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
   applicationId,

@@ -4,13 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../streams/cloudevents.ts';
-import type { Engine } from '../../streams/engine.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
-import { PlanInvalidError } from '../../src/errors.ts';
+import { PlanInvalidError } from '../../kernel/errors.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
   exportQueue,

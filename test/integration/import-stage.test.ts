@@ -4,12 +4,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage, type Envelope } from '../../streams/cloudevents.ts';
 import { createImportStage, type ImportOutcome } from '../../src/engine/import-stage.ts';
-import { startEngine, type Engine } from '../../streams/engine.ts';
+import { startEngine, type Engine } from '../../src/runtime/engine-runtime.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { buildApp } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import type { MessageData } from '../../streams/messages.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
   createStreamsFixture,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
-import type { Engine } from '../../streams/engine.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
   createStreamsFixture,

@@ -5,7 +5,7 @@ import { assertSchemaCurrent, migrate, migrationState, openDatabase } from '../.
 import { Application } from '../../src/storage/entities/application.entity.ts';
 import { Tenant } from '../../src/storage/entities/tenant.entity.ts';
 import { createTenant, authenticate } from '../../src/tenancy/tenants.ts';
-import { SchemaMismatchError } from '../../src/errors.ts';
+import { SchemaMismatchError } from '../../kernel/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
 import { insertOutbox } from '../../streams/outbox.ts';

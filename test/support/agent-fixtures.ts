@@ -19,14 +19,14 @@ import type {
   PasswordCapture,
 } from '../../agent/src/contracts.ts';
 import type { DirectoryFactory, DirectoryParts } from '../../agent/src/directory-kinds.ts';
-import { DeltaCookieExpiredError } from '../../src/errors.ts';
+import { DeltaCookieExpiredError } from '../../kernel/errors.ts';
 import { createKafka } from '../../src/infra/kafka.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import type { BusMessage } from '../../streams/bus.ts';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
-import type { TopicId } from '../../streams/topics.ts';
+import type { TopicId } from '../../kernel/contracts/messages.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { silentLogger, testConfig, uniqueName } from './factories.ts';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/config.schema.ts';
 import type { Logger } from 'pino';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;

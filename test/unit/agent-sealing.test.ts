@@ -14,8 +14,8 @@ import {
   toBase64,
   verifyChallenge,
   type ChannelBinding,
-} from '../../agent/src/channel/sealing.ts';
-import { SealedPayloadError } from '../../src/errors.ts';
+} from '../../kernel/channel/sealing.ts';
+import { SealedPayloadError } from '../../kernel/errors.ts';
 
 const tenantId = randomUUID();
 const connectorId = randomUUID();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../kernel/errors.ts';
 
 function yamlFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'joinery-config-')), 'joinery.yaml');

@@ -1,6 +1,6 @@
 // Groups, pure: member references, the group decision per target application, and the plan's group keys.
 import { describe, expect, it } from 'vitest';
-import { PlanInvalidError } from '../../src/errors.ts';
+import { PlanInvalidError } from '../../kernel/errors.ts';
 import { decideGroupExport, groupName, memberReferences } from '../../src/engine/group-outbound.ts';
 import type { TargetState } from '../../src/engine/outbound.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';

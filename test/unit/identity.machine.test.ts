@@ -6,7 +6,7 @@ import type {
   IdentityEvent,
   LifecycleStatus,
   Source,
-} from '../../actors/identity.events.ts';
+} from '../../kernel/contracts/identity-events.ts';
 import {
   createIdentity,
   hydrateIdentity,

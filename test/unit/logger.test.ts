@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/infra/process.ts';
 import { decodeMessage, encodeMessage } from '../../streams/cloudevents.ts';
-import { messageContracts, messageTypes } from '../../streams/messages.ts';
+import { messageContracts, messageTypes } from '../../kernel/contracts/messages.ts';
 import { schemaFileContent } from '../../streams/schema-files.ts';
-import { topicCatalog, topicConfig, topicIds } from '../../streams/topics.ts';
+import { topicCatalog, topicConfig } from '../../streams/topics.ts';
+import { topicIds } from '../../kernel/contracts/messages.ts';
 
 const tenantId = '0b8f5d1c-2f57-4a43-9c5e-2d6bb4f9a8a1';
 const identityId = '6f9c1a57-0a4b-4d7e-9d35-3f3f0c2b8e11';

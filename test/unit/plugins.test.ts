@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, PlanInvalidError } from '../../src/errors.ts';
+import { ConfigError, PlanInvalidError } from '../../kernel/errors.ts';
 import { projectRoot } from '../../src/infra/process.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
 import { loadPlugins } from '../../src/plan/plugins.ts';

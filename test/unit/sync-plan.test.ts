@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PlanInvalidError } from '../../src/errors.ts';
+import { PlanInvalidError } from '../../kernel/errors.ts';
 import { projectRoot } from '../../src/infra/process.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent, publishedPlanSchema } from '../../src/plan/plan.schema.ts';

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { JoineryError } from '../../../src/errors.ts';
+import { JoineryError } from '../../../kernel/errors.ts';
 import type { CapturedPassword, PasswordCapture } from '../contracts.ts';
 import type { LdapDirectoryOptions } from '../directory/directory-options.ts';
 

@@ -15,7 +15,7 @@ import {
   parseOpened,
   type AgentFrame,
   type ServerFrame,
-} from './protocol.ts';
+} from '../../../kernel/channel/protocol.ts';
 import {
   channelAad,
   importPrivateKey,
@@ -23,7 +23,7 @@ import {
   sealBatch,
   signChallenge,
   type HpkePrivateKey,
-} from './sealing.ts';
+} from '../../../kernel/channel/sealing.ts';
 
 export interface AgentHealthReport {
   status: 'ok' | 'degraded' | 'failing';

@@ -7,13 +7,13 @@ import {
   UnauthenticatedError,
   UnavailableError,
   ValidationError,
-} from '../../../src/errors.ts';
+} from '../../../kernel/errors.ts';
 import {
   EnrolmentResponseSchema,
   matches,
   type EnrolmentRequest,
   type EnrolmentResponse,
-} from './protocol.ts';
+} from '../../../kernel/channel/protocol.ts';
 
 interface HttpAnswer {
   status: number;

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { LineCounter, isNode, parseDocument } from 'yaml';
-import { ConfigError } from '../../../src/errors.ts';
+import { ConfigError } from '../../../kernel/errors.ts';
 import { AgentConfigSchema, type AgentConfig } from './agent-config.schema.ts';
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$\{/g;

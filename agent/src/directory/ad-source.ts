@@ -7,7 +7,7 @@
 // against another DC (or a restored one: new invocationId) is refused, since its USNs mean nothing here.
 import { Control, type Entry } from 'ldapts';
 import type { Logger } from 'pino';
-import { DeltaCookieExpiredError, ValidationError } from '../../../src/errors.ts';
+import { DeltaCookieExpiredError, ValidationError } from '../../../kernel/errors.ts';
 import type {
   DirectoryChange,
   DirectoryObjectClass,

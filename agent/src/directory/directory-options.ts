@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { ConfigError } from '../../../src/errors.ts';
+import { ConfigError } from '../../../kernel/errors.ts';
 import type { AgentConfig } from '../config/agent-config.schema.ts';
 import { firstProblem } from '../config/load-agent-config.ts';
 import type { DirectoryObjectClass } from '../contracts.ts';

@@ -2,8 +2,8 @@
 // connection, the directory's schema (which attributes are single-valued, which are binary), and turning
 // an ldapts Entry into the attributes of a DirectoryRecord.
 import type { Client, Control, Entry, SearchOptions } from 'ldapts';
-import type { AttributeValue, Attributes } from '../../../actors/identity.events.ts';
-import { UnavailableError } from '../../../src/errors.ts';
+import type { AttributeValue, Attributes } from '../../../kernel/contracts/identity-events.ts';
+import { UnavailableError } from '../../../kernel/errors.ts';
 import type { DirectoryObjectClass } from '../contracts.ts';
 import type { LdapDirectoryOptions } from './directory-options.ts';
 import type { LdapConnection } from './ldap-connection.ts';

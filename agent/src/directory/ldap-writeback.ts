@@ -4,8 +4,8 @@
 // does not break it, and every operation is written to be applied twice with the same end state.
 import { Attribute, Change, ResultCodeError, type Client, type Entry } from 'ldapts';
 import type { Logger } from 'pino';
-import type { AttributeValue, Attributes } from '../../../actors/identity.events.ts';
-import { isRetriable } from '../../../src/errors.ts';
+import type { AttributeValue, Attributes } from '../../../kernel/contracts/identity-events.ts';
+import { isRetriable, type ErrorCode } from '../../../kernel/errors.ts';
 import type { DirectoryObjectClass, Writeback, WritebackInstruction, WritebackResult } from '../contracts.ts';
 import type { LdapDirectoryOptions } from './directory-options.ts';
 import type { LdapConnection } from './ldap-connection.ts';
@@ -58,10 +58,10 @@ const objectClasses: Record<Kind, Record<DirectoryObjectClass, string[]>> = {
 
 /** A failure decided here (not by the directory): carries its own code and retriability. */
 class WritebackFailure extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: string, message: string, retriable = false) {
+  constructor(code: ErrorCode, message: string, retriable = false) {
     super(message);
     this.code = code;
     this.retriable = retriable;
@@ -624,8 +624,8 @@ function failure(
       .toUpperCase();
     return {
       status: 'failed',
-      code: `JNY_LDAP_${name}`,
-      message: `${what}: LDAP result ${String(error.code)} (${error.name}): ${error.message}`,
+      code: 'JNY_LDAP_RESULT',
+      message: `${what}: LDAP result ${String(error.code)} ${name} (${error.name}): ${error.message}`,
       retriable: retriableResultCodes.has(error.code),
     };
   }

@@ -7,7 +7,7 @@
 // that position is there, deletions included (each with reqEntryUUID, OpenLDAP 2.5+).
 import type { Entry } from 'ldapts';
 import type { Logger } from 'pino';
-import { DeltaCookieExpiredError, ValidationError } from '../../../src/errors.ts';
+import { DeltaCookieExpiredError, ValidationError } from '../../../kernel/errors.ts';
 import type {
   DeltaResult,
   DirectoryChange,

@@ -7,7 +7,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { WritebackResult } from '../contracts.ts';
-import type { Rejection } from '../channel/protocol.ts';
+import type { Rejection } from '../../../kernel/channel/protocol.ts';
 
 /** A message as it waits in the queue; its id becomes the CloudEvents ce_id. */
 export interface OutgoingMessage {

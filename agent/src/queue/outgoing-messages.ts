@@ -1,7 +1,7 @@
 // What the directory's changes become in the outgoing queue: import objects, run markers and pulses
 // (joinery.import.object.v1, joinery.import.run.v1, joinery.pulse.v1), with the state they advance.
 // Pure: the runtime reads the last-known `enabled` flags, calls these, and commits the result at once.
-import type { SealedSecret } from '../../../actors/identity.events.ts';
+import type { SealedSecret } from '../../../kernel/contracts/identity-events.ts';
 import type {
   DirectoryChange,
   DirectoryRecord,

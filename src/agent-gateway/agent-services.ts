@@ -2,8 +2,8 @@
 // gateway (only when the API has a bus to produce to).
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import type { ChannelParameters } from '../../agent/src/channel/protocol.ts';
-import { CHANNEL_PROTOCOL } from '../../agent/src/channel/sealing.ts';
+import type { ChannelParameters } from '../../kernel/channel/protocol.ts';
+import { CHANNEL_PROTOCOL } from '../../kernel/channel/sealing.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentGateway, type AgentGateway } from './gateway.ts';
 import { createTenantKeys, type TenantKeys } from './tenant-keys.ts';

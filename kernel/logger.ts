@@ -1,6 +1,9 @@
 // Structured logs (pino). Secrets are redacted by path wherever they could appear.
 import { pino, type Logger, type DestinationStream } from 'pino';
 
+/** The levels a configuration may set (the service's and the agent's). */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export const redactedPaths = [
   'req.headers.authorization',
   'req.headers.cookie',

@@ -9,7 +9,7 @@
 //   API → agent  results-ack {exportIds}      API → agent  heartbeat-ack, error {code, message}
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
-import { SealedPayloadError, ValidationError } from '../../../src/errors.ts';
+import { SealedPayloadError, ValidationError } from '../errors.ts';
 import { CHANNEL_PROTOCOL } from './sealing.ts';
 
 const strict = { additionalProperties: false } as const;

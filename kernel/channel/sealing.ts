@@ -13,8 +13,8 @@ import {
   type webcrypto,
 } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
-import type { SealedSecret } from '../../../actors/identity.events.ts';
-import { SealedPayloadError } from '../../../src/errors.ts';
+import type { SealedSecret } from '../contracts/identity-events.ts';
+import { SealedPayloadError } from '../errors.ts';
 
 export const HPKE_SUITE = 'DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/AES-256-GCM';
 export const CHANNEL_PROTOCOL = 'joinery-agent/1';

@@ -18,21 +18,21 @@ import {
   type AgentFrame,
   type ChannelParameters,
   type ServerFrame,
-} from '../../agent/src/channel/protocol.ts';
+} from '../../kernel/channel/protocol.ts';
 import {
   CHANNEL_PROTOCOL,
   channelAad,
   openBatch,
   openSecret,
   sealBatch,
-} from '../../agent/src/channel/sealing.ts';
+} from '../../kernel/channel/sealing.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
-import { messageContracts } from '../../streams/messages.ts';
+import { messageContracts } from '../../kernel/contracts/messages.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName, type TopicSettings } from '../../streams/topics.ts';
 import { claimExports, recordExportResult, type ExportInstruction } from '../engine/export-queue.ts';
-import { describeError, JoineryError, NotFoundError, UnauthenticatedError } from '../errors.ts';
+import { describeError, JoineryError, NotFoundError, UnauthenticatedError } from '../../kernel/errors.ts';
 import { admitMessages } from './admission.ts';
 import { authenticateAgent, recordHeartbeat, type AgentPrincipal } from './connectors.ts';
 import type { TenantKeys } from './tenant-keys.ts';

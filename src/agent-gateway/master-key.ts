@@ -7,7 +7,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../kernel/errors.ts';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;

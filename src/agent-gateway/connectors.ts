@@ -7,9 +7,9 @@ import type {
   ChannelParameters,
   EnrolmentRequest,
   EnrolmentResponse,
-} from '../../agent/src/channel/protocol.ts';
-import { verifyChallenge } from '../../agent/src/channel/sealing.ts';
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../errors.ts';
+} from '../../kernel/channel/protocol.ts';
+import { verifyChallenge } from '../../kernel/channel/sealing.ts';
+import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../../kernel/errors.ts';
 import { Application } from '../storage/entities/application.entity.ts';
 import { Connector, type AgentHealth } from '../storage/entities/connector.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';

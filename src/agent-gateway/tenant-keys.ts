@@ -11,8 +11,8 @@ import {
   generateEncryptionKeyPair,
   importPrivateKey,
   type HpkePrivateKey,
-} from '../../agent/src/channel/sealing.ts';
-import { SealedPayloadError, UnavailableError } from '../errors.ts';
+} from '../../kernel/channel/sealing.ts';
+import { SealedPayloadError, UnavailableError } from '../../kernel/errors.ts';
 import { unwrapPrivateKey, wrapPrivateKey } from './master-key.ts';
 
 export interface TenantPublicKey {

@@ -5,9 +5,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Bus, BusBatchPayload, BusConsumer } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError, isRetriable, retryTransient } from '../src/errors.ts';
+import { describeError, isRetriable } from '../kernel/errors.ts';
+import { retryTransient } from '../kernel/retry.ts';
 import { settleWithin } from './settle.ts';
-import type { IdentityEvent } from '../actors/identity.events.ts';
+import type { IdentityEvent } from '../kernel/contracts/identity-events.ts';
 import {
   createIdentityHost,
   type Classifier,
@@ -18,7 +19,7 @@ import {
   type Rules,
 } from './identity-host.ts';
 import { createLatencyRecorder, type LatencySummary } from './latency.ts';
-import type { MessageData } from './messages.ts';
+import type { MessageData } from '../kernel/contracts/messages.ts';
 import {
   processPartitionBatch,
   type BatchOutcome,
@@ -27,7 +28,8 @@ import {
   type DecodedMessage,
   type Rejection,
 } from './partition-batch.ts';
-import { topicName, type TopicId, type TopicSettings } from './topics.ts';
+import { topicName, type TopicSettings } from './topics.ts';
+import type { TopicId } from '../kernel/contracts/messages.ts';
 
 export interface EngineSettings {
   groupId: string;
@@ -49,7 +51,7 @@ export interface ConsumerCounters {
   batches: number;
 }
 
-export interface IdentityConsumer {
+export interface PartitionConsumer {
   readonly counters: ConsumerCounters;
   readonly host: IdentityHost;
   /** From a pulse's ce_time (when its producer sent it) to the commit of its effects. */
@@ -58,7 +60,7 @@ export interface IdentityConsumer {
   stop(): Promise<void>;
 }
 
-export async function startIdentityConsumer(options: {
+export async function startPartitionConsumer(options: {
   bus: Bus;
   orm: MikroORM;
   logger: Logger;
@@ -78,7 +80,7 @@ export async function startIdentityConsumer(options: {
   joinKeys?: JoinKeys;
   /** The Outbound stage, in the same transaction as the identities it looks at. */
   outbound?: OutboundHook;
-}): Promise<IdentityConsumer> {
+}): Promise<PartitionConsumer> {
   const { bus, orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
   const name = (id: TopicId) => topicName(settings.topics, id);

@@ -1,17 +1,17 @@
-// Entry point of an engine worker thread (see engine-thread.ts).
+// Entry point of an engine worker thread (see engine-threads.ts).
 import { parentPort, workerData } from 'node:worker_threads';
-import { describeError } from '../src/errors.ts';
-import { createLogger } from '../src/logging/logger.ts';
-import { openDatabase } from '../src/storage/database.ts';
-import { startIdentityConsumer } from './identity-consumer.ts';
-import { createKafkaClient } from './kafka-client.ts';
-import { createEmbeddedBus } from './embedded-bus.ts';
-import { startOutboxRelay } from './outbox.ts';
-import type { EngineThreadData, EngineThreadMessage } from './engine-thread.ts';
-import { createOutboundStage } from '../src/engine/outbound-stage.ts';
-import { createPlanCache } from '../src/engine/plan-cache.ts';
-import { loadPlugins } from '../src/plan/plugins.ts';
-import { createEngineImportStage } from '../src/engine/import-stage.ts';
+import { describeError } from '../../kernel/errors.ts';
+import { createLogger } from '../../kernel/logger.ts';
+import { openDatabase } from '../storage/database.ts';
+import { startPartitionConsumer } from '../../streams/partition-consumer.ts';
+import { createKafkaClient } from '../../streams/kafka-client.ts';
+import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
+import { startOutboxRelay } from '../../streams/outbox.ts';
+import type { EngineThreadData, EngineThreadMessage } from './engine-threads.ts';
+import { createOutboundStage } from '../engine/outbound-stage.ts';
+import { createPlanCache } from '../engine/plan-cache.ts';
+import { loadPlugins } from '../plan/plugins.ts';
+import { createEngineImportStage } from '../engine/import-stage.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -45,7 +45,7 @@ try {
   const consumer =
     data.topics.length === 0
       ? undefined
-      : await startIdentityConsumer({
+      : await startPartitionConsumer({
           bus,
           orm,
           logger,

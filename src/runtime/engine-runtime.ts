@@ -7,29 +7,30 @@
 // Processes with the same group id share the partitions; PostgreSQL holds every actor, so any of them
 // can take over any partition.
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Bus } from './bus.ts';
+import type { Bus } from '../../streams/bus.ts';
 import type { Logger } from 'pino';
 import {
-  startIdentityConsumer,
+  startPartitionConsumer,
   type ConsumerCounters,
   type EngineSettings,
-  type IdentityConsumer,
-} from './identity-consumer.ts';
-import type { LatencySummary } from './latency.ts';
-import { startOutboxRelay } from './outbox.ts';
-import { startStatisticsKeeper } from './table-statistics.ts';
-import { createEngineImportStage } from '../src/engine/import-stage.ts';
-import { createPlanCache } from '../src/engine/plan-cache.ts';
-import { loadPlugins } from '../src/plan/plugins.ts';
-import { createOutboundStage } from '../src/engine/outbound-stage.ts';
-import { startOrchestrator } from '../src/engine/orchestrator.ts';
-import { createClassifier, createRules } from '../src/engine/classify.ts';
-import { createJoinKeyLookup, ensureAllJoinIndexes } from '../src/engine/join-indexes.ts';
-import { startEngineThread, type ThreadConnection } from './engine-thread.ts';
-import { startTimerScheduler, type TimerScheduler } from './timers.ts';
-import { ensureTopics, topicName, type TopicId } from './topics.ts';
+  type PartitionConsumer,
+} from '../../streams/partition-consumer.ts';
+import type { LatencySummary } from '../../streams/latency.ts';
+import { startOutboxRelay } from '../../streams/outbox.ts';
+import { startStatisticsKeeper } from '../../streams/table-statistics.ts';
+import { createEngineImportStage } from '../engine/import-stage.ts';
+import { createJoinKeyLookup, createPlanCache } from '../engine/plan-cache.ts';
+import { loadPlugins } from '../plan/plugins.ts';
+import { createOutboundStage } from '../engine/outbound-stage.ts';
+import { startOrchestrator } from '../engine/orchestrator.ts';
+import { createClassifier, createRules } from '../engine/classify.ts';
+import { ensureAllJoinIndexes } from '../engine/join-indexes.ts';
+import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
+import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
+import { ensureTopics, topicName } from '../../streams/topics.ts';
+import type { TopicId } from '../../kernel/contracts/messages.ts';
 
-export type { EngineSettings } from './identity-consumer.ts';
+export type { EngineSettings } from '../../streams/partition-consumer.ts';
 
 export interface Engine {
   /** Bulk and real-time consumers together. */
@@ -41,7 +42,7 @@ export interface Engine {
 }
 
 /** What the real-time consumer needs to run in its own worker thread (its own connections). */
-export type { ThreadConnection } from './engine-thread.ts';
+export type { ThreadConnection } from './engine-threads.ts';
 
 export async function startEngine(deps: {
   /** Kafka (a kafkajs client) or the embedded bus. */
@@ -105,9 +106,9 @@ export async function startEngine(deps: {
     concurrency: 2,
     cacheSize: Math.min(settings.actorCacheSize, 10_000),
   };
-  const startRealtime = (): Promise<Pick<IdentityConsumer, 'counters' | 'pulseLatency' | 'stop'>> =>
+  const startRealtime = (): Promise<Pick<PartitionConsumer, 'counters' | 'pulseLatency' | 'stop'>> =>
     deps.threads === undefined
-      ? startIdentityConsumer({
+      ? startPartitionConsumer({
           bus,
           orm,
           logger: deps.logger,
@@ -125,7 +126,7 @@ export async function startEngine(deps: {
           logger: deps.logger,
         });
   const startBulk = () =>
-    startIdentityConsumer({
+    startPartitionConsumer({
       bus,
       orm,
       logger: deps.logger,
@@ -155,7 +156,7 @@ export async function startEngine(deps: {
   const { threads } = deps;
   const startImports = (): Promise<{ stop(): Promise<void> }> =>
     threads === undefined
-      ? startIdentityConsumer({
+      ? startPartitionConsumer({
           bus,
           orm,
           logger: deps.logger,

@@ -1,5 +1,55 @@
-// One error catalogue: every error Joinery raises on purpose carries a stable code, whether a retry can
-// help, and the HTTP status it maps to. Retry, dead-letter and HTTP decisions read these fields only.
+// One error catalogue, shared by the service and the agent: every error Joinery raises on purpose carries a
+// stable code from `errorCodes`, whether a retry can help, and the HTTP status it maps to. Retry,
+// dead-letter and HTTP decisions read these fields only.
+
+/**
+ * Every stable error code, with what it means. Codes are a public contract: they appear in API error
+ * bodies, dead letters, export results and logs, and are never renamed.
+ */
+export const errorCodes = {
+  JNY_CONFIG_INVALID:
+    'A setting is missing, malformed or unknown; the message names it and where it came from.',
+  JNY_VALIDATION: 'A request or input does not match its contract.',
+  JNY_UNAUTHENTICATED: 'No valid credentials: a missing, unknown or revoked API key or agent.',
+  JNY_FORBIDDEN: 'The caller is known but may not do this.',
+  JNY_NOT_FOUND: 'No such resource (also for another tenant’s resources).',
+  JNY_CONFLICT: 'The request conflicts with the current state.',
+  JNY_SCHEMA_MISMATCH: 'The database schema is not the one this build knows.',
+  JNY_UNAVAILABLE: 'A dependency (PostgreSQL, Kafka, the API) is unreachable; retrying later may succeed.',
+  JNY_INFRA: 'Local infrastructure could not be installed, started or reached.',
+  JNY_PLAN_INVALID: 'A sync plan failed validation.',
+  JNY_VERSION_CONFLICT: 'Another writer changed an identity since it was read.',
+  JNY_INTERNAL: 'An unexpected error; the service log has the details.',
+  JNY_MESSAGE_REJECTED: 'A message or event that can never be processed as it is.',
+  JNY_MESSAGE_INVALID: 'A message does not match its published contract (headers or data).',
+  JNY_UNKNOWN_TENANT: 'A message names a tenant that does not exist.',
+  JNY_TENANT_MISMATCH: 'A message names an identity of another tenant.',
+  JNY_NOT_JOINED: 'A pulse for an application object that is joined to no identity.',
+  JNY_ACTOR_FAILED: 'An identity actor could not take an event.',
+  JNY_PROCESSING_FAILED: 'A message failed on its own, permanently, when its batch was re-run one by one.',
+  JNY_CANCELLED: 'An export was cancelled before it was applied.',
+  JNY_SEAL_INVALID: 'An HPKE-sealed payload did not open (tampered, another key, other ids).',
+  JNY_DELTA_COOKIE_EXPIRED: 'A directory can no longer answer “what changed since this cookie”.',
+  JNY_PASSWORD_CAPTURE_FAILED: 'Password change capture could not read the directory’s changes.',
+  JNY_WRITEBACK_UNAVAILABLE: 'The agent has no writeback for this directory.',
+  JNY_WRITEBACK_FAILED: 'A write to the directory failed.',
+  JNY_WRITEBACK_INVALID: 'An export instruction cannot be written as it is.',
+  JNY_WRITEBACK_UNSUPPORTED: 'The directory does not support this operation.',
+  JNY_WRITEBACK_NOT_FOUND: 'The object to write is not in the directory.',
+  JNY_WRITEBACK_NO_ANCHOR: 'An object in the directory has no readable anchor attribute.',
+  JNY_WRITEBACK_CONFLICT: 'An object to create already exists and is not the one expected.',
+  JNY_WRITEBACK_INSECURE_CHANNEL: 'A password would cross an unencrypted LDAP connection.',
+  JNY_WRITEBACK_NO_PPOLICY: 'The directory cannot enable or disable accounts (no ppolicy overlay).',
+  JNY_WRITEBACK_NO_PASSWORD: 'A password instruction carried no password.',
+  JNY_LDAP_CONNECTION: 'The directory connection failed (refused, reset, timed out).',
+  JNY_LDAP_RESULT: 'The directory answered an operation with an LDAP error result (named in the message).',
+} as const satisfies Record<`JNY_${string}`, string>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}
 
 export interface JoineryErrorOptions {
   cause?: unknown;
@@ -8,7 +58,7 @@ export interface JoineryErrorOptions {
 }
 
 export abstract class JoineryError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   /** True when the same operation may succeed later (database down, broker unavailable). */
   abstract readonly retriable: boolean;
   readonly httpStatus: number = 500;
@@ -135,22 +185,6 @@ export function isRetriable(error: unknown): boolean {
     current = candidate.cause;
   }
   return false;
-}
-
-/**
- * Runs `operation` again while it fails with a retriable error, up to `attempts` times in all, waiting
- * 200 ms more before each new try; a permanent error, or the last one, is thrown. For start-up steps that a
- * broker still settling refuses for a moment (a topic just created is not in every answer yet).
- */
-export async function retryTransient<T>(operation: () => Promise<T>, attempts = 10): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (!isRetriable(error) || attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-    }
-  }
 }
 
 /** One line for a terminal: the message, then each cause's message. */

@@ -1,11 +1,12 @@
 // What the gateway lets through from an agent: each opened message must be one of the agent's message
 // types, match its published contract, and speak only for the connector's tenant and applications. Pure:
 // it takes opened payloads and returns the envelopes to produce and the refusals with their reasons.
+import type { ErrorCode } from '../../kernel/errors.ts';
 import { Compile, type Validator } from 'typebox/compile';
 import type { TSchema } from 'typebox';
-import { SealedMessageBodySchema, matches, type Rejection } from '../../agent/src/channel/protocol.ts';
+import { SealedMessageBodySchema, matches, type Rejection } from '../../kernel/channel/protocol.ts';
 import type { Envelope } from '../../streams/cloudevents.ts';
-import { messageContracts, type MessageData, type MessageType } from '../../streams/messages.ts';
+import { messageContracts, type MessageData, type MessageType } from '../../kernel/contracts/messages.ts';
 
 /** The message types an agent produces. */
 export const agentMessageTypes = [
@@ -54,7 +55,7 @@ export function admitMessages(
 ): AdmissionResult {
   const admitted: AdmissionResult['admitted'] = [];
   const rejected: Rejection[] = [];
-  const refuse = (message: OpenedMessage, code: string, reason: string): void => {
+  const refuse = (message: OpenedMessage, code: ErrorCode, reason: string): void => {
     rejected.push({ id: message.id, seq: message.seq, code, reason });
   };
   for (const message of messages) {

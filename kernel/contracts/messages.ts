@@ -10,8 +10,20 @@ import {
   SealedSecretSchema,
   SourceSchema,
   TimerKindSchema,
-} from '../actors/identity.events.ts';
-import type { TopicId } from './topics.ts';
+} from './identity-events.ts';
+
+/** Every topic Joinery reads or writes (streams/topics.ts holds their partitioning and retention). */
+export const topicIds = [
+  'imports',
+  'pulses',
+  'schedules',
+  'identity',
+  'outbound',
+  'exports',
+  'logstream',
+  'deadletter',
+] as const;
+export type TopicId = (typeof topicIds)[number];
 
 const strict = { additionalProperties: false } as const;
 const Uuid = (description: string) => Type.String({ format: 'uuid', description });

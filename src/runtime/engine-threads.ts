@@ -6,11 +6,11 @@
 // latencies through messages; a thread that dies is restarted.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { describeError } from '../src/errors.ts';
-import type { ConsumerCounters, EngineSettings } from './identity-consumer.ts';
-import { settleWithin } from './settle.ts';
-import type { LatencySummary } from './latency.ts';
-import type { TopicId } from './topics.ts';
+import { describeError } from '../../kernel/errors.ts';
+import type { ConsumerCounters, EngineSettings } from '../../streams/partition-consumer.ts';
+import { settleWithin } from '../../streams/settle.ts';
+import type { LatencySummary } from '../../streams/latency.ts';
+import type { TopicId } from '../../kernel/contracts/messages.ts';
 
 export interface ThreadConnection {
   databaseUrl: string;
