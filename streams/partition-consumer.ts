@@ -39,8 +39,6 @@ export interface EngineSettings {
   /** Worker threads of the Import stage (when the engine runs with threads); 2 when absent. */
   importThreads?: number;
   topics: TopicSettings;
-  /** The plugin directory (plugins.dir): every process and worker compiles plans with the same functions. */
-  pluginsDir?: string;
 }
 
 export interface ConsumerCounters {

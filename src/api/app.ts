@@ -22,18 +22,18 @@ import { runRoutes } from './runs.routes.ts';
 import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
-import { createAgentServices, type AgentChannelSettings } from '../agent-gateway/agent-services.ts';
-import type { Bus } from '../../streams/bus.ts';
+import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
 
 export interface AppDeps {
   orm: MikroORM;
   readiness: Readiness;
   logger: Logger;
-  /** The bus agents' messages are produced to (Kafka or the embedded bus); without it the agent channel answers 503. */
-  bus?: Bus;
-  /** Agent channel settings: topic prefix, master key of the tenant keys, intervals. */
-  agents?: AgentChannelSettings;
+  /**
+   * The agent channel (tenant keys, channel parameters, the gateway), built by the composition root;
+   * without it enrolment works without a master key's keys and the channel answers 503.
+   */
+  agents?: AgentServices;
   /** The Kafka topic prefix (kafka.topicPrefix) of what routes write through the outbox; default joinery. */
   topicPrefix?: string;
   /** The plugins plans are validated with (plugins.dir); none when absent. */
@@ -79,12 +79,9 @@ export async function buildApp(deps: AppDeps) {
 
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
-  const agents = createAgentServices({
-    orm: deps.orm,
-    logger: deps.logger,
-    bus: deps.bus,
-    settings: deps.agents,
-  });
+  const agents =
+    deps.agents ??
+    createAgentServices({ orm: deps.orm, logger: deps.logger, bus: undefined, settings: undefined });
   await app.register(agentChannelRoutes, { prefix: '/v1/agent', orm: deps.orm, ...agents });
   await app.register(
     async (api) => {
@@ -96,7 +93,7 @@ export async function buildApp(deps: AppDeps) {
         prefix: '/plan',
         ...(deps.plugins === undefined ? {} : { plugins: deps.plugins }),
       });
-      const topicPrefix = deps.topicPrefix ?? deps.agents?.topicPrefix ?? 'joinery.';
+      const topicPrefix = deps.topicPrefix ?? 'joinery.';
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });
       await api.register(groupRoutes, { prefix: '/groups' });

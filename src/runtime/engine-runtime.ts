@@ -20,7 +20,7 @@ import { startOutboxRelay } from '../../streams/outbox.ts';
 import { startStatisticsKeeper } from '../../streams/table-statistics.ts';
 import { createEngineImportStage } from '../engine/import-stage.ts';
 import { createJoinKeyLookup, createPlanCache } from '../engine/plan-cache.ts';
-import { loadPlugins } from '../plan/plugins.ts';
+import { noPlugins, type PluginSet } from '../plan/plugins.ts';
 import { createOutboundStage } from '../engine/outbound-stage.ts';
 import { startOrchestrator } from '../engine/orchestrator.ts';
 import { createClassifier, createRules } from '../engine/classify.ts';
@@ -50,6 +50,8 @@ export async function startEngine(deps: {
   orm: MikroORM;
   logger: Logger;
   settings: EngineSettings;
+  /** The plugins plans are compiled with, loaded once by the composition root; none when absent. */
+  plugins?: PluginSet;
   /** Run the real-time consumer, the Import stage and the outbox relay in worker threads with these connections; omitted: all in this thread. */
   threads?: ThreadConnection;
   /** The timer scheduler's clock (tests move it forward). */
@@ -97,7 +99,7 @@ export async function startEngine(deps: {
   });
   // Bulk loads outgrow the planner's statistics long before autovacuum (if it is on) looks again.
   const statistics = startStatisticsKeeper({ em: orm.em, logger: deps.logger });
-  const plans = createPlanCache(await loadPlugins(settings.pluginsDir));
+  const plans = createPlanCache(deps.plugins ?? noPlugins);
   // The Outbound stage runs inside the actors' transactions: changed identities → the export queue.
   const outboundStage = createOutboundStage({ plans, ...(deps.now === undefined ? {} : { now: deps.now }) });
   const realtimeOptions = {

@@ -19,6 +19,11 @@ export interface ThreadConnection {
   brokers?: string[];
   clientId: string;
   logLevel: string;
+  /**
+   * The plugin directory (plugins.dir): a worker thread is an isolate of its own, so it loads the plugins
+   * itself, once, and compiles plans with the same functions as the main thread.
+   */
+  pluginsDir?: string;
 }
 
 export interface EngineThreadData {

@@ -34,7 +34,7 @@ try {
       : createKafkaClient({ brokers, clientId: `${data.connection.clientId}-${data.role}`, logger });
   const plans =
     data.outbound === true || data.importStage !== undefined
-      ? createPlanCache(await loadPlugins(data.settings.pluginsDir))
+      ? createPlanCache(await loadPlugins(data.connection.pluginsDir))
       : undefined;
   const outbound =
     data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
