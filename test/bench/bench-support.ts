@@ -1,7 +1,7 @@
 // Shared by the benchmarks: producing many messages quickly, the engine as a `joinery start` child
 // process, and small formatting helpers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Producer } from 'kafkajs';
 import { engineNodeFlags, projectRoot } from '../../src/infra/process.ts';
@@ -10,6 +10,18 @@ export const say = (line: string): void => {
   console.log(`[bench] ${line}`);
 };
 /** Writes a run to docs/benchmarks/<name>-<size>.json and appends it to docs/benchmarks/history.jsonl. */
+/** The last recorded run of this benchmark at this size (docs/benchmarks/history.jsonl), to print beside a new one. */
+export function previousBenchmark(name: string, size: number): Record<string, unknown> | undefined {
+  const file = join(projectRoot, 'docs', 'benchmarks', 'history.jsonl');
+  if (!existsSync(file)) return undefined;
+  const runs = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((run) => run.benchmark === name && run.records === size);
+  return runs.at(-1);
+}
+
 export function recordBenchmark(name: string, size: number, result: unknown): void {
   const dir = join(projectRoot, 'docs', 'benchmarks');
   mkdirSync(dir, { recursive: true });

@@ -34,6 +34,7 @@ import {
   mib,
   produceAll,
   rate,
+  previousBenchmark,
   recordBenchmark,
   say,
   sleep,
@@ -597,6 +598,7 @@ async function main(): Promise<void> {
     },
   };
   console.log(JSON.stringify(result, null, 2));
+  printBeside(previousBenchmark('engine-pipeline', N), result);
   recordBenchmark('engine-pipeline', N, result);
 
   await client.end();
@@ -606,6 +608,31 @@ async function main(): Promise<void> {
   });
   await admin.disconnect();
   if (!args.keep) await database.drop();
+}
+
+/** This run's four figures beside the last recorded run of the same size (its commit and date), one line each. */
+function printBeside(
+  previous: Record<string, unknown> | undefined,
+  current: {
+    commit?: string;
+    initialLoad: { seconds: number };
+    unchangedReimport: { seconds: number };
+    delta: { milliseconds: number };
+    planChange: { seconds: number };
+  },
+): void {
+  if (previous === undefined) return;
+  const before = previous as unknown as typeof current & { at: string };
+  say(`beside the last recorded run at this size (${before.commit ?? '?'}, ${before.at}):`);
+  const line = (label: string, was: number, now: number, unit: string) => {
+    say(
+      `  ${label.padEnd(22)} ${String(was).padStart(8)} ${unit} → ${String(now).padStart(8)} ${unit} (${now >= was ? '+' : ''}${String(Math.round(((now - was) / was) * 1000) / 10)}%)`,
+    );
+  };
+  line('initial load', before.initialLoad.seconds, current.initialLoad.seconds, 's');
+  line('unchanged re-import', before.unchangedReimport.seconds, current.unchangedReimport.seconds, 's');
+  line('delta', before.delta.milliseconds, current.delta.milliseconds, 'ms');
+  line('plan change', before.planChange.seconds, current.planChange.seconds, 's');
 }
 
 await main();
