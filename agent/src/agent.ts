@@ -15,12 +15,9 @@ import {
 import type { AgentConfig } from './config/agent-config.schema.ts';
 import type { WritebackResult } from './contracts.ts';
 import type { DirectoryParts } from './directory-kinds.ts';
-import {
-  createChannelClient,
-  type AgentHealthReport,
-  type ChannelClient,
-  type ReceivedExport,
-} from './channel/channel-client.ts';
+import { createChannelClient, type ChannelClient } from './channel/channel-client.ts';
+import type { ReceivedExport } from './channel/export-receiver.ts';
+import type { AgentHealthReport } from './channel/heartbeat.ts';
 import { enrol } from './channel/enrol-client.ts';
 import {
   generateEncryptionKeyPair,
