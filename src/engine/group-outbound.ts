@@ -1,9 +1,16 @@
-// Groups, pure: the member references a group object carries, its name, and the Outbound decision for one
-// Vault group in one target application — create it with its members, or update only what differs (the
-// attributes that changed, the members to add and to remove), or delete it once its source is gone.
+// Groups, pure: the member references a group object carries, its name, and the Outbound decision for
+// Vault groups — per target application, create a group with its members, or update only what differs (the
+// attributes that changed, the members to add and to remove), or delete it once its source is gone; and
+// the same for a batch of groups in all their targets, from what group-exports.ts read for them.
 // Level-triggered like the identities' decision: it compares states, so a replay decides nothing new.
 import type { Attributes, AttributeValue } from '../../kernel/contracts/identity-events.ts';
+import { applicationMode } from '../plan/plan.schema.ts';
+import { celValues } from './cel-values.ts';
+import type { NewExport } from './export-queue.ts';
+import { mapGroup, sourceGroupSpecs, type GroupTarget } from './group-plan.ts';
 import { attributeChanges, type TargetState } from './outbound.ts';
+import type { PlanInForce } from './plan-cache.ts';
+import { queuedStatus, type KeyedTargetState } from './target-states.ts';
 
 /** The longest member reference the export contract carries (and vault_group_member stores). */
 export const MAX_REFERENCE_LENGTH = 2048;
@@ -133,4 +140,141 @@ export function decideGroupExport(input: {
     ],
     next,
   };
+}
+
+/** A Vault group as the batch decision reads it (vault_group). */
+export interface VaultGroupRow {
+  id: string;
+  tenant_id: string;
+  application_id: string;
+  object_class: string;
+  attributes: Attributes;
+  deleted: boolean;
+}
+
+/** The plan in force for a group's tenant and the applications that receive the group, by group id. */
+export type GroupTargets = Map<string, { plan: PlanInForce; targets: GroupTarget[] }>;
+
+/** A member identity's object in a target application: its hard join, or an object the batch joined. */
+export interface MemberObjectRow {
+  identity_id: string;
+  application_id: string;
+  external_id: string;
+  dn: string | null;
+  deleted: boolean;
+}
+
+/**
+ * The members' objects in the targets: per `<identity id>|<application id>` the living object (the first
+ * with a dn, where several are), and the deleted ones as `<identity id>|<application id>|<external id>`.
+ */
+export interface MemberObjects {
+  objectOf: Map<string, { externalId: string; dn: string | null }>;
+  gone: Set<string>;
+}
+
+export function indexMemberObjects(rows: MemberObjectRow[]): MemberObjects {
+  const objectOf = new Map<string, { externalId: string; dn: string | null }>();
+  const gone = new Set<string>();
+  for (const row of rows) {
+    const key = `${row.identity_id}|${row.application_id}`;
+    if (row.deleted) gone.add(`${key}|${row.external_id}`);
+    else if (!objectOf.has(key) || (objectOf.get(key)?.dn == null && row.dn !== null))
+      objectOf.set(key, { externalId: row.external_id, dn: row.dn });
+  }
+  return { objectOf, gone };
+}
+
+/**
+ * A group's copy in a target only counts where no decision does (none yet, or one made in sandbox and
+ * the target is out of it): only those pairs are read, so the usual decision costs no extra query.
+ */
+export function pairsWithoutDecision(
+  groups: VaultGroupRow[],
+  targetsByGroup: GroupTargets,
+  previous: Map<string, TargetState>,
+): { groupId: string; applicationId: string }[] {
+  return groups.flatMap((group) =>
+    (targetsByGroup.get(group.id)?.targets ?? []).flatMap((target) => {
+      const before = previous.get(`${group.id}|${target.applicationId}`);
+      const counts =
+        before !== undefined && (before.sandbox !== true || applicationMode(target.plan) === 'sandbox');
+      return counts ? [] : [{ groupId: group.id, applicationId: target.applicationId }];
+    }),
+  );
+}
+
+/**
+ * Every target application of every group decided: the operations to queue and the target states that
+ * changed. `previous` and `copies` are keyed `<group id>|<application id>`; `membersOf` lists each
+ * group's resolved member identities.
+ */
+export function decideGroupExports(input: {
+  groups: VaultGroupRow[];
+  targetsByGroup: GroupTargets;
+  membersOf: Map<string, string[]>;
+  memberObjects: MemberObjects;
+  previous: Map<string, TargetState>;
+  copies: Map<string, { externalId: string; attributes: Attributes }>;
+}): { exports: NewExport[]; states: KeyedTargetState[] } {
+  const exports: NewExport[] = [];
+  const states: KeyedTargetState[] = [];
+  for (const group of input.groups) {
+    const entry = input.targetsByGroup.get(group.id);
+    if (entry === undefined) continue;
+    const sourceSpecs = sourceGroupSpecs(entry.plan, group.application_id, group.object_class);
+    for (const target of entry.targets) {
+      const key = `${group.id}|${target.applicationId}`;
+      const desired = group.deleted
+        ? undefined
+        : {
+            attributes: mapGroup(entry.plan, target, celValues(sourceSpecs, group.attributes)),
+            members: membersIn(target, input.membersOf.get(group.id) ?? [], input.memberObjects),
+          };
+      const before = input.previous.get(key);
+      const decision = decideGroupExport({
+        desired,
+        previous: before,
+        copy: input.copies.get(key),
+        objectClass: target.groups.objectClass,
+        membersAttribute: target.membersAttribute,
+        sandbox: applicationMode(target.plan) === 'sandbox',
+      });
+      if (decision.next !== undefined && decision.next !== before)
+        states.push({
+          ...decision.next,
+          tenantId: group.tenant_id,
+          applicationId: target.applicationId,
+          ownerId: group.id,
+        });
+      for (const operation of decision.operations)
+        exports.push({
+          tenantId: group.tenant_id,
+          applicationId: target.applicationId,
+          // The export queue orders operations per object by this id: for a group, the Vault group's id.
+          identityId: group.id,
+          objectClass: target.groups.objectClass,
+          externalId: operation.externalId,
+          operation: operation.operation,
+          ...(operation.attributes === undefined ? {} : { attributes: operation.attributes }),
+          ...(operation.members === undefined ? {} : { members: operation.members }),
+          ...queuedStatus(target.plan),
+        });
+    }
+  }
+  return { exports, states };
+}
+
+/** The member identities' references in a target: their living objects' DNs or external ids there. */
+function membersIn(target: GroupTarget, identityIds: string[], objects: MemberObjects): string[] {
+  return identityIds.flatMap((identityId) => {
+    const object = objects.objectOf.get(`${identityId}|${target.applicationId}`);
+    if (
+      object === undefined ||
+      objects.gone.has(`${identityId}|${target.applicationId}|${object.externalId}`)
+    )
+      return [];
+    const reference = target.reference === 'dn' ? object.dn : object.externalId;
+    return reference === null ? [] : [reference];
+  });
 }

@@ -19,7 +19,7 @@ import {
   type JoinState,
 } from './inbound.ts';
 import { confirmExports } from './export-queue.ts';
-import { createGroupForwarder } from './groups.ts';
+import { createGroupForwarder } from './group-forwarder.ts';
 import type { PlanCache } from './plan-cache.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { applicationMode, type SyncPlan } from '../plan/plan.schema.ts';
-import { reconcileGroups } from './groups.ts';
+import { reconcileGroups } from './group-reconciliation.ts';
 import type { PlanCache } from './plan-cache.ts';
 
 /** Identities sent per transaction. */
