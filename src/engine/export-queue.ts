@@ -9,7 +9,8 @@ import { sql } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import type { Attributes, SealedSecret } from '../../kernel/contracts/identity-events.ts';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
-import { NotFoundError } from '../../kernel/errors.ts';
+import { NotFoundError, type ErrorCode } from '../../kernel/errors.ts';
+import { backoffDelay, type BackoffPolicy } from '../../kernel/retry.ts';
 
 export type ExportInstruction = MessageData<'joinery.export.v1'>;
 
@@ -37,14 +38,17 @@ export interface NewExport {
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
-const BACKOFF_BASE_MS = 5_000;
-const BACKOFF_MAX_MS = 3_600_000;
 
-/** Exponential backoff with full jitter: attempt 1 waits up to 5 s, doubling to at most an hour. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
+/**
+ * When a retriable failure comes back: the first retry within 5 s, the ceiling doubling to an hour. Equal
+ * jitter (the upper half of the ceiling): a failed export never comes straight back, and the exports of
+ * an application that failed together come back spread out.
+ */
+export const exportRetryBackoff: BackoffPolicy = {
+  initialDelayMs: 5_000,
+  maxDelayMs: 3_600_000,
+  jitter: 'equal',
+};
 
 /** Appends operations to the queue in one statement; their order is their delivery order per object. */
 export async function enqueueExports(tx: EntityManager, exports: NewExport[], now: Date): Promise<number> {
@@ -200,9 +204,10 @@ export async function recordExportResult(
     const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
     const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     if (result.retriable && !exhausted) {
+      // `attempts` counts the deliveries (a claim adds one): after the first one failed, it is retry 1.
       await sql`
         update export_item set status = 'pending', lease_until = null, last_error = ${error}::jsonb,
-          next_attempt_at = ${new Date(now.getTime() + backoffMs(item.attempts))}
+          next_attempt_at = ${new Date(now.getTime() + backoffDelay(exportRetryBackoff, item.attempts))}
         where export_id = ${options.exportId}`.execute(k);
     } else {
       await sql`
@@ -257,7 +262,7 @@ export async function cancelExports(
 ): Promise<number> {
   const now = options.now ?? new Date();
   const error = JSON.stringify({
-    code: 'JNY_CANCELLED',
+    code: 'JNY_CANCELLED' satisfies ErrorCode,
     message: 'cancelled by an administrator',
     retriable: false,
   });

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { backoffDelay } from '../../kernel/retry.ts';
 import { attributeChanges, decideOutbound, type OutboundInput } from '../../src/engine/outbound.ts';
-import { backoffMs } from '../../src/engine/export-queue.ts';
+import { exportRetryBackoff } from '../../src/engine/export-queue.ts';
 
 const secret = { keyId: 'tenant-key-1', ciphertext: 'c2VhbGVk' };
 const input = (overrides: Partial<OutboundInput> = {}): OutboundInput => ({
@@ -123,10 +124,22 @@ describe('outbound decision', () => {
 });
 
 describe('export retry backoff', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The delay before retry `attempt` when the jitter draws `random` (0 lowest, 1 the ceiling). */
+  const delay = (attempt: number, random: number): number => {
+    vi.spyOn(Math, 'random').mockReturnValue(random);
+    return backoffDelay(exportRetryBackoff, attempt);
+  };
+
   it('doubles from 5 s up to an hour, with jitter in the upper half', () => {
-    expect(backoffMs(1, () => 0)).toBe(2_500);
-    expect(backoffMs(1, () => 1)).toBe(5_000);
-    expect(backoffMs(3, () => 1)).toBe(20_000);
-    expect(backoffMs(30, () => 1)).toBe(3_600_000);
+    expect(delay(1, 0)).toBe(2_500);
+    expect(delay(1, 1)).toBe(5_000);
+    expect(delay(3, 0)).toBe(10_000);
+    expect(delay(3, 1)).toBe(20_000);
+    expect(delay(30, 0)).toBe(1_800_000);
+    expect(delay(30, 1)).toBe(3_600_000);
   });
 });
