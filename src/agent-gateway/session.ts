@@ -131,6 +131,9 @@ export class AgentSession {
   private async hello(frame: Extract<AgentFrame, { type: 'hello' }>): Promise<void> {
     const principal = await authenticateAgent(this.ctx.orm.em, frame, this.nonce);
     clearTimeout(this.helloTimer);
+    // The socket closed while the hello was checked: registering it now would supersede the connector's
+    // live session and start an export poll nobody stops.
+    if (this.closed) return;
     this.principal = principal;
     this.log = this.log.child({ tenantId: principal.tenantId, connectorId: principal.connectorId });
     const previous = this.registry.authenticated(this, principal.connectorId);

@@ -74,7 +74,7 @@ async function inboundDigests(
 
 /**
  * The Import stage as the engine runs it, in its main thread or in a worker thread: group objects become
- * Vault groups (src/engine/groups.ts), the rest go on to their identities as events on `identityTopic`.
+ * Vault groups (src/engine/group-forwarder.ts), the rest go on to their identities as events on `identityTopic`.
  */
 export function createEngineImportStage(options: {
   plans: PlanCache;

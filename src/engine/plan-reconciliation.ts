@@ -6,7 +6,7 @@
 // transactional outbox (the batch and the progress commit together, so a crash neither skips nor repeats
 // a batch). The identity actor takes it in order with its other events: it is classified and its rules run
 // again, and Outbound compares every target with the new plan — only real differences are exported. Then
-// the tenant's Vault groups are decided again in every target that receives groups (src/engine/groups.ts),
+// the tenant's Vault groups are decided again in every target that receives groups (src/engine/group-reconciliation.ts),
 // in batches in the orchestrator's own transactions (groups have no actors).
 //
 // What inbound mappers and joining rules decide is not redone here: they belong to application objects.
