@@ -1,7 +1,8 @@
 // The identity lifecycle: joiner → active ⇄ disabled → leaver → deleted, a returning leaver back to active.
-// Pure: the machine decides and names its effects as `emit` actions; `stepIdentity` runs XState's pure
-// `transition()` (which returns the actions instead of executing them) and hands the effects to the host.
-// Time comes only from the events (`at`), so replaying the same events gives the same snapshots and effects.
+// Pure: the machine decides and names its effects as `emit` actions; `stepIdentity` returns them as effects
+// for the host. Time comes only from the events (`at`), so the same events give the same snapshots and effects.
+// Not XState's public `transition()`: it builds a throwaway actor per call, which tripled a step's cost; a step
+// runs the machine's own `transition(snapshot, event, scope)` with a scope of its own that collects the actions.
 import { createActor, setup, type SnapshotFrom } from 'xstate';
 import type {
   AttributeValue,
@@ -370,9 +371,9 @@ function emitLog(
 }
 
 /**
- * XState's pure `transition()` builds a throwaway actor per call, which computes an initial snapshot
- * without any input. Answering that with an empty context instead of a TypeError saves the cost of a thrown
- * exception on every step (about a quarter of it); `createIdentity` always passes the input.
+ * XState's public `transition()` builds a throwaway actor per call, which computes an initial snapshot
+ * without any input: answered with an empty context instead of a TypeError, so that the public API works
+ * on this machine too. `createIdentity` always passes the input.
  */
 function initialContext(input: IdentityInput | undefined): IdentityContext {
   return {
@@ -563,39 +564,33 @@ type IdentityScope = Parameters<typeof identityMachine.transition>[2];
 type IdentityActions = Parameters<IdentityScope['actionExecutor']>[0][];
 
 /**
- * XState's pure `transition()` and `initialTransition()` build a throwaway actor for every call, which
- * was most of a step's cost in a bulk load. The identity machine spawns no actors and does no I/O, so one
- * inert scope (what those functions build) serves every step; its executor collects the actions of the
- * step in progress — steps are synchronous, so they never interleave.
+ * The actor a step's scope names as `self`, as XState's own inert scope does. It is never started and never
+ * sent anything: the identity machine spawns no actors, sends no events and reads no `self`, so nothing is
+ * ever written to it, and one serves every step.
  */
-let collected: IdentityActions = [];
 const inertSelf = createActor(identityMachine, {
   input: {
     tenantId: '00000000-0000-0000-0000-000000000000',
     identityId: '00000000-0000-0000-0000-000000000000',
   },
 });
-const inertScope: IdentityScope = {
-  self: inertSelf,
-  defer: () => undefined,
-  id: '',
-  logger: () => undefined,
-  sessionId: '',
-  stopChild: () => undefined,
-  system: inertSelf.system,
-  emit: () => undefined,
-  actionExecutor: (action) => {
-    collected.push(action);
-  },
-};
+const ignore = (): void => undefined;
 
-/** Runs one step on the shared inert scope and hands back the actions it collected. */
-function collecting<T>(step: () => T): [T, IdentityActions] {
-  collected = [];
-  const result = step();
-  const actions = collected;
-  collected = [];
-  return [result, actions];
+/** What XState's `transition()` builds per call, minus the actor: the step's actions land in `actions`. */
+function stepScope(actions: IdentityActions): IdentityScope {
+  return {
+    self: inertSelf,
+    system: inertSelf.system,
+    id: '',
+    sessionId: '',
+    defer: ignore,
+    logger: ignore,
+    stopChild: ignore,
+    emit: ignore,
+    actionExecutor: (action) => {
+      actions.push(action);
+    },
+  };
 }
 
 function effectsOf(actions: IdentityActions): IdentityEffect[] {
@@ -612,16 +607,18 @@ function effectsOf(actions: IdentityActions): IdentityEffect[] {
 
 /** A new identity, a joiner with no attributes yet. */
 export function createIdentity(input: IdentityInput): IdentityStep {
-  const [snapshot, actions] = collecting(() => identityMachine.getInitialSnapshot(inertScope, input));
+  const actions: IdentityActions = [];
+  const snapshot = identityMachine.getInitialSnapshot(stepScope(actions), input);
   return { snapshot, effects: effectsOf(actions) };
 }
 
 /** The identity after `event`, and the effects it asks for. Pure: `snapshot` is left as it was. */
 export function stepIdentity(snapshot: IdentitySnapshot, event: IdentityEvent): IdentityStep {
-  // An event the identity ignores (any, once deleted) changes nothing: answer it without XState's
-  // throwaway actor. `can()` only selects transitions and evaluates their guards.
+  // An event the identity ignores (any, once deleted) changes nothing: answer it without a scope.
+  // `can()` only selects transitions and evaluates their guards.
   if (snapshot.status !== 'active' || !snapshot.can(event)) return { snapshot, effects: [] };
-  const [next, actions] = collecting(() => identityMachine.transition(snapshot, event, inertScope));
+  const actions: IdentityActions = [];
+  const next = identityMachine.transition(snapshot, event, stepScope(actions));
   return { snapshot: next, effects: effectsOf(actions) };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transition } from 'xstate';
+import { initialTransition, transition } from 'xstate';
 import type {
   Attributes,
   IdentityEffect,
@@ -746,6 +746,28 @@ describe('identity lifecycle', () => {
       expect(second.map((step) => persistIdentity(step.snapshot))).toEqual(
         first.map((step) => persistIdentity(step.snapshot)),
       );
+    });
+
+    it("steps as XState's public transition() would: the same snapshots, its emit actions as effects", () => {
+      const emitted = (actions: { type: string; params?: unknown }[]) =>
+        actions.flatMap((action) => (action.type === 'emit' ? [action.params] : []));
+      const input = { tenantId: TENANT, identityId: IDENTITY };
+      let ours = createIdentity(input);
+      let [theirs, actions] = initialTransition(identityMachine, input);
+      expect(ours.effects).toEqual(emitted(actions));
+      for (const event of [
+        inbound({ at: T1 }),
+        password(T2),
+        pulse('pulse.disable', T2),
+        inbound({ at: T3, lifecycle: 'left' }),
+        timer(`deletion:${T3}`, T5),
+      ]) {
+        ours = stepIdentity(ours.snapshot, event);
+        [theirs, actions] = transition(identityMachine, theirs, event);
+        expect(persistIdentity(ours.snapshot)).toEqual(persistIdentity(theirs));
+        expect(ours.effects.length).toBeGreaterThan(0);
+        expect(ours.effects).toEqual(emitted(actions));
+      }
     });
 
     it('keeps effects out of the context', () => {
