@@ -13,8 +13,8 @@ import {
   startPartitionConsumer,
   type ConsumerCounters,
   type EngineSettings,
-  type PartitionConsumer,
 } from '../../streams/partition-consumer.ts';
+import { createIdentityBatchHandler } from '../../streams/identity-batch-handler.ts';
 import type { LatencySummary } from '../../streams/latency.ts';
 import { startOutboxRelay } from '../../streams/outbox.ts';
 import { startStatisticsKeeper } from '../../streams/table-statistics.ts';
@@ -108,25 +108,42 @@ export async function startEngine(deps: {
     concurrency: 2,
     cacheSize: Math.min(settings.actorCacheSize, 10_000),
   };
-  const startRealtime = (): Promise<Pick<PartitionConsumer, 'counters' | 'pulseLatency' | 'stop'>> =>
-    deps.threads === undefined
-      ? startPartitionConsumer({
-          bus,
-          orm,
-          logger: deps.logger,
-          settings,
-          ...realtimeOptions,
-          outbound: outboundStage.decide,
-        })
-      : startEngineThread({
-          connection: deps.threads,
-          settings,
-          ...realtimeOptions,
-          relay: false,
-          outbound: true,
-          role: 'realtime',
-          logger: deps.logger,
-        });
+  const startRealtime = async (): Promise<{
+    counters: ConsumerCounters;
+    pulseLatency(): LatencySummary;
+    stop(): Promise<void>;
+  }> => {
+    if (deps.threads !== undefined)
+      return startEngineThread({
+        connection: deps.threads,
+        settings,
+        ...realtimeOptions,
+        relay: false,
+        outbound: true,
+        role: 'realtime',
+        logger: deps.logger,
+      });
+    const consumer = await startPartitionConsumer({
+      bus,
+      orm,
+      logger: deps.logger,
+      settings,
+      groupId: realtimeOptions.groupId,
+      topics: realtimeOptions.topics,
+      concurrency: realtimeOptions.concurrency,
+      handle: createIdentityBatchHandler({
+        settings,
+        cacheSize: realtimeOptions.cacheSize,
+        outbound: outboundStage.decide,
+      }),
+      latencyOf: ['pulses'],
+    });
+    return {
+      counters: consumer.counters,
+      pulseLatency: () => consumer.latency(),
+      stop: () => consumer.stop(),
+    };
+  };
   const startBulk = () =>
     startPartitionConsumer({
       bus,
@@ -136,10 +153,14 @@ export async function startEngine(deps: {
       groupId: settings.groupId,
       topics: ['identity'],
       concurrency: 3,
-      classifier: createClassifier(plans),
-      rules: createRules(plans),
-      joinKeys: createJoinKeyLookup(plans),
-      outbound: outboundStage.decide,
+      handle: createIdentityBatchHandler({
+        settings,
+        cacheSize: settings.actorCacheSize,
+        classifier: createClassifier(plans),
+        rules: createRules(plans),
+        joinKeys: createJoinKeyLookup(plans),
+        outbound: outboundStage.decide,
+      }),
     });
   // The Import stage: application objects into the Application Repository, in worker threads of its own
   // when threads are used, else here. A bulk load keeps it as busy as the identity actors, and a full
@@ -163,7 +184,9 @@ export async function startEngine(deps: {
           orm,
           logger: deps.logger,
           settings,
-          ...importOptions,
+          groupId: importOptions.groupId,
+          topics: importOptions.topics,
+          concurrency: importOptions.concurrency,
           handle: createEngineImportStage({
             plans,
             ...importStage,

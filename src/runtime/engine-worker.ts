@@ -4,6 +4,7 @@ import { describeError } from '../../kernel/errors.ts';
 import { createLogger } from '../../kernel/logger.ts';
 import { openDatabase } from '../storage/database.ts';
 import { startPartitionConsumer } from '../../streams/partition-consumer.ts';
+import { createIdentityBatchHandler } from '../../streams/identity-batch-handler.ts';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
 import { startOutboxRelay } from '../../streams/outbox.ts';
@@ -38,10 +39,6 @@ try {
       : undefined;
   const outbound =
     data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
-  const handle =
-    data.importStage !== undefined && plans !== undefined
-      ? createEngineImportStage({ plans, ...data.importStage })
-      : undefined;
   const consumer =
     data.topics.length === 0
       ? undefined
@@ -53,14 +50,20 @@ try {
           groupId: data.groupId,
           topics: data.topics,
           concurrency: data.concurrency,
-          cacheSize: data.cacheSize,
-          ...(outbound === undefined ? {} : { outbound }),
-          ...(handle === undefined ? {} : { handle }),
+          handle:
+            data.importStage !== undefined && plans !== undefined
+              ? createEngineImportStage({ plans, ...data.importStage })
+              : createIdentityBatchHandler({
+                  settings: data.settings,
+                  cacheSize: data.cacheSize,
+                  ...(outbound === undefined ? {} : { outbound }),
+                }),
+          latencyOf: ['pulses'],
         });
   const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;
   const stats = setInterval(() => {
     if (consumer !== undefined)
-      post({ type: 'stats', counters: consumer.counters, latency: consumer.pulseLatency() });
+      post({ type: 'stats', counters: consumer.counters, latency: consumer.latency() });
   }, 500);
   port.on('message', (message: { type: string }) => {
     if (message.type !== 'stop') return;
@@ -73,7 +76,7 @@ try {
       })
       .finally(() => {
         if (consumer !== undefined)
-          post({ type: 'stopped', counters: consumer.counters, latency: consumer.pulseLatency() });
+          post({ type: 'stopped', counters: consumer.counters, latency: consumer.latency() });
         port.close();
       });
   });
