@@ -10,6 +10,7 @@ import { JavaCompatiblePartitioner } from './partitioner.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError } from '../kernel/errors.ts';
+import { backoffDelay, type BackoffPolicy } from '../kernel/retry.ts';
 import type { Bus, BusAdmin, BusBatchPayload, BusConsumer, BusMessage, BusProducer } from './bus.ts';
 import { headersAsStrings } from './outbox.ts';
 
@@ -23,6 +24,10 @@ export interface EmbeddedBusOptions {
 }
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
+// Equal jitter: PostgreSQL, which failed a consumer's round, gets a pause before the next, never none (full
+// jitter could); the spread keeps the consumers of every group, failing together, out of step.
+const consumerBackoff: BackoffPolicy = { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 'equal' };
 
 export function createEmbeddedBus(options: EmbeddedBusOptions): Bus {
   const em = () => options.em.fork();
@@ -329,7 +334,7 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
               { err: error, failures },
               `embedded bus consumer failed, retrying: ${describeError(error)}`,
             );
-            await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+            await sleep(backoffDelay(consumerBackoff, failures));
           }
         }
       })();

@@ -7,6 +7,7 @@ import type { Bus } from './bus.ts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError, isRetriable } from '../kernel/errors.ts';
+import { backoffDelay, type BackoffPolicy } from '../kernel/retry.ts';
 import { createOrderedProducer } from './ordered-producer.ts';
 import { recordHeaders, recordKey, type Envelope } from './cloudevents.ts';
 import { isMessageType, schemaUrl, type MessageType } from '../kernel/contracts/messages.ts';
@@ -199,6 +200,10 @@ export interface OutboxRelay {
   drain(): Promise<number>;
 }
 
+// Equal jitter: a database or broker that failed the relay gets a pause before it tries again, never none
+// (full jitter could); one relay runs at a time, so there is no crowd of retries to spread out.
+const relayBackoff: BackoffPolicy = { initialDelayMs: 200, maxDelayMs: 5_000, jitter: 'equal' };
+
 /**
  * Publishes the outbox, with a producer of its own that keeps a partition's messages in order and is
  * replaced after a failed send (streams/ordered-producer.ts).
@@ -301,7 +306,7 @@ export function startOutboxRelay(deps: {
         failures++;
         const level = isRetriable(error) ? 'warn' : 'error';
         log[level]({ err: error, failures }, `outbox relay failed, retrying: ${describeError(error)}`);
-        await pause(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+        await pause(backoffDelay(relayBackoff, failures));
         continue;
       }
       if (published === 0) await pause(idleMs);
