@@ -4,7 +4,7 @@
 // identity, identity_source, identity_timer, repository_object, outbound_object, export_item — do not: a
 // foreign key costs every inserted row a lookup and a share lock of the tenant row (about a fifth of such
 // an insert, several million times in a million-record load), and the engine checks a message's tenant
-// once per batch before writing anything (streams/partition-consumer.ts). Deleting a tenant must therefore
+// once per batch before writing anything (streams/known-tenants.ts). Deleting a tenant must therefore
 // delete its rows of those tables explicitly.
 import { defineEntity, p } from '@mikro-orm/core';
 
