@@ -20,6 +20,7 @@ import {
   type StreamsFixture,
   waitFor,
 } from '../support/streams.ts';
+import { waitUntilSettled } from '../support/settled.ts';
 
 describe('groups (real Kafka and PostgreSQL)', () => {
   let fixture: StreamsFixture;
@@ -260,7 +261,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
         members: [`saas-${ada}`, `saas-${bob}`],
       }),
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await waitUntilSettled(fixture);
     const exports = await groupExports(apps.saas, groupId);
     expect(exports).toHaveLength(2);
     expect(exports[1]).toMatchObject({
@@ -376,7 +377,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     expect(afterGroupDelete.slice(3)).toEqual([
       expect.objectContaining({ operation: 'delete', external_id: `saas-ops-${suffix}` }),
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await waitUntilSettled(fixture);
     expect(await groupExports(apps.saas, groupId)).toHaveLength(4);
     expect((await get(`/v1/groups/${groupId}`)).body).toMatchObject({
       deleted: true,

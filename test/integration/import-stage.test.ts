@@ -6,6 +6,7 @@ import { encodeMessage, type Envelope } from '../../streams/cloudevents.ts';
 import { createImportStage, type ImportOutcome } from '../../src/engine/import-stage.ts';
 import { startEngine, type Engine } from '../../src/runtime/engine-runtime.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
+import { reconciliationStatus } from '../../src/engine/plan-reconciliation.ts';
 import { buildApp } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
@@ -19,6 +20,7 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
+import { waitUntilSettled } from '../support/settled.ts';
 
 describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreSQL)', (busKind) => {
   let fixture: StreamsFixture;
@@ -108,6 +110,17 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
       return row?.status === 'completed' || row?.status === 'aborted' ? row : undefined;
     });
 
+  /** The run's row once its completion marker is recorded (the transaction that recorded it has committed). */
+  const runMarked = (runId: string) =>
+    waitFor(`the completion marker of run ${runId}`, async () => {
+      const [row] = await query<{ status: string; seen: number; object_count: number; deletions: number }>(
+        fixture.database.url,
+        'select status, seen, object_count, deletions from import_run where run_id = $1',
+        [runId],
+      );
+      return row?.status === 'completing' || row?.status === 'completed' ? row : undefined;
+    });
+
   it('records objects with multi-valued and binary attributes, stops unchanged ones at the hash, and deletes what a completed full run did not see', async () => {
     const app = randomUUID();
     const first = randomUUID();
@@ -170,9 +183,15 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     expect((await objects(app)).every((o) => !o.deleted)).toBe(true);
 
     // The completion marker first: the run completes (and deletes y) only once its object x is recorded.
+    // The marker recorded (the run waiting for its object) is the transaction that would have deleted.
     const late = randomUUID();
     await fixture.send('imports', [marker(app, late, 'completed', 1)]);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await runMarked(late)).toMatchObject({
+      status: 'completing',
+      seen: 0,
+      object_count: 1,
+      deletions: 0,
+    });
     expect((await objects(app)).every((o) => !o.deleted)).toBe(true);
     await fixture.send('imports', [object(app, late, 'x', {})]);
     expect(await runStatus(late)).toMatchObject({ status: 'completed', deletions: 1 });
@@ -351,14 +370,27 @@ describe.each(['kafka', 'embedded'] as const)('Import stage on %s (real PostgreS
     );
     expect(level?.level).toBe(7);
 
+    // The plan, the tenant's first, looks at the identities created up to a second after it was applied:
+    // W1 and W2 may be among them. Their versions are compared once that is done, and everything settled.
+    await waitFor('the plan reconciliation complete', async () => {
+      const status = await reconciliationStatus(fixture.orm.em, fixture.tenantId);
+      return status?.completedAt != null || undefined;
+    });
+    await waitUntilSettled(fixture);
+    const before = await identities();
+
     // W1 unchanged (stops at the hash), W2 renamed; a replay never projects a second identity.
     await fixture.send('imports', [worker('W1', 'Ada'), worker('W2', 'Augusta Ada')]);
     await waitFor('the rename', async () =>
       (await identities()).some((i) => i.display_name === 'Augusta Ada Lovelace') ? true : undefined,
     );
+    // W1's message is on another partition than W2's: the rename says nothing about it.
+    await waitUntilSettled(fixture);
     const after = await identities();
     expect(after).toHaveLength(2);
-    expect(after.find((i) => i.employee_id === 'W1')?.version).toBe(1);
+    expect(after.find((i) => i.employee_id === 'W1')?.version).toBe(
+      before.find((i) => i.employee_id === 'W1')?.version,
+    );
     // Classified at inbound from the merged attributes, and reclassified by a later import.
     expect(after.map((i) => [i.employee_id, i.classification])).toEqual([
       ['W1', 1],

@@ -123,13 +123,20 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
   const account = (dn: string, employeeId: string, mail: string, phone: string) =>
     importObject(apps.directory, 'user', dn, { employeeID: employeeId, mail, telephoneNumber: phone });
 
-  const objectRow = async (applicationId: string, externalId: string) =>
+  /** The repository object, or with `writtenAfter` only once it has been written since then. */
+  const objectRow = async (applicationId: string, externalId: string, writtenAfter?: string) =>
     (
-      await query<{ join_state: string | null; identity_id: string | null; content_hash: string }>(
+      await query<{
+        join_state: string | null;
+        identity_id: string | null;
+        content_hash: string;
+        updated_at: string;
+      }>(
         fixture.database.url,
-        `select join_state, identity_id, content_hash from repository_object
-         where tenant_id = $1 and application_id = $2 and external_id = $3`,
-        [fixture.tenantId, applicationId, externalId],
+        `select join_state, identity_id, content_hash, updated_at::text as updated_at from repository_object
+         where tenant_id = $1 and application_id = $2 and external_id = $3
+           and ($4::timestamptz is null or updated_at > $4::timestamptz)`,
+        [fixture.tenantId, applicationId, externalId, writtenAfter ?? null],
       )
     )[0];
   const hardJoin = async (applicationId: string, externalId: string) =>
@@ -364,12 +371,30 @@ describe('the life of a join (real Kafka and PostgreSQL, engine and API)', () =>
     await fixture.send('imports', [
       importObject(apps.directory, 'user', account, { employeeID: 'W-801', mail: 'lin@example.com' }),
     ]);
-    await waitFor('the account unjoined', async () =>
-      (await objectRow(apps.directory, account))?.join_state === 'unjoined' ? true : undefined,
+    const unjoined = await waitFor('the account unjoined', async () => {
+      const row = await objectRow(apps.directory, account);
+      return row?.join_state === 'unjoined' ? row : undefined;
+    });
+    // HR first records another wrong id: her value of the attribute the rule compares changed, so a sweep
+    // looks at the account again (re-fed, it is written anew) — with her identity in the Vault, it still
+    // matches nobody, and stays unjoined.
+    await fixture.send('imports', [
+      importObject(apps.hr, 'worker', 'W-800', {
+        WorkerID: 'W-802',
+        FirstName: 'Lin',
+        Mail: 'lin@example.com',
+      }),
+    ]);
+    const lookedAt = await waitFor(
+      'the account looked at again by the sweep after her employee id changed',
+      async () => {
+        const row = await objectRow(apps.directory, account, unjoined.updated_at);
+        return row !== undefined && row.content_hash.length === 64 ? row : undefined;
+      },
+      20_000,
     );
-    // A sweep comes and goes (it has seen her identity now): the account stays unjoined.
-    await new Promise((resolve) => setTimeout(resolve, 6000));
-    expect((await objectRow(apps.directory, account))?.join_state).toBe('unjoined');
+    expect(lookedAt.join_state).toBe('unjoined');
+    expect((await identity(lin)).attributes.employeeId).toBe('W-802');
 
     // HR corrects her employee id: the identity's employeeId is what the directory's rule compares, so the
     // next sweep re-feeds the directory's disconnectors, and the account joins her — no rejoin asked.

@@ -17,6 +17,7 @@ import {
   type StreamsFixture,
   waitFor,
 } from '../support/streams.ts';
+import { waitUntilSettled } from '../support/settled.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -221,8 +222,16 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       external_id: `scim-${suffix}`,
       attributes: { title: 'Architect' },
     });
+    // Every target's update was decided in the transaction of the saas one waited for; the repeat is
+    // compared once everything that follows from it has been consumed.
+    const everywhere = async () =>
+      Promise.all(
+        [apps.saas, apps.audited, apps.trial, apps.directory].map(async (id) => (await queue(id)).length),
+      );
+    const before = await everywhere();
     await fixture.send('imports', [worker(apps.hr, employee, { JobTitle: 'Architect' })]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await waitUntilSettled(fixture);
+    expect(await everywhere()).toEqual(before);
     expect(await queue(apps.saas)).toHaveLength(2);
 
     // A retriable failure comes back later; a success is confirmed by the import that shows the values.
@@ -319,10 +328,15 @@ describe('Outbound and Export stages (real Kafka and PostgreSQL)', () => {
       comment: 'reviewed by the identity team',
     });
     expect(v3.reconciles).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Applying a version writes its reconciliation request in the same transaction: none is pending now,
+    // so the orchestrator has nothing to send; and what version 2's reconciliation sent is all decided.
+    expect(await reconciliationStatus(fixture.orm.em, tenantId)).toMatchObject({
+      planVersion: 2,
+      completedAt: expect.any(String) as string,
+    });
+    await waitUntilSettled(fixture);
     expect(await queue(crm)).toHaveLength(1);
     expect(await queue(apps.saas)).toHaveLength(2);
-    expect((await reconciliationStatus(fixture.orm.em, tenantId))?.planVersion).toBe(2);
   });
 
   it('exports, once an application leaves sandbox, what its report showed: nothing had left', async () => {
