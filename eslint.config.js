@@ -3,7 +3,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.infra/**', '.joinery/**', 'coverage/**', '.dependency-cruiser.cjs'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.infra/**',
+      '.joinery/**',
+      'coverage/**',
+      'dist/**',
+      '.dependency-cruiser.cjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -1,9 +1,10 @@
-// `joinery agent`: run (the default), `status` (from the state database, no network) and `enrol`. The
+// `joinery-agent`: run (the default), `status` (from the state database, no network) and `enrol`. The
 // composition root of the agent: configuration, logging, state, directory parts and the runtime.
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Command } from 'commander';
 import { pino, type Logger } from 'pino';
+import pinoRoll from 'pino-roll';
 import { redactedPaths } from '../../kernel/logger.ts';
 import { ConfigError } from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
@@ -12,8 +13,12 @@ import { createAgent, ensureEnrolled } from './agent.ts';
 import { createDirectoryParts, type DirectoryFactory } from './directory-kinds.ts';
 import { AgentStore } from './queue/agent-store.ts';
 
-/** The agent's log: JSON lines to stdout, or to a file rotated by pino-roll (size and daily/hourly). */
-export function createAgentLogger(config: AgentConfig['log']): Logger {
+/**
+ * The agent's log: JSON lines to stdout, or to a file rotated by pino-roll (size and daily/hourly).
+ * pino-roll runs in the agent's own thread, not as a pino transport: a transport is loaded by name in a
+ * worker thread, which a single executable (npm run agent:build) cannot resolve; the bundle holds it instead.
+ */
+export async function createAgentLogger(config: AgentConfig['log']): Promise<Logger> {
   const options = {
     level: config.level,
     base: { service: 'joinery-agent' },
@@ -23,17 +28,23 @@ export function createAgentLogger(config: AgentConfig['log']): Logger {
   if (config.file === undefined) return pino(options);
   return pino(
     options,
-    pino.transport({
-      target: 'pino-roll',
-      options: {
-        file: config.file,
-        frequency: config.rotation.frequency,
-        size: config.rotation.size,
-        limit: { count: config.rotation.keep },
-        mkdir: true,
-      },
+    await pinoRoll({
+      file: config.file,
+      frequency: config.rotation.frequency,
+      size: config.rotation.size,
+      limit: { count: config.rotation.keep },
+      mkdir: true,
     }),
   );
+}
+
+/** Writes out what the logger still holds (before the process exits, whatever the outcome). */
+function flushLog(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    logger.flush(() => {
+      resolve();
+    });
+  });
 }
 
 function trustedCas(config: AgentConfig): string[] | undefined {
@@ -55,14 +66,14 @@ export async function runAgent(options: {
   onSignal: (handler: (signal: string) => void) => void;
 }): Promise<void> {
   const { config } = options;
-  const logger = createAgentLogger(config.log);
-  const store = AgentStore.open(config.stateDir);
   let stopRequested: string | undefined;
   let stop: ((signal: string) => void) | undefined;
   options.onSignal((signal) => {
     if (stop === undefined) stopRequested = signal;
     else stop(signal);
   });
+  const logger = await createAgentLogger(config.log);
+  const store = AgentStore.open(config.stateDir);
   try {
     // The directory settings are checked before anything else happens (no connection is opened yet).
     const parts = await (options.directory ?? createDirectoryParts)(config.directory, {
@@ -101,7 +112,7 @@ export async function runAgent(options: {
     logger.info({ queueDepth: store.depth() }, 'agent stopped');
   } finally {
     store.close();
-    logger.flush();
+    await flushLog(logger);
   }
 }
 
@@ -115,7 +126,7 @@ function printStatus(config: AgentConfig): void {
         : `${at} (${String(Math.round((Date.now() - Date.parse(at)) / 1000))} s ago)`;
     const lines: [string, string][] = [
       ['state', store.file],
-      ['enrolled', status.enrolled ? `yes, ${status.enrolledAt ?? ''}` : 'no (run: joinery agent enrol)'],
+      ['enrolled', status.enrolled ? `yes, ${status.enrolledAt ?? ''}` : 'no (run: joinery-agent enrol)'],
       ['tenant', status.tenantId ?? '-'],
       ['connector', status.connectorId ?? '-'],
       ['last connection', age(status.lastConnectedAt)],
@@ -137,7 +148,7 @@ function printStatus(config: AgentConfig): void {
 }
 
 async function enrolOnly(config: AgentConfig): Promise<void> {
-  const logger = createAgentLogger(config.log);
+  const logger = await createAgentLogger(config.log);
   const store = AgentStore.open(config.stateDir);
   try {
     const ca = trustedCas(config);
@@ -152,7 +163,7 @@ async function enrolOnly(config: AgentConfig): Promise<void> {
     );
   } finally {
     store.close();
-    logger.flush();
+    await flushLog(logger);
   }
 }
 
