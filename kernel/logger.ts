@@ -4,30 +4,11 @@
 import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { prettyFactory } from 'pino-pretty';
-
-/** The levels a configuration may set (the service's and the agent's). */
-export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import { redactedPaths } from './log-settings.ts';
 
 /** `auto`: readable lines when standard output is a terminal, JSON lines otherwise (a pipe, a file). */
 export const logFormats = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof logFormats)[number];
-
-export const redactedPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'authorization',
-  'password',
-  'apiKey',
-  'secret',
-  'token',
-  '*.password',
-  '*.apiKey',
-  '*.secret',
-  '*.secretHash',
-  '*.token',
-  '*.clientSecret',
-];
 
 /**
  * The format a logger writes: `auto` is `pretty` only when the logs go to a terminal (checked on the file

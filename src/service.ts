@@ -58,6 +58,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
         clientId: config.kafka.clientId,
         logLevel: logger.level,
+        logFormat: config.log.format,
         ...(brokers === undefined ? {} : { brokers }),
         ...(config.plugins.dir === undefined ? {} : { pluginsDir: config.plugins.dir }),
       },

@@ -5,7 +5,7 @@ import { rootCertificates } from 'node:tls';
 import { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import pinoRoll from 'pino-roll';
-import { redactedPaths } from '../../kernel/logger.ts';
+import { redactedPaths } from '../../kernel/log-settings.ts';
 import { ConfigError } from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
 import { loadAgentConfig } from './config/load-agent-config.ts';

@@ -1,7 +1,8 @@
 // The service configuration: one schema, from which the TypeScript type, the defaults, validation and
 // docs/configuration.md's reference are all derived.
 import { Type, type Static } from 'typebox';
-import { logFormats, logLevels } from '../../kernel/logger.ts';
+import { logFormats } from '../../kernel/logger.ts';
+import { logLevels } from '../../kernel/log-settings.ts';
 
 const strict = { additionalProperties: false } as const;
 

@@ -4,6 +4,7 @@
 // actors on one thread (a bulk load keeps both busy); and the outbox relay, whose Kafka encoding would
 // otherwise compete with the bulk consumer for the main thread. The main thread sees counters and
 // latencies through messages; a thread that dies is restarted.
+import type { LogFormat } from '../../kernel/logger.ts';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../../kernel/errors.ts';
@@ -19,6 +20,8 @@ export interface ThreadConnection {
   brokers?: string[];
   clientId: string;
   logLevel: string;
+  /** log.format: a thread writes its logs as the main thread does. */
+  logFormat?: LogFormat;
   /**
    * The plugin directory (plugins.dir): a worker thread is an isolate of its own, so it loads the plugins
    * itself, once, and compiles plans with the same functions as the main thread.

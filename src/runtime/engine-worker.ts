@@ -20,7 +20,9 @@ const data = workerData as EngineThreadData;
 const post = (message: EngineThreadMessage): void => {
   port.postMessage(message);
 };
-const logger = createLogger({ level: data.connection.logLevel }).child({ thread: data.role });
+const logger = createLogger({ level: data.connection.logLevel, format: data.connection.logFormat }).child({
+  thread: data.role,
+});
 
 try {
   const orm = await openDatabase({

@@ -2,7 +2,7 @@
 // validation and the reference in docs/agent.md are derived. Secrets are never written in the file: any
 // string may be `${NAME}`, replaced by the environment variable NAME when the file is loaded.
 import { Type, type Static } from 'typebox';
-import { logLevels } from '../../../kernel/logger.ts';
+import { logLevels } from '../../../kernel/log-settings.ts';
 
 const strict = { additionalProperties: false } as const;
 const Uuid = (description: string) => Type.String({ format: 'uuid', description });
