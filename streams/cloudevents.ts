@@ -2,16 +2,15 @@
 // value. decodeMessage validates a consumed message completely (headers, JSON, schema, tenant) and says
 // exactly what is wrong, so a bad message can go to deadletter with its reason.
 import type { IHeaders, Message } from 'kafkajs';
-import { Compile, type Validator } from 'typebox/compile';
-import type { TSchema } from 'typebox';
+import { messageValidator } from '../kernel/contracts/message-validators.ts';
 import {
   isMessageType,
   messageContracts,
   schemaUrl,
   type MessageData,
   type MessageType,
+  type TopicId,
 } from '../kernel/contracts/messages.ts';
-import type { TopicId } from '../kernel/contracts/messages.ts';
 
 export interface Envelope<T extends MessageType = MessageType> {
   /** Unique per message; deterministic when derived from what caused it, so a redelivery keeps it. */
@@ -26,17 +25,6 @@ export interface Envelope<T extends MessageType = MessageType> {
 
 export type DecodeResult =
   { ok: true; envelope: Envelope } | { ok: false; reason: string; code: 'JNY_MESSAGE_INVALID' };
-
-const validators = new Map<MessageType, Validator<Record<PropertyKey, TSchema>>>();
-
-function validatorFor(type: MessageType): Validator<Record<PropertyKey, TSchema>> {
-  let validator = validators.get(type);
-  if (validator === undefined) {
-    validator = Compile(messageContracts[type].schema);
-    validators.set(type, validator);
-  }
-  return validator;
-}
 
 /** A CloudEvent as a Kafka record whose value is still text (the JSON data). */
 export interface EncodedRecord {
@@ -113,7 +101,7 @@ export function decodeMessage(
   } catch (error) {
     return fail(`value is not JSON: ${(error as Error).message}`);
   }
-  const validator = validatorFor(type);
+  const validator = messageValidator(type);
   if (!validator.Check(data)) {
     const problems = validator
       .Errors(data)

@@ -2,11 +2,10 @@
 // types, match its published contract, and speak only for the connector's tenant and applications. Pure:
 // it takes opened payloads and returns the envelopes to produce and the refusals with their reasons.
 import type { ErrorCode } from '../../kernel/errors.ts';
-import { Compile, type Validator } from 'typebox/compile';
-import type { TSchema } from 'typebox';
+import { messageValidator } from '../../kernel/contracts/message-validators.ts';
 import { SealedMessageBodySchema, matches, type Rejection } from '../../kernel/channel/protocol.ts';
 import type { Envelope } from '../../streams/cloudevents.ts';
-import { messageContracts, type MessageData, type MessageType } from '../../kernel/contracts/messages.ts';
+import type { MessageData, MessageType } from '../../kernel/contracts/messages.ts';
 
 /** The message types an agent produces. */
 export const agentMessageTypes = [
@@ -25,17 +24,6 @@ export interface OpenedMessage {
 export interface AdmissionResult {
   admitted: { seq: number; envelope: Envelope }[];
   rejected: Rejection[];
-}
-
-const validators = new Map<MessageType, Validator<Record<PropertyKey, TSchema>>>();
-
-function validatorFor(type: MessageType): Validator<Record<PropertyKey, TSchema>> {
-  let validator = validators.get(type);
-  if (validator === undefined) {
-    validator = Compile(messageContracts[type].schema);
-    validators.set(type, validator);
-  }
-  return validator;
 }
 
 function isAgentType(type: string): type is AgentMessageType {
@@ -72,7 +60,7 @@ export function admitMessages(
       );
       continue;
     }
-    const validator = validatorFor(type);
+    const validator = messageValidator(type);
     if (!validator.Check(data)) {
       const problems = validator
         .Errors(data)

@@ -10,8 +10,11 @@ import type { LdapConnection } from './ldap-connection.ts';
 
 export const objectClasses: readonly DirectoryObjectClass[] = ['user', 'group', 'contact'];
 
-/** Binary whatever the schema says (some servers publish them with a string syntax). */
-const knownBinary = [
+/**
+ * Binary whatever the schema says (some servers publish them with a string syntax): read as bytes and sent
+ * base64-encoded, and written back as bytes.
+ */
+export const knownBinary: readonly string[] = [
   'objectGUID',
   'objectSid',
   'jpegPhoto',

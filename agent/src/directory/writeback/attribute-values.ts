@@ -2,26 +2,13 @@
 // bytes for binary attributes), and reading and comparing what an entry holds.
 import { Attribute, type Entry } from 'ldapts';
 import type { AttributeValue, Attributes } from '../../../../kernel/contracts/identity-events.ts';
+import { knownBinary } from '../ldap-records.ts';
 
 /** Attribute type → the values to write; empty means "remove the attribute". */
 export type WritableAttributes = Record<string, string[] | Buffer[]>;
 
 /** Attributes whose values travel base64-encoded (as the sources read them) and are written as bytes. */
-const binaryAttributes = new Set(
-  [
-    'objectGUID',
-    'objectSid',
-    'jpegPhoto',
-    'thumbnailPhoto',
-    'photo',
-    'userCertificate',
-    'userSMIMECertificate',
-    'cACertificate',
-    'mS-DS-ConsistencyGuid',
-    'msExchMailboxGuid',
-    'audio',
-  ].map((name) => name.toLowerCase()),
-);
+const binaryAttributes = new Set(knownBinary.map((name) => name.toLowerCase()));
 
 // Never written from `attributes`: anchors are the directory's own, objectClass is chosen per kind, and
 // membership and passwords come in their own fields (members, the sealed secret).
