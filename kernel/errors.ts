@@ -17,6 +17,7 @@ export const errorCodes = {
   JNY_SCHEMA_MISMATCH: 'The database schema is not the one this build knows.',
   JNY_UNAVAILABLE: 'A dependency (PostgreSQL, Kafka, the API) is unreachable; retrying later may succeed.',
   JNY_INFRA: 'Local infrastructure could not be installed, started or reached.',
+  JNY_START_UP: 'The service cannot start for a reason the user can fix; the message says what to do.',
   JNY_PLAN_INVALID: 'A sync plan failed validation.',
   JNY_VERSION_CONFLICT: 'Another writer changed an identity since it was read.',
   JNY_INTERNAL: 'An unexpected error; the service log has the details.',
@@ -119,6 +120,16 @@ export class UnavailableError extends JoineryError {
 /** Local infrastructure (Kafka, OpenLDAP, Samba AD) could not be installed, started or reached. */
 export class InfraError extends JoineryError {
   readonly code = 'JNY_INFRA';
+  readonly retriable = false;
+}
+
+/**
+ * A start-up problem the user can fix (another Joinery on the data directory, a port in use, a directory
+ * the postgres user cannot reach), said in one line that ends with what to do. The CLI prints it as
+ * `joinery: <message>` and exits non-zero, without a stack trace; the cause is for debugging.
+ */
+export class StartUpError extends JoineryError {
+  readonly code = 'JNY_START_UP';
   readonly retriable = false;
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { startService } from '../service.ts';
 import { connectDatabase, type ConnectedDatabase } from '../storage/connect-database.ts';
-import { StartUpError } from '../storage/start-up-error.ts';
+import { StartUpError } from '../../kernel/errors.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';

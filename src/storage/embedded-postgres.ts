@@ -44,7 +44,8 @@ import {
   stopLeftover,
   type PostgresServer,
 } from './postgres-process.ts';
-import { displayPath, errorCode, StartUpError } from './start-up-error.ts';
+import { StartUpError } from '../../kernel/errors.ts';
+import { displayPath, errorCode } from './start-up-messages.ts';
 
 export interface EmbeddedDatabase {
   url: string;

@@ -35,7 +35,8 @@ import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { displayPath, errorCode, StartUpError } from './start-up-error.ts';
+import { StartUpError } from '../../kernel/errors.ts';
+import { displayPath, errorCode } from './start-up-messages.ts';
 
 /** Where root's Joinery keeps what the `postgres` user must reach and the project directory does not let it. */
 export const sharedRoot = '/var/lib/joinery';

@@ -9,7 +9,8 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lock } from 'proper-lockfile';
 import type { Logger } from 'pino';
-import { displayPath, errorCode, StartUpError } from './start-up-error.ts';
+import { StartUpError } from '../../kernel/errors.ts';
+import { displayPath, errorCode } from './start-up-messages.ts';
 
 export interface RunningJoinery {
   pid: number;

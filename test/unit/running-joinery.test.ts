@@ -16,7 +16,7 @@ import {
   removeOwnRecord,
   writeRecord,
 } from '../../src/storage/running-joinery.ts';
-import { displayPath } from '../../src/storage/start-up-error.ts';
+import { displayPath } from '../../src/storage/start-up-messages.ts';
 
 const dataDir = (): string => mkdtempSync(join(tmpdir(), 'joinery-record-'));
 

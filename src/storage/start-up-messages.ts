@@ -1,9 +1,6 @@
-// A start-up problem the user can fix, said in one line that ends with what to do. The CLI prints it as
-// `joinery: <message>` and exits non-zero, without a stack trace; the cause, if any, is for debugging.
+// How start-up problems (kernel/errors.ts StartUpError) are worded: paths as the user would type them, and
+// the errno code of the system call that failed.
 import { relative, isAbsolute } from 'node:path';
-import { InfraError } from '../../kernel/errors.ts';
-
-export class StartUpError extends InfraError {}
 
 /** A path as the user would type it: relative to the working directory when inside it. */
 export function displayPath(path: string, cwd: string = process.cwd()): string {
