@@ -62,7 +62,11 @@ export const ImportRunSchema = Type.Object(
     kind: Type.Union([Type.Literal('full'), Type.Literal('delta')]),
     phase: Type.Union([Type.Literal('started'), Type.Literal('completed'), Type.Literal('aborted')]),
     objectCount: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Objects sent in the run (on completed).' }),
+      Type.Integer({
+        minimum: 0,
+        description:
+          "Objects sent in the run, on completed; required on a full run's completed marker (its objects travel on other partitions than the marker: the run completes, and detects deletions, once that many are recorded). A full run completed without it is incomplete: it deletes nothing, and the marker is dead-lettered.",
+      }),
     ),
     at: Instant('When the phase was reached.'),
   },

@@ -13,6 +13,7 @@ interface RunRow {
   application_id: string;
   kind: string | null;
   status: string;
+  reason: string | null;
   object_count: number | null;
   seen: number;
   deletions: number;
@@ -20,7 +21,7 @@ interface RunRow {
   finished_at: Date | null;
 }
 
-const columns = sql`run_id, application_id, kind, status, object_count, seen, deletions, started_at, finished_at`;
+const columns = sql`run_id, application_id, kind, status, reason, object_count, seen, deletions, started_at, finished_at`;
 
 function present(row: RunRow) {
   return {
@@ -28,6 +29,8 @@ function present(row: RunRow) {
     applicationId: row.application_id,
     kind: row.kind,
     status: row.status,
+    // Why an incomplete run could not complete; null otherwise.
+    reason: row.reason,
     objectCount: row.object_count,
     seen: row.seen,
     deletions: row.deletions,

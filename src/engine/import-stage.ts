@@ -2,12 +2,21 @@
 // one row per object with a content hash, so an unchanged object stops at the hash compare. Import runs
 // are tracked from their markers and their objects, in whatever order the partitions deliver them: a
 // full run detects deletions (objects it did not see) only once it is completed and every object it
-// announced has been recorded; an aborted run never deletes anything.
+// announced (the completed marker's objectCount) has been recorded; an aborted run never deletes anything.
+// A full run completed without its objectCount cannot know when its objects have all arrived (they are on
+// other partitions than its marker): it becomes `incomplete`, with the reason on the run and in the logs, and
+// its marker is dead-lettered; it deletes nothing.
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import type { Logger } from 'pino';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
-import type { BatchHandler, HandlerResult } from '../../streams/partition-batch.ts';
+import type {
+  BatchHandler,
+  DecodedMessage,
+  HandlerResult,
+  Rejection,
+} from '../../streams/partition-batch.ts';
 import type { OutboxRow } from '../../streams/outbox.ts';
 import {
   createInboundForwarder,
@@ -83,10 +92,13 @@ export function createEngineImportStage(options: {
   source: string;
   /** The clock of group exports (tests move it forward). */
   now?: () => Date;
+  /** Where a run that cannot complete is reported. */
+  logger?: Logger;
 }): BatchHandler {
-  const { plans, identityTopic, source, now } = options;
+  const { plans, identityTopic, source, now, logger } = options;
   return createImportStage({
     plans,
+    ...(logger === undefined ? {} : { logger }),
     inbound: createGroupForwarder({
       plans,
       ...(now === undefined ? {} : { now }),
@@ -102,12 +114,15 @@ export function createImportStage(
     inbound?: InboundForwarder;
     /** The plans in force, whose inbound configuration is part of each object's content hash. */
     plans?: PlanCache;
+    /** Where a run that cannot complete is reported. */
+    logger?: Logger;
   } = {},
 ): BatchHandler {
   return async (tx, messages): Promise<HandlerResult> => {
     const objects = new Map<string, ImportObject>();
     const markers: ImportRunMarker[] = [];
-    for (const { envelope } of messages) {
+    const uncounted: { marker: ImportRunMarker; message: DecodedMessage['message'] }[] = [];
+    for (const { envelope, message } of messages) {
       if (envelope.type === 'joinery.import.object.v1') {
         const data = envelope.data as ImportObject;
         // The last word on an object within the batch wins (messages of one key arrive in order).
@@ -115,7 +130,10 @@ export function createImportStage(
         objects.delete(key);
         objects.set(key, data);
       } else if (envelope.type === 'joinery.import.run.v1') {
-        markers.push(envelope.data as ImportRunMarker);
+        const marker = envelope.data as ImportRunMarker;
+        if (marker.phase === 'completed' && marker.kind === 'full' && marker.objectCount === undefined)
+          uncounted.push({ marker, message });
+        else markers.push(marker);
       }
     }
     const k = tx.getKysely();
@@ -219,6 +237,15 @@ export function createImportStage(
       tx,
       markers.filter((marker) => marker.phase !== 'started'),
     );
+    const incomplete = await recordUncounted(
+      tx,
+      uncounted.map(({ marker }) => marker),
+    );
+    const rejected: Rejection[] = uncounted.map(({ message }) => ({
+      message,
+      reason: uncountedReason,
+      code: 'JNY_MESSAGE_INVALID',
+    }));
 
     // Whichever transaction completes a run (its marker, or its last object) detects its deletions.
     for (const runId of new Set([...perRun.keys(), ...markers.map((marker) => marker.runId)])) {
@@ -228,7 +255,22 @@ export function createImportStage(
         outbox.push(...(await options.inbound.forwardDeletions(tx, deleted)));
     }
     options.onBatch?.(outcome);
-    return { outbox, rejected: [] };
+    const { logger } = options;
+    return {
+      outbox,
+      rejected,
+      ...(incomplete.length === 0 || logger === undefined
+        ? {}
+        : {
+            afterCommit: () => {
+              for (const run of incomplete)
+                logger.warn(
+                  { ...run, reason: uncountedReason },
+                  'import run incomplete: deletions not detected',
+                );
+            },
+          }),
+    };
   };
 }
 
@@ -358,16 +400,68 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
                       when import_run.status = 'requested' then excluded.status
                       when excluded.status = 'running' then import_run.status else excluded.status end,
         object_count = coalesce(excluded.object_count, import_run.object_count),
-        finished_at = coalesce(excluded.finished_at, import_run.finished_at)`.execute(tx.getKysely());
+        -- A run made incomplete by a marker without its count completes after all when the marker is sent
+        -- again with it (or is aborted): the reason goes with the status.
+        reason = case when import_run.status = 'incomplete' and excluded.status in ('completing', 'aborted')
+                      then null else import_run.reason end,
+        finished_at = case when import_run.status = 'incomplete' and excluded.status = 'completing' then null
+                           else coalesce(excluded.finished_at, import_run.finished_at) end`.execute(
+      tx.getKysely(),
+    );
   }
 }
 
-/** Completes a run whose marker and objects have all arrived; a full run then deletes what it did not see. */
+/** Why a full run's completion marker without objectCount cannot complete its run. */
+export const uncountedReason =
+  'a completed full run must carry objectCount: its objects travel on other partitions than its marker, so ' +
+  'without the count Joinery cannot know when they have all arrived; the run deletes nothing (send the ' +
+  'completed marker again with objectCount to complete it)';
+
+/**
+ * Records the completion markers of full runs without their objectCount: each run becomes `incomplete`
+ * with the reason, unless it already completed, was aborted, or waits for a count it has. Returns the runs
+ * left incomplete.
+ */
+async function recordUncounted(
+  tx: EntityManager,
+  markers: ImportRunMarker[],
+): Promise<{ tenantId: string; applicationId: string; runId: string }[]> {
+  const incomplete: { tenantId: string; applicationId: string; runId: string }[] = [];
+  for (const marker of markers) {
+    const { rows } = await sql<{ status: string }>`
+      insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions, started_at, finished_at)
+      values (${marker.runId}, ${marker.tenantId}, ${marker.applicationId}, ${marker.kind}, 'incomplete',
+        ${uncountedReason}, null, 0, 0, ${marker.at}, ${marker.at})
+      on conflict (run_id) do update set
+        kind = excluded.kind,
+        status = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.status
+                      else excluded.status end,
+        reason = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.reason
+                      else excluded.reason end,
+        finished_at = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.finished_at
+                           else excluded.finished_at end
+      returning status`.execute(tx.getKysely());
+    if (rows[0]?.status === 'incomplete')
+      incomplete.push({
+        tenantId: marker.tenantId,
+        applicationId: marker.applicationId,
+        runId: marker.runId,
+      });
+  }
+  return incomplete;
+}
+
+/**
+ * Completes a run whose marker and objects have all arrived (`seen` reached the marker's objectCount); a
+ * full run then deletes what it did not see. A delta run deletes nothing, so one without a count completes
+ * at its marker (its `seen` goes on counting objects that arrive later).
+ */
 async function finishRun(tx: EntityManager, runId: string): Promise<DeletedObject[]> {
   const k = tx.getKysely();
   const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string; finished_at: Date }>`
     update import_run set status = 'completed', finished_at = now()
-    where run_id = ${runId} and status = 'completing' and seen >= object_count
+    where run_id = ${runId} and status = 'completing'
+      and (seen >= object_count or (object_count is null and kind = 'delta'))
     returning tenant_id, application_id, kind, finished_at`.execute(k);
   const run = rows[0];
   if (run?.kind !== 'full') return [];

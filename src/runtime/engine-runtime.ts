@@ -190,6 +190,7 @@ export async function startEngine(deps: {
           handle: createEngineImportStage({
             plans,
             ...importStage,
+            logger: deps.logger,
             ...(deps.now === undefined ? {} : { now: deps.now }),
           }),
         })

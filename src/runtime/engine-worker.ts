@@ -54,7 +54,7 @@ try {
           concurrency: data.concurrency,
           handle:
             data.importStage !== undefined && plans !== undefined
-              ? createEngineImportStage({ plans, ...data.importStage })
+              ? createEngineImportStage({ plans, ...data.importStage, logger })
               : createIdentityBatchHandler({
                   settings: data.settings,
                   cacheSize: data.cacheSize,

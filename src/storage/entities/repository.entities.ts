@@ -56,8 +56,13 @@ const ImportRunSchema = defineEntity({
     applicationId: p.uuid(),
     /** full or delta; unknown until the run's "started" or "completed" marker arrives. */
     kind: p.string().length(8).nullable(),
-    /** running → completing (marker seen, objects still arriving) → completed; or aborted. */
+    /**
+     * running → completing (marker seen, objects still arriving) → completed; or aborted; or incomplete (it
+     * cannot complete: `reason` says why).
+     */
     status: p.string().length(16),
+    /** Why the run is incomplete (e.g. a full run's completion marker without its objectCount). */
+    reason: p.text().nullable(),
     /** Objects the connector sent, from the "completed" marker. */
     objectCount: p.integer().nullable(),
     seen: p.integer(),
