@@ -314,6 +314,7 @@ async function changedObjects(
     join_state: JoinState['state'];
     identity_id: string | null;
     join_candidates: JoinState['candidates'];
+    deleted: boolean;
   }>`
     with u as (
       select * from jsonb_to_recordset(${document}::jsonb)
@@ -323,7 +324,7 @@ async function changedObjects(
       select u.k, u.tenant_id, u.application_id, u.external_id, u.run_id,
         case when u.refeed then r.content_hash <> '' or r.deleted
              else r.content_hash = u.content_hash and not r.deleted end as unchanged,
-        r.last_run_id, r.join_state, r.identity_id, r.join_candidates
+        r.last_run_id, r.join_state, r.identity_id, r.join_candidates, r.deleted
       from u join repository_object r
         on r.tenant_id = u.tenant_id and r.application_id = u.application_id and r.external_id = u.external_id
       for update of r),
@@ -331,7 +332,7 @@ async function changedObjects(
       update repository_object r set last_run_id = l.run_id from locked l
       where r.tenant_id = l.tenant_id and r.application_id = l.application_id and r.external_id = l.external_id
         and l.unchanged and l.run_id is not null and l.last_run_id is distinct from l.run_id)
-    select u.k, l.k is null as new, l.join_state, l.identity_id, l.join_candidates
+    select u.k, l.k is null as new, l.join_state, l.identity_id, l.join_candidates, coalesce(l.deleted, false) as deleted
     from u left join locked l on l.k = u.k
     where (l.k is null and not u.refeed) or not l.unchanged`.execute(k);
   return rows.flatMap((row): ChangedImport[] => {
@@ -340,7 +341,8 @@ async function changedObjects(
     const join = row.new
       ? notJoined
       : { state: row.join_state, identityId: row.identity_id, candidates: row.join_candidates };
-    return [{ ...entry, isNew: row.new, join }];
+    // Flagged deleted (a delete message, or a full run that did not see it) and imported again: it came back.
+    return [{ ...entry, isNew: row.new, join, ...(row.deleted ? { revived: true } : {}) }];
   });
 }
 

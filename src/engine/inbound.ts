@@ -9,7 +9,9 @@
 // Each mapped attribute carries its mapper's authority; the identity keeps the value of the highest.
 //
 // The application's lifecycle expression states whether the person is active, disabled or has left; an
-// authoritative object deleted in its application (leaveOnDelete) makes its identity a leaver.
+// authoritative object deleted in its application (leaveOnDelete) makes its identity a leaver, unless another
+// authoritative object is still joined to it; the object imported again (or a new authoritative record joined
+// to the leaver) brings the identity back, its deletion cancelled, unless its status expression says otherwise.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
@@ -41,6 +43,8 @@ export const notJoined: JoinState = { state: null, identityId: null, candidates:
 export interface ChangedObject {
   object: ImportObject;
   join: JoinState;
+  /** The object was flagged deleted (a delete message, or a full run that did not see it) and is imported again. */
+  revived?: boolean;
 }
 
 /**
@@ -104,6 +108,10 @@ export function createInboundForwarder(options: {
         unjoined.filter(({ object }) => !excluded.has(objectKey(object))),
       );
       const { joins, outbox } = decisions;
+      const revived = new Set(
+        changed.filter((entry) => entry.revived === true).map(({ object }) => objectKey(object)),
+      );
+      const returning = await leaversJoinedAnew(tx, configured, joined, matches);
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
         if (excluded.has(key)) continue;
@@ -133,7 +141,9 @@ export function createInboundForwarder(options: {
         joins.set(key, { state: 'joined', identityId, candidates: null });
         if (!joined.has(key)) decisions.hardJoins.push(hardJoinOf(object, identityId, matches.get(key)));
         const attributes = mapInbound(plan, application.index, object.attributes ?? {});
-        const lifecycle = lifecycleOf(plan, application.index, object.attributes ?? {});
+        const lifecycle =
+          lifecycleOf(plan, application.index, object.attributes ?? {}) ??
+          returned(application.plan, revived.has(key) || returning.has(`${key}|${identityId}`));
         const authority = Object.fromEntries(
           (application.plan.inbound ?? []).flatMap((mapper) =>
             mapper.authority === undefined || !(mapper.vault in attributes)
@@ -174,12 +184,24 @@ export function createInboundForwarder(options: {
     async forwardDeletions(tx, deleted) {
       if (deleted.length === 0) return [];
       const joined = await hardJoins(tx, deleted);
-      const outbox: OutboxRow[] = [];
+      const leaving: { object: DeletedObject; identityId: string; plan: PlanInForce }[] = [];
       for (const object of deleted) {
         const plan = await options.plans.get(tx, object.tenantId);
         const application = plan?.applications.get(object.applicationId);
         const identityId = joined.get(`${object.tenantId}|${object.applicationId}|${object.externalId}`);
-        if (application?.plan.lifecycle?.leaveOnDelete !== true || identityId === undefined) continue;
+        if (
+          plan === undefined ||
+          application?.plan.lifecycle?.leaveOnDelete !== true ||
+          identityId === undefined
+        )
+          continue;
+        leaving.push({ object, identityId, plan });
+      }
+      const kept = await withAuthoritativeObjects(tx, leaving);
+      const outbox: OutboxRow[] = [];
+      for (const { object, identityId } of leaving) {
+        // Another living object of an application with leaveOnDelete is still joined: the person is still there.
+        if (kept.has(`${object.tenantId}|${identityId}`)) continue;
         // The authoritative record is gone: the person left (an identity without it keeps its attributes).
         const data: MessageData<'joinery.identity.event.v1'> = {
           tenantId: object.tenantId,
@@ -260,6 +282,101 @@ async function hardJoins(
 }
 
 const lifecycleStatuses = new Set<string>(['active', 'disabled', 'left']);
+
+/**
+ * The lifecycle of an object of an application with leaveOnDelete that states none (no status expression,
+ * or one it cannot answer) and `returns`: imported again after it was deleted (its deletion made the identity
+ * a leaver), or a new record joined to a leaver. The person is back: the identity returns to active, its
+ * deletion cancelled. Any other object leaves the identity's lifecycle as it is.
+ */
+function returned(application: ApplicationPlan, returns: boolean): 'active' | undefined {
+  return returns && application.lifecycle?.leaveOnDelete === true ? 'active' : undefined;
+}
+
+/** The applications of a plan whose objects, deleted, make their identity a leaver. */
+function leavingOnDelete(plan: PlanInForce): string[] {
+  return [...plan.applications]
+    .filter(([, application]) => application.plan.lifecycle?.leaveOnDelete === true)
+    .map(([applicationId]) => applicationId);
+}
+
+/**
+ * The identities (`<tenant id>|<identity id>`) of deleted objects that still have another living object of an
+ * application with leaveOnDelete joined: one of several authoritative records went, not the person.
+ */
+async function withAuthoritativeObjects(
+  tx: EntityManager,
+  leaving: { object: DeletedObject; identityId: string; plan: PlanInForce }[],
+): Promise<Set<string>> {
+  const rows = leaving.flatMap(({ object, identityId, plan }) =>
+    leavingOnDelete(plan).map((applicationId) => ({
+      tenant_id: object.tenantId,
+      identity_id: identityId,
+      application_id: applicationId,
+    })),
+  );
+  if (rows.length === 0) return new Set();
+  // The objects deleted with these are flagged already (same transaction): they do not count.
+  const { rows: found } = await sql<{ tenant_id: string; identity_id: string }>`
+    select distinct u.tenant_id, u.identity_id
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(tenant_id uuid, identity_id uuid, application_id uuid)
+    join identity_source s on s.identity_id = u.identity_id and s.tenant_id = u.tenant_id
+      and s.application_id = u.application_id
+    join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
+      and r.external_id = s.external_id
+    where not r.deleted and r.identity_id = s.identity_id`.execute(tx.getKysely());
+  return new Set(found.map((row) => `${row.tenant_id}|${row.identity_id}`));
+}
+
+/**
+ * Objects of applications with leaveOnDelete and no stated lifecycle that join a leaver they were not part of
+ * (`<object key>|<identity id>`): a new authoritative record of someone who left (a rehire under a new
+ * anchor, matched by a joining rule or joined by hand). Only newly joined objects are looked at (no hard join
+ * before this batch, or re-fed after a manual join), so a bulk import of known objects reads nothing more.
+ */
+async function leaversJoinedAnew(
+  tx: EntityManager,
+  configured: {
+    object: ImportObject;
+    plan: PlanInForce;
+    application: { plan: ApplicationPlan; index: number };
+  }[],
+  joined: Map<string, string>,
+  matches: Map<string, JoinMatch>,
+): Promise<Set<string>> {
+  const candidates = configured.flatMap(({ object, plan, application }) => {
+    if (application.plan.lifecycle?.leaveOnDelete !== true) return [];
+    const key = objectKey(object);
+    const hardJoin = joined.get(key);
+    const match = matches.get(key);
+    const identityId =
+      hardJoin !== undefined && object.refeed === true
+        ? hardJoin
+        : hardJoin === undefined && match?.kind === 'joined'
+          ? match.identityId
+          : undefined;
+    if (identityId === undefined) return [];
+    if (lifecycleOf(plan, application.index, object.attributes ?? {}) !== undefined) return [];
+    return [{ key, tenant_id: object.tenantId, identity_id: identityId, ...objectSource(object) }];
+  });
+  if (candidates.length === 0) return new Set();
+  const { rows } = await sql<{ key: string; identity_id: string }>`
+    select u.key, u.identity_id
+    from jsonb_to_recordset(${JSON.stringify(candidates)}::jsonb)
+      as u(key text, tenant_id uuid, identity_id uuid, application_id text, external_id text)
+    join identity i on i.id = u.identity_id and i.tenant_id = u.tenant_id
+    where i.state = 'leaver'
+      and not (i.snapshot->'context'->'sources') @> jsonb_build_array(
+        jsonb_build_object('applicationId', u.application_id, 'externalId', u.external_id))`.execute(
+    tx.getKysely(),
+  );
+  return new Set(rows.map((row) => `${row.key}|${row.identity_id}`));
+}
+
+const objectSource = (object: ImportObject) => ({
+  application_id: object.applicationId,
+  external_id: object.externalId,
+});
 
 /** The lifecycle the application states for the object, when its plan says how. */
 function lifecycleOf(
