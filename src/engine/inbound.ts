@@ -20,6 +20,7 @@ import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
+import { toVaultAttributes } from './vault-values.ts';
 import { hardJoinOf, recordHardJoins, type NewHardJoin } from './join-provenance.ts';
 import { joinKeyExpression } from './join-indexes.ts';
 import type { ApplicationPlan, AttributeSpec, JoiningRule } from '../plan/plan.schema.ts';
@@ -546,5 +547,6 @@ function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attribu
       // An attribute the expression needs is missing on this object: the mapper supplies nothing.
     }
   });
-  return result;
+  // As the Vault declares them: one value for a single-valued attribute (src/engine/vault-values.ts).
+  return toVaultAttributes(plan.compiled.plan.vault.attributes, result).attributes;
 }
