@@ -13,6 +13,7 @@ import {
   type ErrorCode,
 } from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
+import { requireSettings } from './config/load-agent-config.ts';
 import type { WritebackResult } from './contracts.ts';
 import type { DirectoryParts } from './directory-kinds.ts';
 import { createChannelClient, type ChannelClient } from './channel/channel-client.ts';
@@ -56,6 +57,12 @@ export async function ensureEnrolled(options: {
     }
     return { enrolment: existing, keys };
   }
+  // Only now is the client key needed: an unset ${JOINERY_AGENT_CLIENT_KEY} is fine once enrolled.
+  requireSettings(
+    config,
+    ['clientKey'],
+    `the agent is not enrolled yet (state directory ${config.stateDir}) and needs the connector's one-time client key to enrol`,
+  );
   if (config.clientKey === undefined) {
     throw new ConfigError(
       `clientKey (in ${config.file}): the agent is not enrolled yet; give the connector's one-time client key (e.g. clientKey: \${JOINERY_AGENT_CLIENT_KEY})`,

@@ -1,5 +1,7 @@
 // `joinery-agent`: run (the default), `status` (from the state database, no network) and `enrol`. The
-// composition root of the agent: configuration, logging, state, directory parts and the runtime.
+// composition root of the agent: configuration, logging, state, directory parts and the runtime. Each command
+// asks only for the settings it uses: status none of the secrets, enrol the client key (when not enrolled
+// yet), run the directory's options (and the client key when not enrolled yet).
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Command } from 'commander';
@@ -8,7 +10,7 @@ import pinoRoll from 'pino-roll';
 import { redactedPaths } from '../../kernel/log-settings.ts';
 import { ConfigError } from '../../kernel/errors.ts';
 import type { AgentConfig } from './config/agent-config.schema.ts';
-import { loadAgentConfig } from './config/load-agent-config.ts';
+import { loadAgentConfig, requireSettings } from './config/load-agent-config.ts';
 import { createAgent, ensureEnrolled } from './agent.ts';
 import { createDirectoryParts, type DirectoryFactory } from './directory-kinds.ts';
 import { AgentStore } from './queue/agent-store.ts';
@@ -76,6 +78,8 @@ export async function runAgent(options: {
   const store = AgentStore.open(config.stateDir);
   try {
     // The directory settings are checked before anything else happens (no connection is opened yet).
+    // Only `run` needs them: their variables (the bind password's) may be unset for status and enrol.
+    requireSettings(config, ['directory'], 'the agent needs it to connect to the directory');
     const parts = await (options.directory ?? createDirectoryParts)(config.directory, {
       logger,
       stateDir: config.stateDir,

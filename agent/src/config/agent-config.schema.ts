@@ -101,7 +101,22 @@ export const AgentConfigSchema = Type.Object(
   strict,
 );
 
+/** A setting left out because a variable it names is not set (see load-agent-config.ts, requireSettings). */
+export interface UnresolvedSetting {
+  /** The setting, e.g. ['clientKey'] or ['directory', 'options', 'bindPassword']. */
+  path: readonly string[];
+  /** The first unset variable it names. */
+  variable: string;
+  /** Where it is written, e.g. "in /etc/joinery/agent.yaml line 8". */
+  where: string;
+}
+
 export type AgentConfig = Static<typeof AgentConfigSchema> & {
   /** Absolute path of the configuration file (relative paths in it are resolved against its directory). */
   file: string;
+  /**
+   * Settings needed by one command only (clientKey to enrol, directory.options to run) whose variable is
+   * not set: left out of the values above; the command that needs one fails with requireSettings.
+   */
+  unresolved: readonly UnresolvedSetting[];
 };
