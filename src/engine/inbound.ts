@@ -109,8 +109,13 @@ export function createInboundForwarder(options: {
         unjoined.filter(({ object }) => !excluded.has(objectKey(object))),
       );
       const { joins, outbox } = decisions;
-      const revived = new Set(
-        changed.filter((entry) => entry.revived === true).map(({ object }) => objectKey(object)),
+      const revivedObjects = new Set(
+        changed.filter((entry) => entry.revived === true).map(({ object }) => object),
+      );
+      const revived = await revivedLeavers(
+        tx,
+        configured.filter(({ object }) => revivedObjects.has(object)),
+        joined,
       );
       const returning = await leaversJoinedAnew(tx, configured, joined, matches);
       for (const { object, plan, application } of configured) {
@@ -292,6 +297,32 @@ const lifecycleStatuses = new Set<string>(['active', 'disabled', 'left']);
  */
 function returned(application: ApplicationPlan, returns: boolean): 'active' | undefined {
   return returns && application.lifecycle?.leaveOnDelete === true ? 'active' : undefined;
+}
+
+/**
+ * The revived objects (by objectKey) whose deletion made their identity a leaver: of an application with
+ * leaveOnDelete, and no other living object of such an application joined to the identity (the objects
+ * revived in this batch are still flagged deleted: two of them both bring it back). One whose identity kept
+ * another authoritative object never left it, and changes nothing of its lifecycle when it comes back.
+ */
+async function revivedLeavers(
+  tx: EntityManager,
+  revived: { object: ImportObject; plan: PlanInForce; application: { plan: ApplicationPlan } }[],
+  joined: Map<string, string>,
+): Promise<Set<string>> {
+  const leaving = revived.flatMap(({ object, plan, application }) => {
+    const identityId = joined.get(objectKey(object));
+    return application.plan.lifecycle?.leaveOnDelete !== true || identityId === undefined
+      ? []
+      : [{ object: { ...object, at: object.observedAt }, identityId, plan }];
+  });
+  if (leaving.length === 0) return new Set();
+  const kept = await withAuthoritativeObjects(tx, leaving);
+  return new Set(
+    leaving
+      .filter(({ object, identityId }) => !kept.has(`${object.tenantId}|${identityId}`))
+      .map(({ object }) => objectKey(object)),
+  );
 }
 
 /** The applications of a plan whose objects, deleted, make their identity a leaver. */

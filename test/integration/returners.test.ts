@@ -254,6 +254,22 @@ describe('a leaver who comes back (real Kafka and PostgreSQL, engine and API)', 
     expect(await timerRows(id)).toEqual([]);
   });
 
+  /** An agent's pulse: the object was disabled in its application. */
+  const pulseDisable = (applicationId: string, externalId: string) => {
+    const at = new Date().toISOString();
+    return encodeMessage({
+      id: randomUUID(),
+      type: 'joinery.pulse.v1',
+      source: '/agents/test',
+      time: at,
+      tenantId: fixture.tenantId,
+      data: {
+        tenantId: fixture.tenantId,
+        event: { type: 'pulse.disable', at, source: { applicationId, externalId } },
+      },
+    });
+  };
+
   /** The repository object once it is flagged deleted (its transaction, with its identity event, has committed). */
   const flaggedDeleted = (applicationId: string, externalId: string) =>
     waitFor(`${externalId} to be flagged deleted`, async () => {
@@ -284,8 +300,28 @@ describe('a leaver who comes back (real Kafka and PostgreSQL, engine and API)', 
     expect(kept.state).toBe('active');
     expect(kept.timers).toEqual([]);
 
-    // The last one goes: a leaver.
-    await fixture.send('imports', [object(apps.hr, 'E-1b', undefined)]);
+    // Disabled in the meantime; the record that went comes back: it never made the identity leave, so it
+    // does not enable it either.
+    await fixture.send('pulses', [pulseDisable(apps.hr, 'E-1b')]);
+    await reaches(id, 'disabled', false);
+    await fixture.send('imports', [object(apps.hr, 'E-1a', { WorkerID: 'E1', FirstName: 'Edsger' })]);
+    await waitFor('E-1a to be imported again', async () => {
+      const [row] = await query<{ deleted: boolean }>(
+        fixture.database.url,
+        'select deleted from repository_object where tenant_id = $1 and application_id = $2 and external_id = $3',
+        [fixture.tenantId, apps.hr, 'E-1a'],
+      );
+      return row?.deleted === false ? row : undefined;
+    });
+    await fixture.send('imports', [object(apps.hr, 'E-1b', { WorkerID: 'E1', FirstName: 'Edsger Wybe' })]);
+    const still = await waitFor('the change after the return', async () => {
+      const detail = await identity(id);
+      return detail?.attributes.givenName === 'Edsger Wybe' ? detail : undefined;
+    });
+    expect(still.state).toBe('disabled');
+
+    // Both go (in one full run): a leaver.
+    await fullRun(apps.hr, []);
     await reaches(id, 'leaver', true);
 
     // Rehired under a new anchor, matched by the joining rule: back, the deletion cancelled.
