@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
 import { Application, applicationModes, applicationTypes } from '../storage/entities/application.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { ErrorBody, IdParams } from './common.schemas.ts';
+import { joinStates } from './repository.routes.ts';
 
 const ApplicationBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -34,6 +35,153 @@ const UpdateApplication = Type.Object(
   },
   { additionalProperties: false, minProperties: 1 },
 );
+
+/**
+ * An object's join state as the summary counts it: the states the Application Repository knows, and `none`
+ * for an object no join was decided for (its object class is not joined by the plan, or the engine has not
+ * looked at it yet).
+ */
+const countedJoinStates = [...joinStates, 'none'] as const;
+
+const ObjectCountProperties = {
+  /** Objects that are not deleted; joinStates splits them. */
+  objects: Type.Integer({ minimum: 0 }),
+  /** Every state above is present (0 when none); a state the repository holds beyond them is counted too. */
+  joinStates: Type.Object(
+    Object.fromEntries(countedJoinStates.map((state) => [state, Type.Integer({ minimum: 0 })])),
+    { additionalProperties: Type.Integer({ minimum: 0 }) },
+  ),
+  /** Objects flagged deleted (a delete message, or a completed full run that did not see them). */
+  deleted: Type.Integer({ minimum: 0 }),
+};
+
+const SummaryRun = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  /** full or delta; null until the run's first marker says which. */
+  kind: Type.Union([Type.String(), Type.Null()]),
+  status: Type.String(),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  objectCount: Type.Union([Type.Integer(), Type.Null()]),
+  seen: Type.Integer(),
+  deletions: Type.Integer(),
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+const ApplicationSummary = Type.Object({
+  applicationId: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  /** Every object class together. */
+  objects: Type.Object(ObjectCountProperties),
+  /** Per object class, ordered by its name. */
+  objectClasses: Type.Array(Type.Object({ objectClass: Type.String(), ...ObjectCountProperties })),
+  /** The last runs, newest first. */
+  runs: Type.Array(SummaryRun),
+});
+
+interface ObjectCounts {
+  objects: number;
+  joinStates: Record<string, number>;
+  deleted: number;
+}
+
+/** How many of the last runs the summary shows. */
+const summaryRuns = 5;
+
+interface CountRow {
+  name: string;
+  object_class: string | null;
+  join_state: string | null;
+  deleted: boolean | null;
+  count: string;
+}
+
+interface SummaryRunRow {
+  run_id: string;
+  kind: string | null;
+  status: string;
+  reason: string | null;
+  object_count: number | null;
+  seen: number;
+  deletions: number;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+function emptyCounts(): ObjectCounts {
+  return {
+    objects: 0,
+    joinStates: Object.fromEntries(countedJoinStates.map((state) => [state, 0])),
+    deleted: 0,
+  };
+}
+
+function add(counts: ObjectCounts, row: CountRow): void {
+  const count = Number(row.count);
+  if (row.deleted === true) {
+    counts.deleted += count;
+    return;
+  }
+  const state = row.join_state ?? 'none';
+  counts.objects += count;
+  counts.joinStates[state] = (counts.joinStates[state] ?? 0) + count;
+}
+
+/**
+ * The application's objects counted by object class, join state and deletion, and its last runs: two
+ * statements. The first also answers whether the application is the caller's tenant's (no row: 404); the
+ * primary key (tenant, application, external id) bounds its scan to the application's objects.
+ */
+async function summarize(
+  em: EntityManager,
+  tenantId: string,
+  applicationId: string,
+): Promise<Static<typeof ApplicationSummary>> {
+  const k = em.getKysely();
+  const { rows } = await sql<CountRow>`
+    select a.name, o.object_class, o.join_state, o.deleted, count(o.external_id) as count
+    from application a
+    left join repository_object o on o.tenant_id = a.tenant_id and o.application_id = a.id
+    where a.tenant_id = ${tenantId} and a.id = ${applicationId}
+    group by a.name, o.object_class, o.join_state, o.deleted`.execute(k);
+  const first = rows[0];
+  if (first === undefined)
+    throw new NotFoundError(`application ${applicationId} not found`, { details: { applicationId } });
+  const total = emptyCounts();
+  const byClass = new Map<string, ObjectCounts>();
+  // An application without objects is one row whose object class is null.
+  for (const row of rows) {
+    if (row.object_class === null) continue;
+    add(total, row);
+    let counts = byClass.get(row.object_class);
+    if (counts === undefined) byClass.set(row.object_class, (counts = emptyCounts()));
+    add(counts, row);
+  }
+  const { rows: runs } = await sql<SummaryRunRow>`
+    select run_id, kind, status, reason, object_count, seen, deletions, started_at, finished_at
+    from import_run
+    where tenant_id = ${tenantId} and application_id = ${applicationId}
+    order by started_at desc, run_id limit ${summaryRuns}`.execute(k);
+  return {
+    applicationId,
+    name: first.name,
+    objects: total,
+    objectClasses: [...byClass]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([objectClass, counts]) => ({ objectClass, ...counts })),
+    runs: runs.map((run) => ({
+      id: run.run_id,
+      kind: run.kind,
+      status: run.status,
+      reason: run.reason,
+      objectCount: run.object_count,
+      seen: run.seen,
+      deletions: run.deletions,
+      startedAt: new Date(run.started_at).toISOString(),
+      finishedAt: run.finished_at === null ? null : new Date(run.finished_at).toISOString(),
+    })),
+  };
+}
 
 function present(application: Application): Static<typeof ApplicationBody> {
   return {
@@ -93,6 +241,12 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/:id',
     { schema: { params: IdParams, response: { 200: ApplicationBody, 404: ErrorBody } } },
     async (request) => present(await findApplication(request.em, request.params.id)),
+  );
+
+  app.get(
+    '/:id/summary',
+    { schema: { params: IdParams, response: { 200: ApplicationSummary, 404: ErrorBody } } },
+    async (request) => summarize(request.em, request.principal.tenantId, request.params.id),
   );
 
   app.patch(
