@@ -103,7 +103,7 @@ export async function buildApp(deps: AppDeps) {
         topicPrefix,
       });
       await api.register(exportRoutes, { prefix: '/exports' });
-      await api.register(runRoutes);
+      await api.register(runRoutes, { topicPrefix });
       await api.register(scheduleRoutes, { prefix: '/schedules' });
       await api.register(connectorRoutes, {
         prefix: '/connectors',

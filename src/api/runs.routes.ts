@@ -1,11 +1,18 @@
 // Sync runs (import runs) of the caller's tenant: the latest ones, one with its counters, and a run
 // requested now. A requested run waits as status "requested" until the application's connector claims
-// it (claimRequestedRuns) and imports under its id.
+// it (claimRequestedRuns) and imports under its id. A full run the deletion guard held (status "held",
+// src/engine/deletion-guard.ts) shows its would-be deletions, with each object's attributes, and is released
+// (its completed marker sent again through the outbox: the Import stage completes it, deleting exactly what
+// it recorded) or discarded (nothing is deleted).
 import { randomUUID } from 'node:crypto';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { NotFoundError } from '../../kernel/errors.ts';
-import { LimitQuery, pageSize } from './pagination.ts';
+import type { MessageData } from '../../kernel/contracts/messages.ts';
+import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
+import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
+import { topicName } from '../../streams/topics.ts';
+import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
 
 interface RunRow {
@@ -29,7 +36,8 @@ function present(row: RunRow) {
     applicationId: row.application_id,
     kind: row.kind,
     status: row.status,
-    // Why an incomplete run could not complete; null otherwise.
+    // Why an incomplete run could not complete, why the deletion guard held it (and who released or
+    // discarded it); null otherwise.
     reason: row.reason,
     objectCount: row.object_count,
     seen: row.seen,
@@ -40,7 +48,25 @@ function present(row: RunRow) {
   };
 }
 
-export const runRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const API_SOURCE = '/joinery/api';
+
+/** The run, locked; 404 when the tenant has none of that id, 409 unless it is held. */
+async function lockHeldRun(tx: EntityManager, tenantId: string, runId: string): Promise<RunRow> {
+  const { rows } = await sql<RunRow>`
+    select ${columns} from import_run where tenant_id = ${tenantId} and run_id = ${runId} for update`.execute(
+    tx.getKysely(),
+  );
+  const row = rows[0];
+  if (row === undefined) throw new NotFoundError(`sync run ${runId} not found`, { details: { runId } });
+  if (row.status !== 'held')
+    throw new ConflictError(`sync run ${runId} is ${row.status}, not held by the deletion guard`, {
+      details: { runId, status: row.status },
+    });
+  return row;
+}
+
+export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {
+  const importsTopic = topicName({ topicPrefix: options.topicPrefix ?? 'joinery.' }, 'imports');
   app.get(
     '/runs',
     {
@@ -102,6 +128,120 @@ export const runRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (run === undefined) throw new Error('insert into import_run returned no row');
       request.log.info({ runId: run.run_id, applicationId, kind: run.kind }, 'sync run requested');
       return reply.status(201).send(present(run));
+    },
+  );
+
+  app.get(
+    '/runs/:id/deletions',
+    {
+      schema: {
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        querystring: Type.Object({ limit: LimitQuery, after: AfterQuery }, { additionalProperties: false }),
+      },
+    },
+    async (request) => {
+      const { tenantId } = request.principal;
+      const k = request.em.getKysely();
+      const { rows: runs } = await sql<{ status: string }>`
+        select status from import_run where tenant_id = ${tenantId} and run_id = ${request.params.id}`.execute(
+        k,
+      );
+      if (runs[0] === undefined)
+        throw new NotFoundError(`sync run ${request.params.id} not found`, {
+          details: { runId: request.params.id },
+        });
+      const limit = pageSize(request.query.limit);
+      const after = decodeCursor(request.query.after);
+      const { rows } = await sql<{
+        external_id: string;
+        object_class: string;
+        attributes: Record<string, unknown> | null;
+        identity_id: string | null;
+        deleted: boolean | null;
+      }>`
+        select h.external_id, h.object_class, r.attributes, r.identity_id, r.deleted
+        from import_run_held_deletion h
+        left join repository_object r on r.tenant_id = h.tenant_id and r.application_id = h.application_id
+          and r.external_id = h.external_id
+        where h.tenant_id = ${tenantId} and h.run_id = ${request.params.id}
+          ${after === undefined ? sql`` : sql`and h.external_id > ${after}`}
+        order by h.external_id limit ${limit + 1}`.execute(k);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        runStatus: runs[0].status,
+        items: page.map((row) => ({
+          externalId: row.external_id,
+          objectClass: row.object_class,
+          attributes: row.attributes ?? {},
+          identityId: row.identity_id,
+          // Deleted since (by a delete message, or a later run): a release leaves it as it is.
+          deleted: row.deleted ?? true,
+        })),
+        nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.external_id) : null,
+      };
+    },
+  );
+
+  app.post(
+    '/runs/:id/release',
+    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    async (request) => {
+      const { tenantId, serviceAccountId } = request.principal;
+      const runId = request.params.id;
+      const run = await request.em.transactional(async (tx) => {
+        const held = await lockHeldRun(tx, tenantId, runId);
+        const { rows } = await sql<RunRow>`
+          update import_run set status = 'completing', released = true, finished_at = null,
+            reason = ${`released by ${serviceAccountId}: ${held.reason ?? ''}`}
+          where run_id = ${runId} returning ${columns}`.execute(tx.getKysely());
+        // Its completed marker again: the Import stage completes the run in one transaction, deleting what it
+        // recorded, through the same path as any completion (leavers and their timers included).
+        const at = new Date().toISOString();
+        const data: MessageData<'joinery.import.run.v1'> = {
+          tenantId,
+          applicationId: held.application_id,
+          runId,
+          kind: 'full',
+          phase: 'completed',
+          at,
+          ...(held.object_count === null ? {} : { objectCount: held.object_count }),
+        };
+        await insertOutbox(tx, [
+          outboxMessage(importsTopic, {
+            id: `release/${runId}`,
+            type: 'joinery.import.run.v1',
+            source: API_SOURCE,
+            time: at,
+            tenantId,
+            data,
+          }),
+        ]);
+        return rows[0] ?? held;
+      });
+      request.log.info({ runId, applicationId: run.application_id }, 'held sync run released');
+      return present(run);
+    },
+  );
+
+  app.post(
+    '/runs/:id/discard',
+    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    async (request) => {
+      const { tenantId, serviceAccountId } = request.principal;
+      const runId = request.params.id;
+      const run = await request.em.transactional(async (tx) => {
+        const held = await lockHeldRun(tx, tenantId, runId);
+        const k = tx.getKysely();
+        await sql`delete from import_run_held_deletion where run_id = ${runId}`.execute(k);
+        const { rows } = await sql<RunRow>`
+          update import_run set status = 'discarded',
+            reason = ${`discarded by ${serviceAccountId}: ${held.reason ?? ''}`}
+          where run_id = ${runId} returning ${columns}`.execute(k);
+        return rows[0] ?? held;
+      });
+      request.log.info({ runId, applicationId: run.application_id }, 'held sync run discarded');
+      return present(run);
     },
   );
 };

@@ -5,7 +5,9 @@
 // announced (the completed marker's objectCount) has been recorded; an aborted run never deletes anything.
 // A full run completed without its objectCount cannot know when its objects have all arrived (they are on
 // other partitions than its marker): it becomes `incomplete`, with the reason on the run and in the logs, and
-// its marker is dead-lettered; it deletes nothing.
+// its marker is dead-lettered; it deletes nothing. A full run whose deletions would pass its application's
+// deletion guard (src/engine/deletion-guard.ts) deletes nothing either: it is `held`, its would-be deletions
+// recorded, until an administrator releases it (then it completes here like any run) or discards it.
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
@@ -28,6 +30,7 @@ import {
   type JoinState,
 } from './inbound.ts';
 import { confirmExports } from './export-queue.ts';
+import { decideDeletions, deletionLimits } from './deletion-guard.ts';
 import { createGroupForwarder } from './group-forwarder.ts';
 import type { PlanCache } from './plan-cache.ts';
 
@@ -248,8 +251,12 @@ export function createImportStage(
     }));
 
     // Whichever transaction completes a run (its marker, or its last object) detects its deletions.
+    // The deletion guard may hold a full run instead (src/engine/deletion-guard.ts).
+    const held: HeldRun[] = [];
     for (const runId of new Set([...perRun.keys(), ...markers.map((marker) => marker.runId)])) {
-      const deleted = await finishRun(tx, runId);
+      const finished = await finishRun(tx, runId, options.plans);
+      if (finished.held !== undefined) held.push(finished.held);
+      const { deleted } = finished;
       outcome.deleted += deleted.length;
       if (options.inbound !== undefined)
         outbox.push(...(await options.inbound.forwardDeletions(tx, deleted)));
@@ -259,7 +266,7 @@ export function createImportStage(
     return {
       outbox,
       rejected,
-      ...(incomplete.length === 0 || logger === undefined
+      ...((incomplete.length === 0 && held.length === 0) || logger === undefined
         ? {}
         : {
             afterCommit: () => {
@@ -268,6 +275,8 @@ export function createImportStage(
                   { ...run, reason: uncountedReason },
                   'import run incomplete: deletions not detected',
                 );
+              for (const run of held)
+                logger.warn(run, 'import run held by the deletion guard: nothing deleted');
             },
           }),
     };
@@ -398,7 +407,7 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
         ${marker.objectCount ?? null}, 0, 0, ${marker.at}, ${marker.phase === 'aborted' ? marker.at : null})
       on conflict (run_id) do update set
         kind = excluded.kind,
-        status = case when import_run.status in ('completed', 'aborted') then import_run.status
+        status = case when import_run.status in ('completed', 'aborted', 'held', 'discarded') then import_run.status
                       when import_run.status = 'requested' then excluded.status
                       when excluded.status = 'running' then import_run.status else excluded.status end,
         object_count = coalesce(excluded.object_count, import_run.object_count),
@@ -406,7 +415,8 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
         -- again with it (or is aborted): the reason goes with the status.
         reason = case when import_run.status = 'incomplete' and excluded.status in ('completing', 'aborted')
                       then null else import_run.reason end,
-        finished_at = case when import_run.status = 'incomplete' and excluded.status = 'completing' then null
+        finished_at = case when import_run.status in ('held', 'discarded') then import_run.finished_at
+                           when import_run.status = 'incomplete' and excluded.status = 'completing' then null
                            else coalesce(excluded.finished_at, import_run.finished_at) end`.execute(
       tx.getKysely(),
     );
@@ -436,11 +446,11 @@ async function recordUncounted(
         ${uncountedReason}, null, 0, 0, ${marker.at}, ${marker.at})
       on conflict (run_id) do update set
         kind = excluded.kind,
-        status = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.status
+        status = case when import_run.status in ('completed', 'aborted', 'completing', 'held', 'discarded') then import_run.status
                       else excluded.status end,
-        reason = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.reason
+        reason = case when import_run.status in ('completed', 'aborted', 'completing', 'held', 'discarded') then import_run.reason
                       else excluded.reason end,
-        finished_at = case when import_run.status in ('completed', 'aborted', 'completing') then import_run.finished_at
+        finished_at = case when import_run.status in ('completed', 'aborted', 'completing', 'held', 'discarded') then import_run.finished_at
                            else excluded.finished_at end
       returning status`.execute(tx.getKysely());
     if (rows[0]?.status === 'incomplete')
@@ -453,31 +463,112 @@ async function recordUncounted(
   return incomplete;
 }
 
+/** A run the deletion guard held, for the logs. */
+export interface HeldRun {
+  tenantId: string;
+  applicationId: string;
+  runId: string;
+  deletions: number;
+  reason: string;
+}
+
 /**
  * Completes a run whose marker and objects have all arrived (`seen` reached the marker's objectCount); a
- * full run then deletes what it did not see. A delta run deletes nothing, so one without a count completes
- * at its marker (its `seen` goes on counting objects that arrive later).
+ * full run then deletes what it did not see — unless the deletion guard (src/engine/deletion-guard.ts) finds
+ * them too many for one of its object classes: the run is then `held` with its would-be deletions recorded
+ * (import_run_held_deletion), deleting nothing, until an administrator releases it (the run is `completing`
+ * again, `released`, and its marker sent again: this function then deletes exactly the recorded objects no
+ * later run has seen) or discards it. A delta run deletes nothing, so one without a count completes at its
+ * marker (its `seen` goes on counting objects that arrive later).
  */
-async function finishRun(tx: EntityManager, runId: string): Promise<DeletedObject[]> {
+async function finishRun(
+  tx: EntityManager,
+  runId: string,
+  plans: PlanCache | undefined,
+): Promise<{ deleted: DeletedObject[]; held?: HeldRun }> {
   const k = tx.getKysely();
-  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string; finished_at: Date }>`
-    update import_run set status = 'completed', finished_at = now()
+  const { rows: ready } = await sql<{
+    tenant_id: string;
+    application_id: string;
+    kind: string;
+    released: boolean;
+  }>`
+    select tenant_id, application_id, kind, released from import_run
     where run_id = ${runId} and status = 'completing'
       and (seen >= object_count or (object_count is null and kind = 'delta'))
+    for update`.execute(k);
+  const candidate = ready[0];
+  if (candidate === undefined) return { deleted: [] };
+  if (candidate.kind === 'full' && !candidate.released) {
+    const { rows: counts } = await sql<{ object_class: string; deletions: string; objects: string }>`
+      select object_class, count(*) filter (where last_run_id is distinct from ${runId}) as deletions,
+        count(*) as objects
+      from repository_object
+      where tenant_id = ${candidate.tenant_id} and application_id = ${candidate.application_id} and not deleted
+      group by object_class`.execute(k);
+    const plan = await plans?.get(tx, candidate.tenant_id);
+    const decision = decideDeletions(
+      counts.map((row) => ({
+        objectClass: row.object_class,
+        deletions: Number(row.deletions),
+        objects: Number(row.objects),
+      })),
+      deletionLimits(plan?.applications.get(candidate.application_id)?.plan.deletionGuard),
+    );
+    if (decision.hold) {
+      const { rows: recorded } = await sql<{ external_id: string }>`
+        insert into import_run_held_deletion (run_id, tenant_id, application_id, external_id, object_class, last_run_id)
+        select ${runId}, tenant_id, application_id, external_id, object_class, last_run_id from repository_object
+        where tenant_id = ${candidate.tenant_id} and application_id = ${candidate.application_id} and not deleted
+          and last_run_id is distinct from ${runId}
+        on conflict do nothing
+        returning external_id`.execute(k);
+      await sql`
+        update import_run set status = 'held', reason = ${decision.reason}, finished_at = now(), deletions = 0
+        where run_id = ${runId}`.execute(k);
+      const wouldDelete = counts.reduce((sum, row) => sum + Number(row.deletions), 0);
+      return {
+        deleted: [],
+        held: {
+          tenantId: candidate.tenant_id,
+          applicationId: candidate.application_id,
+          runId,
+          deletions: Math.max(wouldDelete, recorded.length),
+          reason: decision.reason,
+        },
+      };
+    }
+  }
+  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string; finished_at: Date }>`
+    update import_run set status = 'completed', finished_at = now()
+    where run_id = ${runId}
     returning tenant_id, application_id, kind, finished_at`.execute(k);
   const run = rows[0];
-  if (run?.kind !== 'full') return [];
-  const { rows: deleted } = await sql<{ external_id: string }>`
-    update repository_object set deleted = true, updated_at = now()
-    where tenant_id = ${run.tenant_id} and application_id = ${run.application_id} and not deleted
-      and last_run_id is distinct from ${runId}
-    returning external_id`.execute(k);
+  if (run?.kind !== 'full') return { deleted: [] };
+  // A released run deletes what it recorded, of which no later run has seen an object since; any other
+  // full run deletes what it did not see.
+  const { rows: deleted } = candidate.released
+    ? await sql<{ external_id: string }>`
+        update repository_object r set deleted = true, updated_at = now()
+        from import_run_held_deletion h
+        where h.run_id = ${runId} and r.tenant_id = h.tenant_id and r.application_id = h.application_id
+          and r.external_id = h.external_id and not r.deleted
+          and r.last_run_id is not distinct from h.last_run_id
+        returning r.external_id`.execute(k)
+    : await sql<{ external_id: string }>`
+        update repository_object set deleted = true, updated_at = now()
+        where tenant_id = ${run.tenant_id} and application_id = ${run.application_id} and not deleted
+          and last_run_id is distinct from ${runId}
+        returning external_id`.execute(k);
+  if (candidate.released) await sql`delete from import_run_held_deletion where run_id = ${runId}`.execute(k);
   await sql`update import_run set deletions = ${deleted.length} where run_id = ${runId}`.execute(k);
   const at = new Date(run.finished_at).toISOString();
-  return deleted.map((row) => ({
-    tenantId: run.tenant_id,
-    applicationId: run.application_id,
-    externalId: row.external_id,
-    at,
-  }));
+  return {
+    deleted: deleted.map((row) => ({
+      tenantId: run.tenant_id,
+      applicationId: run.application_id,
+      externalId: row.external_id,
+      at,
+    })),
+  };
 }

@@ -14,6 +14,12 @@ import { decideOutbound, sameTarget } from './outbound.ts';
 import { queuedStatus, readTargetStates, saveTargetStates, type KeyedTargetState } from './target-states.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { applicationMode, exportClassOf, type ApplicationPlan } from '../plan/plan.schema.ts';
+import {
+  DEFAULT_DELETION_LIMITS,
+  deletionLimits,
+  trippedLimit,
+  type DeletionLimits,
+} from './deletion-guard.ts';
 
 export const DEFAULT_DELETION_THRESHOLD = 100;
 const DAY_MS = 86_400_000;
@@ -87,7 +93,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     const previous = await readTargetStates(tx, ids, [...targetApplications]);
 
     const exports: NewExport[] = [];
-    const thresholds = new Map<string, number>();
+    const thresholds = new Map<string, DeletionLimits>();
     const targets: KeyedTargetState[] = [];
     for (const identity of subjects) {
       const plan = plans.get(identity.tenantId);
@@ -98,10 +104,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
       const cel = () => (celIdentity ??= celValues(plan.compiled.plan.vault.attributes, attributes));
       for (const target of targetsOf(plan)) {
         const key = `${identity.identityId}|${target.applicationId}`;
-        thresholds.set(
-          `${identity.tenantId}|${target.applicationId}`,
-          target.plan.export?.deletionThreshold ?? DEFAULT_DELETION_THRESHOLD,
-        );
+        thresholds.set(`${identity.tenantId}|${target.applicationId}`, exportLimits(target.plan));
         const join = joined.get(key);
         const decision = decideOutbound({
           identityState: identity.state,
@@ -192,19 +195,32 @@ function mapOutbound(plan: PlanInForce, target: Target, cel: () => Record<string
   return desired;
 }
 
+/** The export guard's limits: the application's deletionThreshold (default 100) and its guard's percentage. */
+function exportLimits(application: ApplicationPlan): DeletionLimits {
+  return {
+    maxCount: application.export?.deletionThreshold ?? DEFAULT_DELETION_THRESHOLD,
+    maxPercent: deletionLimits(application.deletionGuard).maxPercent,
+  };
+}
+
+/** What the export guard counts: operations that take an object away from its owner. */
+const removals = new Set<string>(['delete', 'disable']);
+
 /**
- * Mass-deletion protection: when an application's deletions in the last 24 hours (queued or done) and this
- * batch's would pass its threshold, this batch's deletions are held for an administrator.
+ * Mass-deletion protection: when an application's deletes and disables (deprovisioning) in the last 24
+ * hours (queued or done) and this batch's would pass its limits — more than its count, or more than its
+ * percentage of the objects it holds where it holds more than 100 (src/engine/deletion-guard.ts) — this
+ * batch's deletes and disables are held for an administrator.
  */
 async function holdMassDeletions(
   tx: EntityManager,
   exports: NewExport[],
   now: Date,
-  thresholds: Map<string, number>,
+  thresholds: Map<string, DeletionLimits>,
 ): Promise<void> {
   const perApplication = new Map<string, NewExport[]>();
   for (const item of exports) {
-    if (item.operation !== 'delete' || item.status === 'sandbox') continue;
+    if (!removals.has(item.operation) || item.status === 'sandbox') continue;
     const key = `${item.tenantId}|${item.applicationId}`;
     perApplication.set(key, [...(perApplication.get(key) ?? []), item]);
   }
@@ -213,12 +229,28 @@ async function holdMassDeletions(
     const [tenantId = '', applicationId = ''] = key.split('|');
     // Batches of other partitions count the same deletions: one at a time per application, until commit.
     await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(tx.getKysely());
-    const { rows } = await sql<{ recent: string }>`
-      select count(*) as recent from export_item
-      where tenant_id = ${tenantId} and application_id = ${applicationId} and operation = 'delete'
-        and created_at > ${new Date(now.getTime() - DAY_MS)} and status <> 'sandbox'`.execute(tx.getKysely());
-    const threshold = thresholds.get(key) ?? DEFAULT_DELETION_THRESHOLD;
-    if (Number(rows[0]?.recent ?? 0) + deletions.length <= threshold) continue;
+    const { rows } = await sql<{ recent: string; objects: string }>`
+      select
+        (select count(*) from export_item
+         where tenant_id = ${tenantId} and application_id = ${applicationId} and operation in ('delete', 'disable')
+           and created_at > ${new Date(now.getTime() - DAY_MS)} and status <> 'sandbox') as recent,
+        (select count(*) from repository_object
+         where tenant_id = ${tenantId} and application_id = ${applicationId} and not deleted) as objects`.execute(
+      tx.getKysely(),
+    );
+    const limits = thresholds.get(key) ?? {
+      maxCount: DEFAULT_DELETION_THRESHOLD,
+      maxPercent: DEFAULT_DELETION_LIMITS.maxPercent,
+    };
+    const tripped = trippedLimit(
+      {
+        objectClass: 'all',
+        deletions: Number(rows[0]?.recent ?? 0) + deletions.length,
+        objects: Number(rows[0]?.objects ?? 0),
+      },
+      limits,
+    );
+    if (tripped === undefined) continue;
     for (const item of deletions) {
       item.status = 'held';
       item.holdReason = 'mass-deletion';

@@ -185,6 +185,32 @@ export const ApplicationPlanSchema = Type.Object(
         strict,
       ),
     ),
+    deletionGuard: Type.Optional(
+      Type.Object(
+        {
+          maxCount: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description:
+                'A completed full run deleting more objects of one class than this is held (default 500).',
+            }),
+          ),
+          maxPercent: Type.Optional(
+            Type.Number({
+              minimum: 0,
+              maximum: 100,
+              description:
+                'A completed full run deleting more than this percentage of the objects of one class is held, where the application holds more than 100 of them (default 20). Also the percentage of the export guard.',
+            }),
+          ),
+        },
+        {
+          ...strict,
+          description:
+            'Deletion guard (docs/configuration.md): a full run whose deletions pass a limit deletes nothing and makes no leavers until an administrator releases it.',
+        },
+      ),
+    ),
     export: Type.Optional(
       Type.Object(
         {
@@ -201,7 +227,7 @@ export const ApplicationPlanSchema = Type.Object(
             Type.Integer({
               minimum: 0,
               description:
-                'Mass-deletion protection: more deletions than this within 24 hours are held for approval (default 100).',
+                'Mass-deletion protection: more deletes, disables and deprovisioning than this within 24 hours are held for approval (default 100); so are more than deletionGuard.maxPercent (default 20%) of the objects the application holds, where it holds more than 100.',
             }),
           ),
           maxAttempts: Type.Optional(

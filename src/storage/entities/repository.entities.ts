@@ -58,7 +58,8 @@ const ImportRunSchema = defineEntity({
     kind: p.string().length(8).nullable(),
     /**
      * running → completing (marker seen, objects still arriving) → completed; or aborted; or incomplete (it
-     * cannot complete: `reason` says why).
+     * cannot complete: `reason` says why); or held by the deletion guard (`reason` says why) until an
+     * administrator releases it (completing again, then completed) or discards it (discarded).
      */
     status: p.string().length(16),
     /** Why the run is incomplete (e.g. a full run's completion marker without its objectCount). */
@@ -67,6 +68,8 @@ const ImportRunSchema = defineEntity({
     objectCount: p.integer().nullable(),
     seen: p.integer(),
     deletions: p.integer(),
+    /** An administrator released the held run: its completion applies its deletions without the guard. */
+    released: p.boolean().default(false),
     startedAt: p.datetime(),
     finishedAt: p.datetime().nullable(),
   },
