@@ -4,9 +4,7 @@
 // to Vault attributes with the plan's inbound mappers. Objects that join nothing are left unjoined.
 //
 // Without a hard join, the application's joining rules are tried in order: one match joins, several are
-// held as an ambiguous join (never a guess), none projects or leaves the object unjoined. A rule's match
-// to an identity that already holds an object of the same application and object class, or that another
-// object of the batch also matches, is held as a join conflict (unless the plan allows several there).
+// held as an ambiguous join (never a guess), none projects or leaves the object unjoined.
 //
 // Each mapped attribute carries its mapper's authority; the identity keeps the value of the highest.
 //
@@ -34,14 +32,9 @@ const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
 
 /** How an application object is joined, as its repository row records it. */
 export interface JoinState {
-  state: 'joined' | 'unjoined' | 'ambiguous' | 'conflict' | 'excluded' | null;
+  state: 'joined' | 'unjoined' | 'ambiguous' | 'excluded' | null;
   identityId: string | null;
-  /**
-   * ambiguous: the rule and the identities it matched; conflict: the rule, the one identity it matched and
-   * `conflictsWith`, the external ids of the objects of the same application and object class that identity
-   * already holds (joined) or that claim it too (held in conflict).
-   */
-  candidates: { rule: string; identityIds: string[]; conflictsWith?: string[] } | null;
+  candidates: { rule: string; identityIds: string[] } | null;
 }
 
 /** The join state of an object never joined (a new one). */
@@ -77,13 +70,7 @@ export interface InboundForwarder {
   forward(tx: EntityManager, decisions: InboundDecisions): Promise<OutboxRow[]>;
   /** Objects deleted in an application whose plan says the identity then leaves. */
   forwardDeletions(tx: EntityManager, deleted: DeletedObject[]): Promise<OutboxRow[]>;
-  readonly counters: {
-    forwarded: number;
-    projected: number;
-    unjoined: number;
-    ambiguous: number;
-    conflicts: number;
-  };
+  readonly counters: { forwarded: number; projected: number; unjoined: number; ambiguous: number };
 }
 
 export function createInboundForwarder(options: {
@@ -91,7 +78,7 @@ export function createInboundForwarder(options: {
   identityTopic: string;
   source: string;
 }): InboundForwarder {
-  const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0, conflicts: 0 };
+  const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0 };
   return {
     counters,
     async decide(tx, changed) {
@@ -131,7 +118,6 @@ export function createInboundForwarder(options: {
         joined,
       );
       const returning = await leaversJoinedAnew(tx, configured, joined, matches);
-      const conflicts = await joinConflicts(tx, configured, joined, matches);
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
         if (excluded.has(key)) continue;
@@ -145,12 +131,6 @@ export function createInboundForwarder(options: {
               identityId: null,
               candidates: { rule: match.rule, identityIds: match.identityIds },
             });
-            continue;
-          }
-          const conflict = conflicts.get(key);
-          if (conflict !== undefined) {
-            counters.conflicts++;
-            joins.set(key, { state: 'conflict', identityId: null, candidates: conflict });
             continue;
           }
           if (match.kind === 'joined') identityId = match.identityId;
@@ -457,110 +437,6 @@ function declaredAttributes(application: ApplicationPlan): Record<string, Attrib
     {},
     ...Object.values(application.objectClasses).map((objectClass) => objectClass.attributes),
   ) as Record<string, AttributeSpec>;
-}
-
-/** Whether an identity may hold several objects of this application's object class (`multipleJoins`). */
-function allowsMultipleJoins(application: ApplicationPlan, objectClass: string): boolean {
-  const declared = application.objectClasses[objectClass];
-  if (declared === undefined || declared.kind === 'group') return true;
-  // An authoritative source may hold several records of one person (two employments): as before.
-  return declared.multipleJoins ?? application.createsIdentities === true;
-}
-
-/**
- * The objects a joining rule matched to one identity that are held as join conflicts (by objectKey), each
- * with the rule, the identity and the objects it conflicts with. An identity holds at most one object of an
- * application's object class unless the plan allows several: a rule's match to an identity that already
- * holds one (joined, in the Application Repository or by a hard join in this batch), or that another object
- * held in conflict claims, is held; two objects of one batch matched to the same identity that holds none
- * are both held — neither was joined before, and choosing one (by external id, by arrival) would be a
- * guess. An administrator decides (POST /v1/joins one, /v1/joins/unjoin the other). One statement per batch,
- * and none when no rule matched.
- */
-async function joinConflicts(
-  tx: EntityManager,
-  configured: { object: ImportObject; application: { plan: ApplicationPlan } }[],
-  joined: Map<string, string>,
-  matches: Map<string, JoinMatch>,
-): Promise<Map<string, { rule: string; identityIds: string[]; conflictsWith: string[] }>> {
-  const slotOf = (object: ImportObject, identityId: string) =>
-    `${object.tenantId}|${object.applicationId}|${object.objectClass}|${identityId}`;
-  const claims = new Map<string, { object: ImportObject; rule: string; identityId: string }[]>();
-  for (const { object, application } of configured) {
-    const match = matches.get(objectKey(object));
-    if (match?.kind !== 'joined' || joined.has(objectKey(object))) continue;
-    if (allowsMultipleJoins(application.plan, object.objectClass)) continue;
-    const slot = slotOf(object, match.identityId);
-    claims.set(slot, [
-      ...(claims.get(slot) ?? []),
-      { object, rule: match.rule, identityId: match.identityId },
-    ]);
-  }
-  const conflicts = new Map<string, { rule: string; identityIds: string[]; conflictsWith: string[] }>();
-  if (claims.size === 0) return conflicts;
-  const holders = new Map<string, Set<string>>();
-  const hold = (slot: string, externalId: string) => {
-    holders.set(slot, (holders.get(slot) ?? new Set()).add(externalId));
-  };
-  // Objects of this batch that keep their hard join to a claimed identity.
-  for (const { object } of configured) {
-    const identityId = joined.get(objectKey(object));
-    if (identityId !== undefined && claims.has(slotOf(object, identityId)))
-      hold(slotOf(object, identityId), object.externalId);
-  }
-  const slots = [...claims.values()].flatMap((entries) => {
-    const first = entries[0];
-    return first === undefined
-      ? []
-      : [
-          {
-            tenant_id: first.object.tenantId,
-            application_id: first.object.applicationId,
-            object_class: first.object.objectClass,
-            identity_id: first.identityId,
-          },
-        ];
-  });
-  // One batch at a time per claimed identity and object class (other partitions, other processes): without
-  // it two batches could each join an account to the identity, neither seeing the other's uncommitted join.
-  // Taken in order (no deadlock between batches); the query below, a later statement, sees what the batch
-  // that held the lock committed.
-  await sql`select pg_advisory_xact_lock(hashtext('join-slot:' || slot)) from unnest(${[...claims.keys()].sort()}::text[]) as slot order by slot`.execute(
-    tx.getKysely(),
-  );
-  // Joined to the identity, or held in conflict over it, in the Application Repository.
-  const { rows } = await sql<{
-    tenant_id: string;
-    application_id: string;
-    object_class: string;
-    identity_id: string;
-    external_id: string;
-  }>`
-    select u.tenant_id, u.application_id, u.object_class, u.identity_id, r.external_id
-    from jsonb_to_recordset(${JSON.stringify(slots)}::jsonb)
-      as u(tenant_id uuid, application_id uuid, object_class text, identity_id uuid)
-    join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
-      and r.object_class = u.object_class and not r.deleted
-      and ((r.join_state = 'joined' and r.identity_id = u.identity_id)
-        or (r.join_state = 'conflict' and r.join_candidates->'identityIds' @> jsonb_build_array(u.identity_id::text)))`.execute(
-    tx.getKysely(),
-  );
-  for (const row of rows)
-    hold(`${row.tenant_id}|${row.application_id}|${row.object_class}|${row.identity_id}`, row.external_id);
-  for (const [slot, entries] of claims) {
-    const claimants = entries.map(({ object }) => object.externalId);
-    for (const { object, rule, identityId } of entries) {
-      const others = new Set([...(holders.get(slot) ?? []), ...claimants]);
-      others.delete(object.externalId);
-      if (others.size === 0) continue;
-      conflicts.set(objectKey(object), {
-        rule,
-        identityIds: [identityId],
-        conflictsWith: [...others].sort(),
-      });
-    }
-  }
-  return conflicts;
 }
 
 type JoinMatch =
