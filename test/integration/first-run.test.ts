@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/infra/process.ts';
+import { waitFor } from '../support/streams.ts';
 
 interface Run {
   child: ChildProcess;
@@ -48,25 +49,11 @@ function npm(cwd: string, args: string[]): Run {
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${String(ms)} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 /** `npm start` is up: its JSON log (stdout is a pipe) names the URL; /readyz answers 200. */
 async function listening(service: Run): Promise<string> {
   const url = await waitFor(
     '"Joinery is listening"',
-    () => {
+    async () => {
       const exited = service.child.exitCode !== null;
       if (exited) throw new Error(`npm start exited: ${service.stderr()}${service.stdout().slice(-2000)}`);
       return /"url":"(http:\/\/[^"]+)","kafka":"embedded","msg":"Joinery is listening"/.exec(
