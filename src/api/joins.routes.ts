@@ -1,5 +1,7 @@
 // Manual joins: an administrator decides which identity an application object belongs to (a disconnector,
-// an ambiguous join, a wrong join), or that it belongs to none. A join becomes the object's hard join (its
+// an ambiguous join, a join conflict, a wrong join), or that it belongs to none. A join conflict (a second
+// object of one application's object class matched to an identity) is resolved by joining the person's
+// object here and unjoining the other; joining one leaves any other still held in conflict as it is. A join becomes the object's hard join (its
 // provenance manual:<service account>) and the object is fed to the engine again through the transactional
 // outbox, so its attributes reach the identity; an unjoin excludes the object, which the inbound stage
 // then leaves alone until joined by hand. The identity an object leaves (unjoined, or re-joined elsewhere)

@@ -1,5 +1,7 @@
 // The Application Repository of one application: its objects with their join state — the disconnectors
-// (unjoined), the ambiguous joins with their candidate identities, the joined and the excluded ones, each
+// (unjoined), the ambiguous joins with their candidate identities, the join conflicts (their identity holds
+// or is claimed by another object of the class) with the objects they conflict with, the joined and the
+// excluded ones, each
 // joined one with how it came to be joined (its join provenance). Its disconnectors can be looked at
 // again on demand (POST …/rejoin), as the engine's sweep does when identities change.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -10,7 +12,7 @@ import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
 
-export const joinStates = ['joined', 'unjoined', 'ambiguous', 'excluded'] as const;
+export const joinStates = ['joined', 'unjoined', 'ambiguous', 'conflict', 'excluded'] as const;
 
 const ApplicationParams = Type.Object({ applicationId: Type.String({ format: 'uuid' }) });
 
@@ -26,7 +28,7 @@ interface ObjectRow {
   deleted: boolean;
   join_state: string | null;
   identity_id: string | null;
-  join_candidates: { rule: string; identityIds: string[] } | null;
+  join_candidates: { rule: string; identityIds: string[]; conflictsWith?: string[] } | null;
   last_run_id: string | null;
   updated_at: Date;
   join_provenance: string | null;
@@ -115,7 +117,7 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string 
     },
   );
 
-  // The application's disconnectors (unjoined and ambiguous; never the excluded) are re-fed to the engine
+  // The application's disconnectors (unjoined, ambiguous and conflict; never the excluded) are re-fed to the engine
   // now, and the joining rules decide again: accepted, with how many objects were queued.
   app.post(
     '/applications/:applicationId/rejoin',

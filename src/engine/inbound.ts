@@ -4,7 +4,9 @@
 // to Vault attributes with the plan's inbound mappers. Objects that join nothing are left unjoined.
 //
 // Without a hard join, the application's joining rules are tried in order: one match joins, several are
-// held as an ambiguous join (never a guess), none projects or leaves the object unjoined.
+// held as an ambiguous join (never a guess), none projects or leaves the object unjoined. A rule's match
+// to an identity that already holds an object of the same application and object class, or that another
+// object of the batch also matches, is held as a join conflict (unless the plan allows several there).
 //
 // Each mapped attribute carries its mapper's authority; the identity keeps the value of the highest.
 //
@@ -32,9 +34,14 @@ const PROJECTION_NAMESPACE = '7f1d3c52-5d0e-4d1b-9a55-2a4a3c8e6b10';
 
 /** How an application object is joined, as its repository row records it. */
 export interface JoinState {
-  state: 'joined' | 'unjoined' | 'ambiguous' | 'excluded' | null;
+  state: 'joined' | 'unjoined' | 'ambiguous' | 'conflict' | 'excluded' | null;
   identityId: string | null;
-  candidates: { rule: string; identityIds: string[] } | null;
+  /**
+   * ambiguous: the rule and the identities it matched; conflict: the rule, the one identity it matched and
+   * `conflictsWith`, the external ids of the objects of the same application and object class that identity
+   * already holds (joined) or that claim it too (held in conflict).
+   */
+  candidates: { rule: string; identityIds: string[]; conflictsWith?: string[] } | null;
 }
 
 /** The join state of an object never joined (a new one). */
@@ -70,7 +77,13 @@ export interface InboundForwarder {
   forward(tx: EntityManager, decisions: InboundDecisions): Promise<OutboxRow[]>;
   /** Objects deleted in an application whose plan says the identity then leaves. */
   forwardDeletions(tx: EntityManager, deleted: DeletedObject[]): Promise<OutboxRow[]>;
-  readonly counters: { forwarded: number; projected: number; unjoined: number; ambiguous: number };
+  readonly counters: {
+    forwarded: number;
+    projected: number;
+    unjoined: number;
+    ambiguous: number;
+    conflicts: number;
+  };
 }
 
 export function createInboundForwarder(options: {
@@ -78,7 +91,7 @@ export function createInboundForwarder(options: {
   identityTopic: string;
   source: string;
 }): InboundForwarder {
-  const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0 };
+  const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0, conflicts: 0 };
   return {
     counters,
     async decide(tx, changed) {
@@ -118,6 +131,7 @@ export function createInboundForwarder(options: {
         joined,
       );
       const returning = await leaversJoinedAnew(tx, configured, joined, matches);
+      const conflicts = await joinConflicts(tx, configured, joined, matches);
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
         if (excluded.has(key)) continue;
@@ -131,6 +145,12 @@ export function createInboundForwarder(options: {
               identityId: null,
               candidates: { rule: match.rule, identityIds: match.identityIds },
             });
+            continue;
+          }
+          const conflict = conflicts.get(key);
+          if (conflict !== undefined) {
+            counters.conflicts++;
+            joins.set(key, { state: 'conflict', identityId: null, candidates: conflict });
             continue;
           }
           if (match.kind === 'joined') identityId = match.identityId;
@@ -437,6 +457,131 @@ function declaredAttributes(application: ApplicationPlan): Record<string, Attrib
     {},
     ...Object.values(application.objectClasses).map((objectClass) => objectClass.attributes),
   ) as Record<string, AttributeSpec>;
+}
+
+/** Whether an identity may hold several objects of this application's object class (`multipleJoins`). */
+function allowsMultipleJoins(application: ApplicationPlan, objectClass: string): boolean {
+  const declared = application.objectClasses[objectClass];
+  if (declared === undefined || declared.kind === 'group') return true;
+  // An authoritative source may hold several records of one person (two employments): as before.
+  return declared.multipleJoins ?? application.createsIdentities === true;
+}
+
+/**
+ * The objects a joining rule matched to one identity that are held as join conflicts (by objectKey), each
+ * with the rule, the identity and the objects it conflicts with. An identity holds at most one object of an
+ * application's object class unless the plan allows several: a rule's match to an identity that already
+ * holds one (joined, in the Application Repository or by a hard join in this batch), or that another object
+ * held in conflict claims, is held; two objects of one batch matched to the same identity that holds none
+ * are both held — neither was joined before, and choosing one (by external id, by arrival) would be a
+ * guess. An administrator decides (POST /v1/joins one, /v1/joins/unjoin the other). Three statements per
+ * batch, each on an index (the claims, the hard joins by identity, the conflicts' partial index), and none
+ * when no rule matched an identity in a class that allows one object.
+ */
+async function joinConflicts(
+  tx: EntityManager,
+  configured: { object: ImportObject; application: { plan: ApplicationPlan } }[],
+  joined: Map<string, string>,
+  matches: Map<string, JoinMatch>,
+): Promise<Map<string, { rule: string; identityIds: string[]; conflictsWith: string[] }>> {
+  const slotOf = (object: ImportObject, identityId: string) =>
+    `${object.tenantId}|${object.applicationId}|${object.objectClass}|${identityId}`;
+  const claims = new Map<string, { object: ImportObject; rule: string; identityId: string }[]>();
+  for (const { object, application } of configured) {
+    const match = matches.get(objectKey(object));
+    if (match?.kind !== 'joined' || joined.has(objectKey(object))) continue;
+    if (allowsMultipleJoins(application.plan, object.objectClass)) continue;
+    const slot = slotOf(object, match.identityId);
+    claims.set(slot, [
+      ...(claims.get(slot) ?? []),
+      { object, rule: match.rule, identityId: match.identityId },
+    ]);
+  }
+  const conflicts = new Map<string, { rule: string; identityIds: string[]; conflictsWith: string[] }>();
+  if (claims.size === 0) return conflicts;
+  const holders = new Map<string, Set<string>>();
+  const hold = (slot: string, externalId: string) => {
+    holders.set(slot, (holders.get(slot) ?? new Set()).add(externalId));
+  };
+  // Objects of this batch that keep their hard join to a claimed identity.
+  for (const { object } of configured) {
+    const identityId = joined.get(objectKey(object));
+    if (identityId !== undefined && claims.has(slotOf(object, identityId)))
+      hold(slotOf(object, identityId), object.externalId);
+  }
+  const claimed = [...claims.values()].flatMap((entries) => {
+    const first = entries[0];
+    return first === undefined
+      ? []
+      : [
+          {
+            tenant_id: first.object.tenantId,
+            application_id: first.object.applicationId,
+            object_class: first.object.objectClass,
+            identity_id: first.identityId,
+          },
+        ];
+  });
+  const db = tx.getKysely();
+  const slotsJson = JSON.stringify(claimed);
+  // One batch at a time per claimed identity and object class (other partitions, other processes): a claim
+  // that another open batch inserted waits on join_claim's primary key until that batch commits, so the query
+  // below sees what it joined. In key order, so two batches never wait on each other in a cycle; deleted again
+  // before this batch commits (migrations/Migration20261206090000_join_conflicts.ts).
+  await sql`
+    insert into join_claim (tenant_id, application_id, object_class, identity_id)
+    select tenant_id, application_id, object_class, identity_id
+    from jsonb_to_recordset(${slotsJson}::jsonb)
+      as u(tenant_id uuid, application_id uuid, object_class text, identity_id uuid)
+    order by 1, 2, 3, 4
+    on conflict do nothing`.execute(db);
+  // Joined to the identity (found through the hard joins, indexed by identity), or held in conflict over it.
+  const { rows } = await sql<{
+    tenant_id: string;
+    application_id: string;
+    object_class: string;
+    identity_id: string;
+    external_id: string;
+  }>`
+    with u as (
+      select * from jsonb_to_recordset(${slotsJson}::jsonb)
+        as u(tenant_id uuid, application_id uuid, object_class text, identity_id uuid))
+    select u.tenant_id, u.application_id, u.object_class, u.identity_id, r.external_id
+    from u
+    join identity_source s on s.identity_id = u.identity_id and s.tenant_id = u.tenant_id
+      and s.application_id = u.application_id
+    join repository_object r on r.tenant_id = s.tenant_id and r.application_id = s.application_id
+      and r.external_id = s.external_id
+    where r.object_class = u.object_class and not r.deleted and r.join_state = 'joined'
+      and r.identity_id = u.identity_id
+    union all
+    select u.tenant_id, u.application_id, u.object_class, u.identity_id, r.external_id
+    from u
+    join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
+      and r.join_state = 'conflict' and (r.join_candidates->'identityIds'->>0) = u.identity_id::text
+    where r.object_class = u.object_class and not r.deleted`.execute(db);
+  await sql`
+    delete from join_claim c
+    using jsonb_to_recordset(${slotsJson}::jsonb)
+      as u(tenant_id uuid, application_id uuid, object_class text, identity_id uuid)
+    where c.tenant_id = u.tenant_id and c.application_id = u.application_id
+      and c.object_class = u.object_class and c.identity_id = u.identity_id`.execute(db);
+  for (const row of rows)
+    hold(`${row.tenant_id}|${row.application_id}|${row.object_class}|${row.identity_id}`, row.external_id);
+  for (const [slot, entries] of claims) {
+    const claimants = entries.map(({ object }) => object.externalId);
+    for (const { object, rule, identityId } of entries) {
+      const others = new Set([...(holders.get(slot) ?? []), ...claimants]);
+      others.delete(object.externalId);
+      if (others.size === 0) continue;
+      conflicts.set(objectKey(object), {
+        rule,
+        identityIds: [identityId],
+        conflictsWith: [...others].sort(),
+      });
+    }
+  }
+  return conflicts;
 }
 
 type JoinMatch =

@@ -2,7 +2,7 @@
 // would send it (its content hash reset, so it is not skipped as unchanged), through the transactional
 // outbox, and the normal joining path decides — the hard join, the joining rules in order, projection.
 //
-// Used for the disconnectors (unjoined, or held ambiguous) once the identities they could match may have
+// Used for the disconnectors (unjoined, or held ambiguous or in conflict) once the identities they could match may have
 // appeared — on a sweep when a tenant has new identities, or when an administrator asks — and for the
 // objects still joined to an identity that lost one of its sources, so they supply their values again.
 // Objects an administrator excluded are never re-fed: they stay unjoined until joined by hand.
@@ -55,7 +55,7 @@ function importRows(target: RefeedTarget, tenantId: string, at: string, rows: Re
 }
 
 /**
- * Re-feeds the disconnectors (unjoined and ambiguous objects, never the excluded or deleted ones) of some
+ * Re-feeds the disconnectors (unjoined, ambiguous and conflict objects, never the excluded or deleted ones) of some
  * of a tenant's applications, in batches: one statement picks a batch and resets its content hashes, one
  * writes its import messages to the outbox. An object already waiting to be looked at again (its hash
  * reset, its message on the way) is not queued twice, and one an import batch holds locked is skipped (it
@@ -76,7 +76,7 @@ export async function requeueDisconnectors(
       from (
         select tenant_id, application_id, external_id from repository_object
         where tenant_id = ${options.tenantId} and application_id = any(${options.applicationIds}::uuid[])
-          and join_state in ('unjoined', 'ambiguous') and not deleted
+          and join_state in ('unjoined', 'ambiguous', 'conflict') and not deleted
           and content_hash <> ''
         limit ${batchSize}
         for update skip locked) picked

@@ -138,6 +138,12 @@ export const ApplicationPlanSchema = Type.Object(
             }),
           ),
           attributes: Type.Record(AttributeName, ApplicationAttributeSchema),
+          multipleJoins: Type.Optional(
+            Type.Boolean({
+              description:
+                "An identity may hold several objects of this class here (e.g. admin accounts). Default: false, or true for an application that createsIdentities. Otherwise a joining rule's second match for one identity is held as a join conflict for an administrator.",
+            }),
+          ),
         },
         strict,
       ),
