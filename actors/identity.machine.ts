@@ -504,6 +504,17 @@ export const identityMachine = logic.createMachine({
               emitLog('leaver', 'active', 'identity returned, deletion cancelled'),
             ],
           },
+          // Back in the source, but stated disabled (on leave, suspended): still a person of the organisation,
+          // so the deletion is called off; the accounts stay disabled as a leaver's are.
+          {
+            guard: is('disabled'),
+            target: 'disabled',
+            actions: [
+              'mergeInbound',
+              'cancelDeletion',
+              emitLog('leaver', 'disabled', 'identity returned disabled, deletion cancelled'),
+            ],
+          },
           { actions: 'mergeInbound' },
         ],
         'rules.applied': { actions: 'mergeInbound' },

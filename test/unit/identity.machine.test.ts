@@ -496,6 +496,26 @@ describe('identity lifecycle', () => {
       expect(late.effects).toEqual([]);
     });
 
+    it('keeps a leaver who returns stated disabled (on leave) disabled, and calls the deletion off', () => {
+      const returned = stepIdentity(leaver(), inbound({ at: T3, lifecycle: 'disabled', attributes: {} }));
+      expect(identityState(returned.snapshot)).toBe('disabled');
+      expect(returned.effects).toEqual([
+        { type: 'timer.cancel', timerId: DELETION_TIMER, identityId: IDENTITY },
+        {
+          type: 'log',
+          identityId: IDENTITY,
+          message: 'identity returned disabled, deletion cancelled',
+          from: 'leaver',
+          to: 'disabled',
+          at: T3,
+        },
+      ]);
+      expect(returned.snapshot.context.deletion).toBeUndefined();
+      const late = stepIdentity(returned.snapshot, timer(DELETION_TIMER, '2026-05-31T09:00:00.000Z'));
+      expect(identityState(late.snapshot)).toBe('disabled');
+      expect(late.effects).toEqual([]);
+    });
+
     it('deletes a leaver when the deletion timer fires', () => {
       const { snapshot, effects } = stepIdentity(leaver(), timer(DELETION_TIMER, '2026-05-31T09:00:00.000Z'));
       expect(identityState(snapshot)).toBe('deleted');
@@ -542,7 +562,7 @@ describe('identity lifecycle', () => {
     });
 
     it('stays a leaver, keeping its deletion, on changes that do not bring it back', () => {
-      for (const lifecycle of ['left', 'disabled', undefined] as const) {
+      for (const lifecycle of ['left', undefined] as const) {
         const fields = lifecycle === undefined ? {} : { lifecycle };
         const { snapshot, effects } = stepIdentity(
           leaver(),
