@@ -59,38 +59,48 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     const plans = new Map<string, PlanInForce | undefined>();
     for (const tenantId of new Set(subjects.map((subject) => subject.tenantId)))
       plans.set(tenantId, await options.plans.get(tx, tenantId));
-    // The objects joined in target applications (the identity's sources there, first joined first), read
-    // by primary key; an identity joined in no target costs no query at all.
-    const targetApplications = new Set(
-      [...plans.values()].flatMap((plan) =>
-        plan === undefined ? [] : targetsOf(plan).map((target) => target.applicationId),
-      ),
-    );
-    if (targetApplications.size === 0) return;
-    const joinedSources = new Map<string, { tenantId: string; applicationId: string; externalId: string }>();
+    // The objects joined in target applications (the identity's sources there), read by primary key; an
+    // identity joined in no target costs no query at all. The target is the first joined of the class Joinery
+    // exports there (an identity may hold objects of other classes beside it, or several with multipleJoins).
+    const targetClasses = new Map<string, string>();
+    for (const plan of plans.values())
+      if (plan !== undefined)
+        for (const target of targetsOf(plan)) targetClasses.set(target.applicationId, target.objectClass);
+    if (targetClasses.size === 0) return;
+    const joinedSources: [string, { tenantId: string; applicationId: string; externalId: string }][] = [];
     for (const subject of subjects)
-      for (const source of subject.sources) {
-        const key = `${subject.identityId}|${source.applicationId}`;
-        if (targetApplications.has(source.applicationId) && !joinedSources.has(key))
-          joinedSources.set(key, { tenantId: subject.tenantId, ...source });
-      }
+      for (const source of subject.sources)
+        if (targetClasses.has(source.applicationId))
+          joinedSources.push([
+            `${subject.identityId}|${source.applicationId}`,
+            { tenantId: subject.tenantId, ...source },
+          ]);
     const joined = new Map<string, { externalId: string; attributes: Attributes }>();
-    if (joinedSources.size > 0) {
-      const pairs = [...joinedSources];
-      const { rows } = await sql<{ i: string; attributes: Attributes | null; deleted: boolean | null }>`
-        select u.i, r.attributes, r.deleted
-        from unnest(${pairs.map(([, s]) => s.tenantId)}::uuid[], ${pairs.map(([, s]) => s.applicationId)}::uuid[],
-          ${pairs.map(([, s]) => s.externalId)}::text[]) with ordinality as u(tenant_id, application_id, external_id, i)
+    if (joinedSources.length > 0) {
+      const { rows } = await sql<{
+        i: string;
+        object_class: string | null;
+        attributes: Attributes | null;
+        deleted: boolean | null;
+      }>`
+        select u.i, r.object_class, r.attributes, r.deleted
+        from unnest(${joinedSources.map(([, s]) => s.tenantId)}::uuid[], ${joinedSources.map(([, s]) => s.applicationId)}::uuid[],
+          ${joinedSources.map(([, s]) => s.externalId)}::text[]) with ordinality as u(tenant_id, application_id, external_id, i)
         left join repository_object r on r.tenant_id = u.tenant_id and r.application_id = u.application_id
-          and r.external_id = u.external_id`.execute(k);
+          and r.external_id = u.external_id
+        order by u.i`.execute(k);
       for (const row of rows) {
-        const [key, source] = pairs[Number(row.i) - 1] ?? [];
+        const [key, source] = joinedSources[Number(row.i) - 1] ?? [];
         // A deleted object is joined no more; one not imported yet (just created by an export) still is.
-        if (key !== undefined && source !== undefined && row.deleted !== true)
+        if (key === undefined || source === undefined || row.deleted === true) continue;
+        // An object of another class (an admin account beside the user account) is never the target.
+        if (row.object_class !== null && row.object_class !== targetClasses.get(source.applicationId))
+          continue;
+        if (!joined.has(key))
           joined.set(key, { externalId: source.externalId, attributes: row.attributes ?? {} });
       }
     }
-    const previous = await readTargetStates(tx, ids, [...targetApplications]);
+    const previous = await readTargetStates(tx, ids, [...targetClasses.keys()]);
 
     const exports: NewExport[] = [];
     const thresholds = new Map<string, DeletionLimits>();

@@ -34,7 +34,7 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
   let fixture: StreamsFixture;
   let engine: Engine;
   let app: App;
-  const apps = { hr: '', directory: '', admins: '' };
+  const apps = { hr: '', directory: '', admins: '', workstations: '' };
 
   const planSource = [
     'version: 1',
@@ -65,6 +65,17 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
     '    objectClasses:',
     '      user: { multipleJoins: true, attributes: { employeeNumber: {} } }',
     '    joining: [{ name: employee number, all: [{ source: employeeNumber, vault: employeeId }] }]',
+    '  - name: workstations',
+    '    type: ldap',
+    '    mode: live',
+    '    objectClasses:',
+    '      admin: { multipleJoins: true, attributes: { employeeNumber: {}, description: { direction: both } } }',
+    '      user: { attributes: { employeeNumber: {}, description: { direction: both } } }',
+    '    joining: [{ name: employee number, all: [{ source: employeeNumber, vault: employeeId }] }]',
+    '    outbound:',
+    '      - { target: description, from: givenName }',
+    '    export: { objectClass: user }',
+    '    classifications: [1]',
     'classifications:',
     `  - { value: 1, name: everyone, when: 'identity.employeeId != ""' }`,
   ].join('\n');
@@ -88,6 +99,7 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
     apps.hr = ids.get('hr') ?? '';
     apps.directory = ids.get('directory') ?? '';
     apps.admins = ids.get('admins') ?? '';
+    apps.workstations = ids.get('workstations') ?? '';
   });
   afterAll(async () => {
     await app.close();
@@ -111,11 +123,11 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
       externalId: id,
       attributes: { WorkerID: id, FirstName: name, Status: status },
     });
-  const account = (applicationId: string, dn: string, employeeNumber: string) =>
+  const account = (applicationId: string, dn: string, employeeNumber: string, objectClass = 'user') =>
     importMessage({
       tenantId: fixture.tenantId,
       applicationId,
-      objectClass: 'user',
+      objectClass,
       externalId: dn,
       attributes: { employeeNumber },
     });
@@ -176,14 +188,11 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
        order by external_id`,
       [fixture.tenantId, applicationId, identityId],
     );
+  /** The identity of an HR worker, once a joining rule can find it by its employee id. */
   const projected = async (workerId: string) =>
-    waitFor(`the identity of ${workerId}`, async () => {
-      const rows = await query<{ identity_id: string }>(
-        fixture.database.url,
-        'select identity_id from identity_source where tenant_id = $1 and application_id = $2 and external_id = $3',
-        [fixture.tenantId, apps.hr, workerId],
-      );
-      return rows[0]?.identity_id;
+    waitFor(`the identity of ${workerId}, found by its employee id`, async () => {
+      const found = await call('GET', `/v1/identities?attribute=employeeId&value=${workerId}`);
+      return found.json<{ items: { id: string }[] }>().items[0]?.id;
     });
   /** The directory's lifecycle writes (enable, disable, delete) for an identity, in order. */
   const lifecycleWrites = (identityId: string) =>
@@ -299,6 +308,8 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
     });
     expect(unjoined.json()).toMatchObject({ joinState: 'excluded', previousJoinState: 'conflict' });
     await waitFor('the chosen account joined', () => inState(apps.directory, 'CN=Grace,OU=Users', 'joined'));
+    // The identity takes the account as its source once the engine has the re-fed object.
+    await waitUntilSettled(fixture);
     expect(await conflicts(apps.directory)).toEqual([]);
     expect((await hardJoins(apps.directory, grace)).map((row) => row.external_id)).toEqual([
       'CN=Grace,OU=Users',
@@ -356,6 +367,35 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
       'CN=adm-linus',
       'CN=adm2-linus',
       'CN=adm3-linus',
+    ]);
+  });
+
+  it('writes to the account of the exported class, never to an admin account the identity also holds', async () => {
+    await fixture.send('imports', [worker('E-5', 'Grace', 'active')]);
+    const grace = await projected('E-5');
+    // The admin account joins first, then the user account; neither is a conflict (different classes).
+    await fixture.send('imports', [account(apps.workstations, 'CN=adm-grace', 'E-5', 'admin')]);
+    await waitFor('the admin account joined', () => inState(apps.workstations, 'CN=adm-grace', 'joined'));
+    await fixture.send('imports', [account(apps.workstations, 'CN=grace', 'E-5')]);
+    await waitFor('the user account joined', () => inState(apps.workstations, 'CN=grace', 'joined'));
+
+    await fixture.send('imports', [worker('E-5', 'Gracie', 'active')]);
+    const writes = (externalId: string) =>
+      query<{ operation: string; attributes: Record<string, unknown> | null }>(
+        fixture.database.url,
+        `select operation, attributes from export_item where application_id = $1 and external_id = $2
+         order by seq`,
+        [apps.workstations, externalId],
+      );
+    await waitFor('the new name written to the user account', async () => {
+      const rows = await writes('CN=grace');
+      return rows.some((row) => row.attributes?.description === 'Gracie') ? rows : undefined;
+    });
+    await waitUntilSettled(fixture);
+    expect(await writes('CN=adm-grace')).toEqual([]);
+    expect((await hardJoins(apps.workstations, grace)).map((row) => row.external_id)).toEqual([
+      'CN=adm-grace',
+      'CN=grace',
     ]);
   });
 });
