@@ -10,6 +10,15 @@ export const errorCodes = {
   JNY_CONFIG_INVALID:
     'A setting is missing, malformed or unknown; the message names it and where it came from.',
   JNY_VALIDATION: 'A request or input does not match its contract.',
+  JNY_BAD_REQUEST:
+    'The HTTP request itself is malformed: a URL that does not decode, a request line or header the HTTP parser refuses.',
+  JNY_BODY_MALFORMED:
+    'A request body does not parse as its content type (invalid or empty JSON, fewer bytes than its Content-Length).',
+  JNY_BODY_TOO_LARGE: 'A request body is larger than the route accepts.',
+  JNY_URI_TOO_LONG: 'A request URL, or one of its path parameters, is longer than the API accepts.',
+  JNY_MEDIA_TYPE_UNSUPPORTED: 'A request body has a content type the route does not accept.',
+  JNY_HEADERS_TOO_LARGE: 'The request line and headers together are larger than the HTTP server accepts.',
+  JNY_REQUEST_TIMEOUT: 'The client did not send its whole request in time.',
   JNY_UNAUTHENTICATED: 'No valid credentials: a missing, unknown or revoked API key or agent.',
   JNY_FORBIDDEN: 'The caller is known but may not do this.',
   JNY_NOT_FOUND: 'No such resource (also for another tenant’s resources).',
@@ -84,6 +93,38 @@ export class ValidationError extends JoineryError {
   readonly retriable = false;
   override readonly httpStatus = 400;
 }
+
+/**
+ * An HTTP request refused before any route decided anything: its URL, headers, body or content type cannot
+ * be taken as they are (the HTTP edge maps the web server's own refusals to these codes).
+ */
+export class RequestRefusedError extends JoineryError {
+  readonly code: RequestRefusedCode;
+  readonly retriable = false;
+  override readonly httpStatus: number;
+
+  constructor(
+    code: RequestRefusedCode,
+    httpStatus: number,
+    message: string,
+    options: JoineryErrorOptions = {},
+  ) {
+    super(message, options);
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+export type RequestRefusedCode = Extract<
+  ErrorCode,
+  | 'JNY_BAD_REQUEST'
+  | 'JNY_BODY_MALFORMED'
+  | 'JNY_BODY_TOO_LARGE'
+  | 'JNY_URI_TOO_LONG'
+  | 'JNY_MEDIA_TYPE_UNSUPPORTED'
+  | 'JNY_HEADERS_TOO_LARGE'
+  | 'JNY_REQUEST_TIMEOUT'
+>;
 
 export class UnauthenticatedError extends JoineryError {
   readonly code = 'JNY_UNAUTHENTICATED';

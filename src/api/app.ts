@@ -1,9 +1,8 @@
 // The HTTP API as a Fastify app. buildApp() composes it; only the service entry point listens.
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { JoineryError } from '../../kernel/errors.ts';
 import type { Readiness } from '../health/readiness.ts';
 import { healthRoutes } from './health.routes.ts';
 import { authenticationPlugin } from './auth.ts';
@@ -24,6 +23,14 @@ import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
+import {
+  handleClientError,
+  handleError,
+  handleFrameworkError,
+  MAX_PARAM_LENGTH,
+  refuseLongUrl,
+} from './http-errors.ts';
+import { refuseUnstorableText, useCanonicalUuidFormat } from './input-hygiene.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -46,31 +53,22 @@ export async function buildApp(deps: AppDeps) {
     // Keeps a slow client from holding shutdown forever; in-flight requests still finish.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    ajv: {
+      customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false },
+      onCreate: useCanonicalUuidFormat,
+    },
+    // Node's HTTP parser and Fastify's router refuse some requests before any hook runs: they answer in
+    // the API's error shape too (http-errors.ts).
+    clientErrorHandler: handleClientError,
+    frameworkErrors: handleFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((error: FastifyError | JoineryError | Error, request, reply) => {
-    if (error instanceof JoineryError) {
-      if (error.httpStatus >= 500) request.log.error({ err: error }, error.message);
-      return reply.status(error.httpStatus).send({
-        error: {
-          code: error.code,
-          message: error.message,
-          ...(error.details ? { details: error.details } : {}),
-        },
-      });
-    }
-    if ('validation' in error && error.validation !== undefined) {
-      return reply.status(400).send({ error: { code: 'JNY_VALIDATION', message: error.message } });
-    }
-    if ('statusCode' in error && typeof error.statusCode === 'number' && error.statusCode < 500) {
-      return reply.status(error.statusCode).send({ error: { code: error.code, message: error.message } });
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply
-      .status(500)
-      .send({ error: { code: 'JNY_INTERNAL', message: 'internal error; see the service log' } });
-  });
+  app.setErrorHandler((error: Error, request, reply) => handleError(error, request, reply));
+  // Every route, the unauthenticated ones included: limits and text checks before authentication, the
+  // schema and the handler.
+  app.addHook('onRequest', refuseLongUrl);
+  app.addHook('preValidation', refuseUnstorableText);
   app.setNotFoundHandler((request, reply) =>
     reply
       .status(404)

@@ -4,7 +4,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { approveExports, cancelExports } from '../engine/export-queue.ts';
-import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 
 const exportStatuses = [
@@ -103,9 +103,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', { schema: { querystring: ExportsQuery } }, async (request) => {
     const { applicationId, status } = request.query;
     const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after);
-    if (after !== undefined && !/^[0-9]{1,19}$/.test(after))
-      throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)');
+    const after = decodeCursor(request.query.after, 'bigint');
     const { rows } = await sql<ExportRow>`
       select seq::text as seq, export_id, application_id, identity_id, object_class, external_id, operation,
         attributes, members, secret is not null as has_secret, status, hold_reason, attempts, next_attempt_at,

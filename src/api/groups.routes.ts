@@ -2,7 +2,7 @@
 // references not joined yet, and the applications it is exported to.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
-import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
+import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 
 const SearchQuery = Type.Object(
@@ -24,8 +24,6 @@ const GroupParams = Type.Object(
   { id: Type.String({ format: 'uuid', description: 'The Vault group id.' }) },
   { additionalProperties: false },
 );
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface GroupRow {
   id: string;
@@ -49,9 +47,7 @@ const present = (row: GroupRow) => ({
 export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', { schema: { querystring: SearchQuery } }, async (request) => {
     const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after);
-    if (after !== undefined && !uuidPattern.test(after))
-      throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)');
+    const after = decodeCursor(request.query.after, 'uuid');
     const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
     const { name } = request.query;
     if (name !== undefined) {

@@ -28,8 +28,6 @@ const SearchQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', { schema: { querystring: SearchQuery } }, async (request) => {
     const { attribute, value, state, classification } = request.query;
@@ -38,9 +36,7 @@ export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'querystring/attribute and querystring/value go together: give both or neither',
       );
     const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after);
-    if (after !== undefined && !uuidPattern.test(after))
-      throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)');
+    const after = decodeCursor(request.query.after, 'uuid');
     const ignoreCase = request.query.ignoreCase === 'true';
     const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
     if (attribute !== undefined && value !== undefined) {

@@ -2,6 +2,7 @@
 // next request passes back as `after`, so a page costs an index range scan however deep the caller reads.
 import { Type } from '@fastify/type-provider-typebox';
 import { ValidationError } from '../../kernel/errors.ts';
+import { canonicalUuid } from './input-hygiene.ts';
 
 export const MAX_PAGE_SIZE = 500;
 const DEFAULT_PAGE_SIZE = 100;
@@ -36,14 +37,31 @@ export function encodeCursor(key: string): string {
   return Buffer.from(key, 'utf8').toString('base64url');
 }
 
-/** The sort key inside a cursor; external ids (DNs) contain characters a raw key would need escaping for. */
-export function decodeCursor(after: string | undefined): string | undefined {
+/** What a list's sort key is: text (external ids), a UUID (identities, groups) or a bigint (queue order). */
+export type CursorKey = 'text' | 'uuid' | 'bigint';
+
+const MAX_BIGINT = 9223372036854775807n;
+const isKey: Record<CursorKey, (key: string) => boolean> = {
+  text: (key) => !key.includes('\u0000'),
+  uuid: (key) => canonicalUuid.test(key),
+  bigint: (key) => /^[0-9]{1,19}$/.test(key) && BigInt(key) <= MAX_BIGINT,
+};
+
+/**
+ * The sort key inside a cursor; external ids (DNs) contain characters a raw key would need escaping for.
+ * Only a cursor this API could have returned is read: base64url that encodes back to itself (so its bytes
+ * are UTF-8), holding a key of the list's kind (no NUL, a UUID, a bigint in range).
+ */
+export function decodeCursor(after: string | undefined, key: CursorKey = 'text'): string | undefined {
   if (after === undefined) return undefined;
-  if (!/^[A-Za-z0-9_-]+$/.test(after))
+  const decoded = /^[A-Za-z0-9_-]+$/.test(after)
+    ? Buffer.from(after, 'base64url').toString('utf8')
+    : undefined;
+  if (decoded === undefined || encodeCursor(decoded) !== after || !isKey[key](decoded))
     throw new ValidationError('querystring/after is not a cursor this API returned (use nextCursor)', {
-      details: { after },
+      details: { path: 'querystring/after' },
     });
-  return Buffer.from(after, 'base64url').toString('utf8');
+  return decoded;
 }
 
 /** One page from rows fetched with limit + 1: the extra row only says whether there is a next page. */

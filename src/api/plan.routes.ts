@@ -8,25 +8,27 @@ import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versio
 import type { PluginSet } from '../plan/plugins.ts';
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
+/** A plan's text may be larger than other bodies (1 MiB): the route and its parsers say so alike. */
+const planBodyLimit = 4 * 1024 * 1024;
 
 export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = async (app, options) => {
   // YAML arrives as text; JSON is kept as the text it was sent as, so versions diff what the author wrote.
   app.addContentTypeParser(
     yamlTypes,
-    { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 },
+    { parseAs: 'string', bodyLimit: planBodyLimit },
     (_request, body, done) => {
       done(null, body);
     },
   );
   app.addContentTypeParser(
     'application/json',
-    { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 },
+    { parseAs: 'string', bodyLimit: planBodyLimit },
     (_request, body, done) => {
       done(null, body);
     },
   );
 
-  app.put('/', async (request, reply) => {
+  app.put('/', { bodyLimit: planBodyLimit }, async (request, reply) => {
     if (typeof request.body !== 'string' || request.body.trim() === '') {
       throw new ValidationError(
         `send the plan as the request body (${yamlTypes.join(', ')} or application/json)`,

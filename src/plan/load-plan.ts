@@ -6,6 +6,10 @@ import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { PlanInvalidError } from '../../kernel/errors.ts';
 import { checkPlan, pathText, type CompiledPlan, type PlanPath, type PlanProblem } from './check-plan.ts';
 import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
+import { findUnstorableText } from '../storage/storable-text.ts';
+
+/** How many alias uses a plan may have: enough for shared blocks, not for an alias bomb (billion laughs). */
+export const MAX_PLAN_ALIASES = 100;
 
 export interface LocatedProblem extends PlanProblem {
   line?: number;
@@ -42,17 +46,37 @@ export function loadPlan(text: string, source: string, plugins: PluginSet = noPl
       })),
     );
   }
-  const value: unknown = document.toJS();
   const locate = (problem: PlanProblem): LocatedProblem => ({
     ...problem,
     line: lineOf(document, lineCounter, problem.path),
   });
+  const value = toValue(document, source);
+  const unstorable = findUnstorableText(value);
+  if (unstorable !== undefined)
+    throw invalid(source, [locate({ path: unstorable.path, message: unstorable.problem })]);
   const schemaProblems = schemaErrors(value);
   if (schemaProblems.length > 0) throw invalid(source, schemaProblems.map(locate));
   const plan = value as SyncPlan;
   const { problems, compiled } = checkPlan(plan, plugins);
   if (compiled === undefined) throw invalid(source, problems.map(locate));
   return compiled;
+}
+
+/** The document as a value; yaml refuses to expand more aliases than MAX_PLAN_ALIASES allows. */
+function toValue(document: Document, source: string): unknown {
+  try {
+    return document.toJS({ maxAliasCount: MAX_PLAN_ALIASES }) as unknown;
+  } catch (error) {
+    // yaml's resource-exhaustion guard: "Excessive alias count indicates a resource exhaustion attack".
+    if (error instanceof ReferenceError && /alias/i.test(error.message))
+      throw invalid(source, [
+        {
+          path: [],
+          message: `its aliases expand too far (more than ${String(MAX_PLAN_ALIASES)} uses of an anchor's content): write the values out or use fewer aliases`,
+        },
+      ]);
+    throw error;
+  }
 }
 
 function schemaErrors(value: unknown): PlanProblem[] {
