@@ -28,6 +28,8 @@ export const errorCodes = {
   JNY_INFRA: 'Local infrastructure could not be installed, started or reached.',
   JNY_START_UP: 'The service cannot start for a reason the user can fix; the message says what to do.',
   JNY_PLAN_INVALID: 'A sync plan failed validation.',
+  JNY_EXPRESSION_BUDGET:
+    'A sync plan expression exceeded its budget (steps, time, list or string size) on one object or identity.',
   JNY_VERSION_CONFLICT: 'Another writer changed an identity since it was read.',
   JNY_INTERNAL: 'An unexpected error; the service log has the details.',
   JNY_MESSAGE_REJECTED: 'A message or event that can never be processed as it is.',
@@ -185,6 +187,17 @@ export class PlanInvalidError extends JoineryError {
     super(message, { details: { problems } });
     this.problems = problems;
   }
+}
+
+/**
+ * A sync plan expression exceeded its evaluation budget (steps, time, the size of a list or string it
+ * built) on one object or identity: that object or identity fails, never the process. `details` names the
+ * expression's path and, where the caller knows them, the tenant and the object or identity.
+ */
+export class ExpressionBudgetError extends JoineryError {
+  readonly code = 'JNY_EXPRESSION_BUDGET';
+  readonly retriable = false;
+  override readonly httpStatus = 422;
 }
 
 /** Another writer changed an identity since it was read; the batch is retried on fresh state. */

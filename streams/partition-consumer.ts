@@ -6,7 +6,7 @@
 // Import stage).
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { describeError, isRetriable } from '../kernel/errors.ts';
+import { describeError, isRetriable, JoineryError, type ErrorCode } from '../kernel/errors.ts';
 import { backoffDelay, type BackoffPolicy } from '../kernel/retry.ts';
 import type { TopicId } from '../kernel/contracts/messages.ts';
 import type { Bus, BusBatchPayload } from './bus.ts';
@@ -130,13 +130,17 @@ export async function startPartitionConsumer(options: {
       handle,
     });
 
-  const deadLetterAlone = (message: ConsumedMessage, reason: string): Promise<BatchOutcome> =>
+  const deadLetterAlone = (
+    message: ConsumedMessage,
+    reason: string,
+    code: ErrorCode,
+  ): Promise<BatchOutcome> =>
     processPartitionBatch({
       em: orm.em,
       groupId: settings.groupId,
       deadletterTopic: name('deadletter'),
       messages: [message],
-      handle: async () => ({ outbox: [], rejected: [{ message, reason, code: 'JNY_PROCESSING_FAILED' }] }),
+      handle: async () => ({ outbox: [], rejected: [{ message, reason, code }] }),
     });
 
   /**
@@ -164,8 +168,22 @@ export async function startPartitionConsumer(options: {
       try {
         outcome = await withRetry(() => process([message]), retrying);
       } catch (error) {
+        // Joinery's own permanent errors keep their code (e.g. an expression over budget).
+        const code = error instanceof JoineryError ? error.code : 'JNY_PROCESSING_FAILED';
+        log.warn(
+          {
+            err: error,
+            code,
+            tenantId: message.headers?.ce_tenantid?.toString(),
+            key: message.key?.toString(),
+            topic: message.topicName,
+            partition: message.partition,
+            offset: message.offset,
+          },
+          `message dead-lettered: ${describeError(error)}`,
+        );
         outcome = await withRetry(
-          () => deadLetterAlone(message, `processing failed: ${describeError(error)}`),
+          () => deadLetterAlone(message, `processing failed: ${describeError(error)}`, code),
           retrying,
         );
       }

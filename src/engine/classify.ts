@@ -3,6 +3,7 @@
 // one integer (the first whose condition holds).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import { overBudgetAt } from '../plan/expression-budget.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 
@@ -33,7 +34,10 @@ export function createRules(plans: PlanCache) {
             if (expression !== undefined) set[attribute] = toAttributeValue(expression({ identity }));
           }
           applied.push(rule.name);
-        } catch {
+        } catch (error) {
+          // Over budget: the identity fails (its event is dead-lettered), never silently.
+          const overBudget = overBudgetAt(error, { tenantId });
+          if (overBudget !== undefined) throw overBudget;
           // An attribute the rule reads is missing on this identity: the rule does not apply.
         }
       }
@@ -56,7 +60,9 @@ export function createClassifier(plans: PlanCache) {
         const when = plan.compiled.expressions.get(`classifications[${String(index)}].when`);
         try {
           if (when?.({ identity }) === true) return classification.value;
-        } catch {
+        } catch (error) {
+          const overBudget = overBudgetAt(error, { tenantId });
+          if (overBudget !== undefined) throw overBudget;
           // An attribute the condition reads is missing on this identity: the condition does not hold.
         }
       }

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
+import type { ExpressionBudgetError } from '../../kernel/errors.ts';
 import { enqueueExports } from './export-queue.ts';
 import { keysDocument, type ObjectKey } from './group-keys.ts';
 import { lockGroups } from './group-locks.ts';
@@ -22,7 +23,8 @@ import { readTargetStates, saveTargetStates } from './target-states.ts';
 
 /**
  * Decides every target application of the given groups and queues the differences; `batch` holds the
- * objects the import's batch just joined (their hard joins are not recorded yet). Returns the exports queued.
+ * objects the import's batch just joined (their hard joins are not recorded yet). Returns the exports
+ * queued, and the groups left undecided in a target because an expression went over its budget.
  */
 export async function exportChangedGroups(
   tx: EntityManager,
@@ -30,7 +32,7 @@ export async function exportChangedGroups(
   groupIds: string[],
   batch: ObjectKey[],
   now: Date,
-): Promise<number> {
+): Promise<{ exports: number; failures: ExpressionBudgetError[] }> {
   const ids = [...groupIds].sort();
   await lockGroups(tx, ids);
   const groups = await readGroups(tx, ids);
@@ -48,7 +50,7 @@ export async function exportChangedGroups(
   const targetApplications = [
     ...new Set([...targetsByGroup.values()].flatMap(({ targets }) => targets.map((t) => t.applicationId))),
   ];
-  if (targetApplications.length === 0) return 0;
+  if (targetApplications.length === 0) return { exports: 0, failures: [] };
   const identities = [...new Set(members.map((row) => row.identity_id))];
   const memberObjects = indexMemberObjects(
     await readMemberObjects(tx, identities, targetApplications, batch),
@@ -56,7 +58,7 @@ export async function exportChangedGroups(
   const previous = await readTargetStates(tx, ids, targetApplications);
   const copies = await readCopies(tx, pairsWithoutDecision(groups, targetsByGroup, previous));
 
-  const { exports, states } = decideGroupExports({
+  const { exports, states, failures } = decideGroupExports({
     groups,
     targetsByGroup,
     membersOf,
@@ -65,7 +67,7 @@ export async function exportChangedGroups(
     copies,
   });
   await saveTargetStates(tx, states, now);
-  return enqueueExports(tx, exports, now);
+  return { exports: await enqueueExports(tx, exports, now), failures };
 }
 
 async function readGroups(tx: EntityManager, ids: string[]): Promise<VaultGroupRow[]> {

@@ -6,6 +6,7 @@
 // members, an update with the members to add and remove, a delete when the source group is gone. All in
 // the import's transaction.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
 import { exportChangedGroups } from './group-exports.ts';
 import { deleteGroups, importGroups, withoutExportedCopies } from './group-import.ts';
 import { vaultGroupId, type ObjectKey } from './group-keys.ts';
@@ -25,12 +26,20 @@ export function createGroupForwarder(options: {
   plans: PlanCache;
   inbound: InboundForwarder;
   now?: () => Date;
+  /** Where a group an expression could not map within its budget is reported. */
+  logger?: Logger;
 }): InboundForwarder & { groupCounters: GroupCounters } {
   const { inbound, plans } = options;
   const groupCounters: GroupCounters = { groups: 0, exports: 0 };
   const exportGroups = async (tx: EntityManager, groupIds: Set<string>, batch: ObjectKey[]) => {
     const now = options.now?.() ?? new Date();
-    groupCounters.exports += await exportChangedGroups(tx, plans, [...groupIds], batch, now);
+    const { exports, failures } = await exportChangedGroups(tx, plans, [...groupIds], batch, now);
+    groupCounters.exports += exports;
+    for (const failure of failures)
+      options.logger?.warn(
+        { err: failure, ...failure.details },
+        `group not exported to a target: ${failure.message}`,
+      );
   };
   return {
     counters: inbound.counters,

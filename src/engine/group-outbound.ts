@@ -4,6 +4,8 @@
 // the same for a batch of groups in all their targets, from what group-exports.ts read for them.
 // Level-triggered like the identities' decision: it compares states, so a replay decides nothing new.
 import type { Attributes, AttributeValue } from '../../kernel/contracts/identity-events.ts';
+import type { ExpressionBudgetError } from '../../kernel/errors.ts';
+import { overBudgetAt } from '../plan/expression-budget.ts';
 import { applicationMode } from '../plan/plan.schema.ts';
 import { celValues } from './cel-values.ts';
 import type { NewExport } from './export-queue.ts';
@@ -216,21 +218,39 @@ export function decideGroupExports(input: {
   memberObjects: MemberObjects;
   previous: Map<string, TargetState>;
   copies: Map<string, { externalId: string; attributes: Attributes }>;
-}): { exports: NewExport[]; states: KeyedTargetState[] } {
+}): { exports: NewExport[]; states: KeyedTargetState[]; failures: ExpressionBudgetError[] } {
   const exports: NewExport[] = [];
   const states: KeyedTargetState[] = [];
+  const failures: ExpressionBudgetError[] = [];
   for (const group of input.groups) {
     const entry = input.targetsByGroup.get(group.id);
     if (entry === undefined) continue;
     const sourceSpecs = sourceGroupSpecs(entry.plan, group.application_id, group.object_class);
     for (const target of entry.targets) {
       const key = `${group.id}|${target.applicationId}`;
-      const desired = group.deleted
-        ? undefined
-        : {
-            attributes: mapGroup(entry.plan, target, celValues(sourceSpecs, group.attributes)),
-            members: membersIn(target, input.membersOf.get(group.id) ?? [], input.memberObjects),
-          };
+      let attributes: Attributes | undefined;
+      try {
+        attributes = group.deleted
+          ? undefined
+          : mapGroup(entry.plan, target, celValues(sourceSpecs, group.attributes));
+      } catch (error) {
+        // An expression over budget: the group stays as last decided in this target, and is reported.
+        const failure = overBudgetAt(error, {
+          tenantId: group.tenant_id,
+          groupId: group.id,
+          applicationId: target.applicationId,
+        });
+        if (failure === undefined) throw error;
+        failures.push(failure);
+        continue;
+      }
+      const desired =
+        attributes === undefined
+          ? undefined
+          : {
+              attributes,
+              members: membersIn(target, input.membersOf.get(group.id) ?? [], input.memberObjects),
+            };
       const before = input.previous.get(key);
       const decision = decideGroupExport({
         desired,
@@ -262,7 +282,7 @@ export function decideGroupExports(input: {
         });
     }
   }
-  return { exports, states };
+  return { exports, states, failures };
 }
 
 /** The member identities' references in a target: their living objects' DNs or external ids there. */

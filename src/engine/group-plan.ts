@@ -2,6 +2,7 @@
 // are groups, which applications receive a source application's groups, and a group's attributes there.
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
+import { ExpressionBudgetError } from '../../kernel/errors.ts';
 import { groupClasses } from '../plan/check-plan.ts';
 import type { ApplicationPlan, AttributeSpec, GroupExport } from '../plan/plan.schema.ts';
 import { toAttributeValue } from './cel-values.ts';
@@ -65,7 +66,9 @@ export function mapGroup(plan: PlanInForce, target: GroupTarget, group: Record<s
     );
     try {
       attributes[name] = expression === undefined ? null : toAttributeValue(expression({ group }));
-    } catch {
+    } catch (error) {
+      // Over budget: this group is not decided in this target (decideGroupExports reports it).
+      if (error instanceof ExpressionBudgetError) throw error;
       // An attribute the expression needs is missing on this group: the target attribute has no value.
       attributes[name] = null;
     }

@@ -105,6 +105,7 @@ export function createEngineImportStage(options: {
     inbound: createGroupForwarder({
       plans,
       ...(now === undefined ? {} : { now }),
+      ...(logger === undefined ? {} : { logger }),
       inbound: createInboundForwarder({ plans, identityTopic, source }),
     }),
   });

@@ -446,7 +446,9 @@ function lifecycleOf(
     return typeof status === 'string' && lifecycleStatuses.has(status)
       ? (status as 'active' | 'disabled' | 'left')
       : undefined;
-  } catch {
+  } catch (error) {
+    // Over budget: the object fails (its import message is dead-lettered), never silently.
+    if (error instanceof Error && 'code' in error && error.code === 'JNY_EXPRESSION_BUDGET') throw error;
     // An attribute the expression needs is missing: the object states no lifecycle.
     return undefined;
   }
@@ -719,7 +721,9 @@ function mapInbound(plan: PlanInForce, applicationIndex: number, source: Attribu
     try {
       celSource ??= celValues(declaredAttributes(application), source);
       result[mapper.vault] = toAttributeValue(expression({ source: celSource }));
-    } catch {
+    } catch (error) {
+      // Over budget: the object fails (its import message is dead-lettered), never silently.
+      if (error instanceof Error && 'code' in error && error.code === 'JNY_EXPRESSION_BUDGET') throw error;
       // An attribute the expression needs is missing on this object: the mapper supplies nothing.
     }
   });

@@ -5,9 +5,11 @@
 // state, then one upsert and one insert. Which applications an identity belongs in is decided first by
 // its classification (a set lookup), then by the application's outbound filter.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { ExpressionBudgetError } from '../../kernel/errors.ts';
 import { sql } from 'kysely';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { OutboundHook, OutboundSubject } from '../../streams/identity-host.ts';
+import { overBudgetAt } from '../plan/expression-budget.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';
 import { decideOutbound, sameTarget } from './outbound.ts';
@@ -116,10 +118,21 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
         const key = `${identity.identityId}|${target.applicationId}`;
         thresholds.set(`${identity.tenantId}|${target.applicationId}`, exportLimits(target.plan));
         const join = joined.get(key);
+        let inTarget: boolean;
+        let desired: Attributes;
+        try {
+          inTarget = belongs(plan, target, identity, join !== undefined, cel);
+          desired = mapOutbound(plan, target, cel);
+        } catch (error) {
+          // Over budget: the identity fails (its event is dead-lettered), never silently.
+          throw (
+            overBudgetAt(error, { tenantId: identity.tenantId, identityId: identity.identityId }) ?? error
+          );
+        }
         const decision = decideOutbound({
           identityState: identity.state,
-          belongs: belongs(plan, target, identity, join !== undefined, cel),
-          desired: mapOutbound(plan, target, cel),
+          belongs: inTarget,
+          desired,
           objectClass: target.objectClass,
           deprovision: target.plan.export?.deprovision ?? 'disable',
           joined: join,
@@ -176,7 +189,8 @@ function belongs(
   if (filter === undefined) return true;
   try {
     return filter({ identity: cel() }) === true;
-  } catch {
+  } catch (error) {
+    if (error instanceof ExpressionBudgetError) throw error;
     // An attribute the filter reads is missing on this identity: the filter does not hold.
     return false;
   }
@@ -197,7 +211,8 @@ function mapOutbound(plan: PlanInForce, target: Target, cel: () => Record<string
     try {
       desired[mapper.target] =
         expression === undefined ? null : toAttributeValue(expression({ identity: cel() }));
-    } catch {
+    } catch (error) {
+      if (error instanceof ExpressionBudgetError) throw error;
       // An attribute the expression needs is missing: the target attribute has no value.
       desired[mapper.target] = null;
     }

@@ -60,8 +60,10 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
         select document from plan_version where tenant_id = ${tenantId} and version = ${version}`.execute(k);
     const document = documents[0]?.document;
     if (document === undefined) return undefined;
-    const { compiled } = checkPlan(document, plugins);
-    if (compiled === undefined) return undefined; // validated when applied; a stored plan always compiles
+    // Validated when applied (a stored plan always compiles); limits added since apply to new plans only,
+    // every evaluation runs under the expression budget.
+    const { compiled } = checkPlan(document, plugins, { staticLimits: false });
+    if (compiled === undefined) return undefined;
     const { rows: ids } = await sql<{ id: string; name: string }>`
         select id, name from application where tenant_id = ${tenantId}`.execute(k);
     const byName = new Map(ids.map((row) => [row.name, row.id]));

@@ -169,7 +169,7 @@ interface BatchOutcome {
  */
 async function reconcileBatch(
   em: EntityManager,
-  deps: ReconciliationTarget & { plans: PlanCache },
+  deps: ReconciliationTarget & { plans: PlanCache; logger: Logger },
   sizes: { identities: number; groups: number },
   now: () => Date,
 ): Promise<BatchOutcome | undefined> {
@@ -215,7 +215,7 @@ async function reconcileBatch(
       return { ...outcome, sent: identities.length, identities: total, groups: 0, done: false };
     }
 
-    const { groupIds } = await reconcileGroups(tx, deps.plans, {
+    const { groupIds, failures } = await reconcileGroups(tx, deps.plans, {
       tenantId: job.tenant_id,
       afterGroupId: job.after_group_id,
       limit: sizes.groups,
@@ -227,6 +227,11 @@ async function reconcileBatch(
       update plan_reconciliation set after_group_id = ${groupIds.at(-1) ?? job.after_group_id},
         groups = ${groups}, completed_at = ${done ? at : null}
       where tenant_id = ${job.tenant_id}`.execute(k);
+    for (const failure of failures)
+      deps.logger.warn(
+        { err: failure, ...failure.details },
+        `group not reconciled in a target: ${failure.message}`,
+      );
     return { ...outcome, sent: groupIds.length, identities: Number(job.identities), groups, done };
   });
 }

@@ -3,9 +3,24 @@
 // have the right type. Pure: a plan in, a list of problems (each with its path) out, plus the compiled
 // expressions when there are none.
 import { noPlugins, type PluginSet } from './plugins.ts';
-import { Environment, type ParseResult } from '@marcbachmann/cel-js';
+import { Environment } from '@marcbachmann/cel-js';
 import { exportClassOf, type ApplicationPlan, type AttributeSpec, type SyncPlan } from './plan.schema.ts';
 import { cronProblem } from './cron.ts';
+import {
+  budgetEnvironment,
+  compileExpression,
+  ExpressionBudget,
+  staticCostProblems,
+  type CompiledExpression,
+} from './expression-budget.ts';
+
+/** How large a plan may be (its expressions' length is limited by the schema, ExpressionSchema). */
+export const PLAN_LIMITS = {
+  /** The plan's text, in bytes. */
+  bytes: 1024 * 1024,
+  applications: 200,
+  expressions: 2_000,
+} as const;
 
 export type PlanPath = (string | number)[];
 
@@ -16,8 +31,11 @@ export interface PlanProblem {
 
 export interface CompiledPlan {
   plan: SyncPlan;
-  /** Every expression of the plan, compiled once, by its path (e.g. applications[0].filters.import). */
-  expressions: Map<string, ParseResult>;
+  /**
+   * Every expression of the plan, compiled once, by its path (e.g. applications[0].filters.import). Each
+   * evaluates under the expression budget (expression-budget.ts) and throws ExpressionBudgetError over it.
+   */
+  expressions: Map<string, CompiledExpression>;
 }
 
 export function pathText(path: PlanPath): string {
@@ -56,13 +74,26 @@ function known(names: Iterable<string>): string {
     : `known: ${list.slice(0, 12).join(', ')}${list.length > 12 ? ', …' : ''}`;
 }
 
-/** Validates a plan beyond its schema and compiles its expressions, with the plugins' functions callable. */
+/**
+ * Validates a plan beyond its schema and compiles its expressions, with the plugins' functions callable.
+ * `staticLimits: false` skips the size and static cost limits: a stored plan applied before they existed
+ * still runs, each evaluation under the budget.
+ */
 export function checkPlan(
   plan: SyncPlan,
   plugins: PluginSet = noPlugins,
+  options: { staticLimits?: boolean } = {},
 ): { problems: PlanProblem[]; compiled?: CompiledPlan } {
+  const staticLimits = options.staticLimits ?? true;
   const problems: PlanProblem[] = [];
-  const expressions = new Map<string, ParseResult>();
+  const expressions = new Map<string, CompiledExpression>();
+  const budget = new ExpressionBudget();
+  const budgeted = new WeakSet<Environment>();
+  if (staticLimits && plan.applications.length > PLAN_LIMITS.applications)
+    problems.push({
+      path: ['applications'],
+      message: `${String(plan.applications.length)} applications, the limit is ${String(PLAN_LIMITS.applications)}`,
+    });
   const vault = new Map(Object.entries(plan.vault.attributes));
   const vaultSchema = Object.fromEntries([...vault].map(([name, spec]) => [name, celType(spec)]));
 
@@ -84,7 +115,13 @@ export function checkPlan(
       });
       return;
     }
-    expressions.set(pathText(path), env.parse(expression));
+    if (staticLimits)
+      for (const message of staticCostProblems(env, expression)) problems.push({ path, message });
+    if (!budgeted.has(env)) {
+      budgetEnvironment(env, budget);
+      budgeted.add(env);
+    }
+    expressions.set(pathText(path), compileExpression(env, budget, pathText(path), expression));
   };
   const identityEnv = plugins.install(new Environment({ unlistedVariablesAreDyn: false })).registerVariable({
     name: 'identity',
@@ -266,6 +303,11 @@ export function checkPlan(
     }
   });
 
+  if (staticLimits && expressions.size > PLAN_LIMITS.expressions)
+    problems.push({
+      path: [],
+      message: `${String(expressions.size)} expressions, the limit is ${String(PLAN_LIMITS.expressions)}`,
+    });
   return problems.length > 0 ? { problems } : { problems, compiled: { plan, expressions } };
 }
 

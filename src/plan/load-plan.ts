@@ -4,7 +4,14 @@ import { noPlugins, type PluginSet } from './plugins.ts';
 import { Value } from 'typebox/value';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { PlanInvalidError } from '../../kernel/errors.ts';
-import { checkPlan, pathText, type CompiledPlan, type PlanPath, type PlanProblem } from './check-plan.ts';
+import {
+  checkPlan,
+  pathText,
+  PLAN_LIMITS,
+  type CompiledPlan,
+  type PlanPath,
+  type PlanProblem,
+} from './check-plan.ts';
 import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
 import { findUnstorableText } from '../storage/storable-text.ts';
 
@@ -34,6 +41,14 @@ export function formatProblem(source: string, problem: LocatedProblem): string {
 
 /** Parses and validates a plan's text; throws PlanInvalidError naming every problem. */
 export function loadPlan(text: string, source: string, plugins: PluginSet = noPlugins): CompiledPlan {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > PLAN_LIMITS.bytes)
+    throw invalid(source, [
+      {
+        path: [],
+        message: `the plan is ${String(bytes)} bytes, the limit is ${String(PLAN_LIMITS.bytes)}: split what is generated into plugins or fewer expressions`,
+      },
+    ]);
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (document.errors.length > 0) {
