@@ -2,7 +2,6 @@
 // from PostgreSQL in one query), runs that identity's events through the pure machine in order, and turns
 // the new snapshots and effects into set-based writes inside the batch's transaction. Idle actors fall
 // out of the bounded LRU; nothing else is kept in memory.
-import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
@@ -25,6 +24,7 @@ import type {
 import { VersionConflictError } from '../kernel/errors.ts';
 import type { MessageData } from '../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from './outbox.ts';
+import { joinKeyChanges, lockJoinKeys, writeJoinKeyChanges } from './identity-join-keys.ts';
 import {
   yieldToEventLoop,
   type ConsumedMessage,
@@ -99,7 +99,10 @@ export interface IdentityHostOptions {
   classifier?: Classifier;
   /** When given, the plan's rules run on every changed identity after its events (before classification). */
   rules?: Rules;
-  /** When given, a change of a value the joining rules compare is noted for the disconnector sweep. */
+  /**
+   * The attributes each tenant's joining rules compare: when given, the identities' join keys are kept in
+   * step with what a batch writes, and a change of one is noted for the disconnector sweep.
+   */
   joinKeys?: JoinKeys;
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
@@ -156,6 +159,10 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
     },
     async run(tx, work) {
       const ids = [...new Set(work.map((item) => item.identityId))];
+      // Before anything of the tenants is read: a plan apply changing their join keys waits for this batch,
+      // or this batch for it (streams/identity-join-keys.ts).
+      if (options.joinKeys !== undefined)
+        await lockJoinKeys(tx, [...new Set(work.map((item) => item.tenantId))], 'shared');
       const current = await load(tx, ids);
       const changed = new Map<string, HostedIdentity>();
       const rejected: Rejection[] = [];
@@ -299,7 +306,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         );
       }
       // Last: the tenant's row stays locked until the commit, which is near.
-      if (options.joinKeys !== undefined) await noteJoinKeyChanges(tx, options.joinKeys, current, changed);
+      if (options.joinKeys !== undefined) await updateJoinKeys(tx, options.joinKeys, current, changed);
       return {
         outbox,
         rejected,
@@ -439,27 +446,34 @@ async function saveTimers(
 }
 
 /**
- * Notes the tenants some of whose existing identities changed a value their joining rules compare (an
+ * Keeps the identities' join keys (streams/identity-join-keys.ts) in step with what this batch wrote, and
+ * notes the tenants some of whose existing identities changed a value their joining rules compare (an
  * employee id filled in or corrected): a disconnector may match now, and the disconnector sweep re-feeds
  * the tenant's disconnectors (src/engine/rejoin.ts). New identities need no note: the sweep sees them.
  */
-async function noteJoinKeyChanges(
+async function updateJoinKeys(
   tx: EntityManager,
   joinKeys: JoinKeys,
   before: ReadonlyMap<string, HostedIdentity>,
   after: ReadonlyMap<string, HostedIdentity>,
 ): Promise<void> {
-  const updated = [...after].filter(([id]) => before.has(id));
-  if (updated.length === 0) return;
-  const keysOf = await joinKeys(tx, [...new Set(updated.map(([, hosted]) => hosted.tenantId))]);
-  const tenants = new Set<string>();
-  for (const [id, hosted] of updated) {
-    if (tenants.has(hosted.tenantId)) continue;
-    const previous = before.get(id)?.snapshot.context.attributes ?? {};
-    const current = hosted.snapshot.context.attributes;
-    if (keysOf(hosted.tenantId).some((key) => !isDeepStrictEqual(previous[key], current[key])))
-      tenants.add(hosted.tenantId);
-  }
+  if (after.size === 0) return;
+  const compared = await joinKeys(tx, [...new Set([...after.values()].map((hosted) => hosted.tenantId))]);
+  const changes = joinKeyChanges(
+    [...after].map(([identityId, hosted]) => ({
+      tenantId: hosted.tenantId,
+      identityId,
+      before: before.get(identityId)?.snapshot.context.attributes,
+      after: hosted.snapshot.context.attributes,
+    })),
+    compared,
+  );
+  await writeJoinKeyChanges(tx, changes);
+  const tenants = new Set(
+    [...changes.deleted, ...changes.inserted]
+      .filter((row) => before.has(row.identity_id))
+      .map((row) => row.tenant_id),
+  );
   if (tenants.size === 0) return;
   // A counter: writers of one tenant take its row in turn, so a note that commits after the sweep read the
   // count makes it larger than what the sweep saw. The row stays locked until this batch commits.

@@ -14,6 +14,7 @@ export const GROWING_TABLES = [
   'repository_object',
   'identity',
   'identity_source',
+  'identity_join_key',
   'identity_timer',
   'outbound_object',
   'export_item',

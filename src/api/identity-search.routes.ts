@@ -1,11 +1,12 @@
 // Finding Vault identities: by the value of one attribute, by lifecycle state, by classification, a page
-// at a time. The attribute comparison is the expression the joining rules' indexes are built on
-// (join-indexes.ts), so an attribute a joining rule compares is found by an index lookup.
+// at a time. An attribute the tenant's joining rules compare is found through its join keys, by an index
+// lookup (src/engine/join-keys.ts); another one by reading the identities' snapshots.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from 'kysely';
 import type { PersistedIdentity } from '../../actors/identity.machine.ts';
 import { ValidationError } from '../../kernel/errors.ts';
-import { attributeExpression, hasJoinColumn, joinKeyExpression } from '../engine/join-indexes.ts';
+import { joinAttributes, joinKeyMatches } from '../engine/join-keys.ts';
+import type { SyncPlan } from '../plan/plan.schema.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 
 const identityStates = ['joiner', 'active', 'disabled', 'leaver', 'deleted'] as const;
@@ -40,11 +41,19 @@ export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const ignoreCase = request.query.ignoreCase === 'true';
     const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
     if (attribute !== undefined && value !== undefined) {
-      // An attribute a joining rule compares has a column and an index (src/engine/join-indexes.ts).
-      const expression = (await hasJoinColumn(request.em, attribute))
-        ? joinKeyExpression(attribute, ignoreCase)
-        : attributeExpression(attribute, ignoreCase);
-      conditions.push(sql`${expression} = ${ignoreCase ? value.toLowerCase() : value}`);
+      const { rows: plans } = await sql<{ document: SyncPlan }>`
+        select document from plan_version where tenant_id = ${request.principal.tenantId}
+        order by version desc limit 1`.execute(request.em.getKysely());
+      if (joinAttributes(plans[0]?.document).includes(attribute)) {
+        conditions.push(
+          sql`id in (${joinKeyMatches(request.principal.tenantId, attribute, value, ignoreCase)})`,
+        );
+      } else {
+        const stored = sql`(snapshot->'context'->'attributes'->>${sql.lit(attribute)})`;
+        conditions.push(
+          ignoreCase ? sql`lower${stored} = ${value.toLowerCase()}` : sql`${stored} = ${value}`,
+        );
+      }
     }
     if (state !== undefined) conditions.push(sql`state = ${state}`);
     if (classification !== undefined)

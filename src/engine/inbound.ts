@@ -24,7 +24,6 @@ import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { toVaultAttributes } from './vault-values.ts';
 import { hardJoinOf, recordHardJoins, type NewHardJoin } from './join-provenance.ts';
-import { joinKeyExpression } from './join-indexes.ts';
 import type { ApplicationPlan, AttributeSpec, JoiningRule } from '../plan/plan.schema.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
@@ -672,18 +671,31 @@ async function matchJoiningRules(
       });
       if (rows.length === 0) continue;
       const columns = sql.join(comparisons.map((_, m) => sql`${sql.ref(`v${String(m)}`)} text`));
-      const conditions = comparisons.map((match, m) => {
+      // One join-key lookup per comparison (streams/identity-join-keys.ts); `all` needs every one to find the
+      // identity, `any` one of them.
+      const lookup = (match: (typeof comparisons)[number], m: number) => {
         const column = sql.ref(`u.v${String(m)}`);
-        return sql`${joinKeyExpression(match.vault, match.ignoreCase === true)} = ${
-          match.ignoreCase === true ? sql`lower(${column})` : column
-        }`;
-      });
-      const condition = sql.join(conditions, rule.all !== undefined ? sql` and ` : sql` or `);
+        const value =
+          match.ignoreCase === true ? sql`lower(j.value) = lower(${column})` : sql`j.value = ${column}`;
+        return sql`select u.k, j.identity_id from u
+          join identity_join_key j on j.tenant_id = ${tenantId} and j.attribute = ${match.vault} and ${value}`;
+      };
+      const matched =
+        rule.all !== undefined
+          ? sql.join(
+              comparisons.map((match, m) => lookup(match, m)),
+              sql` intersect `,
+            )
+          : sql.join(
+              comparisons.map((match, m) => lookup(match, m)),
+              sql` union `,
+            );
       const { rows: found } = await sql<{ k: number; ids: string[] }>`
-        select u.k, (array_agg(i.id order by i.id))[1:10] as ids
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(k int, ${columns})
-        join identity i on i.tenant_id = ${tenantId} and i.state <> 'deleted' and (${condition})
-        group by u.k`.execute(tx.getKysely());
+        with u as (select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(k int, ${columns}))
+        select m.k, (array_agg(i.id order by i.id))[1:10] as ids
+        from (${matched}) m
+        join identity i on i.id = m.identity_id and i.state <> 'deleted'
+        group by m.k`.execute(tx.getKysely());
       const decided = new Set<number>();
       for (const row of found) {
         const object = undecided[row.k];

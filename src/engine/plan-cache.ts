@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { checkPlan, type CompiledPlan } from '../plan/check-plan.ts';
 import type { ApplicationPlan, SyncPlan } from '../plan/plan.schema.ts';
 import { noPlugins, type PluginSet } from '../plan/plugins.ts';
-import { joinKeys } from './join-indexes.ts';
+import { joinAttributes } from './join-keys.ts';
 
 export interface PlanInForce {
   version: number;
@@ -75,8 +75,13 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       applications.set(id, { plan, index });
       inboundDigests.set(id, inboundDigest(plan));
     });
-    const joinAttributes = [...new Set(joinKeys(document).map((key) => key.vault))];
-    const entry: PlanInForce = { version, compiled, applications, inboundDigests, joinAttributes };
+    const entry: PlanInForce = {
+      version,
+      compiled,
+      applications,
+      inboundDigests,
+      joinAttributes: joinAttributes(document),
+    };
     cache.set(tenantId, entry);
     return entry;
   };

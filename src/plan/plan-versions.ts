@@ -5,7 +5,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { syncPlanSchedules } from '../engine/orchestrator.ts';
-import { ensureJoinIndexes } from '../engine/join-indexes.ts';
+import { applyJoinKeys, holdJoinKeys } from '../engine/join-keys.ts';
 import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
 import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../../kernel/errors.ts';
@@ -54,6 +54,8 @@ export async function applyPlan(
 ): Promise<AppliedPlan> {
   const compiled = loadPlan(options.source, options.sourceName, options.plugins);
   return scoped(em, options.tenantId).transactional(async (tx) => {
+    // First, before the tenant's row: its identity batches hold the join keys, then may note on that row.
+    await holdJoinKeys(tx, options.tenantId);
     await tx.findOneOrFail(Tenant, { id: options.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     const latest = await tx.findOne(
       PlanVersion,
@@ -90,7 +92,7 @@ export async function applyPlan(
     });
     const applications = await syncApplications(tx, options.tenantId, compiled.plan);
     await tx.flush();
-    await ensureJoinIndexes(tx, compiled.plan);
+    await applyJoinKeys(tx, options.tenantId, latest?.document as SyncPlan | undefined, compiled.plan);
     await syncPlanSchedules(
       tx,
       options.tenantId,

@@ -24,7 +24,6 @@ import { noPlugins, type PluginSet } from '../plan/plugins.ts';
 import { createOutboundStage } from '../engine/outbound-stage.ts';
 import { startOrchestrator } from '../engine/orchestrator.ts';
 import { createClassifier, createRules } from '../engine/classify.ts';
-import { ensureAllJoinIndexes } from '../engine/join-indexes.ts';
 import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
@@ -70,8 +69,6 @@ export async function startEngine(deps: {
   } finally {
     await admin.disconnect();
   }
-  // Plans applied before the joining rules' values had columns of their own get them before anything joins.
-  await ensureAllJoinIndexes(orm.em);
 
   // The outbox relay runs in a thread of its own when threads are used, else here.
   const startRelay = async (): Promise<{ stop(): Promise<void> }> => {
