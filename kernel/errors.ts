@@ -28,6 +28,8 @@ export const errorCodes = {
   JNY_INFRA: 'Local infrastructure could not be installed, started or reached.',
   JNY_START_UP: 'The service cannot start for a reason the user can fix; the message says what to do.',
   JNY_PLAN_INVALID: 'A sync plan failed validation.',
+  JNY_IMPORT_ABORTED:
+    'A file import stopped before its end (an unreadable file, its header, too many malformed rows, csv.onError: fail): nothing was deleted.',
   JNY_EXPRESSION_BUDGET:
     'A sync plan expression exceeded its budget (steps, time, list or string size) on one object or identity.',
   JNY_VERSION_CONFLICT: 'Another writer changed an identity since it was read.',
@@ -194,6 +196,13 @@ export class PlanInvalidError extends JoineryError {
  * built) on one object or identity: that object or identity fails, never the process. `details` names the
  * expression's path and, where the caller knows them, the tenant and the object or identity.
  */
+/** A file import stopped before its end; `details` holds the run and what was read. */
+export class ImportAbortedError extends JoineryError {
+  readonly code = 'JNY_IMPORT_ABORTED';
+  readonly retriable = false;
+  override readonly httpStatus = 422;
+}
+
 export class ExpressionBudgetError extends JoineryError {
   readonly code = 'JNY_EXPRESSION_BUDGET';
   readonly retriable = false;

@@ -90,6 +90,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       readiness: createReadiness(readinessProbes(config, orm, logger)),
       logger,
       agents,
+      bus,
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });

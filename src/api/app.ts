@@ -21,6 +21,8 @@ import { runRoutes } from './runs.routes.ts';
 import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
+import { importRoutes } from './imports.routes.ts';
+import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
 import {
@@ -45,6 +47,8 @@ export interface AppDeps {
   topicPrefix?: string;
   /** The plugins plans are validated with (plugins.dir); none when absent. */
   plugins?: PluginSet;
+  /** The bus the engine consumes: file imports are sent on it; without it they answer 503. */
+  bus?: Bus;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -102,6 +106,7 @@ export async function buildApp(deps: AppDeps) {
       });
       await api.register(exportRoutes, { prefix: '/exports' });
       await api.register(runRoutes, { topicPrefix });
+      await api.register(importRoutes, { orm: deps.orm, bus: deps.bus, topicPrefix });
       await api.register(scheduleRoutes, { prefix: '/schedules' });
       await api.register(connectorRoutes, {
         prefix: '/connectors',

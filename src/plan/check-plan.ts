@@ -6,6 +6,7 @@ import { noPlugins, type PluginSet } from './plugins.ts';
 import { Environment } from '@marcbachmann/cel-js';
 import { exportClassOf, type ApplicationPlan, type AttributeSpec, type SyncPlan } from './plan.schema.ts';
 import { cronProblem } from './cron.ts';
+import { csvSettingsProblems } from '../connectors/csv/csv-settings.ts';
 import {
   budgetEnvironment,
   compileExpression,
@@ -247,6 +248,8 @@ export function checkPlan(
           });
       });
     }
+    for (const problem of csvSettingsProblems(application))
+      problems.push({ path: at('csv', ...problem.path), message: problem.message });
     application.schedules?.forEach((schedule, s) => {
       if ((schedule.everyMinutes === undefined) === (schedule.cron === undefined))
         problems.push({

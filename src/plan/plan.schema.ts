@@ -108,6 +108,52 @@ export const GroupExportSchema = Type.Object(
   },
 );
 
+/** How a `type: csv` application's files are read (src/connectors/csv/). */
+export const CsvSettingsSchema = Type.Object(
+  {
+    externalId: AttributeName,
+    objectClass: Type.Optional(Name("The object class of the file's rows (default: the only one declared).")),
+    delimiter: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1, description: 'The field separator (default ",").' }),
+    ),
+    quote: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1, description: "The quote character (default '\"')." }),
+    ),
+    encoding: Type.Optional(
+      Type.Enum(['auto', 'utf-8', 'utf-16le', 'utf-16be', 'windows-1252', 'iso-8859-1'], {
+        description:
+          "The file's character encoding (default auto: a byte order mark says UTF-8 or UTF-16, else UTF-8).",
+      }),
+    ),
+    columns: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 256 }), AttributeName, {
+        description: 'Header names mapped to attribute names (a header not mapped is its own name).',
+      }),
+    ),
+    dates: Type.Optional(
+      Type.Record(AttributeName, Type.String({ minLength: 1, maxLength: 64 }), {
+        description:
+          'Attributes read as dates in a date-fns format (e.g. dd/MM/yyyy), sent as ISO 8601 (yyyy-MM-dd, or a full timestamp when the format has a time).',
+      }),
+    ),
+    onError: Type.Optional(
+      Type.Enum(['skip', 'fail'], {
+        description:
+          'A malformed row is reported with its line and skipped (default; the run then detects no deletions), or fails the run.',
+      }),
+    ),
+    maxErrors: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 100000,
+        description: 'More malformed rows than this fail the run (default 1000).',
+      }),
+    ),
+  },
+  { ...strict, description: 'How the files of a csv application are read (docs/connectors.md).' },
+);
+export type CsvSettings = Static<typeof CsvSettingsSchema>;
+
 export const ApplicationPlanSchema = Type.Object(
   {
     name: Name('Unique in the plan.'),
@@ -211,6 +257,7 @@ export const ApplicationPlanSchema = Type.Object(
         },
       ),
     ),
+    csv: Type.Optional(CsvSettingsSchema),
     export: Type.Optional(
       Type.Object(
         {

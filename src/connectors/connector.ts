@@ -1,0 +1,52 @@
+// The connector framework: what each kind of application connector can do, declared once, so the engine
+// adapts to it — who starts its runs, whether the engine computes its deletions, what it can write. The
+// directory connectors run in the on-prem agent (agent/src/connectors/); file imports run in the service,
+// fed by the API or the CLI (src/connectors/file-import.ts).
+import type { ApplicationPlan } from '../plan/plan.schema.ts';
+
+export type ConnectorType = ApplicationPlan['type'];
+
+export interface ConnectorCapabilities {
+  /**
+   * How its runs start: `agent` — the on-prem agent claims requested runs (schedules, the API); `upload` — a
+   * file given to `POST /v1/applications/:id/imports` or `joinery import` is the run, so a requested run
+   * cannot start; `none` — not built yet.
+   */
+  runs: 'agent' | 'upload' | 'none';
+  /** Full and delta imports. */
+  imports: { full: boolean; delta: boolean };
+  /**
+   * Who finds deleted objects: `engine` — a completed full run deletes what it did not see (the source sends
+   * what it holds, never deletions); `source` — the source also sends deletions (delta runs, real time).
+   */
+  deletions: 'engine' | 'source';
+  /** The export operations it carries out; none for a source only. */
+  exports: readonly ('create' | 'update' | 'delete' | 'enable' | 'disable' | 'password' | 'groups')[];
+}
+
+const directory: ConnectorCapabilities = {
+  runs: 'agent',
+  imports: { full: true, delta: true },
+  deletions: 'source',
+  exports: ['create', 'update', 'delete', 'enable', 'disable', 'password', 'groups'],
+};
+
+/** Every application type a plan can name, with what its connector does today. */
+export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities> = {
+  ldap: directory,
+  'active-directory': directory,
+  csv: { runs: 'upload', imports: { full: true, delta: false }, deletions: 'engine', exports: [] },
+  scim: { runs: 'none', imports: { full: false, delta: false }, deletions: 'source', exports: [] },
+  sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
+};
+
+/** Why a requested run (a schedule, `POST /v1/applications/:id/runs`) of this type cannot start; none when it can. */
+export function whyRunCannotStart(type: string, applicationName: string): string | undefined {
+  const capabilities = connectorCapabilities[type as ConnectorType] as ConnectorCapabilities | undefined;
+  if (capabilities === undefined) return `application ${applicationName} has an unknown type "${type}"`;
+  if (capabilities.runs === 'upload')
+    return `application ${applicationName} (type ${type}) is imported from a file: upload it with POST /v1/applications/<id>/imports or \`joinery import ${applicationName} FILE\`; a requested run has nothing to read`;
+  if (capabilities.runs === 'none')
+    return `application ${applicationName} (type ${type}): Joinery has no ${type} connector yet, so nothing can run its imports`;
+  return undefined;
+}
