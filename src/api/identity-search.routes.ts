@@ -29,47 +29,51 @@ const SearchQuery = Type.Object(
 );
 
 export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { querystring: SearchQuery } }, async (request) => {
-    const { attribute, value, state, classification } = request.query;
-    if ((attribute === undefined) !== (value === undefined))
-      throw new ValidationError(
-        'querystring/attribute and querystring/value go together: give both or neither',
-      );
-    const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after, 'uuid');
-    const ignoreCase = request.query.ignoreCase === 'true';
-    const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
-    if (attribute !== undefined && value !== undefined) {
-      // An attribute a joining rule compares has a column and an index (src/engine/join-indexes.ts).
-      const expression = (await hasJoinColumn(request.em, attribute))
-        ? joinKeyExpression(attribute, ignoreCase)
-        : attributeExpression(attribute, ignoreCase);
-      conditions.push(sql`${expression} = ${ignoreCase ? value.toLowerCase() : value}`);
-    }
-    if (state !== undefined) conditions.push(sql`state = ${state}`);
-    if (classification !== undefined)
-      conditions.push(sql`snapshot->'context'->>'classification' = ${String(Number(classification))}`);
-    if (after !== undefined) conditions.push(sql`id > ${after}`);
-    const { rows } = await sql<{
-      id: string;
-      state: string;
-      snapshot: PersistedIdentity;
-      updated_at: Date;
-    }>`
+  app.get(
+    '/',
+    { config: { scope: 'read', limit: 'search' }, schema: { querystring: SearchQuery } },
+    async (request) => {
+      const { attribute, value, state, classification } = request.query;
+      if ((attribute === undefined) !== (value === undefined))
+        throw new ValidationError(
+          'querystring/attribute and querystring/value go together: give both or neither',
+        );
+      const size = pageSize(request.query.limit);
+      const after = decodeCursor(request.query.after, 'uuid');
+      const ignoreCase = request.query.ignoreCase === 'true';
+      const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
+      if (attribute !== undefined && value !== undefined) {
+        // An attribute a joining rule compares has a column and an index (src/engine/join-indexes.ts).
+        const expression = (await hasJoinColumn(request.em, attribute))
+          ? joinKeyExpression(attribute, ignoreCase)
+          : attributeExpression(attribute, ignoreCase);
+        conditions.push(sql`${expression} = ${ignoreCase ? value.toLowerCase() : value}`);
+      }
+      if (state !== undefined) conditions.push(sql`state = ${state}`);
+      if (classification !== undefined)
+        conditions.push(sql`snapshot->'context'->>'classification' = ${String(Number(classification))}`);
+      if (after !== undefined) conditions.push(sql`id > ${after}`);
+      const { rows } = await sql<{
+        id: string;
+        state: string;
+        snapshot: PersistedIdentity;
+        updated_at: Date;
+      }>`
       select id, state, snapshot, updated_at from identity
       where ${sql.join(conditions, sql` and `)}
       order by id limit ${size + 1}`.execute(request.em.getKysely());
-    return page(
-      rows,
-      size,
-      (row) => row.id,
-      (row) => ({
-        id: row.id,
-        state: row.state,
-        classification: row.snapshot.context.classification ?? null,
-        attributes: row.snapshot.context.attributes,
-        updatedAt: new Date(row.updated_at).toISOString(),
-      }),
-    );
-  });
+      return page(
+        rows,
+        size,
+        (row) => row.id,
+        (row) => ({
+          id: row.id,
+          state: row.state,
+          classification: row.snapshot.context.classification ?? null,
+          attributes: row.snapshot.context.attributes,
+          updatedAt: new Date(row.updated_at).toISOString(),
+        }),
+      );
+    },
+  );
 };
