@@ -31,12 +31,12 @@ export const LimitsSchema = Type.Object(
     ),
     planApply: rate(10, 60, 'plan applications (PUT /v1/plan) of one tenant'),
     syncRequests: rate(
-      30,
+      60,
       60,
       'run requests and rejoins (POST /v1/applications/:id/runs and /rejoin) of one tenant',
     ),
     search: rate(
-      120,
+      600,
       60,
       'searches (GET /v1/identities, /v1/groups, /v1/applications/:id/objects) of one tenant',
     ),

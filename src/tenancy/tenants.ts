@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { ServiceAccount } from '../storage/entities/service-account.entity.ts';
 import { generateApiKey, parseApiKey, secretMatches } from './api-keys.ts';
-import { grantedScopes, isScope, type Scope } from './scopes.ts';
+import { isScope, scopes, type Scope } from './scopes.ts';
 
 export interface Principal {
   tenantId: string;
@@ -103,7 +103,8 @@ function issueServiceAccount(
 ): IssuedServiceAccount {
   const id = randomUUID();
   const { key, secretHash } = generateApiKey(id);
-  const stored = grantedScopes(accountScopes).filter((scope) => accountScopes.includes(scope));
+  // Stored in catalogue order, each once.
+  const stored = scopes.filter((scope) => accountScopes.includes(scope));
   em.create(ServiceAccount, {
     id,
     tenant,
