@@ -20,7 +20,10 @@ export const errorCodes = {
   JNY_HEADERS_TOO_LARGE: 'The request line and headers together are larger than the HTTP server accepts.',
   JNY_REQUEST_TIMEOUT: 'The client did not send its whole request in time.',
   JNY_UNAUTHENTICATED: 'No valid credentials: a missing, unknown or revoked API key or agent.',
-  JNY_FORBIDDEN: 'The caller is known but may not do this.',
+  JNY_FORBIDDEN:
+    'The caller is known but may not do this (e.g. an API key without the scope a route needs; details.requiredScope).',
+  JNY_RATE_LIMITED:
+    'Too many requests (or failed authentications) from this source or tenant in the window; retry after Retry-After seconds.',
   JNY_NOT_FOUND: 'No such resource (also for another tenant’s resources).',
   JNY_CONFLICT: 'The request conflicts with the current state.',
   JNY_SCHEMA_MISMATCH: 'The database schema is not the one this build knows.',
@@ -292,6 +295,13 @@ export class ForbiddenError extends JoineryError {
   readonly code = 'JNY_FORBIDDEN';
   readonly retriable = false;
   override readonly httpStatus = 403;
+}
+
+/** Over a rate limit: the caller should wait `retryAfterSeconds` (also sent as the Retry-After header). */
+export class RateLimitedError extends JoineryError {
+  readonly code = 'JNY_RATE_LIMITED';
+  readonly retriable = true;
+  override readonly httpStatus = 429;
 }
 
 /** An HPKE-sealed payload did not open: tampered, sealed to another key, or bound to other ids (AAD). */

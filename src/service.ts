@@ -80,7 +80,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       orm,
       logger,
       bus,
-      settings: { topicPrefix: config.kafka.topicPrefix, masterKey },
+      settings: {
+        topicPrefix: config.kafka.topicPrefix,
+        masterKey,
+        limits: {
+          connectionsPerAddress: config.limits.agentConnectionsPerAddress,
+          connectionsPerTenant: config.limits.agentConnectionsPerTenant,
+          unauthenticatedBytes: config.limits.agentUnauthenticatedBytes,
+        },
+      },
     });
 
     const app = await buildApp({
@@ -91,6 +99,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       logger,
       agents,
       bus,
+      limits: config.limits,
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });

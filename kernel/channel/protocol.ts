@@ -154,6 +154,10 @@ export const closeCodes = {
   superseded: 4409,
   protocol: 4400,
   unavailable: 4503,
+  /** More bytes before hello than the gateway allows an unauthenticated socket. */
+  tooLarge: 4413,
+  /** Too many sockets from this address, or of this tenant: retry later. */
+  tooMany: 4429,
 } as const;
 
 const validators = new Map<TSchema, Validator<Record<PropertyKey, TSchema>>>();

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ChannelParameters } from '../../kernel/channel/protocol.ts';
 import { CHANNEL_PROTOCOL } from '../../kernel/channel/sealing.ts';
 import type { Bus } from '../../streams/bus.ts';
-import { createAgentGateway, type AgentGateway } from './gateway.ts';
+import { createAgentGateway, type AgentConnectionLimits, type AgentGateway } from './gateway.ts';
 import { createTenantKeys, type TenantKeys } from './tenant-keys.ts';
 
 export interface AgentChannelSettings {
@@ -16,6 +16,8 @@ export interface AgentChannelSettings {
   heartbeatMs?: number;
   exportPollMs?: number;
   exportLeaseMs?: number;
+  /** Connection caps and the unauthenticated byte budget; the config schema's defaults when absent. */
+  limits?: AgentConnectionLimits;
 }
 
 export interface AgentServices {
@@ -51,6 +53,7 @@ export function createAgentServices(deps: {
           channel,
           ...(settings.exportPollMs === undefined ? {} : { exportPollMs: settings.exportPollMs }),
           ...(settings.exportLeaseMs === undefined ? {} : { exportLeaseMs: settings.exportLeaseMs }),
+          ...(settings.limits === undefined ? {} : { limits: settings.limits }),
         });
   return { tenantKeys, channel, gateway };
 }

@@ -15,6 +15,8 @@ export interface GatewayCounters {
   /** Batches or results whose sealed payloads did not open (tampered or mis-bound). */
   sealFailures: number;
   authFailures: number;
+  /** Sockets closed for a cap (per address, per tenant) or for too many bytes before hello. */
+  connectionsRefused: number;
   exportsSent: number;
   exportResults: number;
 }
@@ -27,6 +29,7 @@ export function emptyCounters(): GatewayCounters {
     messagesRejected: 0,
     sealFailures: 0,
     authFailures: 0,
+    connectionsRefused: 0,
     exportsSent: 0,
     exportResults: 0,
   };
@@ -41,6 +44,10 @@ export interface GatewaySettings {
   maxOutstandingExports: number;
   /** How long an agent has to answer the challenge. */
   helloTimeoutMs: number;
+  /** Most bytes a socket may send before it has authenticated (hello is ~1 KiB). */
+  unauthenticatedBytes: number;
+  /** Most authenticated sessions of one tenant's connectors in this process. */
+  connectionsPerTenant: number;
 }
 
 export interface GatewayContext {

@@ -6,7 +6,9 @@
 // This module composes those parts and is the gateway's interface to the API.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { defaultLimits } from '../config/config.schema.ts';
 import { closeCodes, type ChannelParameters } from '../../kernel/channel/protocol.ts';
 import type { Bus } from '../../streams/bus.ts';
 import type { TopicSettings } from '../../streams/topics.ts';
@@ -38,11 +40,35 @@ export interface AgentGatewayOptions {
   maxOutstandingExports?: number;
   /** How long an agent has to answer the challenge (default 10 s). */
   helloTimeoutMs?: number;
+  /** Connection caps and the unauthenticated byte budget (the service config's limits; defaults there). */
+  limits?: AgentConnectionLimits;
+}
+
+export interface AgentConnectionLimits {
+  /** Most sockets open from one source address, authenticated or not. */
+  connectionsPerAddress: number;
+  /** Most authenticated sessions of one tenant's connectors. */
+  connectionsPerTenant: number;
+  /** Most bytes a socket may send before hello is answered. */
+  unauthenticatedBytes: number;
+}
+
+function connectionLimits(limits: AgentConnectionLimits | undefined): AgentConnectionLimits {
+  if (limits !== undefined) return limits;
+  const defaults = defaultLimits();
+  return {
+    connectionsPerAddress: defaults.agentConnectionsPerAddress,
+    connectionsPerTenant: defaults.agentConnectionsPerTenant,
+    unauthenticatedBytes: defaults.agentUnauthenticatedBytes,
+  };
 }
 
 export interface AgentGateway {
-  /** Takes over a freshly opened WebSocket. */
-  accept(socket: WebSocket, remoteAddress: string): void;
+  /**
+   * Takes over a freshly opened WebSocket (`transport` is the TCP socket under it, whose bytes are counted
+   * until the agent has authenticated), or closes it at once when its address has too many open.
+   */
+  accept(socket: WebSocket, remoteAddress: string, transport: Duplex): void;
   /** Closes the connector's session in this process (after revocation). */
   disconnect(connectorId: string, code: number, reason: string): void;
   counters(): GatewayCounters;
@@ -62,14 +88,36 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     settings: settingsOf(options),
     counters,
   };
+  const perAddressCap = connectionLimits(options.limits).connectionsPerAddress;
+  /** Open sockets per source address. */
+  const openByAddress = new Map<string, number>();
   let closing = false;
   return {
-    accept(socket, remoteAddress) {
+    accept(socket, remoteAddress, transport) {
       if (closing) {
         socket.close(closeCodes.unavailable, 'the API is shutting down');
         return;
       }
-      new AgentSession(ctx, sessions, socket, log, remoteAddress).start();
+      const open = openByAddress.get(remoteAddress) ?? 0;
+      if (open >= perAddressCap) {
+        counters.connectionsRefused++;
+        log.warn(
+          { remoteAddress, open, limit: perAddressCap },
+          'agent connection refused: too many from this address',
+        );
+        socket.close(
+          closeCodes.tooMany,
+          `too many connections from ${remoteAddress} (limit ${String(perAddressCap)}); retry later`,
+        );
+        return;
+      }
+      openByAddress.set(remoteAddress, open + 1);
+      socket.once('close', () => {
+        const left = (openByAddress.get(remoteAddress) ?? 1) - 1;
+        if (left <= 0) openByAddress.delete(remoteAddress);
+        else openByAddress.set(remoteAddress, left);
+      });
+      new AgentSession(ctx, sessions, socket, log, { remoteAddress, transport }).start();
     },
     disconnect(connectorId, code, reason) {
       sessions.byConnector(connectorId)?.close(code, reason);
@@ -89,5 +137,7 @@ function settingsOf(options: AgentGatewayOptions): GatewaySettings {
     exportLeaseMs: options.exportLeaseMs ?? 60_000,
     maxOutstandingExports: options.maxOutstandingExports ?? 100,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+    unauthenticatedBytes: connectionLimits(options.limits).unauthenticatedBytes,
+    connectionsPerTenant: connectionLimits(options.limits).connectionsPerTenant,
   };
 }

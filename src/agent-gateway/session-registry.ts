@@ -6,7 +6,7 @@ import type { GatewayCounters } from './gateway-context.ts';
 /** What the registry needs of a session. */
 export interface RegisteredSession {
   /** Set once hello is answered. */
-  readonly principal: { connectorId: string } | undefined;
+  readonly principal: { connectorId: string; tenantId: string } | undefined;
 }
 
 export interface SessionRegistry<S extends RegisteredSession> {
@@ -17,6 +17,8 @@ export interface SessionRegistry<S extends RegisteredSession> {
   /** Forgets an ended session; true when it was its connector's session (not one superseded). */
   remove(session: S): boolean;
   byConnector(connectorId: string): S | undefined;
+  /** The tenant's authenticated sessions, but the connector's own (a newer connection replaces it). */
+  tenantSessions(tenantId: string, exceptConnectorId: string): number;
   /** Every session, authenticated or not. */
   all(): S[];
 }
@@ -46,6 +48,12 @@ export function createSessionRegistry<S extends RegisteredSession>(
       return true;
     },
     byConnector: (connectorId) => sessions.get(connectorId),
+    tenantSessions(tenantId, exceptConnectorId) {
+      let count = 0;
+      for (const [connectorId, session] of sessions)
+        if (connectorId !== exceptConnectorId && session.principal?.tenantId === tenantId) count++;
+      return count;
+    },
     all: () => [...sessions.values(), ...pending],
   };
 }

@@ -3,6 +3,7 @@
 // closed by the agent, refused, superseded by a newer connection of its connector, revoked, or drained
 // when the API shuts down. What each frame does is in its own module; this one keeps them in order.
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
@@ -40,22 +41,33 @@ export class AgentSession {
   /** Exports delivered to the agent and not answered yet. */
   private readonly outstanding = new Set<string>();
   private closed = false;
+  /** The TCP socket under the WebSocket: its bytes are counted until hello is answered. */
+  private readonly transport: Duplex;
+  private unauthenticatedBytes = 0;
+  private readonly countBytes = (chunk: Buffer): void => {
+    this.unauthenticatedBytes += chunk.length;
+    if (this.unauthenticatedBytes > this.ctx.settings.unauthenticatedBytes) this.refuseOversized();
+  };
 
   constructor(
     ctx: GatewayContext,
     registry: SessionRegistry<AgentSession>,
     socket: WebSocket,
     log: Logger,
-    remoteAddress: string,
+    peer: { remoteAddress: string; transport: Duplex },
   ) {
     this.ctx = ctx;
     this.registry = registry;
     this.socket = socket;
-    this.log = log.child({ session: this.id, remoteAddress });
+    this.transport = peer.transport;
+    this.log = log.child({ session: this.id, remoteAddress: peer.remoteAddress });
   }
 
   start(): void {
     this.registry.add(this);
+    // Before hello, a socket may send a few KiB: a huge frame is cut off at the budget instead of being
+    // buffered whole (the full frame limit applies once the agent has authenticated).
+    this.transport.on('data', this.countBytes);
     // Handlers are attached before anything asynchronous, so no frame is missed.
     this.socket.on('message', (data, isBinary) => {
       if (isBinary) {
@@ -134,6 +146,21 @@ export class AgentSession {
     // The socket closed while the hello was checked: registering it now would supersede the connector's
     // live session and start an export poll nobody stops.
     if (this.closed) return;
+    const cap = this.ctx.settings.connectionsPerTenant;
+    if (this.registry.tenantSessions(principal.tenantId, principal.connectorId) >= cap) {
+      this.ctx.counters.connectionsRefused++;
+      this.log.warn(
+        { tenantId: principal.tenantId, limit: cap },
+        'agent refused: too many sessions of its tenant',
+      );
+      this.fail(
+        closeCodes.tooMany,
+        'JNY_RATE_LIMITED',
+        `tenant ${principal.tenantId} has ${String(cap)} agent connections open, its limit; retry later`,
+      );
+      return;
+    }
+    this.transport.off('data', this.countBytes);
     this.principal = principal;
     this.log = this.log.child({ tenantId: principal.tenantId, connectorId: principal.connectorId });
     const previous = this.registry.authenticated(this, principal.connectorId);
@@ -154,6 +181,24 @@ export class AgentSession {
     if (this.closed) return;
     const frame = await deliverExports(this.ctx, { principal, log: this.log }, this.outstanding);
     if (frame !== undefined) this.send(frame);
+  }
+
+  /** More bytes before hello than an unauthenticated socket may send: close it and drop the connection. */
+  private refuseOversized(): void {
+    this.transport.off('data', this.countBytes);
+    if (this.closed) return;
+    const limit = this.ctx.settings.unauthenticatedBytes;
+    this.ctx.counters.connectionsRefused++;
+    this.log.warn({ limit }, 'agent socket refused: too many bytes before hello');
+    this.fail(
+      closeCodes.tooLarge,
+      'JNY_BODY_TOO_LARGE',
+      `more than ${String(limit)} bytes sent before hello; hello and enrolment frames are small`,
+    );
+    // The rest of the frame is not read: once the close frame is flushed, the connection goes.
+    this.transport.end(() => {
+      this.transport.destroy();
+    });
   }
 
   private onError(error: unknown): void {
@@ -177,6 +222,7 @@ export class AgentSession {
   private stop(): void {
     if (this.closed) return;
     this.closed = true;
+    this.transport.off('data', this.countBytes);
     clearTimeout(this.helloTimer);
     clearInterval(this.exportTimer);
     if (this.registry.remove(this)) this.log.info('agent disconnected');

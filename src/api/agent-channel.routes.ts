@@ -56,6 +56,6 @@ export const agentChannelRoutes: FastifyPluginAsyncTypebox<{
       socket.close(closeCodes.unavailable, 'the agent channel is not available on this API process');
       return;
     }
-    options.gateway.accept(socket, request.ip);
+    options.gateway.accept(socket, request.ip, request.socket);
   });
 };

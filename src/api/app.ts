@@ -1,11 +1,14 @@
 // The HTTP API as a Fastify app. buildApp() composes it; only the service entry point listens.
 import Fastify from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Readiness } from '../health/readiness.ts';
 import { healthRoutes } from './health.routes.ts';
 import { authenticationPlugin } from './auth.ts';
+import { requestLimitsPlugin } from './request-limits.ts';
+import { defaultLimits, type Limits } from '../config/config.schema.ts';
 import { tenantRoutes } from './tenant.routes.ts';
 import { applicationRoutes } from './applications.routes.ts';
 import { serviceAccountRoutes } from './service-accounts.routes.ts';
@@ -49,6 +52,10 @@ export interface AppDeps {
   plugins?: PluginSet;
   /** The bus the engine consumes: file imports are sent on it; without it they answer 503. */
   bus?: Bus;
+  /** Abuse limits (the service config's `limits`); the schema's defaults when absent. */
+  limits?: Limits;
+  /** The clock API keys are checked with (rotation overlaps, last use); the system clock when absent. */
+  now?: () => Date;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -79,6 +86,9 @@ export async function buildApp(deps: AppDeps) {
       .send({ error: { code: 'JNY_NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
   );
 
+  const limits = deps.limits ?? defaultLimits();
+  // Only where a route or the authentication asks for it (global: false): health routes are never limited.
+  await app.register(rateLimit, { global: false });
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
@@ -87,10 +97,18 @@ export async function buildApp(deps: AppDeps) {
   await app.register(agentChannelRoutes, { prefix: '/v1/agent', orm: deps.orm, ...agents });
   await app.register(
     async (api) => {
-      await api.register(authenticationPlugin, { orm: deps.orm });
+      await api.register(authenticationPlugin, {
+        orm: deps.orm,
+        failedAuthentication: limits.failedAuthentication,
+        now: deps.now ?? (() => new Date()),
+      });
+      await api.register(requestLimitsPlugin, { limits });
       await api.register(tenantRoutes);
       await api.register(applicationRoutes, { prefix: '/applications' });
-      await api.register(serviceAccountRoutes, { prefix: '/service-accounts' });
+      await api.register(serviceAccountRoutes, {
+        prefix: '/service-accounts',
+        now: deps.now ?? (() => new Date()),
+      });
       await api.register(planRoutes, {
         prefix: '/plan',
         ...(deps.plugins === undefined ? {} : { plugins: deps.plugins }),

@@ -211,7 +211,10 @@ async function planNaming(em: EntityManager, tenantId: string, name: string): Pr
 export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/',
-    { schema: { response: { 200: Type.Object({ items: Type.Array(ApplicationBody) }) } } },
+    {
+      config: { scope: 'read' },
+      schema: { response: { 200: Type.Object({ items: Type.Array(ApplicationBody) }) } },
+    },
     async (request) => {
       const applications = await request.em.find(Application, {}, { orderBy: { name: 'asc' } });
       return { items: applications.map(present) };
@@ -220,7 +223,10 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/',
-    { schema: { body: CreateApplication, response: { 201: ApplicationBody, 409: ErrorBody } } },
+    {
+      config: { scope: 'write' },
+      schema: { body: CreateApplication, response: { 201: ApplicationBody, 409: ErrorBody } },
+    },
     async (request, reply) => {
       const now = new Date();
       const application = request.em.create(Application, {
@@ -239,19 +245,26 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:id',
-    { schema: { params: IdParams, response: { 200: ApplicationBody, 404: ErrorBody } } },
+    {
+      config: { scope: 'read' },
+      schema: { params: IdParams, response: { 200: ApplicationBody, 404: ErrorBody } },
+    },
     async (request) => present(await findApplication(request.em, request.params.id)),
   );
 
   app.get(
     '/:id/summary',
-    { schema: { params: IdParams, response: { 200: ApplicationSummary, 404: ErrorBody } } },
+    {
+      config: { scope: 'read' },
+      schema: { params: IdParams, response: { 200: ApplicationSummary, 404: ErrorBody } },
+    },
     async (request) => summarize(request.em, request.principal.tenantId, request.params.id),
   );
 
   app.patch(
     '/:id',
     {
+      config: { scope: 'write' },
       schema: {
         params: IdParams,
         body: UpdateApplication,
@@ -274,7 +287,10 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/:id',
-    { schema: { params: IdParams, response: { 204: Type.Null(), 404: ErrorBody } } },
+    {
+      config: { scope: 'write' },
+      schema: { params: IdParams, response: { 204: Type.Null(), 404: ErrorBody } },
+    },
     async (request, reply) => {
       const application = await findApplication(request.em, request.params.id);
       await request.em.remove(application).flush();

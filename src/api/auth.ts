@@ -1,10 +1,15 @@
-// Bearer authentication with a service account's API key. Every request after it runs with an
-// EntityManager scoped to the caller's tenant, so a query cannot reach another tenant's rows.
+// Bearer authentication with a service account's API key, and the scope check every authenticated route
+// declares (`config: { scope }`). Every request after it runs with an EntityManager scoped to the caller's
+// tenant, so a query cannot reach another tenant's rows. Failed authentications are counted per source
+// address: past the limit they answer 429, so keys cannot be tried (or the log flooded) at line rate.
 import fp from 'fastify-plugin';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { UnauthenticatedError } from '../../kernel/errors.ts';
-import { authenticate, type Principal } from '../tenancy/tenants.ts';
+import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../../kernel/errors.ts';
+import type { Limits } from '../config/config.schema.ts';
+import { grants, grantedScopes, isScope, type Scope } from '../tenancy/scopes.ts';
+import { authenticate, recordKeyUse, type Principal } from '../tenancy/tenants.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,19 +17,83 @@ declare module 'fastify' {
     /** Forked per request, with the tenant filter set to the caller's tenant. */
     em: EntityManager;
   }
+  interface FastifyContextConfig {
+    /** The scope an API key needs for this route; every route behind authentication declares one. */
+    scope?: Scope;
+  }
 }
 
-const plugin: FastifyPluginAsync<{ orm: MikroORM }> = async (app, { orm }) => {
+export interface AuthenticationOptions {
+  orm: MikroORM;
+  failedAuthentication: Limits['failedAuthentication'];
+  /** The clock keys are checked with (rotation overlaps, last use); injectable for tests. */
+  now: () => Date;
+}
+
+const plugin: FastifyPluginAsync<AuthenticationOptions> = async (app, options) => {
+  const { orm, now } = options;
   app.decorateRequest('principal');
   app.decorateRequest('em');
-  app.addHook('onRequest', async (request) => {
+
+  app.addHook('onRoute', (route) => {
+    const scope: unknown = route.config?.scope;
+    if (!isScope(scope))
+      throw new Error(
+        `route ${String(route.method)} ${route.url} declares no scope: add config: { scope: 'read' | 'write' | 'approve' | 'admin' }`,
+      );
+  });
+
+  const countFailure = app.createRateLimit({
+    max: options.failedAuthentication.max,
+    timeWindow: options.failedAuthentication.windowSeconds * 1000,
+    keyGenerator: (request) => request.ip,
+  });
+
+  // When each address over the limit was last warned about: one warning per window, not one per refusal.
+  const warnedAt = new LRUCache<string, number>({ max: 10_000 });
+  const windowMs = options.failedAuthentication.windowSeconds * 1000;
+
+  /** Counts a failed authentication from the request's address; past the limit it answers 429. */
+  async function refuse(request: FastifyRequest, reply: FastifyReply, reason: string): Promise<never> {
+    const count = await countFailure(request);
+    const remoteAddress = request.ip;
+    if (count.isAllowed || !count.isExceeded) {
+      request.log.warn({ remoteAddress, reason }, 'API authentication failed');
+      throw new UnauthenticatedError(reason);
+    }
+    const nowMs = Date.now();
+    const warned = warnedAt.get(remoteAddress);
+    const warn = warned === undefined || nowMs - warned >= windowMs;
+    if (warn) warnedAt.set(remoteAddress, nowMs);
+    request.log[warn ? 'warn' : 'debug'](
+      { remoteAddress, reason, limit: count.max, retryAfterSeconds: count.ttlInSeconds },
+      'API authentication failed too often from this address; refusing with 429',
+    );
+    void reply.header('retry-after', String(count.ttlInSeconds));
+    throw new RateLimitedError(
+      `too many failed authentications from ${remoteAddress}: retry in ${String(count.ttlInSeconds)} s`,
+      { details: { retryAfterSeconds: count.ttlInSeconds, limit: count.max } },
+    );
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
     if (token === undefined || token === '') {
-      throw new UnauthenticatedError('missing bearer token: send "Authorization: Bearer <API key>"');
+      return refuse(request, reply, 'missing bearer token: send "Authorization: Bearer <API key>"');
     }
-    const principal = await authenticate(orm.em.fork(), token);
-    if (principal === undefined) throw new UnauthenticatedError('invalid or revoked API key');
+    const at = now();
+    const principal = await authenticate(orm.em.fork(), token, at);
+    if (principal === undefined) return refuse(request, reply, 'invalid, revoked or expired API key');
+    // A route without a declared scope cannot be registered (onRoute above); admin is the safe fallback.
+    const needed = request.routeOptions.config.scope ?? 'admin';
+    if (!grants(principal.scopes, needed)) {
+      throw new ForbiddenError(
+        `this API key's scopes (${grantedScopes(principal.scopes).join(', ')}) do not include "${needed}", which ${request.method} ${request.routeOptions.url ?? request.url} needs`,
+        { details: { requiredScope: needed, scopes: principal.scopes } },
+      );
+    }
+    await recordKeyUse(orm.em.fork(), principal, at);
     request.principal = principal;
     request.em = orm.em.fork();
     request.em.setFilterParams('tenant', { tenantId: principal.tenantId });
@@ -35,4 +104,7 @@ const plugin: FastifyPluginAsync<{ orm: MikroORM }> = async (app, { orm }) => {
   });
 };
 
-export const authenticationPlugin = fp(plugin, { name: 'joinery-authentication' });
+export const authenticationPlugin = fp(plugin, {
+  name: 'joinery-authentication',
+  dependencies: ['@fastify/rate-limit'],
+});

@@ -52,6 +52,7 @@ export const connectorRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/',
     {
+      config: { scope: 'admin' },
       schema: {
         body: CreateConnector,
         response: {
@@ -76,7 +77,10 @@ export const connectorRoutes: FastifyPluginAsyncTypebox<{
 
   app.get(
     '/',
-    { schema: { response: { 200: Type.Object({ items: Type.Array(ConnectorBody) }) } } },
+    {
+      config: { scope: 'read' },
+      schema: { response: { 200: Type.Object({ items: Type.Array(ConnectorBody) }) } },
+    },
     async (request) => {
       const connectors = await request.em.find(Connector, {}, { orderBy: { name: 'asc' } });
       const now = new Date();
@@ -86,7 +90,10 @@ export const connectorRoutes: FastifyPluginAsyncTypebox<{
 
   app.get(
     '/:id',
-    { schema: { params: IdParams, response: { 200: ConnectorBody, 404: ErrorBody } } },
+    {
+      config: { scope: 'read' },
+      schema: { params: IdParams, response: { 200: ConnectorBody, 404: ErrorBody } },
+    },
     async (request, reply) => {
       const connector = await request.em.findOne(Connector, { id: request.params.id });
       if (connector === null) {
@@ -100,7 +107,10 @@ export const connectorRoutes: FastifyPluginAsyncTypebox<{
 
   app.post(
     '/:id/revoke',
-    { schema: { params: IdParams, response: { 200: ConnectorBody, 404: ErrorBody } } },
+    {
+      config: { scope: 'admin' },
+      schema: { params: IdParams, response: { 200: ConnectorBody, 404: ErrorBody } },
+    },
     async (request) => {
       const connector = await revokeConnector(request.em, request.params.id);
       options.onRevoked?.(connector.id);

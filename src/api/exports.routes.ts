@@ -100,7 +100,7 @@ async function exportsByApplication(
 }
 
 export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { querystring: ExportsQuery } }, async (request) => {
+  app.get('/', { config: { scope: 'read' }, schema: { querystring: ExportsQuery } }, async (request) => {
     const { applicationId, status } = request.query;
     const size = pageSize(request.query.limit);
     const after = decodeCursor(request.query.after, 'bigint');
@@ -117,7 +117,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return page(rows, size, (row) => row.seq, present);
   });
 
-  app.post('/approve', { schema: { body: ExportIds } }, async (request) => {
+  app.post('/approve', { config: { scope: 'approve' }, schema: { body: ExportIds } }, async (request) => {
     const { tenantId } = request.principal;
     const approved = await request.em.transactional(async (tx) => {
       let count = 0;
@@ -130,7 +130,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { requested: request.body.ids.length, approved, unchanged: request.body.ids.length - approved };
   });
 
-  app.post('/cancel', { schema: { body: ExportIds } }, async (request) => {
+  app.post('/cancel', { config: { scope: 'approve' }, schema: { body: ExportIds } }, async (request) => {
     const { tenantId } = request.principal;
     const cancelled = await request.em.transactional(async (tx) => {
       let count = 0;

@@ -45,24 +45,28 @@ const present = (row: GroupRow) => ({
 });
 
 export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { querystring: SearchQuery } }, async (request) => {
-    const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after, 'uuid');
-    const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
-    const { name } = request.query;
-    if (name !== undefined) {
-      const escaped = name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
-      conditions.push(sql`lower(name) like ${`${escaped}%`}`);
-    }
-    if (after !== undefined) conditions.push(sql`id > ${after}`);
-    const { rows } = await sql<GroupRow>`
+  app.get(
+    '/',
+    { config: { scope: 'read', limit: 'search' }, schema: { querystring: SearchQuery } },
+    async (request) => {
+      const size = pageSize(request.query.limit);
+      const after = decodeCursor(request.query.after, 'uuid');
+      const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
+      const { name } = request.query;
+      if (name !== undefined) {
+        const escaped = name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+        conditions.push(sql`lower(name) like ${`${escaped}%`}`);
+      }
+      if (after !== undefined) conditions.push(sql`id > ${after}`);
+      const { rows } = await sql<GroupRow>`
       select id, application_id, external_id, object_class, name, attributes, deleted, updated_at from vault_group
       where ${sql.join(conditions, sql` and `)}
       order by id limit ${size + 1}`.execute(request.em.getKysely());
-    return page(rows, size, (row) => row.id, present);
-  });
+      return page(rows, size, (row) => row.id, present);
+    },
+  );
 
-  app.get('/:id', { schema: { params: GroupParams } }, async (request) => {
+  app.get('/:id', { config: { scope: 'read' }, schema: { params: GroupParams } }, async (request) => {
     const k = request.em.getKysely();
     const tenantId = request.principal.tenantId;
     const { rows } = await sql<GroupRow>`

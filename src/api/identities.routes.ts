@@ -14,6 +14,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
   app.delete(
     '/:id/timers/:timerId',
     {
+      config: { scope: 'write' },
       schema: {
         params: Type.Object({
           id: Type.String({ format: 'uuid' }),
@@ -60,7 +61,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
 
   app.get(
     '/:id',
-    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    { config: { scope: 'read' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
     async (request) => {
       const { tenantId } = request.principal;
       const k = request.em.getKysely();

@@ -30,55 +30,59 @@ const SearchQuery = Type.Object(
 );
 
 export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { querystring: SearchQuery } }, async (request) => {
-    const { attribute, value, state, classification } = request.query;
-    if ((attribute === undefined) !== (value === undefined))
-      throw new ValidationError(
-        'querystring/attribute and querystring/value go together: give both or neither',
-      );
-    const size = pageSize(request.query.limit);
-    const after = decodeCursor(request.query.after, 'uuid');
-    const ignoreCase = request.query.ignoreCase === 'true';
-    const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
-    if (attribute !== undefined && value !== undefined) {
-      const { rows: plans } = await sql<{ document: SyncPlan }>`
+  app.get(
+    '/',
+    { config: { scope: 'read', limit: 'search' }, schema: { querystring: SearchQuery } },
+    async (request) => {
+      const { attribute, value, state, classification } = request.query;
+      if ((attribute === undefined) !== (value === undefined))
+        throw new ValidationError(
+          'querystring/attribute and querystring/value go together: give both or neither',
+        );
+      const size = pageSize(request.query.limit);
+      const after = decodeCursor(request.query.after, 'uuid');
+      const ignoreCase = request.query.ignoreCase === 'true';
+      const conditions = [sql`tenant_id = ${request.principal.tenantId}`];
+      if (attribute !== undefined && value !== undefined) {
+        const { rows: plans } = await sql<{ document: SyncPlan }>`
         select document from plan_version where tenant_id = ${request.principal.tenantId}
         order by version desc limit 1`.execute(request.em.getKysely());
-      if (joinAttributes(plans[0]?.document).includes(attribute)) {
-        conditions.push(
-          sql`id in (${joinKeyMatches(request.principal.tenantId, attribute, value, ignoreCase)})`,
-        );
-      } else {
-        const stored = sql`(snapshot->'context'->'attributes'->>${sql.lit(attribute)})`;
-        conditions.push(
-          ignoreCase ? sql`lower${stored} = ${value.toLowerCase()}` : sql`${stored} = ${value}`,
-        );
+        if (joinAttributes(plans[0]?.document).includes(attribute)) {
+          conditions.push(
+            sql`id in (${joinKeyMatches(request.principal.tenantId, attribute, value, ignoreCase)})`,
+          );
+        } else {
+          const stored = sql`(snapshot->'context'->'attributes'->>${sql.lit(attribute)})`;
+          conditions.push(
+            ignoreCase ? sql`lower${stored} = ${value.toLowerCase()}` : sql`${stored} = ${value}`,
+          );
+        }
       }
-    }
-    if (state !== undefined) conditions.push(sql`state = ${state}`);
-    if (classification !== undefined)
-      conditions.push(sql`snapshot->'context'->>'classification' = ${String(Number(classification))}`);
-    if (after !== undefined) conditions.push(sql`id > ${after}`);
-    const { rows } = await sql<{
-      id: string;
-      state: string;
-      snapshot: PersistedIdentity;
-      updated_at: Date;
-    }>`
+      if (state !== undefined) conditions.push(sql`state = ${state}`);
+      if (classification !== undefined)
+        conditions.push(sql`snapshot->'context'->>'classification' = ${String(Number(classification))}`);
+      if (after !== undefined) conditions.push(sql`id > ${after}`);
+      const { rows } = await sql<{
+        id: string;
+        state: string;
+        snapshot: PersistedIdentity;
+        updated_at: Date;
+      }>`
       select id, state, snapshot, updated_at from identity
       where ${sql.join(conditions, sql` and `)}
       order by id limit ${size + 1}`.execute(request.em.getKysely());
-    return page(
-      rows,
-      size,
-      (row) => row.id,
-      (row) => ({
-        id: row.id,
-        state: row.state,
-        classification: row.snapshot.context.classification ?? null,
-        attributes: row.snapshot.context.attributes,
-        updatedAt: new Date(row.updated_at).toISOString(),
-      }),
-    );
-  });
+      return page(
+        rows,
+        size,
+        (row) => row.id,
+        (row) => ({
+          id: row.id,
+          state: row.state,
+          classification: row.snapshot.context.classification ?? null,
+          attributes: row.snapshot.context.attributes,
+          updatedAt: new Date(row.updated_at).toISOString(),
+        }),
+      );
+    },
+  );
 };

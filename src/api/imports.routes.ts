@@ -43,6 +43,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/applications/:applicationId/imports',
     {
+      config: { scope: 'write', limit: 'syncRequests' },
       schema: { params: Type.Object({ applicationId: Type.String({ format: 'uuid' }) }) },
       bodyLimit: options.maxFileBytes ?? MAX_IMPORT_FILE_BYTES,
     },

@@ -107,7 +107,7 @@ async function detachFromIdentity(
 }
 
 export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
-  app.post('/', { schema: { body: JoinBody } }, async (request) => {
+  app.post('/', { config: { scope: 'write' }, schema: { body: JoinBody } }, async (request) => {
     const { tenantId, serviceAccountId } = request.principal;
     const { applicationId, externalId, identityId } = request.body;
     const at = new Date().toISOString();
@@ -203,7 +203,7 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = as
     };
   });
 
-  app.post('/unjoin', { schema: { body: UnjoinBody } }, async (request) => {
+  app.post('/unjoin', { config: { scope: 'write' }, schema: { body: UnjoinBody } }, async (request) => {
     const { tenantId, serviceAccountId } = request.principal;
     const { applicationId, externalId } = request.body;
     const at = new Date().toISOString();

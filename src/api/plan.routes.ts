@@ -28,38 +28,47 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = as
     },
   );
 
-  app.put('/', { bodyLimit: planBodyLimit }, async (request, reply) => {
-    if (typeof request.body !== 'string' || request.body.trim() === '') {
-      throw new ValidationError(
-        `send the plan as the request body (${yamlTypes.join(', ')} or application/json)`,
-      );
-    }
-    const applied = await applyPlan(request.em, {
-      tenantId: request.principal.tenantId,
-      source: request.body,
-      sourceName: 'request body',
-      appliedBy: `service-account:${request.principal.serviceAccountId}`,
-      ...(options.plugins === undefined ? {} : { plugins: options.plugins }),
-    });
-    return reply.status(applied.changed ? 201 : 200).send(applied);
-  });
+  app.put(
+    '/',
+    { config: { scope: 'admin', limit: 'planApply' }, bodyLimit: planBodyLimit },
+    async (request, reply) => {
+      if (typeof request.body !== 'string' || request.body.trim() === '') {
+        throw new ValidationError(
+          `send the plan as the request body (${yamlTypes.join(', ')} or application/json)`,
+        );
+      }
+      const applied = await applyPlan(request.em, {
+        tenantId: request.principal.tenantId,
+        source: request.body,
+        sourceName: 'request body',
+        appliedBy: `service-account:${request.principal.serviceAccountId}`,
+        ...(options.plugins === undefined ? {} : { plugins: options.plugins }),
+      });
+      return reply.status(applied.changed ? 201 : 200).send(applied);
+    },
+  );
 
-  app.get('/', async (request) => getPlanVersion(request.em, request.principal.tenantId));
+  app.get('/', { config: { scope: 'read' } }, async (request) =>
+    getPlanVersion(request.em, request.principal.tenantId),
+  );
 
   // How far the identities already in the Vault have been looked at with the newest plan that asked for it.
-  app.get('/reconciliation', async (request) => {
+  app.get('/reconciliation', { config: { scope: 'read' } }, async (request) => {
     const status = await reconciliationStatus(request.em, request.principal.tenantId);
     if (status === undefined) throw new NotFoundError('no plan reconciliation has been requested yet');
     return status;
   });
 
-  app.get('/versions', async (request) => ({
+  app.get('/versions', { config: { scope: 'read' } }, async (request) => ({
     versions: await listPlanVersions(request.em, request.principal.tenantId),
   }));
 
   app.get(
     '/versions/:version',
-    { schema: { params: Type.Object({ version: Type.String({ pattern: '^[1-9][0-9]{0,8}$' }) }) } },
+    {
+      config: { scope: 'read' },
+      schema: { params: Type.Object({ version: Type.String({ pattern: '^[1-9][0-9]{0,8}$' }) }) },
+    },
     async (request) => getPlanVersion(request.em, request.principal.tenantId, Number(request.params.version)),
   );
 };

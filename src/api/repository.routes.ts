@@ -62,7 +62,10 @@ function present(applicationId: string, row: ObjectRow) {
 export const repositoryRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {
   app.get(
     '/applications/:applicationId/objects',
-    { schema: { params: ApplicationParams, querystring: ObjectsQuery } },
+    {
+      config: { scope: 'read', limit: 'search' },
+      schema: { params: ApplicationParams, querystring: ObjectsQuery },
+    },
     async (request) => {
       const { tenantId } = request.principal;
       const { applicationId } = request.params;
@@ -89,6 +92,7 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string 
   app.get(
     '/applications/:applicationId/objects/:externalId',
     {
+      config: { scope: 'read' },
       schema: {
         params: Type.Object({
           applicationId: Type.String({ format: 'uuid' }),
@@ -121,7 +125,7 @@ export const repositoryRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string 
   // now, and the joining rules decide again: accepted, with how many objects were queued.
   app.post(
     '/applications/:applicationId/rejoin',
-    { schema: { params: ApplicationParams } },
+    { config: { scope: 'write', limit: 'syncRequests' }, schema: { params: ApplicationParams } },
     async (request, reply) => {
       const { tenantId } = request.principal;
       const { applicationId } = request.params;

@@ -70,6 +70,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
   app.get(
     '/runs',
     {
+      config: { scope: 'read' },
       schema: {
         querystring: Type.Object(
           { applicationId: Type.Optional(Type.String({ format: 'uuid' })), limit: LimitQuery },
@@ -92,7 +93,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
 
   app.get(
     '/runs/:id',
-    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    { config: { scope: 'read' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
     async (request) => {
       const { rows } = await sql<RunRow>`
         select ${columns} from import_run
@@ -111,6 +112,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
   app.post(
     '/applications/:applicationId/runs',
     {
+      config: { scope: 'write', limit: 'syncRequests' },
       schema: {
         params: Type.Object({ applicationId: Type.String({ format: 'uuid' }) }),
         body: Type.Object({ kind: Type.Enum(['full', 'delta']) }, { additionalProperties: false }),
@@ -134,6 +136,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
   app.get(
     '/runs/:id/deletions',
     {
+      config: { scope: 'read' },
       schema: {
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
         querystring: Type.Object({ limit: LimitQuery, after: AfterQuery }, { additionalProperties: false }),
@@ -185,7 +188,10 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
 
   app.post(
     '/runs/:id/release',
-    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    {
+      config: { scope: 'approve' },
+      schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) },
+    },
     async (request) => {
       const { tenantId, serviceAccountId } = request.principal;
       const runId = request.params.id;
@@ -226,7 +232,10 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
 
   app.post(
     '/runs/:id/discard',
-    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
+    {
+      config: { scope: 'approve' },
+      schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) },
+    },
     async (request) => {
       const { tenantId, serviceAccountId } = request.principal;
       const runId = request.params.id;

@@ -56,14 +56,14 @@ function present(row: ScheduleRow) {
 }
 
 export const scheduleRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', async (request) => {
+  app.get('/', { config: { scope: 'read' } }, async (request) => {
     const { rows } = await sql<ScheduleRow>`
       select ${columns} from schedule where tenant_id = ${request.principal.tenantId}
       order by application_id, kind, created_at, id`.execute(request.em.getKysely());
     return { items: rows.map(present) };
   });
 
-  app.post('/', { schema: { body: CreateSchedule } }, async (request, reply) => {
+  app.post('/', { config: { scope: 'write' }, schema: { body: CreateSchedule } }, async (request, reply) => {
     const { tenantId } = request.principal;
     const { applicationId, kind, everyMinutes, cron } = request.body;
     if ((everyMinutes === undefined) === (cron === undefined))
@@ -86,7 +86,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.status(201).send(present(schedule));
   });
 
-  app.delete('/:id', { schema: { params: IdParams } }, async (request, reply) => {
+  app.delete('/:id', { config: { scope: 'write' }, schema: { params: IdParams } }, async (request, reply) => {
     const { tenantId } = request.principal;
     const { id } = request.params;
     // Deletes only an API schedule; a plan schedule is found, refused, and named in the 409.

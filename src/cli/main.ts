@@ -2,7 +2,7 @@
 // The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';
-import { describeError, JoineryError, PlanInvalidError } from '../../kernel/errors.ts';
+import { describeError, JoineryError, PlanInvalidError, ValidationError } from '../../kernel/errors.ts';
 import { loadPlan } from '../plan/load-plan.ts';
 import { loadPlugins } from '../plan/plugins.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,8 @@ import { StartUpError } from '../../kernel/errors.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';
-import { createTenant } from '../tenancy/tenants.ts';
+import { createTenant, issueTenantKey } from '../tenancy/tenants.ts';
+import { isScope, scopes as allScopes, type Scope } from '../tenancy/scopes.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
@@ -140,6 +141,48 @@ tenant
       } else {
         console.log(`tenant           ${issued.tenantName} (${issued.tenantId})`);
         console.log(`service account  ${issued.name} (${issued.serviceAccountId})`);
+        console.log(`API key          ${issued.apiKey}`);
+        console.log(
+          'The API key is shown only this once: store it now. Use it as "Authorization: Bearer <API key>".',
+        );
+      }
+    } finally {
+      await database.close();
+    }
+  });
+
+tenant
+  .command('key')
+  .description(
+    'issue a new API key for an existing tenant, from the server (it needs database access): recovery when a tenant has no working admin key; prints the key once',
+  )
+  .argument('<tenant>', 'tenant name or id')
+  .option('--scopes <scopes>', `comma-separated scopes (${allScopes.join(', ')})`, 'admin')
+  .option('--name <name>', 'name of the new service account (default: recovery-<time>)')
+  .option('--json', 'print the credentials as JSON')
+  .action(async (tenantNameOrId: string, options: { scopes: string; name?: string; json?: boolean }) => {
+    const requested = options.scopes.split(',').map((scope) => scope.trim());
+    const unknown = requested.filter((scope) => !isScope(scope));
+    if (unknown.length > 0 || requested.length === 0) {
+      throw new ValidationError(
+        `--scopes: ${unknown.map((scope) => `"${scope}"`).join(', ') || '(none)'} is not a scope; use ${allScopes.join(', ')}`,
+      );
+    }
+    const settings = config();
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'tenant key' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const issued = await issueTenantKey(database.orm.em, tenantNameOrId, {
+        scopes: requested.filter(isScope) satisfies Scope[],
+        ...(options.name === undefined ? {} : { name: options.name }),
+      });
+      if (options.json === true) {
+        console.log(JSON.stringify(issued));
+      } else {
+        console.log(`tenant           ${issued.tenantName} (${issued.tenantId})`);
+        console.log(`service account  ${issued.name} (${issued.serviceAccountId})`);
+        console.log(`scopes           ${issued.scopes.join(', ')}`);
         console.log(`API key          ${issued.apiKey}`);
         console.log(
           'The API key is shown only this once: store it now. Use it as "Authorization: Bearer <API key>".',

@@ -1,10 +1,71 @@
 // The service configuration: one schema, from which the TypeScript type, the defaults, validation and
 // docs/configuration.md's reference are all derived.
 import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
 import { logFormats } from '../../kernel/logger.ts';
 import { logLevels } from '../../kernel/log-settings.ts';
 
 const strict = { additionalProperties: false } as const;
+
+const rate = (max: number, windowSeconds: number, what: string) =>
+  Type.Object(
+    {
+      max: Type.Integer({ default: max, minimum: 1, description: `Most ${what} in one window.` }),
+      windowSeconds: Type.Integer({
+        default: windowSeconds,
+        minimum: 1,
+        maximum: 86_400,
+        description: 'Length of the window, in seconds.',
+      }),
+    },
+    { ...strict, default: {} },
+  );
+
+/** Abuse limits of the API and the agent channel (docs/security.md, Abuse limits). Per API process. */
+export const LimitsSchema = Type.Object(
+  {
+    failedAuthentication: rate(
+      20,
+      60,
+      'requests with a missing, unknown or revoked API key from one source address (then 429)',
+    ),
+    planApply: rate(10, 60, 'plan applications (PUT /v1/plan) of one tenant'),
+    syncRequests: rate(
+      60,
+      60,
+      'run requests and rejoins (POST /v1/applications/:id/runs and /rejoin) of one tenant',
+    ),
+    search: rate(
+      600,
+      60,
+      'searches (GET /v1/identities, /v1/groups, /v1/applications/:id/objects) of one tenant',
+    ),
+    agentConnectionsPerAddress: Type.Integer({
+      default: 32,
+      minimum: 1,
+      description: 'Most agent channel WebSockets open from one source address, authenticated or not.',
+    }),
+    agentConnectionsPerTenant: Type.Integer({
+      default: 64,
+      minimum: 1,
+      description: "Most authenticated agent channel WebSockets of one tenant's connectors.",
+    }),
+    agentUnauthenticatedBytes: Type.Integer({
+      default: 65_536,
+      minimum: 4096,
+      description:
+        'Most bytes an agent channel WebSocket may send before it has authenticated (the hello frame is ~1 KiB).',
+    }),
+  },
+  { ...strict, default: {} },
+);
+
+export type Limits = Static<typeof LimitsSchema>;
+
+/** The limits with every default, for an API or gateway built without the service config (tests). */
+export function defaultLimits(): Limits {
+  return Value.Parse(LimitsSchema, Value.Default(LimitsSchema, {}));
+}
 
 export const ConfigSchema = Type.Object(
   {
@@ -155,6 +216,7 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    limits: LimitsSchema,
     shutdown: Type.Object(
       {
         timeoutMs: Type.Integer({

@@ -12,6 +12,7 @@ import { createTenant, type IssuedServiceAccount } from '../../src/tenancy/tenan
 import { isErrorCode } from '../../kernel/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { routesOf } from '../support/api-routes.ts';
 
 interface Answer {
   status: number;
@@ -31,24 +32,6 @@ function expectRefusal(answer: Answer, status?: number, code?: string): { code: 
   expect(typeof body.error.message).toBe('string');
   expect(body.error.message).not.toMatch(/\n\s+at /); // never a stack trace
   return body.error;
-}
-
-/** Every route of the app as method and path, read from Fastify's route tree (HEAD left out). */
-function routesOf(app: App): { method: string; path: string }[] {
-  const prefixes: string[] = [];
-  const routes: { method: string; path: string }[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (match === null) continue;
-    const depth = (match[1] ?? '').length / 4;
-    // Parameters at the same place under different names print as ":id|:applicationId".
-    const segment = (match[2] ?? '').replace(/(:[A-Za-z]+)(\|:[A-Za-z]+)+/g, '$1');
-    const path = (prefixes[depth - 1] ?? '') + segment;
-    prefixes[depth] = path;
-    for (const method of (match[3] ?? '').split(', '))
-      if (method !== '' && method !== 'HEAD') routes.push({ method, path });
-  }
-  return routes;
 }
 
 /** One raw HTTP request over a socket: what Node's HTTP parser answers never reaches app.inject(). */
@@ -206,6 +189,7 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/runs/:id/release',
       'POST /v1/runs/:id/discard',
       'POST /v1/connectors/:id/revoke',
+      'POST /v1/service-accounts/:id/rotate',
       'PUT /v1/plan',
     ];
 

@@ -37,22 +37,23 @@ describe('how a failed frame ends its session', () => {
 });
 
 describe('the sessions of a gateway', () => {
+  type Principal = { connectorId: string; tenantId: string };
   const session = (connectorId?: string) => ({
-    principal: connectorId === undefined ? undefined : { connectorId },
+    principal: connectorId === undefined ? undefined : { connectorId, tenantId: 't-1' },
   });
 
   it('hands a connector to its newest session and forgets the one it superseded when it closes', () => {
     const counters = emptyCounters();
-    const registry = createSessionRegistry<{ principal: { connectorId: string } | undefined }>(counters);
+    const registry = createSessionRegistry<{ principal: Principal | undefined }>(counters);
     const older = session();
     const newer = session();
     registry.add(older);
     registry.add(newer);
     expect(registry.all()).toEqual([older, newer]);
 
-    older.principal = { connectorId: 'c-1' };
+    older.principal = { connectorId: 'c-1', tenantId: 't-1' };
     expect(registry.authenticated(older, 'c-1')).toBeUndefined();
-    newer.principal = { connectorId: 'c-1' };
+    newer.principal = { connectorId: 'c-1', tenantId: 't-1' };
     expect(registry.authenticated(newer, 'c-1')).toBe(older);
     expect(registry.byConnector('c-1')).toBe(newer);
     expect(counters.sessions).toBe(1);
@@ -62,5 +63,21 @@ describe('the sessions of a gateway', () => {
     expect(registry.remove(newer)).toBe(true);
     expect(registry.all()).toEqual([]);
     expect(counters.sessions).toBe(0);
+  });
+
+  it("counts a tenant's sessions without the connector's own, which a newer connection replaces", () => {
+    const registry = createSessionRegistry<{ principal: Principal | undefined }>(emptyCounters());
+    const sessions = [
+      { principal: { connectorId: 'c-1', tenantId: 't-1' } },
+      { principal: { connectorId: 'c-2', tenantId: 't-1' } },
+      { principal: { connectorId: 'c-3', tenantId: 't-2' } },
+    ];
+    for (const each of sessions) {
+      registry.add(each);
+      registry.authenticated(each, each.principal.connectorId);
+    }
+    expect(registry.tenantSessions('t-1', 'c-9')).toBe(2);
+    expect(registry.tenantSessions('t-1', 'c-1')).toBe(1);
+    expect(registry.tenantSessions('t-2', 'c-1')).toBe(1);
   });
 });
