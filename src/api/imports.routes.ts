@@ -49,9 +49,9 @@ export const importRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const { tenantId } = request.principal;
+      const application = await fileApplication(request.em, tenantId, { id: request.params.applicationId });
       if (options.bus === undefined)
         throw new UnavailableError('file imports need the engine bus: this API was built without it');
-      const application = await fileApplication(request.em, tenantId, { id: request.params.applicationId });
       const result = await importFile(
         {
           orm: options.orm,

@@ -1,5 +1,6 @@
 // What every request must be before a route sees it, whatever its schema says: ids in `format: 'uuid'` are
 // canonical UUIDs, and no string of the path parameters, query or body holds text PostgreSQL cannot store.
+import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { ValidationError } from '../../kernel/errors.ts';
 import { findUnstorableText, type ValuePath } from '../storage/storable-text.ts';
@@ -30,7 +31,8 @@ export async function refuseUnstorableText(request: FastifyRequest): Promise<voi
   const parts: [string, unknown][] = [
     ['params', request.params],
     ['querystring', request.query],
-    ['body', request.body],
+    // A streamed body (a file upload) is read by its route, not walked here.
+    ['body', request.body instanceof Readable ? undefined : request.body],
   ];
   for (const [part, value] of parts) {
     const found = findUnstorableText(value);

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
-import { ValidationError } from '../../kernel/errors.ts';
+import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
@@ -79,7 +79,9 @@ export async function fileApplication(
   const row = rows[0];
   const named = 'id' in application ? application.id : application.name;
   const plan = row?.document.applications.find((candidate) => candidate.name === row.name);
-  if (row === undefined || plan === undefined)
+  if (row === undefined)
+    throw new NotFoundError(`application ${named} not found`, { details: { application: named } });
+  if (plan === undefined)
     throw new ValidationError(`application ${named} is not in the tenant's plan in force`, {
       details: { application: named },
     });

@@ -32,12 +32,7 @@ export function findUnstorableText(value: unknown): UnstorableText | undefined {
     } else if (Array.isArray(current)) {
       for (let index = current.length - 1; index >= 0; index--)
         stack.push({ value: current[index] as unknown, path: [...path, index] });
-    } else if (
-      typeof current === 'object' &&
-      current !== null &&
-      // Parsed JSON and YAML only: a streamed body (a file upload) is read by its route.
-      [Object.prototype, null].includes(Object.getPrototypeOf(current) as object | null)
-    ) {
+    } else if (typeof current === 'object' && current !== null) {
       const entries = Object.entries(current);
       for (const [key] of entries) {
         const problem = textProblem(key);

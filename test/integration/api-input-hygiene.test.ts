@@ -186,6 +186,8 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
     // Writes without a body of their own, and the plan (its own tests below).
     const bodiless = [
       'POST /v1/applications/:applicationId/rejoin',
+      // A file, streamed: its rows are checked by the CSV reader (csv-reader tests), not as JSON.
+      'POST /v1/applications/:applicationId/imports',
       'POST /v1/runs/:id/release',
       'POST /v1/runs/:id/discard',
       'POST /v1/connectors/:id/revoke',

@@ -33,6 +33,7 @@ const documented: Record<string, Scope> = {
   'GET /v1/applications/:id/objects/:externalId': 'read',
   'POST /v1/applications/:id/rejoin': 'write',
   'POST /v1/applications/:id/runs': 'write',
+  'POST /v1/applications/:id/imports': 'write',
   'GET /v1/service-accounts': 'admin',
   'POST /v1/service-accounts': 'admin',
   'POST /v1/service-accounts/:id/rotate': 'admin',
