@@ -12,8 +12,9 @@ import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
 import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
-import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, pageSize } from './pagination.ts';
+import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
+import { whyRunCannotStart } from '../connectors/connector.ts';
 
 interface RunRow {
   run_id: string;
@@ -24,11 +25,12 @@ interface RunRow {
   object_count: number | null;
   seen: number;
   deletions: number;
+  rejected: number;
   started_at: Date;
   finished_at: Date | null;
 }
 
-const columns = sql`run_id, application_id, kind, status, reason, object_count, seen, deletions, started_at, finished_at`;
+const columns = sql`run_id, application_id, kind, status, reason, object_count, seen, deletions, rejected, started_at, finished_at`;
 
 function present(row: RunRow) {
   return {
@@ -42,6 +44,8 @@ function present(row: RunRow) {
     objectCount: row.object_count,
     seen: row.seen,
     deletions: row.deletions,
+    // Rows of a file the run could not read (GET /v1/runs/:id/errors lists them).
+    rejected: row.rejected,
     // For a requested run: when it was requested.
     startedAt: new Date(row.started_at).toISOString(),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
@@ -121,15 +125,62 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
     async (request, reply) => {
       const { tenantId } = request.principal;
       const { applicationId } = request.params;
-      await requireApplication(request.em, tenantId, applicationId);
+      const application = await requireApplication(request.em, tenantId, applicationId);
+      // A run its connector cannot start (a file import, a connector not built yet) fails at once, saying why.
+      const cannot = whyRunCannotStart(application.type, application.name);
       const { rows } = await sql<RunRow>`
-        insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
-        values (${randomUUID()}, ${tenantId}, ${applicationId}, ${request.body.kind}, 'requested', null, 0, 0, now())
+        insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions,
+          started_at, finished_at)
+        values (${randomUUID()}, ${tenantId}, ${applicationId}, ${request.body.kind},
+          ${cannot === undefined ? 'requested' : 'failed'}, ${cannot ?? null}, null, 0, 0, now(),
+          ${cannot === undefined ? null : sql`now()`})
         returning ${columns}`.execute(request.em.getKysely());
       const run = rows[0];
       if (run === undefined) throw new Error('insert into import_run returned no row');
-      request.log.info({ runId: run.run_id, applicationId, kind: run.kind }, 'sync run requested');
+      if (cannot === undefined)
+        request.log.info({ runId: run.run_id, applicationId, kind: run.kind }, 'sync run requested');
+      else request.log.warn({ runId: run.run_id, applicationId, reason: cannot }, 'sync run failed');
       return reply.status(201).send(present(run));
+    },
+  );
+
+  // The rows of a file import that could not be read, by line, with why (the first 1,000 of them).
+  app.get(
+    '/runs/:id/errors',
+    {
+      config: { scope: 'read' },
+      schema: {
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        querystring: Type.Object({ limit: LimitQuery, after: AfterQuery }, { additionalProperties: false }),
+      },
+    },
+    async (request) => {
+      const { tenantId } = request.principal;
+      const k = request.em.getKysely();
+      const { rows: runs } = await sql<{ rejected: number }>`
+        select rejected from import_run where tenant_id = ${tenantId} and run_id = ${request.params.id}`.execute(
+        k,
+      );
+      const run = runs[0];
+      if (run === undefined)
+        throw new NotFoundError(`sync run ${request.params.id} not found`, {
+          details: { runId: request.params.id },
+        });
+      const limit = pageSize(request.query.limit);
+      const after = decodeCursor(request.query.after, 'bigint');
+      const { rows } = await sql<{ line: number; reason: string }>`
+        select line, reason from import_run_error
+        where run_id = ${request.params.id} ${after === undefined ? sql`` : sql`and line > ${after}`}
+        order by line limit ${limit + 1}`.execute(k);
+      return {
+        rejected: run.rejected,
+        ...page(
+          rows,
+          limit,
+          (row) => String(row.line),
+          (row) => row,
+        ),
+      };
     },
   );
 

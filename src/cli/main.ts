@@ -18,6 +18,7 @@ import { createTenant, issueTenantKey } from '../tenancy/tenants.ts';
 import { isScope, scopes as allScopes, type Scope } from '../tenancy/scopes.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
+import { describeImport, runImportCommand } from './import-command.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
@@ -188,6 +189,38 @@ tenant
           'The API key is shown only this once: store it now. Use it as "Authorization: Bearer <API key>".',
         );
       }
+    } finally {
+      await database.close();
+    }
+  });
+
+program
+  .command('import')
+  .description(
+    "import an application's file (an HR export, type: csv) as a full import run, from the server's host; rows not in the file become deletions once the engine completes the run",
+  )
+  .argument('<application>', 'the application name in the plan')
+  .argument('<file>', 'the CSV file, or - for standard input')
+  .requiredOption('--tenant <tenant>', 'tenant name or id')
+  .option('--json', 'print the result as JSON')
+  .action(async (application: string, file: string, options: { tenant: string; json?: boolean }) => {
+    const settings = config();
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'import' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const result = await runImportCommand({
+        settings,
+        database,
+        logger,
+        tenant: options.tenant,
+        application,
+        file,
+        progress: options.json !== true && process.stderr.isTTY,
+      });
+      if (options.json === true) console.log(JSON.stringify(result));
+      else for (const line of describeImport(result, application)) console.log(line);
+      if (result.outcome === 'aborted') process.exitCode = EXIT_DATA;
     } finally {
       await database.close();
     }

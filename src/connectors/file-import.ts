@@ -127,7 +127,7 @@ export async function importFile(
       time: new Date().toISOString(),
       tenantId,
       data,
-    } as Parameters<typeof encodeMessage<T>>[0]);
+    });
   const marker = (phase: 'started' | 'completed' | 'aborted', kind: 'full' | 'delta', objectCount?: number) =>
     message('joinery.import.run.v1', {
       tenantId,
@@ -233,12 +233,12 @@ export async function importFile(
   } catch (error) {
     // The upload broke off (the client went away) or the bus failed: the run is aborted, nothing deleted.
     const reason = `the file import stopped: ${error instanceof Error ? error.message : String(error)}`;
-    await producer
-      .send([{ topic, messages: [marker('aborted', 'full')] }])
-      .catch((cause: unknown) => log.warn({ err: cause }, 'the aborted marker could not be sent'));
-    await recordOutcome(deps.orm, runId, progress.rejected, errors, reason).catch((cause: unknown) =>
-      log.warn({ err: cause }, 'the run could not record why it stopped'),
-    );
+    await producer.send([{ topic, messages: [marker('aborted', 'full')] }]).catch((cause: unknown) => {
+      log.warn({ err: cause }, 'the aborted marker could not be sent');
+    });
+    await recordOutcome(deps.orm, runId, progress.rejected, errors, reason).catch((cause: unknown) => {
+      log.warn({ err: cause }, 'the run could not record why it stopped');
+    });
     throw error;
   } finally {
     await producer.close();

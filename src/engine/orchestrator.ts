@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { describeError } from '../../kernel/errors.ts';
 import { nextCronRun } from '../plan/cron.ts';
+import { whyRunCannotStart } from '../connectors/connector.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
 import type { PlanCache } from './plan-cache.ts';
 import { createPlanReconciliation, type ReconciliationTarget } from './plan-reconciliation.ts';
@@ -30,7 +31,9 @@ export async function fireDueSchedules(
   em: EntityManager,
   now: Date,
   limit = 100,
-): Promise<{ scheduleId: string; runId: string; applicationId: string; tenantId: string }[]> {
+): Promise<
+  { scheduleId: string; runId: string; applicationId: string; tenantId: string; failed?: string }[]
+> {
   return em.fork().transactional(async (tx) => {
     const k = tx.getKysely();
     const { rows } = await sql<{
@@ -40,24 +43,36 @@ export async function fireDueSchedules(
       kind: string;
       every_minutes: number | null;
       cron: string | null;
+      name: string;
+      type: string;
     }>`
-      select id, tenant_id, application_id, kind, every_minutes, cron from schedule
-      where enabled and next_run_at <= ${now}
-      order by next_run_at limit ${limit}
-      for update skip locked`.execute(k);
+      select s.id, s.tenant_id, s.application_id, s.kind, s.every_minutes, s.cron, a.name, a.type
+      from schedule s join application a on a.id = s.application_id
+      where s.enabled and s.next_run_at <= ${now}
+      order by s.next_run_at limit ${limit}
+      for update of s skip locked`.execute(k);
     const fired = [];
     for (const row of rows) {
       const runId = randomUUID();
+      // A run its connector cannot start fails at once, saying why (src/connectors/connector.ts).
+      const cannot = whyRunCannotStart(row.type, row.name);
       await sql`
-        insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
-        values (${runId}, ${row.tenant_id}, ${row.application_id}, ${row.kind}, 'requested', null, 0, 0, ${now})`.execute(
-        k,
-      );
+        insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions,
+          started_at, finished_at)
+        values (${runId}, ${row.tenant_id}, ${row.application_id}, ${row.kind},
+          ${cannot === undefined ? 'requested' : 'failed'}, ${cannot ?? null}, null, 0, 0, ${now},
+          ${cannot === undefined ? null : now})`.execute(k);
       await sql`
         update schedule set last_run_at = ${now}, last_run_id = ${runId},
           next_run_at = ${nextRun({ everyMinutes: row.every_minutes, cron: row.cron }, now)}
         where id = ${row.id}`.execute(k);
-      fired.push({ scheduleId: row.id, runId, applicationId: row.application_id, tenantId: row.tenant_id });
+      fired.push({
+        scheduleId: row.id,
+        runId,
+        applicationId: row.application_id,
+        tenantId: row.tenant_id,
+        ...(cannot === undefined ? {} : { failed: cannot }),
+      });
     }
     return fired;
   });
@@ -85,7 +100,9 @@ export function startOrchestrator(deps: {
   const tick = (): Promise<number> => {
     running = running.then(async () => {
       const fired = await fireDueSchedules(deps.em, now());
-      for (const run of fired) log.info(run, 'schedule fired: import run requested');
+      for (const run of fired)
+        if (run.failed === undefined) log.info(run, 'schedule fired: import run requested');
+        else log.warn(run, 'schedule fired: import run failed, its connector cannot start it');
       await rejoin?.tick();
       await reconcile?.tick();
       return fired.length;

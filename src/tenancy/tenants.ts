@@ -75,14 +75,10 @@ export async function createServiceAccount(
  * A new key for an existing tenant, named by its name or id: the recovery path of `joinery tenant key`
  * when a tenant has lost its keys. The account is named `<prefix>-<time>` so it never collides.
  */
-export async function issueTenantKey(
-  em: EntityManager,
-  tenantNameOrId: string,
-  options: { scopes: Scope[]; name?: string; now?: Date },
-): Promise<IssuedServiceAccount & { tenantName: string }> {
-  const fork = em.fork();
+/** A tenant by its name or id, for commands run on the server's host; a clear error when there is none. */
+export async function findTenant(em: EntityManager, tenantNameOrId: string): Promise<Tenant> {
   const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantNameOrId);
-  const tenant = await fork.findOne(
+  const tenant = await em.findOne(
     Tenant,
     isUuid
       ? { $or: [{ id: tenantNameOrId.toLowerCase() }, { name: tenantNameOrId }] }
@@ -90,6 +86,16 @@ export async function issueTenantKey(
     { filters: false },
   );
   if (tenant === null) throw new NotFoundError(`no tenant named or with id "${tenantNameOrId}"`);
+  return tenant;
+}
+
+export async function issueTenantKey(
+  em: EntityManager,
+  tenantNameOrId: string,
+  options: { scopes: Scope[]; name?: string; now?: Date },
+): Promise<IssuedServiceAccount & { tenantName: string }> {
+  const fork = em.fork();
+  const tenant = await findTenant(fork, tenantNameOrId);
   const name = options.name ?? `recovery-${(options.now ?? new Date()).toISOString()}`;
   const issued = await createServiceAccount(fork, tenant.id, name, options.scopes);
   return { ...issued, tenantName: tenant.name };

@@ -56,6 +56,7 @@ const documented: Record<string, Scope> = {
   'GET /v1/runs': 'read',
   'GET /v1/runs/:id': 'read',
   'GET /v1/runs/:id/deletions': 'read',
+  'GET /v1/runs/:id/errors': 'read',
   'POST /v1/runs/:id/release': 'approve',
   'POST /v1/runs/:id/discard': 'approve',
   'GET /v1/schedules': 'read',

@@ -4,7 +4,7 @@
 // object of the application's class: its header names mapped to attributes, dates rewritten as ISO 8601,
 // an empty cell null. A malformed row is reported with its line and reason — never silently dropped; a
 // problem with the whole file (its encoding, its header) ends the reading with one.
-import { parse, type CsvError } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { format as formatDate, isValid, parse as parseDate } from 'date-fns';
 import iconv from 'iconv-lite';
 import { Readable } from 'node:stream';
@@ -79,9 +79,9 @@ export async function* readCsv(
 ): AsyncGenerator<CsvRecord> {
   const { settings } = options;
   const declared = new Set(options.attributes);
-  let invalidEncoding = false;
+  const encoding = { invalid: false };
   const text = decode(input, settings.encoding ?? 'auto', () => {
-    invalidEncoding = true;
+    encoding.invalid = true;
   });
   // csv-parse reports a skipped row as it parses, ahead of the rows it hands out: kept until the reading
   // reaches its line, so everything comes out in the file's order.
@@ -90,6 +90,8 @@ export async function* readCsv(
     parse({
       delimiter: settings.delimiter ?? ',',
       quote: settings.quote ?? '"',
+      // Any line ending, even mixed in one file (a hand-edited export): a record never spans a bare one.
+      record_delimiter: ['\r\n', '\n', '\r'],
       info: true,
       raw: true,
       skip_empty_lines: true,
@@ -126,7 +128,7 @@ export async function* readCsv(
       // The line the record starts on: where it ends, less the line breaks inside it.
       const startLine = entry.info.lines - (entry.raw.trimEnd().match(/\r\n|\r|\n/g)?.length ?? 0);
       yield* drainSkipped(startLine);
-      if (invalidEncoding) {
+      if (encoding.invalid) {
         yield {
           kind: 'fatal',
           line: entry.info.lines,
@@ -172,7 +174,7 @@ export async function* readCsv(
       yield rowOf(record, startLine, header, externalIdAt, settings, seen);
     }
     yield* drainSkipped();
-    if (invalidEncoding)
+    if (encoding.invalid)
       yield {
         kind: 'fatal',
         line: lastLine,
@@ -182,12 +184,8 @@ export async function* readCsv(
       yield { kind: 'fatal', line: 1, reason: 'the file is empty: no header row' };
   } catch (error) {
     yield* drainSkipped();
-    const problem = error as CsvError;
-    yield {
-      kind: 'fatal',
-      line: lineOf(problem),
-      reason: problem.code === undefined ? String(problem.message) : reasonOf(problem),
-    };
+    if (!(error instanceof CsvError)) throw error;
+    yield { kind: 'fatal', line: lineOf(error), reason: reasonOf(error) };
   }
 }
 
