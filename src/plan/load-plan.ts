@@ -13,7 +13,7 @@ import {
   type PlanProblem,
 } from './check-plan.ts';
 import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
-import { findUnstorableText } from '../storage/storable-text.ts';
+import { findUnstorableText } from '../../kernel/contracts/storable-text.ts';
 
 /** How many alias uses a plan may have: enough for shared blocks, not for an alias bomb (billion laughs). */
 export const MAX_PLAN_ALIASES = 100;
