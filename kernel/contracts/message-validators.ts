@@ -26,8 +26,12 @@ const MAX_PROBLEMS = 5;
  * (a NUL, a lone surrogate): refused here, naming where, rather than failing a batch's transaction later.
  */
 export function messageProblem(type: MessageType, data: unknown): string | undefined {
-  if (!messageValidator(type).Check(data))
-    return `data does not match ${type}: ${schemaProblems(type, data).slice(0, MAX_PROBLEMS).join('; ')}`;
+  if (!messageValidator(type).Check(data)) {
+    const problems = schemaProblems(type, data);
+    // Every error is described, but a reason must name something even if a new kind of error is not.
+    if (problems.length === 0) problems.push('/ does not match the schema');
+    return `data does not match ${type}: ${problems.slice(0, MAX_PROBLEMS).join('; ')}`;
+  }
   const unstorable = findUnstorableText(data);
   if (unstorable !== undefined) return `data${pointer(unstorable.path)}: ${unstorable.problem}`;
   return undefined;
@@ -45,8 +49,11 @@ type SchemaErrors = ReturnType<Validator['Errors']>;
 function describeErrors(errors: SchemaErrors, prefix = ''): string[] {
   const problems = new Set<string>();
   for (const error of errors) {
-    if (error.keyword === 'boolean' || error.keyword === 'anyOf') continue;
     const at = `${prefix}${error.instancePath}` || '/';
+    // TypeBox buffers 8 errors: an unknown property first comes as a `boolean` error at the property.
+    if (error.keyword === 'boolean' && error.schemaPath.endsWith('/additionalProperties'))
+      problems.add(`${at.slice(0, 256)} is not a known property`);
+    if (error.keyword === 'boolean' || error.keyword === 'anyOf') continue;
     const unknown = error.keyword === 'additionalProperties' ? error.params.additionalProperties : undefined;
     const names = unknown
       ?.slice(0, MAX_PROBLEMS)

@@ -187,10 +187,15 @@ export function setOwn(target: object, key: string | number, value: unknown): vo
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** A deep copy of a JSON value. */
+export function copyOf<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 /** A deep copy of the value with the one at `path` replaced (the root when the path is empty). */
 export function replaceAt(value: unknown, path: Path, replacement: unknown): unknown {
   if (path.length === 0) return replacement;
-  const copy = JSON.parse(JSON.stringify(value)) as Record<string | number, unknown>;
+  const copy = copyOf(value) as Record<string | number, unknown>;
   let parent: Record<string | number, unknown> = copy;
   for (const part of path.slice(0, -1)) parent = parent[part] as Record<string | number, unknown>;
   setOwn(parent, path.at(-1) as string | number, replacement);

@@ -16,6 +16,7 @@ import {
   type DecodeResult,
 } from '../../streams/cloudevents.ts';
 import {
+  copyOf,
   hostileKey,
   nestedObject,
   places,
@@ -96,7 +97,7 @@ describe('message contracts, property-based', () => {
         hostileKey,
         fc.oneof(fc.constant(1), fc.constant('x'), nestedObject),
         ({ type, data, path }, key, value) => {
-          const changed = replaceAt(data, [], data) as Record<string, unknown>;
+          const changed = copyOf<Record<string, unknown>>(data);
           let target: unknown = changed;
           for (const part of path) target = (target as Record<string | number, unknown>)[part];
           setOwn(target as object, key, value);
