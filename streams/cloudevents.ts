@@ -2,7 +2,8 @@
 // value. decodeMessage validates a consumed message completely (headers, JSON, schema, tenant) and says
 // exactly what is wrong, so a bad message can go to deadletter with its reason.
 import type { IHeaders, Message } from 'kafkajs';
-import { messageValidator } from '../kernel/contracts/message-validators.ts';
+import { messageProblem } from '../kernel/contracts/message-validators.ts';
+import { findUnstorableText } from '../kernel/contracts/storable-text.ts';
 import {
   isMessageType,
   messageContracts,
@@ -68,14 +69,28 @@ function header(headers: IHeaders | undefined, name: string): string | undefined
   return first === undefined ? undefined : first.toString();
 }
 
+/**
+ * The longest reason decodeMessage gives: it quotes what it refuses (a header, a property name), and the
+ * reason travels as a dead letter's header next to the original value, which may be near the broker's limit.
+ */
+export const MAX_REASON_LENGTH = 1024;
+
 export function decodeMessage(
   topic: TopicId,
   message: { value: Buffer | null; headers?: IHeaders },
 ): DecodeResult {
-  const fail = (reason: string): DecodeResult => ({ ok: false, reason, code: 'JNY_MESSAGE_INVALID' });
+  const fail = (reason: string): DecodeResult => ({
+    ok: false,
+    reason: reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason,
+    code: 'JNY_MESSAGE_INVALID',
+  });
   const { headers } = message;
   for (const name of ['ce_specversion', 'ce_id', 'ce_type', 'ce_source', 'ce_time', 'ce_tenantid']) {
-    if (header(headers, name) === undefined) return fail(`missing CloudEvents header ${name}`);
+    const value = header(headers, name);
+    if (value === undefined) return fail(`missing CloudEvents header ${name}`);
+    // The id and source are kept with what the message causes: text PostgreSQL cannot store is refused.
+    const unstorable = findUnstorableText(value);
+    if (unstorable !== undefined) return fail(`CloudEvents header ${name} ${unstorable.problem}`);
   }
   if (header(headers, 'ce_specversion') !== '1.0') {
     return fail(`unsupported ce_specversion "${header(headers, 'ce_specversion') ?? ''}"; expected "1.0"`);
@@ -101,15 +116,8 @@ export function decodeMessage(
   } catch (error) {
     return fail(`value is not JSON: ${(error as Error).message}`);
   }
-  const validator = messageValidator(type);
-  if (!validator.Check(data)) {
-    const problems = validator
-      .Errors(data)
-      .filter((error) => error.keyword !== 'boolean' && error.keyword !== 'anyOf')
-      .slice(0, 5)
-      .map((error) => `${error.instancePath === '' ? '/' : error.instancePath} ${error.message}`);
-    return fail(`data does not match ${type}: ${problems.join('; ')}`);
-  }
+  const problem = messageProblem(type, data);
+  if (problem !== undefined) return fail(problem);
   const tenantId = header(headers, 'ce_tenantid') ?? '';
   const dataTenant = (data as { tenantId: string }).tenantId;
   if (dataTenant !== tenantId) {

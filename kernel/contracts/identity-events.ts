@@ -28,10 +28,10 @@ const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
 export const AttributeValueSchema = Type.Union([Scalar, Type.Null(), Type.Array(Scalar)]);
 export type AttributeValue = Static<typeof AttributeValueSchema>;
 
-export const AttributesSchema = Type.Record(
-  Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,127}$' }),
-  AttributeValueSchema,
-);
+// additionalProperties: a record keyed by a pattern only checks the keys that match it (patternProperties);
+// without it, a name that does not match would pass with any value, nested objects included.
+const AttributeName = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,127}$' });
+export const AttributesSchema = Type.Record(AttributeName, AttributeValueSchema, strict);
 export type Attributes = Static<typeof AttributesSchema>;
 
 /** The lifecycle status the Inbound stage derived for the identity from its authoritative source. */
@@ -49,7 +49,7 @@ export const InboundChangedSchema = Type.Object(
     source: SourceSchema,
     attributes: AttributesSchema,
     /** Per attribute, this source's authority for it (default 0): a higher one is never overwritten by a lower. */
-    authority: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: 1000 }))),
+    authority: Type.Optional(Type.Record(AttributeName, Type.Integer({ minimum: 0, maximum: 1000 }), strict)),
     lifecycle: Type.Optional(LifecycleStatusSchema),
   },
   strict,

@@ -2,7 +2,7 @@
 // types, match its published contract, and speak only for the connector's tenant and applications. Pure:
 // it takes opened payloads and returns the envelopes to produce and the refusals with their reasons.
 import type { ErrorCode } from '../../kernel/errors.ts';
-import { messageValidator } from '../../kernel/contracts/message-validators.ts';
+import { messageProblem } from '../../kernel/contracts/message-validators.ts';
 import { SealedMessageBodySchema, matches, type Rejection } from '../../kernel/channel/protocol.ts';
 import type { Envelope } from '../../streams/cloudevents.ts';
 import type { MessageData, MessageType } from '../../kernel/contracts/messages.ts';
@@ -60,14 +60,9 @@ export function admitMessages(
       );
       continue;
     }
-    const validator = messageValidator(type);
-    if (!validator.Check(data)) {
-      const problems = validator
-        .Errors(data)
-        .filter((error) => error.keyword !== 'boolean' && error.keyword !== 'anyOf')
-        .slice(0, 5)
-        .map((error) => `${error.instancePath === '' ? '/' : error.instancePath} ${error.message}`);
-      refuse(message, 'JNY_MESSAGE_INVALID', `data does not match ${type}: ${problems.join('; ')}`);
+    const problem = messageProblem(type, data);
+    if (problem !== undefined) {
+      refuse(message, 'JNY_MESSAGE_INVALID', problem);
       continue;
     }
     const typed = data as MessageData<AgentMessageType>;

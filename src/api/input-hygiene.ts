@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { ValidationError } from '../../kernel/errors.ts';
-import { findUnstorableText, type ValuePath } from '../storage/storable-text.ts';
+import { findUnstorableText, type ValuePath } from '../../kernel/contracts/storable-text.ts';
 
 /**
  * A UUID as PostgreSQL prints it (either case): ajv-formats' `uuid` also lets `urn:uuid:<uuid>` through,

@@ -10,7 +10,9 @@ import { csvSettingsProblems } from '../connectors/csv/csv-settings.ts';
 import {
   budgetEnvironment,
   compileExpression,
+  EXPRESSION_LIMITS,
   ExpressionBudget,
+  expressionDepth,
   staticCostProblems,
   type CompiledExpression,
 } from './expression-budget.ts';
@@ -38,6 +40,17 @@ export interface CompiledPlan {
    */
   expressions: Map<string, CompiledExpression>;
 }
+
+/** A record's own entry: a name like `constructor` must not find what every object inherits. */
+function ownEntry<T>(record: Record<string, T>, name: string): T | undefined {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
+/**
+ * Names every JavaScript object already has (`constructor`, `toString`, …): an attribute or object class so
+ * named would be found in every record that lacks it, so the plan refuses them.
+ */
+const inheritedNames = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 export function pathText(path: PlanPath): string {
   return path
@@ -96,10 +109,38 @@ export function checkPlan(
       message: `${String(plan.applications.length)} applications, the limit is ${String(PLAN_LIMITS.applications)}`,
     });
   const vault = new Map(Object.entries(plan.vault.attributes));
+  const refuseInherited = (path: PlanPath, what: string, names: Iterable<string>): void => {
+    for (const name of names)
+      if (inheritedNames.has(name))
+        problems.push({
+          path: [...path, name],
+          message: `${what} "${name}" has the name of a property every JavaScript object has; rename it`,
+        });
+  };
+  refuseInherited(['vault', 'attributes'], 'Vault attribute', vault.keys());
+  plan.applications.forEach((application, a) => {
+    for (const [className, objectClass] of Object.entries(application.objectClasses)) {
+      const classPath = ['applications', a, 'objectClasses'];
+      refuseInherited(classPath, 'object class', [className]);
+      refuseInherited(
+        [...classPath, className, 'attributes'],
+        'attribute',
+        Object.keys(objectClass.attributes),
+      );
+    }
+  });
   const vaultSchema = Object.fromEntries([...vault].map(([name, spec]) => [name, celType(spec)]));
 
   /** Compiles an expression in an environment and checks its result type. */
   const compile = (path: PlanPath, expression: string, env: Environment, expected?: string): void => {
+    const depth = staticLimits ? expressionDepth(env, expression) : undefined;
+    if (depth !== undefined && depth > EXPRESSION_LIMITS.depth) {
+      problems.push({
+        path,
+        message: `expression nests ${String(depth)} levels deep (operators, calls, lists), the limit is ${String(EXPRESSION_LIMITS.depth)}: split it into rules or mappers`,
+      });
+      return;
+    }
     const checked = env.check(expression);
     if (!checked.valid) {
       const reason = (checked.error?.message ?? 'invalid').split('\n')[0] ?? 'invalid';
@@ -225,7 +266,7 @@ export function checkPlan(
         });
     }
     const exportClass = application.export?.objectClass;
-    if (exportClass !== undefined && !(exportClass in application.objectClasses))
+    if (exportClass !== undefined && !Object.hasOwn(application.objectClasses, exportClass))
       problems.push({
         path: at('export', 'objectClass'),
         message: `unknown object class "${exportClass}" of application ${application.name} (${known(Object.keys(application.objectClasses))})`,
@@ -233,7 +274,7 @@ export function checkPlan(
     // Identities are written with one class (exportClassOf): the outbound mappers must target its
     // attributes, and it cannot be a group class (groups have export.groups).
     const writtenAs = exportClassOf(application);
-    const written = writtenAs === undefined ? undefined : application.objectClasses[writtenAs];
+    const written = writtenAs === undefined ? undefined : ownEntry(application.objectClasses, writtenAs);
     if (writtenAs !== undefined && written !== undefined && (application.outbound?.length ?? 0) > 0) {
       if (written.kind === 'group')
         problems.push({
@@ -241,7 +282,7 @@ export function checkPlan(
           message: `identities are written to application ${application.name} as "${writtenAs}", a group class; name a user or contact class in export.objectClass (groups are exported with export.groups)`,
         });
       application.outbound?.forEach((mapper, m) => {
-        if (attributes.has(mapper.target) && !(mapper.target in written.attributes))
+        if (attributes.has(mapper.target) && !Object.hasOwn(written.attributes, mapper.target))
           problems.push({
             path: at('outbound', m, 'target'),
             message: `attribute "${mapper.target}" is not one of object class ${writtenAs}, the class identities are written to application ${application.name} as (${known(Object.keys(written.attributes))})`,
@@ -339,7 +380,7 @@ function checkGroupExport(
 ): void {
   const groups = application.export?.groups;
   if (groups === undefined) return;
-  const targetClass = application.objectClasses[groups.objectClass];
+  const targetClass = ownEntry(application.objectClasses, groups.objectClass);
   if (targetClass === undefined)
     problems.push({
       path: [...at, 'objectClass'],
@@ -372,7 +413,7 @@ function checkGroupExport(
         sourceAttributes[attribute] ??= celType(spec);
   });
   for (const [attribute, expression] of Object.entries(groups.attributes ?? {})) {
-    const spec = targetClass?.attributes[attribute];
+    const spec = targetClass === undefined ? undefined : ownEntry(targetClass.attributes, attribute);
     if (targetClass !== undefined && spec === undefined)
       problems.push({
         path: [...at, 'attributes', attribute],

@@ -25,6 +25,11 @@ export const EXPRESSION_LIMITS = {
   stringLength: 1_000_000,
   /** Characters of a `matches` pattern. */
   patternLength: 4_096,
+  /**
+   * Levels of nesting (operators, calls, lists) when a plan is applied: cel-js parses `!!!…x` or
+   * `1 + 1 + …` thousands deep, then checks and evaluates it recursively, past the call stack.
+   */
+  depth: 250,
 } as const;
 
 /** Steps between two looks at the clock: time costs nothing for the usual expression of a few steps. */
@@ -244,13 +249,34 @@ function joinWithin(budget: ExpressionBudget): CelNode['evaluate'] {
   };
 }
 
-function walk(node: CelNode, visit: (node: CelNode) => void): void {
-  visit(node);
-  const visitAll = (value: unknown): void => {
-    if (isNode(value)) walk(value, visit);
-    else if (Array.isArray(value)) for (const item of value) visitAll(item);
-  };
-  visitAll(node.args);
+/** Visits every node with its depth (the root is 1); an explicit stack, whatever the nesting. */
+function walk(root: CelNode, visit: (node: CelNode, depth: number) => void): void {
+  const stack: [unknown, number][] = [[root, 1]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, depth] = next;
+    if (isNode(value)) {
+      visit(value, depth);
+      stack.push([value.args, depth + 1]);
+    } else if (Array.isArray(value)) for (const item of value) stack.push([item, depth]);
+  }
+}
+
+/**
+ * How deeply the expression nests (the root is 1), or undefined when it does not parse (the check says
+ * why). Measured before anything recursive looks at it.
+ */
+export function expressionDepth(env: Environment, expression: string): number | undefined {
+  let root: CelNode;
+  try {
+    root = env.parse(expression).ast as unknown as CelNode;
+  } catch {
+    return undefined;
+  }
+  let deepest = 0;
+  walk(root, (_node, depth) => {
+    deepest = Math.max(deepest, depth);
+  });
+  return deepest;
 }
 
 // ---------------------------------------------------------------------------------------------------------

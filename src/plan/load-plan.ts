@@ -12,8 +12,8 @@ import {
   type PlanPath,
   type PlanProblem,
 } from './check-plan.ts';
-import { SyncPlanSchema, type SyncPlan } from './plan.schema.ts';
-import { findUnstorableText } from '../storage/storable-text.ts';
+import { SyncPlanSchema } from './plan.schema.ts';
+import { findUnstorableText } from '../../kernel/contracts/storable-text.ts';
 
 /** How many alias uses a plan may have: enough for shared blocks, not for an alias bomb (billion laughs). */
 export const MAX_PLAN_ALIASES = 100;
@@ -57,7 +57,10 @@ export function loadPlan(text: string, source: string, plugins: PluginSet = noPl
       document.errors.map((error) => ({
         path: [],
         line: lineCounter.linePos(error.pos[0]).line,
-        message: `syntax error: ${error.message.split('\n')[0] ?? error.message}`,
+        // yaml reports a document nested past the call stack as an error of the document, in the stack's words.
+        message: /call stack/i.test(error.message)
+          ? 'syntax error: nested too deeply to read (lists or maps inside one another thousands of levels deep)'
+          : `syntax error: ${error.message.split('\n')[0] ?? error.message}`,
       })),
     );
   }
@@ -69,10 +72,8 @@ export function loadPlan(text: string, source: string, plugins: PluginSet = noPl
   const unstorable = findUnstorableText(value);
   if (unstorable !== undefined)
     throw invalid(source, [locate({ path: unstorable.path, message: unstorable.problem })]);
-  const schemaProblems = schemaErrors(value);
-  if (schemaProblems.length > 0) throw invalid(source, schemaProblems.map(locate));
-  const plan = value as SyncPlan;
-  const { problems, compiled } = checkPlan(plan, plugins);
+  if (!Value.Check(SyncPlanSchema, value)) throw invalid(source, schemaErrors(value).map(locate));
+  const { problems, compiled } = checkPlan(value, plugins);
   if (compiled === undefined) throw invalid(source, problems.map(locate));
   return compiled;
 }
@@ -94,14 +95,21 @@ function toValue(document: Document, source: string): unknown {
   }
 }
 
+/**
+ * The schema's errors as problems (at least one: the plan does not match it). TypeBox buffers 8 errors, and
+ * an unknown key first comes as a `boolean` error at the key itself: that one names it too.
+ */
 function schemaErrors(value: unknown): PlanProblem[] {
   const problems: PlanProblem[] = [];
   const seen = new Set<string>();
   for (const error of Value.Errors(SyncPlanSchema, value)) {
-    if (error.keyword === 'boolean' || error.keyword === 'anyOf') continue;
+    const unknownKey = error.keyword === 'boolean' && error.schemaPath.endsWith('/additionalProperties');
+    if ((error.keyword === 'boolean' && !unknownKey) || error.keyword === 'anyOf') continue;
     let path: PlanPath = pointerToPath(error.instancePath);
     let message = error.message;
-    if (error.keyword === 'additionalProperties') {
+    if (unknownKey) {
+      message = 'unknown key';
+    } else if (error.keyword === 'additionalProperties') {
       path = [...path, error.params.additionalProperties[0] ?? '?'];
       message = 'unknown key';
     } else if (error.keyword === 'required') {
@@ -116,6 +124,7 @@ function schemaErrors(value: unknown): PlanProblem[] {
     problems.push({ path, message });
     if (problems.length === 20) break;
   }
+  if (problems.length === 0) problems.push({ path: [], message: 'does not match the sync plan schema' });
   return problems;
 }
 

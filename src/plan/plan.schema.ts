@@ -6,6 +6,11 @@ import { Type, type Static } from 'typebox';
 const strict = { additionalProperties: false } as const;
 const Name = (description: string) => Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', description });
 const AttributeName = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,127}$' });
+/**
+ * A record keyed by a pattern only checks the keys that match it (patternProperties): without this, a key
+ * that does not match passes with any value unchecked.
+ */
+const namedKeysOnly = { additionalProperties: false } as const;
 
 /** A CEL expression (https://cel.dev), compiled once per plan version and type-checked against the schema. */
 export const ExpressionSchema = Type.String({
@@ -98,6 +103,7 @@ export const GroupExportSchema = Type.Object(
     ),
     attributes: Type.Optional(
       Type.Record(AttributeName, ExpressionSchema, {
+        ...namedKeysOnly,
         description: "Group attribute here → a CEL expression over `group` (the source group's attributes).",
       }),
     ),
@@ -183,7 +189,7 @@ export const ApplicationPlanSchema = Type.Object(
               description: 'kind group: the attribute holding the member references (DNs or external ids).',
             }),
           ),
-          attributes: Type.Record(AttributeName, ApplicationAttributeSchema),
+          attributes: Type.Record(AttributeName, ApplicationAttributeSchema, namedKeysOnly),
           multipleJoins: Type.Optional(
             Type.Boolean({
               description:
@@ -193,6 +199,7 @@ export const ApplicationPlanSchema = Type.Object(
         },
         strict,
       ),
+      namedKeysOnly,
     ),
     joining: Type.Optional(
       Type.Array(JoiningRuleSchema, { description: 'Tried in order after the hard join.' }),
@@ -313,7 +320,10 @@ export const ApplicationPlanSchema = Type.Object(
 export const SyncPlanSchema = Type.Object(
   {
     version: Type.Literal(1, { description: 'The plan format version.' }),
-    vault: Type.Object({ attributes: Type.Record(AttributeName, AttributeSpecSchema) }, strict),
+    vault: Type.Object(
+      { attributes: Type.Record(AttributeName, AttributeSpecSchema, namedKeysOnly) },
+      strict,
+    ),
     applications: Type.Array(ApplicationPlanSchema, { minItems: 1 }),
     classifications: Type.Optional(
       Type.Array(
@@ -348,7 +358,10 @@ export const SyncPlanSchema = Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 128 }),
             when: ExpressionSchema,
-            set: Type.Record(AttributeName, ExpressionSchema, { description: 'Vault attribute → value.' }),
+            set: Type.Record(AttributeName, ExpressionSchema, {
+              ...namedKeysOnly,
+              description: 'Vault attribute → value.',
+            }),
           },
           strict,
         ),

@@ -1,6 +1,7 @@
 // Text PostgreSQL can store. It refuses the NUL character (U+0000) in text and jsonb, and a lone UTF-16
 // surrogate is not Unicode: jsonb refuses its \ud800 escape, and text would silently store U+FFFD instead.
-// The API edge and the plan loader refuse such text with the path of the value, before anything is written.
+// The API edge, the plan loader and message decoding refuse such text with the path of the value, before
+// anything is written.
 
 export type ValuePath = (string | number)[];
 
