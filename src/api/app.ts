@@ -23,6 +23,8 @@ import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
+import { createPlanCheckPool, type PlanCheckSettings } from '../plan/plan-check-pool.ts';
+import { planCheckDefaults } from '../config/config.schema.ts';
 import {
   handleClientError,
   handleError,
@@ -45,6 +47,11 @@ export interface AppDeps {
   topicPrefix?: string;
   /** The plugins plans are validated with (plugins.dir); none when absent. */
   plugins?: PluginSet;
+  /** How submitted plans are checked off the event loop (plan.checkTimeoutMs, plan.checkMemoryMb). */
+  planCheck?: Partial<Pick<PlanCheckSettings, 'timeoutMs' | 'memoryMb' | 'threads'>> & {
+    /** Start a check thread now rather than at the first plan (the service does). */
+    warm?: boolean;
+  };
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -75,6 +82,17 @@ export async function buildApp(deps: AppDeps) {
       .send({ error: { code: 'JNY_NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
   );
 
+  // Submitted plans are checked in worker threads with the same plugins directory (plan-check-pool.ts).
+  const { warm, ...planCheck } = deps.planCheck ?? {};
+  const planChecks = createPlanCheckPool({
+    timeoutMs: planCheckDefaults.checkTimeoutMs,
+    memoryMb: planCheckDefaults.checkMemoryMb,
+    ...planCheck,
+    ...(deps.plugins?.dir === undefined ? {} : { pluginsDir: deps.plugins.dir }),
+  });
+  if (warm === true) planChecks.warm();
+  app.addHook('onClose', () => planChecks.close());
+
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
@@ -87,10 +105,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(tenantRoutes);
       await api.register(applicationRoutes, { prefix: '/applications' });
       await api.register(serviceAccountRoutes, { prefix: '/service-accounts' });
-      await api.register(planRoutes, {
-        prefix: '/plan',
-        ...(deps.plugins === undefined ? {} : { plugins: deps.plugins }),
-      });
+      await api.register(planRoutes, { prefix: '/plan', checks: planChecks });
       const topicPrefix = deps.topicPrefix ?? 'joinery.';
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });

@@ -50,9 +50,23 @@ const summary = (row: Pick<PlanVersion, 'version' | 'appliedBy' | 'appliedAt'>):
 
 export async function applyPlan(
   em: EntityManager,
-  options: { tenantId: string; source: string; sourceName: string; appliedBy: string; plugins?: PluginSet },
+  options: {
+    tenantId: string;
+    source: string;
+    sourceName: string;
+    appliedBy: string;
+    plugins?: PluginSet;
+    /**
+     * Validates the text and returns its document; the API checks in a worker thread (plan-check-pool.ts).
+     * Default: loadPlan on this thread, with `plugins`.
+     */
+    check?: (source: string, sourceName: string) => Promise<SyncPlan>;
+  },
 ): Promise<AppliedPlan> {
-  const compiled = loadPlan(options.source, options.sourceName, options.plugins);
+  const compiled = {
+    plan: await (options.check?.(options.source, options.sourceName) ??
+      loadPlan(options.source, options.sourceName, options.plugins).plan),
+  };
   return scoped(em, options.tenantId).transactional(async (tx) => {
     await tx.findOneOrFail(Tenant, { id: options.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     const latest = await tx.findOne(
