@@ -55,6 +55,8 @@ interface Thread {
 
 const DEFAULT_THREADS = 2;
 const DEFAULT_MAX_WAITING = 32;
+/** Longest a thread may take to start. */
+const START_MS = 30_000;
 
 const seconds = (ms: number): string => `${String(ms / 1000)} s`;
 
@@ -96,13 +98,10 @@ export function createPlanCheckPool(settings: PlanCheckSettings) {
     worker.unref();
     const thread: Thread = { worker, ready: false };
     threads.add(thread);
-    // Starting (loading the modules and the plugins) is under the same timeout as a check.
+    // Starting (loading the modules and the plugins) has its own allowance: a plan's timeout may be short.
     thread.timer = setTimeout(() => {
-      end(
-        thread,
-        new UnavailableError(`the plan checker did not start within ${seconds(settings.timeoutMs)}`),
-      );
-    }, settings.timeoutMs);
+      end(thread, new UnavailableError(`the plan checker did not start within ${seconds(START_MS)}`));
+    }, START_MS);
     worker.on('message', (answer: PlanCheckAnswer) => {
       if ('type' in answer) {
         if (answer.type === 'failed') {
@@ -183,9 +182,7 @@ export function createPlanCheckPool(settings: PlanCheckSettings) {
       if (closed) return Promise.reject(new UnavailableError('the plan checker is closed'));
       if (waiting.length >= maxWaiting)
         return Promise.reject(
-          new UnavailableError(
-            `${String(waiting.length)} plans are waiting to be checked: try again in a few seconds`,
-          ),
+          new UnavailableError('too many plans are waiting to be checked: try again in a few seconds'),
         );
       return new Promise<SyncPlan>((resolve, reject) => {
         waiting.push({ request: { id: nextId++, text, source }, resolve, reject });

@@ -1,5 +1,6 @@
 // Entry point of a plan check thread (plan-check-pool.ts): parses, validates and compiles submitted plans
 // with the plugins of plugins.dir, and answers each with the validated document or its located problems.
+import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError, PlanInvalidError } from '../../kernel/errors.ts';
 import { loadPlan } from './load-plan.ts';
@@ -9,6 +10,9 @@ import type { PlanCheckAnswer, PlanCheckRequest, PlanCheckThreadData } from './p
 const port = parentPort;
 if (port === null) throw new Error('plan-check-worker.ts runs as a worker thread only');
 const data = workerData as PlanCheckThreadData;
+
+// On Linux a thread has its own nice value: a check yields the CPU to the API's event loop and the engine.
+setPriority(constants.priority.PRIORITY_BELOW_NORMAL);
 
 try {
   const plugins = await loadPlugins(data.pluginsDir);
