@@ -48,7 +48,7 @@ export interface AppDeps {
   /** The plugins plans are validated with (plugins.dir); none when absent. */
   plugins?: PluginSet;
   /** How submitted plans are checked off the event loop (plan.checkTimeoutMs, plan.checkMemoryMb). */
-  planCheck?: Partial<Pick<PlanCheckSettings, 'timeoutMs' | 'memoryMb' | 'threads'>> & {
+  planCheck?: Partial<Pick<PlanCheckSettings, 'timeoutMs' | 'memoryMb' | 'workers'>> & {
     /** Start a check thread now rather than at the first plan (the service does). */
     warm?: boolean;
   };

@@ -40,7 +40,7 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool }> = 
       source: request.body,
       sourceName: 'request body',
       appliedBy: `service-account:${request.principal.serviceAccountId}`,
-      check: (source, sourceName) => options.checks.check(source, sourceName),
+      checker: options.checks,
     });
     return reply.status(applied.changed ? 201 : 200).send(applied);
   });

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { syncPlanSchedules } from '../engine/orchestrator.ts';
 import { ensureJoinIndexes } from '../engine/join-indexes.ts';
 import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
-import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../../kernel/errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
@@ -15,6 +14,8 @@ import { Application } from '../storage/entities/application.entity.ts';
 import { applicationMode, type SyncPlan } from './plan.schema.ts';
 import { loadPlan } from './load-plan.ts';
 import type { PluginSet } from './plugins.ts';
+import type { PlanChecker } from './plan-check-pool.ts';
+import { planDiff } from './plan-diff.ts';
 
 export interface PlanVersionSummary {
   version: number;
@@ -34,6 +35,12 @@ export interface AppliedPlan extends PlanVersionSummary {
    */
   reconciles: boolean;
 }
+
+/** Checks and diffs on the caller's thread (the CLI, tests). */
+const localChecker = (plugins: PluginSet | undefined): PlanChecker => ({
+  check: (source, sourceName) => Promise.resolve(loadPlan(source, sourceName, plugins).plan),
+  diff: (previous, next) => Promise.resolve(planDiff(previous, next)),
+});
 
 /** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
 function scoped(em: EntityManager, tenantId: string): EntityManager {
@@ -56,17 +63,12 @@ export async function applyPlan(
     sourceName: string;
     appliedBy: string;
     plugins?: PluginSet;
-    /**
-     * Validates the text and returns its document; the API checks in a worker thread (plan-check-pool.ts).
-     * Default: loadPlan on this thread, with `plugins`.
-     */
-    check?: (source: string, sourceName: string) => Promise<SyncPlan>;
+    /** Validates and diffs the text: the API's worker threads (plan-check-pool.ts); default this thread. */
+    checker?: PlanChecker;
   },
 ): Promise<AppliedPlan> {
-  const compiled = {
-    plan: await (options.check?.(options.source, options.sourceName) ??
-      loadPlan(options.source, options.sourceName, options.plugins).plan),
-  };
+  const checker = options.checker ?? localChecker(options.plugins);
+  const compiled = { plan: await checker.check(options.source, options.sourceName) };
   return scoped(em, options.tenantId).transactional(async (tx) => {
     await tx.findOneOrFail(Tenant, { id: options.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     const latest = await tx.findOne(
@@ -87,11 +89,9 @@ export async function applyPlan(
     const diff =
       latest === null
         ? ''
-        : createTwoFilesPatch(
-            `version ${String(latest.version)}`,
-            `version ${String(version)}`,
-            latest.source,
-            options.source,
+        : await checker.diff(
+            { name: `version ${String(latest.version)}`, text: latest.source },
+            { name: `version ${String(version)}`, text: options.source },
           );
     const row = tx.create(PlanVersion, {
       tenant: options.tenantId,

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PlanInvalidError } from '../../kernel/errors.ts';
 import { createPlanCheckPool, type PlanCheckPool } from '../../src/plan/plan-check-pool.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
+import { planDiff } from '../../src/plan/plan-diff.ts';
 import { planOf, slowPlan } from '../support/slow-plans.ts';
 
 const example = readFileSync(new URL('../../docs/examples/sync-plan.yaml', import.meta.url), 'utf8');
@@ -16,13 +17,13 @@ async function refusal(pool: PlanCheckPool, text: string): Promise<PlanInvalidEr
   throw error;
 }
 
-describe('the plan check pool (worker threads)', () => {
+describe('the plan check pool (worker processes)', () => {
   let pool: PlanCheckPool | undefined;
   afterEach(async () => {
     await pool?.close();
   });
 
-  it('returns the document loadPlan gives, and an invalid plan with every problem located', async () => {
+  it('returns the document loadPlan gives, an invalid plan with every problem located, and diffs', async () => {
     pool = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 256 });
     expect(await pool.check(example, 'plan.yaml')).toEqual(loadPlan(example, 'plan.yaml').plan);
 
@@ -35,11 +36,15 @@ describe('the plan check pool (worker threads)', () => {
       },
     ]);
     expect(refused.message).toMatch(/^plan\.yaml: 1 problem\nplan\.yaml:16 applications\[0\]\.inbound\[1\]/);
-    // One warm thread served both.
-    expect(pool.threads).toBe(1);
+    const next = example.replace('name: by worker id', 'name: by worker number');
+    expect(await pool.diff({ name: 'version 1', text: example }, { name: 'version 2', text: next })).toBe(
+      planDiff({ name: 'version 1', text: example }, { name: 'version 2', text: next }),
+    );
+    // One warm worker served them all.
+    expect(pool.workers).toBe(1);
   });
 
-  it('ends a check that takes longer than the timeout, refuses the plan, and checks the next one on a new thread', async () => {
+  it('ends a check that takes longer than the timeout, refuses the plan, and checks the next one on a new worker', async () => {
     pool = createPlanCheckPool({ timeoutMs: 1_000, memoryMb: 256 });
     await pool.check(example, 'plan.yaml'); // warm
     const started = performance.now();
@@ -56,10 +61,10 @@ describe('the plan check pool (worker threads)', () => {
       'plan.yaml: 1 problem\nplan.yaml (document): the plan took longer than 1 s to check: split it, or use fewer or simpler expressions and patterns',
     );
     expect(await pool.check(example, 'plan.yaml')).toMatchObject({ version: 1 });
-    expect(pool.threads).toBe(1);
+    expect(pool.workers).toBe(1);
   });
 
-  it('refuses a plan whose check runs out of the thread heap, and keeps checking', async () => {
+  it('refuses a plan whose check runs out of its heap, and keeps checking', async () => {
     pool = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 64 });
     // One pattern of 580 × a{1000}: RE2 builds a program of 580,000 instructions.
     const refused = await refusal(pool, slowPlan(1, 580));
@@ -73,15 +78,15 @@ describe('the plan check pool (worker threads)', () => {
     expect(await pool.check(example, 'plan.yaml')).toMatchObject({ version: 1 });
   });
 
-  it('checks plans at once on up to two threads', async () => {
-    const checks = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 256, threads: 2 });
+  it('checks plans at once on up to two workers', async () => {
+    const checks = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 256, workers: 2 });
     pool = checks;
     await Promise.all([slowPlan(5), slowPlan(5), example].map((text) => checks.check(text, 'plan.yaml')));
-    expect(checks.threads).toBe(2);
+    expect(checks.workers).toBe(2);
   });
 
   it('refuses plans once too many wait, and what waits when it closes', async () => {
-    pool = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 256, threads: 1, maxWaiting: 1 });
+    pool = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 256, workers: 1, maxWaiting: 1 });
     const first = expect(pool.check(example, 'plan.yaml')).rejects.toMatchObject({
       code: 'JNY_UNAVAILABLE',
       message: 'the plan checker is closed',
