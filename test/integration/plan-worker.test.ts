@@ -104,7 +104,6 @@ describe('plan checks in worker threads (real API and PostgreSQL)', () => {
     // The check took seconds: the samples cover it.
     expect(took).toBeGreaterThan(1_000);
     const measured = `over ${String(Math.round(took))} ms: /healthz p99 ${p99(health).toFixed(1)} ms (max ${Math.max(...health).toFixed(1)}, ${String(health.length)} samples), GET /v1/plan p99 ${p99(others).toFixed(1)} ms (max ${Math.max(...others).toFixed(1)})`;
-    if (process.env.SHOW_MEASURED) console.log(measured);
     expect(p99(health), measured).toBeLessThan(100);
     expect(p99(others), measured).toBeLessThan(100);
   });
