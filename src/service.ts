@@ -93,6 +93,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
     const app = await buildApp({
       plugins,
+      planCheck: { timeoutMs: config.plan.checkTimeoutMs, memoryMb: config.plan.checkMemoryMb, warm: true },
       topicPrefix: config.kafka.topicPrefix,
       orm,
       readiness: createReadiness(readinessProbes(config, orm, logger)),

@@ -28,6 +28,8 @@ import { importRoutes } from './imports.routes.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
+import { createPlanCheckPool, type PlanCheckSettings } from '../plan/plan-check-pool.ts';
+import { planCheckDefaults } from '../config/config.schema.ts';
 import {
   handleClientError,
   handleError,
@@ -56,6 +58,11 @@ export interface AppDeps {
   limits?: Limits;
   /** The clock API keys are checked with (rotation overlaps, last use); the system clock when absent. */
   now?: () => Date;
+  /** How submitted plans are checked off the event loop (plan.checkTimeoutMs, plan.checkMemoryMb). */
+  planCheck?: Partial<Pick<PlanCheckSettings, 'timeoutMs' | 'memoryMb' | 'workers'>> & {
+    /** Start a check thread now rather than at the first plan (the service does). */
+    warm?: boolean;
+  };
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -89,6 +96,17 @@ export async function buildApp(deps: AppDeps) {
   const limits = deps.limits ?? defaultLimits();
   // Only where a route or the authentication asks for it (global: false): health routes are never limited.
   await app.register(rateLimit, { global: false });
+  // Submitted plans are checked in worker threads with the same plugins directory (plan-check-pool.ts).
+  const { warm, ...planCheck } = deps.planCheck ?? {};
+  const planChecks = createPlanCheckPool({
+    timeoutMs: planCheckDefaults.checkTimeoutMs,
+    memoryMb: planCheckDefaults.checkMemoryMb,
+    ...planCheck,
+    ...(deps.plugins?.dir === undefined ? {} : { pluginsDir: deps.plugins.dir }),
+  });
+  if (warm === true) planChecks.warm();
+  app.addHook('onClose', () => planChecks.close());
+
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
@@ -109,10 +127,7 @@ export async function buildApp(deps: AppDeps) {
         prefix: '/service-accounts',
         now: deps.now ?? (() => new Date()),
       });
-      await api.register(planRoutes, {
-        prefix: '/plan',
-        ...(deps.plugins === undefined ? {} : { plugins: deps.plugins }),
-      });
+      await api.register(planRoutes, { prefix: '/plan', checks: planChecks });
       const topicPrefix = deps.topicPrefix ?? 'joinery.';
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });

@@ -1,17 +1,18 @@
 // The caller's sync plan: apply a new version (YAML or JSON body), read the one in force, list versions,
 // read one with its diff, see how far the identities have been reconciled with it. An invalid plan answers
-// 400 with every problem (line, path, message) and leaves the version in force unchanged.
+// 400 with every problem (line, path, message) and leaves the version in force unchanged. Plans are checked
+// in worker threads (plan-check-pool.ts): a slow one never holds other requests.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { reconciliationStatus } from '../engine/plan-reconciliation.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
-import type { PluginSet } from '../plan/plugins.ts';
+import type { PlanCheckPool } from '../plan/plan-check-pool.ts';
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 /** A plan's text may be larger than other bodies (1 MiB): the route and its parsers say so alike. */
 const planBodyLimit = 4 * 1024 * 1024;
 
-export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = async (app, options) => {
+export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool }> = async (app, options) => {
   // YAML arrives as text; JSON is kept as the text it was sent as, so versions diff what the author wrote.
   app.addContentTypeParser(
     yamlTypes,
@@ -42,7 +43,7 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ plugins?: PluginSet }> = as
         source: request.body,
         sourceName: 'request body',
         appliedBy: `service-account:${request.principal.serviceAccountId}`,
-        ...(options.plugins === undefined ? {} : { plugins: options.plugins }),
+        checker: options.checks,
       });
       return reply.status(applied.changed ? 201 : 200).send(applied);
     },

@@ -67,6 +67,9 @@ export function defaultLimits(): Limits {
   return Value.Parse(LimitsSchema, Value.Default(LimitsSchema, {}));
 }
 
+/** The defaults of the plan check (plan.*), which the API also uses when built without a configuration. */
+export const planCheckDefaults = { checkTimeoutMs: 10_000, checkMemoryMb: 256 } as const;
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({
@@ -192,6 +195,25 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    plan: Type.Object(
+      {
+        checkTimeoutMs: Type.Integer({
+          default: planCheckDefaults.checkTimeoutMs,
+          minimum: 100,
+          maximum: 600_000,
+          description:
+            'Longest the check of a submitted sync plan may take (parsing, validation, compiling its expressions, in a worker thread); a plan that takes longer is refused.',
+        }),
+        checkMemoryMb: Type.Integer({
+          default: planCheckDefaults.checkMemoryMb,
+          minimum: 32,
+          maximum: 16_384,
+          description:
+            'Heap limit of each worker thread that checks submitted sync plans, in MB; a plan whose check needs more is refused.',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
     plugins: Type.Object(
       {
         dir: Type.Optional(
@@ -254,6 +276,8 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_LOG_FORMAT: { path: ['log', 'format'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },
+  JOINERY_PLAN_CHECK_TIMEOUT_MS: { path: ['plan', 'checkTimeoutMs'] },
+  JOINERY_PLAN_CHECK_MEMORY_MB: { path: ['plan', 'checkMemoryMb'] },
   JOINERY_PLUGINS_DIR: { path: ['plugins', 'dir'] },
   JOINERY_SHUTDOWN_TIMEOUT_MS: { path: ['shutdown', 'timeoutMs'] },
 };

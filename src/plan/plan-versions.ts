@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { syncPlanSchedules } from '../engine/orchestrator.ts';
 import { applyJoinKeys, holdJoinKeys } from '../engine/join-keys.ts';
 import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
-import { createTwoFilesPatch } from 'diff';
 import { NotFoundError } from '../../kernel/errors.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
@@ -15,6 +14,8 @@ import { Application } from '../storage/entities/application.entity.ts';
 import { applicationMode, type SyncPlan } from './plan.schema.ts';
 import { loadPlan } from './load-plan.ts';
 import type { PluginSet } from './plugins.ts';
+import type { PlanChecker } from './plan-check-pool.ts';
+import { planDiff } from './plan-diff.ts';
 
 export interface PlanVersionSummary {
   version: number;
@@ -35,6 +36,12 @@ export interface AppliedPlan extends PlanVersionSummary {
   reconciles: boolean;
 }
 
+/** Checks and diffs on the caller's thread (the CLI, tests). */
+const localChecker = (plugins: PluginSet | undefined): PlanChecker => ({
+  check: (source, sourceName) => Promise.resolve(loadPlan(source, sourceName, plugins).plan),
+  diff: (previous, next) => Promise.resolve(planDiff(previous, next)),
+});
+
 /** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
 function scoped(em: EntityManager, tenantId: string): EntityManager {
   const fork = em.fork();
@@ -50,9 +57,18 @@ const summary = (row: Pick<PlanVersion, 'version' | 'appliedBy' | 'appliedAt'>):
 
 export async function applyPlan(
   em: EntityManager,
-  options: { tenantId: string; source: string; sourceName: string; appliedBy: string; plugins?: PluginSet },
+  options: {
+    tenantId: string;
+    source: string;
+    sourceName: string;
+    appliedBy: string;
+    plugins?: PluginSet;
+    /** Validates and diffs the text: the API's worker threads (plan-check-pool.ts); default this thread. */
+    checker?: PlanChecker;
+  },
 ): Promise<AppliedPlan> {
-  const compiled = loadPlan(options.source, options.sourceName, options.plugins);
+  const checker = options.checker ?? localChecker(options.plugins);
+  const compiled = { plan: await checker.check(options.source, options.sourceName) };
   return scoped(em, options.tenantId).transactional(async (tx) => {
     // First, before the tenant's row: its identity batches hold the join keys, then may note on that row.
     await holdJoinKeys(tx, options.tenantId);
@@ -75,11 +91,9 @@ export async function applyPlan(
     const diff =
       latest === null
         ? ''
-        : createTwoFilesPatch(
-            `version ${String(latest.version)}`,
-            `version ${String(version)}`,
-            latest.source,
-            options.source,
+        : await checker.diff(
+            { name: `version ${String(latest.version)}`, text: latest.source },
+            { name: `version ${String(version)}`, text: options.source },
           );
     const row = tx.create(PlanVersion, {
       tenant: options.tenantId,
