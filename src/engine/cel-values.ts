@@ -9,7 +9,8 @@ export function celValues(
 ): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(declared)) {
-    const value = attributes[name];
+    // Own values only: an attribute named like an Object method must not read the method.
+    const value = Object.hasOwn(attributes, name) ? attributes[name] : undefined;
     if (value === undefined || value === null) continue;
     values[name] = spec.type === 'int' ? toBigInt(value) : value;
   }
