@@ -56,6 +56,8 @@ describe('storage on PostgreSQL (real, MikroORM)', () => {
     expect(await authenticate(orm.em.fork(), issued.apiKey)).toEqual({
       tenantId: issued.tenantId,
       serviceAccountId: issued.serviceAccountId,
+      scopes: ['admin'],
+      lastUsedAt: null,
     });
   });
 
