@@ -111,12 +111,13 @@ export function decodeMessage(
   if (message.value === null)
     return fail('the message has no value (a tombstone) where JSON data was expected');
   let data: unknown;
+  const json = message.value.toString('utf8');
   try {
-    data = JSON.parse(message.value.toString('utf8'));
+    data = JSON.parse(json);
   } catch (error) {
     return fail(`value is not JSON: ${(error as Error).message}`);
   }
-  const problem = messageProblem(type, data);
+  const problem = messageProblem(type, data, json);
   if (problem !== undefined) return fail(problem);
   const tenantId = header(headers, 'ce_tenantid') ?? '';
   const dataTenant = (data as { tenantId: string }).tenantId;

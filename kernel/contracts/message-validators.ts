@@ -25,14 +25,25 @@ const MAX_PROBLEMS = 5;
  * string`), or undefined when it is one. Beyond the schema, no string may hold text PostgreSQL cannot store
  * (a NUL, a lone surrogate): refused here, naming where, rather than failing a batch's transaction later.
  */
-export function messageProblem(type: MessageType, data: unknown): string | undefined {
+/**
+ * Whether JSON text may hold a string PostgreSQL cannot store: a NUL or a surrogate can only be written as a
+ * `\u` escape (a raw control character is not JSON, and bytes that are no UTF-8 decode as U+FFFD), so text
+ * without one needs no walk through its values — the engine's hot path, where nearly every message is clean.
+ */
+export function mayHoldUnstorableText(json: string): boolean {
+  return /\\u(?:0000|[dD][89a-fA-F])/.test(json);
+}
+
+/** `json`: the text `data` was parsed from, when there is one (skips the walk for clean text). */
+export function messageProblem(type: MessageType, data: unknown, json?: string): string | undefined {
   if (!messageValidator(type).Check(data)) {
     const problems = schemaProblems(type, data);
     // Every error is described, but a reason must name something even if a new kind of error is not.
     if (problems.length === 0) problems.push('/ does not match the schema');
     return `data does not match ${type}: ${problems.slice(0, MAX_PROBLEMS).join('; ')}`;
   }
-  const unstorable = findUnstorableText(data);
+  const unstorable =
+    json !== undefined && !mayHoldUnstorableText(json) ? undefined : findUnstorableText(data);
   if (unstorable !== undefined) return `data${pointer(unstorable.path)}: ${unstorable.problem}`;
   return undefined;
 }
