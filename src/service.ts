@@ -43,6 +43,25 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
   try {
     await ensureSchema(config, database, logger);
+    // Tenant keys before the engine starts: one that no configured master key opens stops the start here.
+    const masterKey = resolveMasterKey({
+      configured: config.security.masterKey,
+      embeddedDatabase: database.embedded !== undefined,
+      dataDir: config.dataDir,
+      logger,
+    });
+    const keyring = resolveMasterKeyring(masterKey, config.security.previousMasterKeys);
+    if (keyring === undefined) {
+      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
+    } else {
+      const keys = await checkTenantKeys(orm.em, keyring);
+      if (keys.underPreviousKey > 0) {
+        logger.warn(
+          { tenantKeys: keys.checked, underPreviousKey: keys.underPreviousKey },
+          'tenant keys still wrapped under a previous master key: run `joinery keys rewrap`, then remove security.previousMasterKeys',
+        );
+      }
+    }
     const plugins = await loadPluginsOnce(config, logger);
     const brokers = config.kafka.brokers;
     // The engine runs on Kafka when brokers are configured, else on the embedded bus in PostgreSQL.
@@ -69,24 +88,6 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     cleanups.push(() => engine.stop());
 
-    const masterKey = resolveMasterKey({
-      configured: config.security.masterKey,
-      embeddedDatabase: database.embedded !== undefined,
-      dataDir: config.dataDir,
-      logger,
-    });
-    const keyring = resolveMasterKeyring(masterKey, config.security.previousMasterKeys);
-    if (keyring === undefined) {
-      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
-    } else {
-      const keys = await checkTenantKeys(orm.em, keyring);
-      if (keys.underPreviousKey > 0) {
-        logger.warn(
-          { tenantKeys: keys.checked, underPreviousKey: keys.underPreviousKey },
-          'tenant keys still wrapped under a previous master key: run `joinery keys rewrap`, then remove security.previousMasterKeys',
-        );
-      }
-    }
     // The agent gateway produces agents' messages to the same bus the engine consumes; the API serves it
     // and closes it with its own shutdown (frames in flight finish before the sockets close).
     const agents = createAgentServices({

@@ -67,7 +67,7 @@ export async function checkTenantKeys(em: EntityManager, keyring: MasterKeyring)
     }
   }
   if (unopened.length > 0) {
-    throw new StartUpError(`${describeUnopened(unopened)} does not open: ${notOpenedAdvice}`);
+    throw new StartUpError(`${describeUnopened(unopened)}: ${notOpenedAdvice}`);
   }
   return result;
 }
@@ -134,10 +134,12 @@ function describe(row: StoredKey): UnopenedTenantKey {
   return { tenantId: row.tenant_id, tenantName: row.tenant_name, keyId: row.key_id };
 }
 
-/** "the tenant key of tenant Initech (id)", and how many more. */
+/** "the tenant key of tenant Initech (id) does not open", or "… and 2 other tenants' keys do not open". */
 export function describeUnopened(keys: readonly UnopenedTenantKey[]): string {
   const [first] = keys;
-  if (first === undefined) return 'no tenant key';
-  const more = keys.length > 1 ? ` (and ${String(keys.length - 1)} more tenants' keys)` : '';
-  return `the tenant key of tenant ${first.tenantName} (${first.tenantId})${more}`;
+  if (first === undefined) return 'every tenant key opens';
+  const tenant = `tenant ${first.tenantName} (${first.tenantId})`;
+  return keys.length === 1
+    ? `the tenant key of ${tenant} does not open`
+    : `the tenant keys of ${tenant} and ${String(keys.length - 1)} other tenants do not open`;
 }

@@ -239,7 +239,7 @@ keys
       }
       if (result.unopened.length > 0) {
         for (const key of result.unopened) {
-          console.error(`joinery: ${describeUnopened([key])} does not open: ${notOpenedAdvice}`);
+          console.error(`joinery: ${describeUnopened([key])}: ${notOpenedAdvice}`);
         }
         process.exitCode = EXIT_FAILURE;
       }
