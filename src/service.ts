@@ -124,13 +124,16 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const port = address !== null && typeof address === 'object' ? address.port : config.http.port;
     const scheme = tls === undefined ? 'http' : 'https';
     const url = `${scheme}://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+    // The message stays "Joinery is listening" (scripts wait for it); the scheme is in the fields.
     logger.info(
       {
-        url,
+        scheme,
+        tls: tls === undefined ? 'off (no http.tls.certFile)' : `${config.http.tls.minVersion} or later`,
         agentChannel: `${url.replace(/^http/, 'ws')}${agents.channel.path}`,
+        url,
         kafka: brokers ?? 'embedded',
       },
-      `Joinery is listening (${tls === undefined ? 'plain HTTP: no http.tls.certFile' : `HTTPS, TLS ${config.http.tls.minVersion} or later`})`,
+      'Joinery is listening',
     );
     return { url, app, orm, stop: closeAll };
   } catch (error) {

@@ -106,7 +106,7 @@ describe('the API over TLS (http.tls, real PostgreSQL)', () => {
     expect(answer.status).toBe(200);
     expect(answer.protocol).toMatch(/^TLSv1\.[23]$/);
     expect(recorded.lines().join('\n')).toMatch(
-      /"url":"https:\/\/127\.0\.0\.1:\d+","agentChannel":"wss:\/\/127\.0\.0\.1:\d+\/v1\/agent\/channel".*Joinery is listening \(HTTPS/,
+      /"scheme":"https","tls":"TLSv1\.2 or later","agentChannel":"wss:\/\/127\.0\.0\.1:\d+\/v1\/agent\/channel","url":"https:\/\/127\.0\.0\.1:\d+",.*"msg":"Joinery is listening"/,
     );
   });
 
