@@ -15,11 +15,13 @@ import { createEmbeddedBus } from '../streams/embedded-bus.ts';
 import type { Bus } from '../streams/bus.ts';
 import { startEngine } from './runtime/engine-runtime.ts';
 import { createAgentServices } from './agent-gateway/agent-services.ts';
-import { resolveMasterKey } from './agent-gateway/master-key.ts';
+import { resolveMasterKey, resolveMasterKeyring } from './agent-gateway/master-key.ts';
+import { checkTenantKeys } from './agent-gateway/master-key-rotation.ts';
+import { serverTls } from './api/server-tls.ts';
 import { loadPlugins, type PluginSet } from './plan/plugins.ts';
 
 export interface RunningService {
-  /** The address the API listens on, e.g. http://127.0.0.1:8080. */
+  /** The address the API listens on, e.g. http://127.0.0.1:8080 (https:// with http.tls). */
   url: string;
   app: App;
   orm: MikroORM;
@@ -27,6 +29,8 @@ export interface RunningService {
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  // Before anything starts: an unreadable or mismatched certificate is one line, not a half-started service.
+  const tls = serverTls(config.http.tls);
   const database = await connectDatabase(config, logger);
   const { orm } = database;
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
@@ -39,6 +43,25 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
   try {
     await ensureSchema(config, database, logger);
+    // Tenant keys before the engine starts: one that no configured master key opens stops the start here.
+    const masterKey = resolveMasterKey({
+      configured: config.security.masterKey,
+      embeddedDatabase: database.embedded !== undefined,
+      dataDir: config.dataDir,
+      logger,
+    });
+    const keyring = resolveMasterKeyring(masterKey, config.security.previousMasterKeys);
+    if (keyring === undefined) {
+      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
+    } else {
+      const keys = await checkTenantKeys(orm.em, keyring);
+      if (keys.underPreviousKey > 0) {
+        logger.warn(
+          { tenantKeys: keys.checked, underPreviousKey: keys.underPreviousKey },
+          'tenant keys still wrapped under a previous master key: run `joinery keys rewrap`, then remove security.previousMasterKeys',
+        );
+      }
+    }
     const plugins = await loadPluginsOnce(config, logger);
     const brokers = config.kafka.brokers;
     // The engine runs on Kafka when brokers are configured, else on the embedded bus in PostgreSQL.
@@ -65,15 +88,6 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     cleanups.push(() => engine.stop());
 
-    const masterKey = resolveMasterKey({
-      configured: config.security.masterKey,
-      embeddedDatabase: database.embedded !== undefined,
-      dataDir: config.dataDir,
-      logger,
-    });
-    if (masterKey === undefined) {
-      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
-    }
     // The agent gateway produces agents' messages to the same bus the engine consumes; the API serves it
     // and closes it with its own shutdown (frames in flight finish before the sockets close).
     const agents = createAgentServices({
@@ -83,6 +97,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       settings: {
         topicPrefix: config.kafka.topicPrefix,
         masterKey,
+        previousMasterKeys: keyring?.previous ?? [],
         limits: {
           connectionsPerAddress: config.limits.agentConnectionsPerAddress,
           connectionsPerTenant: config.limits.agentConnectionsPerTenant,
@@ -101,13 +116,25 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       agents,
       bus,
       limits: config.limits,
+      ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
     const port = address !== null && typeof address === 'object' ? address.port : config.http.port;
-    const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-    logger.info({ url, kafka: brokers ?? 'embedded' }, 'Joinery is listening');
+    const scheme = tls === undefined ? 'http' : 'https';
+    const url = `${scheme}://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+    // The message stays "Joinery is listening" (scripts wait for it); the scheme is in the fields.
+    logger.info(
+      {
+        scheme,
+        tls: tls === undefined ? 'off (no http.tls.certFile)' : `${config.http.tls.minVersion} or later`,
+        agentChannel: `${url.replace(/^http/, 'ws')}${agents.channel.path}`,
+        url,
+        kafka: brokers ?? 'embedded',
+      },
+      'Joinery is listening',
+    );
     return { url, app, orm, stop: closeAll };
   } catch (error) {
     await closeAll();

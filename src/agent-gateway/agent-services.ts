@@ -13,6 +13,8 @@ export interface AgentChannelSettings {
   topicPrefix: string;
   /** Encrypts tenant private keys at rest; without it enrolment and the channel answer 503. */
   masterKey: Buffer | undefined;
+  /** security.previousMasterKeys: still open the tenant keys they wrapped, during a rotation. */
+  previousMasterKeys?: readonly Buffer[];
   heartbeatMs?: number;
   exportPollMs?: number;
   exportLeaseMs?: number;
@@ -33,7 +35,11 @@ export function createAgentServices(deps: {
   settings: AgentChannelSettings | undefined;
 }): AgentServices {
   const settings = deps.settings ?? { topicPrefix: 'joinery.', masterKey: undefined };
-  const tenantKeys = createTenantKeys({ em: deps.orm.em, masterKey: settings.masterKey });
+  const tenantKeys = createTenantKeys({
+    em: deps.orm.em,
+    masterKey: settings.masterKey,
+    ...(settings.previousMasterKeys === undefined ? {} : { previousMasterKeys: settings.previousMasterKeys }),
+  });
   const channel: ChannelParameters = {
     path: '/v1/agent/channel',
     protocol: CHANNEL_PROTOCOL,

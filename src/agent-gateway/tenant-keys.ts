@@ -13,7 +13,7 @@ import {
   type HpkePrivateKey,
 } from '../../kernel/channel/sealing.ts';
 import { SealedPayloadError, UnavailableError } from '../../kernel/errors.ts';
-import { unwrapPrivateKey, wrapPrivateKey } from './master-key.ts';
+import { unwrapPrivateKey, wrapPrivateKey, type MasterKeyring } from './master-key.ts';
 
 export interface TenantPublicKey {
   keyId: string;
@@ -35,17 +35,31 @@ interface KeyRow {
   suite: string;
 }
 
-export function createTenantKeys(options: { em: EntityManager; masterKey: Buffer | undefined }): TenantKeys {
-  const privateKeys = new LRUCache<string, HpkePrivateKey>({ max: 1000 });
-  const context = (tenantId: string, keyId: string) => `tenant ${tenantId} key ${keyId}`;
+/** What a wrapped tenant private key is bound to (AES-GCM associated data): its tenant and key id. */
+export function tenantKeyContext(tenantId: string, keyId: string): string {
+  return `tenant ${tenantId} key ${keyId}`;
+}
 
-  const masterKey = (): Buffer => {
-    if (options.masterKey === undefined) {
+export function createTenantKeys(options: {
+  em: EntityManager;
+  masterKey: Buffer | undefined;
+  /** security.previousMasterKeys: they still open the keys they wrapped (a master key rotation). */
+  previousMasterKeys?: readonly Buffer[];
+}): TenantKeys {
+  const privateKeys = new LRUCache<string, HpkePrivateKey>({ max: 1000 });
+  const context = tenantKeyContext;
+  const keyring: MasterKeyring | undefined =
+    options.masterKey === undefined
+      ? undefined
+      : { current: options.masterKey, previous: options.previousMasterKeys ?? [] };
+
+  const masterKey = (): MasterKeyring => {
+    if (keyring === undefined) {
       throw new UnavailableError(
         'the agent channel is disabled: set security.masterKey (JOINERY_MASTER_KEY) to store tenant keys',
       );
     }
-    return options.masterKey;
+    return keyring;
   };
 
   const load = async (tenantId: string): Promise<KeyRow> => {
@@ -84,7 +98,7 @@ export function createTenantKeys(options: { em: EntityManager; masterKey: Buffer
       if (row.key_id !== keyId) {
         throw new SealedPayloadError(`sealed to key ${keyId}, which is not this tenant's key`);
       }
-      const raw = unwrapPrivateKey(masterKey(), row.sealed_private_key, context(tenantId, keyId));
+      const raw = unwrapPrivateKey(masterKey(), row.sealed_private_key, context(tenantId, keyId)).privateKey;
       const key = await importPrivateKey(Buffer.from(raw).toString('base64'));
       raw.fill(0);
       privateKeys.set(cacheKey, key);

@@ -38,6 +38,7 @@ import {
   refuseLongUrl,
 } from './http-errors.ts';
 import { refuseUnstorableText, useCanonicalUuidFormat } from './input-hygiene.ts';
+import type { ServerTls } from './server-tls.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -63,10 +64,14 @@ export interface AppDeps {
     /** Start a check thread now rather than at the first plan (the service does). */
     warm?: boolean;
   };
+  /** Certificate and key (http.tls, read by serverTls()): the API, and the agent channel, then serve TLS only. */
+  tls?: ServerTls;
 }
 
 export async function buildApp(deps: AppDeps) {
   const app = Fastify({
+    // null: plain HTTP. Either way the instance has one type, so routes and tests need not know.
+    https: deps.tls ?? null,
     loggerInstance: deps.logger.child({ component: 'api' }),
     // Keeps a slow client from holding shutdown forever; in-flight requests still finish.
     return503OnClosing: true,

@@ -2,7 +2,13 @@
 // The `joinery` command. Each subcommand loads the configuration once, validates it, and runs.
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.ts';
-import { describeError, JoineryError, PlanInvalidError, ValidationError } from '../../kernel/errors.ts';
+import {
+  ConfigError,
+  describeError,
+  JoineryError,
+  PlanInvalidError,
+  ValidationError,
+} from '../../kernel/errors.ts';
 import { loadPlan } from '../plan/load-plan.ts';
 import { loadPlugins } from '../plan/plugins.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +25,8 @@ import { isScope, scopes as allScopes, type Scope } from '../tenancy/scopes.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
 import { describeImport, runImportCommand } from './import-command.ts';
+import { notOpenedAdvice, resolveMasterKey, resolveMasterKeyring } from '../agent-gateway/master-key.ts';
+import { describeUnopened, rewrapTenantKeys } from '../agent-gateway/master-key-rotation.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
@@ -188,6 +196,52 @@ tenant
         console.log(
           'The API key is shown only this once: store it now. Use it as "Authorization: Bearer <API key>".',
         );
+      }
+    } finally {
+      await database.close();
+    }
+  });
+
+const keys = program.command('keys').description('the master key and the tenant keys it encrypts');
+keys
+  .command('rewrap')
+  .description(
+    "re-encrypt every stored tenant private key under security.masterKey, from the server's host (it needs database access): the step of a master key rotation after which security.previousMasterKeys can be removed; safe to repeat",
+  )
+  .option('--json', 'print the counts as JSON')
+  .action(async (options: { json?: boolean }) => {
+    const settings = config();
+    const logger = commandLogger(settings);
+    const keyring = resolveMasterKeyring(
+      resolveMasterKey({
+        configured: settings.security.masterKey,
+        embeddedDatabase: settings.database.url === undefined,
+        dataDir: settings.dataDir,
+        logger,
+        generate: false,
+      }),
+      settings.security.previousMasterKeys,
+    );
+    if (keyring === undefined) {
+      throw new ConfigError(
+        'security.masterKey (JOINERY_MASTER_KEY): is not set — set it to the master key to re-encrypt the tenant keys under, and the old one in security.previousMasterKeys (JOINERY_PREVIOUS_MASTER_KEYS)',
+      );
+    }
+    const database = await connectDatabase(settings, logger, { command: 'keys rewrap' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const result = await rewrapTenantKeys(database.orm.em, keyring);
+      if (options.json === true) console.log(JSON.stringify(result));
+      else {
+        console.log(
+          `rewrapped ${String(result.rewrapped)} tenant keys; ${String(result.stillUnderOldKey)} still under an old master key`,
+        );
+      }
+      if (result.unopened.length > 0) {
+        for (const key of result.unopened) {
+          console.error(`joinery: ${describeUnopened([key])}: ${notOpenedAdvice}`);
+        }
+        process.exitCode = EXIT_FAILURE;
       }
     } finally {
       await database.close();

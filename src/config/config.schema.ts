@@ -86,6 +86,28 @@ export const ConfigSchema = Type.Object(
           maximum: 65535,
           description: 'API port (0 picks a free one).',
         }),
+        tls: Type.Object(
+          {
+            certFile: Type.Optional(
+              Type.String({
+                minLength: 1,
+                description:
+                  'PEM file of the certificate (with its chain) the API serves HTTPS with; set with keyFile, or neither (plain HTTP).',
+              }),
+            ),
+            keyFile: Type.Optional(
+              Type.String({
+                minLength: 1,
+                description: "PEM file of the certificate's private key; set with certFile, or neither.",
+              }),
+            ),
+            minVersion: Type.Enum(['TLSv1.2', 'TLSv1.3'], {
+              default: 'TLSv1.2',
+              description: 'Oldest TLS version the API accepts.',
+            }),
+          },
+          { ...strict, default: {} },
+        ),
       },
       { ...strict, default: {} },
     ),
@@ -235,6 +257,12 @@ export const ConfigSchema = Type.Object(
               "Base64 of 32 random bytes (openssl rand -base64 32): encrypts each tenant's private HPKE key at rest. Unset with the embedded database: generated into dataDir/master.key.",
           }),
         ),
+        previousMasterKeys: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' }), {
+            description:
+              'Master keys being rotated out (base64 of 32 bytes each): they still open the tenant keys they encrypted; `joinery keys rewrap` re-encrypts those under security.masterKey, after which they can be removed.',
+          }),
+        ),
       },
       { ...strict, default: {} },
     ),
@@ -260,6 +288,9 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_DATA_DIR: { path: ['dataDir'] },
   JOINERY_HTTP_HOST: { path: ['http', 'host'] },
   JOINERY_HTTP_PORT: { path: ['http', 'port'] },
+  JOINERY_HTTP_TLS_CERT_FILE: { path: ['http', 'tls', 'certFile'] },
+  JOINERY_HTTP_TLS_KEY_FILE: { path: ['http', 'tls', 'keyFile'] },
+  JOINERY_HTTP_TLS_MIN_VERSION: { path: ['http', 'tls', 'minVersion'] },
   DATABASE_URL: { path: ['database', 'url'] },
   JOINERY_DATABASE_MIGRATE_ON_START: { path: ['database', 'migrateOnStart'] },
   JOINERY_DATABASE_POOL_SIZE: { path: ['database', 'poolSize'] },
@@ -276,6 +307,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_LOG_FORMAT: { path: ['log', 'format'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },
+  JOINERY_PREVIOUS_MASTER_KEYS: { path: ['security', 'previousMasterKeys'], list: true },
   JOINERY_PLAN_CHECK_TIMEOUT_MS: { path: ['plan', 'checkTimeoutMs'] },
   JOINERY_PLAN_CHECK_MEMORY_MB: { path: ['plan', 'checkMemoryMb'] },
   JOINERY_PLUGINS_DIR: { path: ['plugins', 'dir'] },

@@ -54,7 +54,21 @@ export function loadConfig(sources: ConfigSources): Config {
     throw new ConfigError(`${problem.path.join('.') || '(root)'} (${origin}): ${problem.message}`);
   }
   const config = withDefaults as Config;
-  return { ...config, dataDir: resolve(cwd, config.dataDir) };
+  const { certFile, keyFile } = config.http.tls;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    const missing = certFile === undefined ? 'certFile' : 'keyFile';
+    const given = certFile === undefined ? 'keyFile' : 'certFile';
+    const origin = originOf(origins, ['http', 'tls', given]) ?? 'default';
+    throw new ConfigError(
+      `http.tls.${missing} (JOINERY_HTTP_TLS_${missing === 'certFile' ? 'CERT' : 'KEY'}_FILE): is required with http.tls.${given} (${origin}); set both http.tls.certFile and http.tls.keyFile for HTTPS, or neither`,
+    );
+  }
+  const tls = {
+    ...config.http.tls,
+    ...(certFile === undefined ? {} : { certFile: resolve(cwd, certFile) }),
+    ...(keyFile === undefined ? {} : { keyFile: resolve(cwd, keyFile) }),
+  };
+  return { ...config, dataDir: resolve(cwd, config.dataDir), http: { ...config.http, tls } };
 }
 
 /** Where a setting came from; a list item or nested key inherits its parent's origin. */
@@ -135,7 +149,9 @@ function firstProblem(value: unknown): { path: string[]; message: string } | und
       message: `must be one of ${error.params.allowedValues.join(', ')}${describeValue(valueAt(value, path))}`,
     };
   }
-  return { path, message: `${error.message}${describeValue(valueAt(value, path))}` };
+  // A malformed key may still be most of a real one: security settings are never echoed.
+  const shown = path[0] === 'security' ? '' : describeValue(valueAt(value, path));
+  return { path, message: `${error.message}${shown}` };
 }
 
 function describeValue(value: unknown): string {

@@ -26,7 +26,7 @@ describe('configuration', () => {
     const config = loadConfig({ env: {}, cwd: '/srv/joinery' });
     expect(config.database.url).toBeUndefined();
     expect(config.kafka.brokers).toBeUndefined();
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, tls: { minVersion: 'TLSv1.2' } });
     expect(config.dataDir).toBe('/srv/joinery/.joinery');
     expect(config.engine.importThreads).toBe(2);
   });
@@ -44,7 +44,7 @@ describe('configuration', () => {
       env: { JOINERY_HTTP_PORT: '9100', KAFKA_BROKERS: 'k1:9092, k2:9092' },
       file,
     });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 9100, tls: { minVersion: 'TLSv1.2' } });
     expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
   });
 
@@ -114,5 +114,40 @@ describe('configuration', () => {
     expect(errorOf(() => loadConfig({ env: {}, file }))).toBe(
       `config file ${file}: must be a mapping of settings, got a list`,
     );
+  });
+
+  it('takes a TLS certificate and key together, resolved from the working directory, and never one alone', () => {
+    const config = loadConfig({
+      env: { JOINERY_HTTP_TLS_CERT_FILE: 'tls/api.crt', JOINERY_HTTP_TLS_KEY_FILE: '/etc/joinery/api.key' },
+      cwd: '/srv/joinery',
+    });
+    expect(config.http.tls).toEqual({
+      certFile: '/srv/joinery/tls/api.crt',
+      keyFile: '/etc/joinery/api.key',
+      minVersion: 'TLSv1.2',
+    });
+    expect(errorOf(() => loadConfig({ env: { JOINERY_HTTP_TLS_CERT_FILE: 'api.crt' } }))).toBe(
+      'http.tls.keyFile (JOINERY_HTTP_TLS_KEY_FILE): is required with http.tls.certFile (from JOINERY_HTTP_TLS_CERT_FILE); set both http.tls.certFile and http.tls.keyFile for HTTPS, or neither',
+    );
+    const file = yamlFile('http:\n  tls:\n    keyFile: api.key\n');
+    expect(errorOf(() => loadConfig({ env: {}, file }))).toBe(
+      `http.tls.certFile (JOINERY_HTTP_TLS_CERT_FILE): is required with http.tls.keyFile (in ${file} line 3); set both http.tls.certFile and http.tls.keyFile for HTTPS, or neither`,
+    );
+    expect(errorOf(() => loadConfig({ env: { JOINERY_HTTP_TLS_MIN_VERSION: 'TLSv1' } }))).toMatch(
+      /^http\.tls\.minVersion \(from JOINERY_HTTP_TLS_MIN_VERSION\): must be one of TLSv1\.2, TLSv1\.3/,
+    );
+  });
+
+  it('reads previous master keys as a comma-separated list, each validated like the master key', () => {
+    const a = Buffer.alloc(32, 1).toString('base64');
+    const b = Buffer.alloc(32, 2).toString('base64');
+    expect(
+      loadConfig({ env: { JOINERY_PREVIOUS_MASTER_KEYS: `${a}, ${b}` } }).security.previousMasterKeys,
+    ).toEqual([a, b]);
+    expect(errorOf(() => loadConfig({ env: { JOINERY_PREVIOUS_MASTER_KEYS: `${a},short` } }))).toMatch(
+      /^security\.previousMasterKeys\.1 \(from JOINERY_PREVIOUS_MASTER_KEYS\): must match pattern "[^"]*"$/,
+    );
+    // Never echoed: a malformed key may be most of a real one.
+    expect(errorOf(() => loadConfig({ env: { JOINERY_MASTER_KEY: `${a}x` } }))).not.toContain(a);
   });
 });

@@ -64,7 +64,10 @@ const TenantKeySchema = defineEntity({
     suite: p.string().length(128),
     /** Raw X25519 public key, base64. */
     publicKey: p.string().length(64),
-    /** The private key encrypted with the master key (AES-256-GCM: iv, tag, ciphertext), base64. */
+    /**
+     * The private key encrypted with the master key: `<master key id>:<base64 of AES-256-GCM iv, tag,
+     * ciphertext>` (without the id and colon when stored before master key rotation).
+     */
     sealedPrivateKey: p.text().hidden(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
