@@ -70,6 +70,26 @@ async function* decode(
   }
 }
 
+/** Dates already read, by format and text: an HR file repeats its dates (hire dates, birthdays) a lot. */
+const DATE_CACHE_SIZE = 10_000;
+const dateCache = new Map<string, string | undefined>();
+
+/** The date in ISO 8601, or undefined when the text is not a date in the format. */
+function isoDate(text: string, pattern: string): string | undefined {
+  const key = `${pattern}\u0000${text}`;
+  if (dateCache.has(key)) return dateCache.get(key);
+  const date = parseDate(text, pattern, new Date(0));
+  const iso = !isValid(date)
+    ? undefined
+    : hasTime(pattern)
+      ? date.toISOString()
+      : formatDate(date, 'yyyy-MM-dd');
+  // Bounded: once full it starts again (a file of ever-new timestamps gains nothing from keeping them).
+  if (dateCache.size >= DATE_CACHE_SIZE) dateCache.clear();
+  dateCache.set(key, iso);
+  return iso;
+}
+
 /** A date-fns format with a time of day in it gives a timestamp, else a date. */
 const hasTime = (pattern: string) => /[HhKkmsSaX]/.test(pattern.replace(/'[^']*'/g, ''));
 
@@ -222,14 +242,14 @@ function rowOf(
       attributes[attribute] = raw === '' ? null : raw;
       continue;
     }
-    const date = parseDate(raw, pattern, new Date(0));
-    if (!isValid(date))
+    const iso = isoDate(raw, pattern);
+    if (iso === undefined)
       return {
         kind: 'rejected',
         line,
         reason: `${attribute} ${JSON.stringify(raw)} is not a date in the format ${pattern}`,
       };
-    attributes[attribute] = hasTime(pattern) ? date.toISOString() : formatDate(date, 'yyyy-MM-dd');
+    attributes[attribute] = iso;
   }
   seen.set(externalId, line);
   return { kind: 'row', line, externalId, attributes };
