@@ -3,6 +3,7 @@
 // imported/ (or failed/, with why) under its run id — once, whichever engine process looks.
 import {
   appendFileSync,
+  mkdirSync,
   existsSync,
   mkdtempSync,
   readdirSync,
@@ -12,7 +13,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../../src/api/app.ts';
+import { createReadiness } from '../../src/health/readiness.ts';
 import { startCsvWatcher, type CsvWatcher } from '../../src/connectors/csv/csv-watch.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
@@ -38,6 +42,8 @@ describe('a watched folder of HR files (real Kafka and PostgreSQL, the test engi
   let engine: Engine;
   const directory = mkdtempSync(join(tmpdir(), 'joinery-csv-watch-'));
   let hr = '';
+  let badge = '';
+  let app: App;
   const watchers: CsvWatcher[] = [];
 
   const planSource = [
@@ -58,6 +64,13 @@ describe('a watched folder of HR files (real Kafka and PostgreSQL, the test engi
     '      - { vault: employeeId, from: WorkerID, authority: 100 }',
     '      - { vault: givenName, from: FirstName, authority: 100 }',
     '    joining: [{ name: worker id, all: [{ source: WorkerID, vault: employeeId }] }]',
+    '  - name: badge',
+    '    type: csv',
+    '    objectClasses:',
+    '      badge: { attributes: { BadgeID: {} } }',
+    '    csv:',
+    '      externalId: BadgeID',
+    `      watch: { directory: '${join(directory, 'badges')}' }`,
   ].join('\n');
 
   beforeAll(async () => {
@@ -69,10 +82,19 @@ describe('a watched folder of HR files (real Kafka and PostgreSQL, the test engi
       source: planSource,
     });
     hr = applied.applications.find((application) => application.name === 'hr')?.id ?? '';
+    badge = applied.applications.find((application) => application.name === 'badge')?.id ?? '';
+    app = await buildApp({
+      orm: fixture.orm,
+      readiness: createReadiness({}),
+      logger: silentLogger,
+      topicPrefix: fixture.topics.topicPrefix,
+      bus: fixture.bus,
+    });
     engine = await startTestEngine(fixture, { csvWatchPollMs: 100 });
   });
   afterAll(async () => {
     for (const watcher of watchers) await watcher.stop();
+    await app.close();
     await engine.stop();
     await fixture.close();
     rmSync(directory, { recursive: true, force: true });
@@ -181,5 +203,55 @@ describe('a watched folder of HR files (real Kafka and PostgreSQL, the test engi
     expect(moved).toHaveLength(1);
     expect(await runs()).toHaveLength(before + 1);
     expect(await finished(runIdOf(moved[0] ?? ''))).toMatchObject({ status: 'completed', object_count: 4 });
+  });
+
+  it('logs a missing watched directory once, not at every look, and shows it in the application summary', async () => {
+    const logged: { level: number; msg: string; directory?: string; problem?: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => logged.push(JSON.parse(line) as (typeof logged)[number]) },
+    );
+    const watcher = startCsvWatcher({
+      orm: fixture.orm,
+      bus: fixture.bus,
+      topicPrefix: fixture.topics.topicPrefix,
+      logger,
+      source: '/joinery/test/watcher-log',
+      pollMs: 3_600_000,
+    });
+    watchers.push(watcher);
+    const summary = async () =>
+      (
+        await app.inject({
+          method: 'GET',
+          url: `/v1/applications/${badge}/summary`,
+          headers: { authorization: `Bearer ${fixture.apiKey}` },
+        })
+      ).json<{ watch: { directory: string; problem: string | null; waiting: number } | null }>();
+    const about = (msg: string) =>
+      logged.filter((line) => line.msg === msg && line.directory === join(directory, 'badges'));
+
+    for (let look = 0; look < 3; look++) await watcher.poll();
+    expect(about('watched directory unusable')).toEqual([
+      expect.objectContaining({
+        level: 40,
+        problem: `the watched directory ${join(directory, 'badges')} does not exist`,
+      }),
+    ]);
+    expect((await summary()).watch).toEqual({
+      directory: join(directory, 'badges'),
+      pattern: '*.csv',
+      pollSeconds: 30,
+      problem: `the watched directory ${join(directory, 'badges')} does not exist`,
+      waiting: 0,
+    });
+
+    mkdirSync(join(directory, 'badges'));
+    writeFileSync(join(directory, 'badges', 'waiting.csv'), 'BadgeID\nB1\n');
+    await watcher.poll();
+    await watcher.poll();
+    expect(about('watched directory usable again')).toHaveLength(1);
+    expect(about('watched directory unusable')).toHaveLength(1);
+    expect((await summary()).watch).toMatchObject({ problem: null });
   });
 });
