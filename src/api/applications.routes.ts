@@ -5,6 +5,8 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
+import { watchSettings, type CsvWatch } from '../connectors/csv/csv-settings.ts';
+import { lookAtFolder } from '../connectors/csv/csv-watch.ts';
 import { Application, applicationModes, applicationTypes } from '../storage/entities/application.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { ErrorBody, IdParams } from './common.schemas.ts';
@@ -77,6 +79,20 @@ const ApplicationSummary = Type.Object({
   objectClasses: Type.Array(Type.Object({ objectClass: Type.String(), ...ObjectCountProperties })),
   /** The last runs, newest first. */
   runs: Type.Array(SummaryRun),
+  /**
+   * A csv application's watched folder (csv.watch) as the service answering sees it now: `problem` when the
+   * engine cannot read or write it (missing, not allowed), and the files waiting there; null without one.
+   */
+  watch: Type.Union([
+    Type.Object({
+      directory: Type.String(),
+      pattern: Type.String(),
+      pollSeconds: Type.Integer(),
+      problem: Type.Union([Type.String(), Type.Null()]),
+      waiting: Type.Integer({ minimum: 0 }),
+    }),
+    Type.Null(),
+  ]),
 });
 
 interface ObjectCounts {
@@ -162,6 +178,14 @@ async function summarize(
     from import_run
     where tenant_id = ${tenantId} and application_id = ${applicationId}
     order by started_at desc, run_id limit ${summaryRuns}`.execute(k);
+  const { rows: watched } = await sql<{ watch: CsvWatch | null }>`
+    select e.application->'csv'->'watch' as watch
+    from plan_version p, jsonb_array_elements(p.document->'applications') as e(application)
+    where p.tenant_id = ${tenantId}
+      and p.version = (select max(version) from plan_version where tenant_id = ${tenantId})
+      and e.application->>'name' = ${first.name}`.execute(k);
+  const watch = watched[0]?.watch ?? null;
+  const look = watch === null ? undefined : await lookAtFolder(watch);
   return {
     applicationId,
     name: first.name,
@@ -180,6 +204,10 @@ async function summarize(
       startedAt: new Date(run.started_at).toISOString(),
       finishedAt: run.finished_at === null ? null : new Date(run.finished_at).toISOString(),
     })),
+    watch:
+      watch === null || look === undefined
+        ? null
+        : { ...watchSettings(watch), problem: look.problem, waiting: look.files.length },
   };
 }
 

@@ -27,6 +27,7 @@ import { writeSchemas } from '../../streams/schema-files.ts';
 import { describeImport, runImportCommand } from './import-command.ts';
 import { notOpenedAdvice, resolveMasterKey, resolveMasterKeyring } from '../agent-gateway/master-key.ts';
 import { describeUnopened, rewrapTenantKeys } from '../agent-gateway/master-key-rotation.ts';
+import { describeChecks, testConnector } from './connector-test-command.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
@@ -275,6 +276,33 @@ program
       if (options.json === true) console.log(JSON.stringify(result));
       else for (const line of describeImport(result, application)) console.log(line);
       if (result.outcome === 'aborted') process.exitCode = EXIT_DATA;
+    } finally {
+      await database.close();
+    }
+  });
+
+const connector = program.command('connector').description("applications' connections");
+connector
+  .command('test')
+  .description(
+    "check an application's connection from the server's host, one line per check (exit 0 when all pass): a csv application's settings, watched folder and, with --file, a file's header and first 100 rows (nothing imported); a directory application's agent connector",
+  )
+  .argument('<application>', 'the application name in the plan')
+  .requiredOption('--tenant <tenant>', 'tenant name or id')
+  .option('--file <file>', 'a csv file to read as an import would, without importing it')
+  .action(async (application: string, options: { tenant: string; file?: string }) => {
+    const settings = config();
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'connector test' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const checks = await testConnector(database.orm.em, {
+        tenant: options.tenant,
+        application,
+        ...(options.file === undefined ? {} : { file: options.file }),
+      });
+      for (const line of describeChecks(checks)) console.log(line);
+      if (checks.some((check) => !check.ok)) process.exitCode = EXIT_FAILURE;
     } finally {
       await database.close();
     }

@@ -9,8 +9,9 @@ export type ConnectorType = ApplicationPlan['type'];
 export interface ConnectorCapabilities {
   /**
    * How its runs start: `agent` — the on-prem agent claims requested runs (schedules, the API); `upload` — a
-   * file given to `POST /v1/applications/:id/imports` or `joinery import` is the run, so a requested run
-   * cannot start; `none` — not built yet.
+   * file is the run: given to `POST /v1/applications/:id/imports` or `joinery import`, or dropped in the
+   * application's watched folder (`csv.watch`, imported by the engine as it arrives) — so a requested run
+   * has nothing to read and fails, saying where files go; `none` — not built yet.
    */
   runs: 'agent' | 'upload' | 'none';
   /** Full and delta imports. */
@@ -45,7 +46,7 @@ export function whyRunCannotStart(type: string, applicationName: string): string
   const capabilities = connectorCapabilities[type as ConnectorType] as ConnectorCapabilities | undefined;
   if (capabilities === undefined) return `application ${applicationName} has an unknown type "${type}"`;
   if (capabilities.runs === 'upload')
-    return `application ${applicationName} (type ${type}) is imported from a file: upload it with POST /v1/applications/<id>/imports or \`joinery import ${applicationName} FILE\`; a requested run has nothing to read`;
+    return `application ${applicationName} (type ${type}) is imported from a file: upload it with POST /v1/applications/<id>/imports or \`joinery import ${applicationName} FILE\`, or drop it in the application's watched folder (csv.watch), which the engine imports as files arrive; a requested run has nothing to read`;
   if (capabilities.runs === 'none')
     return `application ${applicationName} (type ${type}): Joinery has no ${type} connector yet, so nothing can run its imports`;
   return undefined;

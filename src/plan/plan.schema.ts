@@ -155,6 +155,34 @@ export const CsvSettingsSchema = Type.Object(
         description: 'More malformed rows than this fail the run (default 1000).',
       }),
     ),
+    watch: Type.Optional(
+      Type.Object(
+        {
+          directory: Type.String({
+            minLength: 1,
+            maxLength: 4096,
+            description:
+              'An absolute path on the engine\'s host: the files dropped there are imported, oldest first, once complete (docs/connectors.md, "Watched folder").',
+          }),
+          pattern: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 256,
+              description: 'The names of the files to import, a glob (default *.csv).',
+            }),
+          ),
+          pollSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 86400,
+              description:
+                'How often the directory is looked at (default 30); a file is complete once unchanged across two looks.',
+            }),
+          ),
+        },
+        { ...strict, description: 'A directory the engine imports files from as they arrive.' },
+      ),
+    ),
   },
   { ...strict, description: 'How the files of a csv application are read (docs/connectors.md).' },
 );

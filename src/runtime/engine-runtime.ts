@@ -4,6 +4,8 @@
 // The Import stage (imports → Application Repository → identity events) is a consumer group of its own,
 // in a worker thread of its own too, so that it and the identity actors use both cores of a bulk load;
 // the Outbound stage (changed identities → export queue) runs inside the actors' transactions.
+// The csv applications' watched folders are looked at here too, beside the orchestrator: like it, every
+// engine process runs the watcher, and a lock per application lets one of them import a given file.
 // Processes with the same group id share the partitions; PostgreSQL holds every actor, so any of them
 // can take over any partition.
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -26,6 +28,7 @@ import { startOrchestrator } from '../engine/orchestrator.ts';
 import { createClassifier, createRules } from '../engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
+import { startCsvWatcher, type CsvWatcher } from '../connectors/csv/csv-watch.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
 import type { TopicId } from '../../kernel/contracts/messages.ts';
 
@@ -37,6 +40,8 @@ export interface Engine {
   /** From a pulse's ce_time (when its producer sent it) to the commit of its effects. */
   pulseLatency(): LatencySummary;
   readonly timers: TimerScheduler;
+  /** The csv applications' watched folders (src/connectors/csv/csv-watch.ts). */
+  readonly csvWatcher: CsvWatcher;
   stop(): Promise<void>;
 }
 
@@ -56,6 +61,8 @@ export async function startEngine(deps: {
   /** The timer scheduler's clock (tests move it forward). */
   now?: () => Date;
   timerIntervalMs?: number;
+  /** Look at every watched folder this often instead of its csv.watch.pollSeconds (tests). */
+  csvWatchPollMs?: number;
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -226,6 +233,14 @@ export async function startEngine(deps: {
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });
+  const csvWatcher = startCsvWatcher({
+    orm,
+    bus,
+    topicPrefix: settings.topics.topicPrefix,
+    logger: deps.logger,
+    source: `/joinery/engine/${settings.groupId}/csv-watch`,
+    ...(deps.csvWatchPollMs === undefined ? {} : { pollMs: deps.csvWatchPollMs }),
+  });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
@@ -240,7 +255,10 @@ export async function startEngine(deps: {
     counters,
     pulseLatency: () => realtime.pulseLatency(),
     timers,
+    csvWatcher,
     async stop() {
+      // The file being imported is sent whole (its run completed or aborted) before the consumers stop.
+      await csvWatcher.stop();
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
       await imports.stop();
       await bulk.stop();

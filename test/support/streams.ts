@@ -151,7 +151,7 @@ export function importMessage(object: {
  */
 export function startTestEngine(
   fixture: StreamsFixture,
-  options: Partial<Pick<Parameters<typeof startEngine>[0], 'now' | 'bus' | 'logger'>> = {},
+  options: Partial<Pick<Parameters<typeof startEngine>[0], 'now' | 'bus' | 'logger' | 'csvWatchPollMs'>> = {},
 ): Promise<Engine> {
   return startEngine({
     bus: fixture.bus,

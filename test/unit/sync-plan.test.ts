@@ -52,6 +52,26 @@ describe('sync plan validation', () => {
     expect(displayName?.({ source: { FirstName: 'Ada', LastName: 'Lovelace' } })).toBe('Ada Lovelace');
   });
 
+  it('refuses a watched folder named by a relative path, or a pattern naming a subdirectory', () => {
+    const text = variant(
+      '    createsIdentities: true\n',
+      "    createsIdentities: true\n    csv: { externalId: WorkerID, watch: { directory: hr/drop, pattern: 'in/*.csv' } }\n",
+    );
+    const line = lineOf(text, 'hr/drop');
+    expect(problemsOf(text)).toEqual([
+      `plan.yaml:${String(line)} applications[0].csv.watch.directory: "hr/drop" is not an absolute path: name the directory from the root of the engine's host (e.g. /srv/joinery/hr)`,
+      `plan.yaml:${String(line)} applications[0].csv.watch.pattern: "in/*.csv" names a subdirectory: the pattern matches file names in the directory (e.g. *.csv)`,
+    ]);
+    const absolute = variant(
+      '    createsIdentities: true\n',
+      '    createsIdentities: true\n    csv: { externalId: WorkerID, watch: { directory: /srv/hr, pollSeconds: 10 } }\n',
+    );
+    expect(loadPlan(absolute, 'plan.yaml').plan.applications[0]?.csv?.watch).toEqual({
+      directory: '/srv/hr',
+      pollSeconds: 10,
+    });
+  });
+
   it('names the line of a syntax error', () => {
     const text = variant('    type: csv\n', '    type: [csv\n');
     const [problem] = problemsOf(text);

@@ -1,5 +1,6 @@
 // What a plan's `csv` settings must say, beyond their schema: checked with the rest of the plan
 // (src/plan/check-plan.ts), so a file import never starts from settings that cannot work.
+import { isAbsolute, matchesGlob } from 'node:path';
 import type { ApplicationPlan, CsvSettings } from '../../plan/plan.schema.ts';
 
 export interface CsvSettingsProblem {
@@ -58,5 +59,44 @@ export function csvSettingsProblems(application: ApplicationPlan): CsvSettingsPr
       });
   if (settings.delimiter !== undefined && settings.delimiter === settings.quote)
     problems.push({ path: ['quote'], message: 'the quote character cannot be the delimiter' });
+  problems.push(...watchProblems(settings.watch));
+  return problems;
+}
+
+export type CsvWatch = NonNullable<CsvSettings['watch']>;
+
+/** The watched folder's settings with their defaults. */
+export function watchSettings(watch: CsvWatch): { directory: string; pattern: string; pollSeconds: number } {
+  return {
+    directory: watch.directory,
+    pattern: watch.pattern ?? '*.csv',
+    pollSeconds: watch.pollSeconds ?? 30,
+  };
+}
+
+/** Whether a file name (not a path) is one the watched folder imports. */
+export function watchedName(watch: CsvWatch): (name: string) => boolean {
+  const { pattern } = watchSettings(watch);
+  // What the watcher writes beside the files never matches: its error reports.
+  return (name) => matchesGlob(name, pattern) && !name.endsWith('.error.txt');
+}
+
+/**
+ * A watched directory is an absolute path: a plan is applied from anywhere (the API, another host), so a
+ * relative one would depend on the working directory of whichever engine process reads it.
+ */
+function watchProblems(watch: CsvWatch | undefined): CsvSettingsProblem[] {
+  if (watch === undefined) return [];
+  const problems: CsvSettingsProblem[] = [];
+  if (!isAbsolute(watch.directory))
+    problems.push({
+      path: ['watch', 'directory'],
+      message: `"${watch.directory}" is not an absolute path: name the directory from the root of the engine's host (e.g. /srv/joinery/hr)`,
+    });
+  if (watch.pattern?.includes('/') === true)
+    problems.push({
+      path: ['watch', 'pattern'],
+      message: `"${watch.pattern}" names a subdirectory: the pattern matches file names in the directory (e.g. *.csv)`,
+    });
   return problems;
 }
