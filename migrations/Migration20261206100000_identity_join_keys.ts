@@ -35,7 +35,9 @@ export class Migration20261206100000_identity_join_keys extends Migration {
         select jsonb_array_elements(x.json) as element where jsonb_typeof(x.json) = 'array'
         union all select x.json where jsonb_typeof(x.json) in ('string', 'number', 'boolean')) el
       cross join lateral (select el.element #>> '{}' as value) e
-      where jsonb_typeof(el.element) in ('string', 'number', 'boolean') and octet_length(e.value) <= 1024
+      where (jsonb_typeof(el.element) in ('string', 'boolean')
+          or (jsonb_typeof(el.element) = 'number' and e.value ~ '^-?[0-9]+$'))
+        and octet_length(e.value) <= 1024
       on conflict do nothing;`);
     this.addSql(`do $$
       declare old record;

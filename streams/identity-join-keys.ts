@@ -3,7 +3,7 @@
 // its tenant's identities (never a column or an index on a shared table), and the identity host keeps the
 // rows of the identities it writes in step with their snapshots, in the same transaction.
 //
-// A value is a key as the joining rules compare it: a string, number or boolean as its text; each element of
+// A value is a key as the joining rules compare it: a string, whole number or boolean as its text; each element of
 // a multi-valued attribute; nothing for null, objects, or text longer than MAX_KEY_BYTES (a B-tree entry has
 // a size limit). Case-insensitive rules look up `lower(value)`, which has an index of its own.
 //
@@ -25,8 +25,11 @@ const LOCK_CLASS = 0x4a4e4b; // "JNK"
 export function keyValues(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap((element: unknown) => keyValues(element));
   if (typeof value === 'string') return Buffer.byteLength(value, 'utf8') <= MAX_KEY_BYTES ? [value] : [];
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    return [String(value)];
+  // Whole numbers only: their text is the same here and in PostgreSQL's jsonb (rebuildJoinKeys); a fraction
+  // or an exponent form (1e21) is written differently by the two, so it is not joined on.
+  if (typeof value === 'number')
+    return Number.isInteger(value) && Math.abs(value) < 1e21 ? [String(value)] : [];
+  if (typeof value === 'boolean' || typeof value === 'bigint') return [String(value)];
   return [];
 }
 
@@ -152,7 +155,8 @@ export async function rebuildJoinKeys(
         select jsonb_array_elements(x.json) as element where jsonb_typeof(x.json) = 'array'
         union all select x.json where jsonb_typeof(x.json) in ('string', 'number', 'boolean')) el
       cross join lateral (select el.element #>> '{}' as value) e
-      where jsonb_typeof(el.element) in ('string', 'number', 'boolean')
+      where (jsonb_typeof(el.element) in ('string', 'boolean')
+          or (jsonb_typeof(el.element) = 'number' and e.value ~ '^-?[0-9]+$'))
         and octet_length(e.value) <= ${MAX_KEY_BYTES}) v
     where i.tenant_id = ${tenantId}
     on conflict do nothing`.execute(k);

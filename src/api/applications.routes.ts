@@ -317,10 +317,18 @@ export const applicationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/:id',
     {
       config: { scope: 'write' },
-      schema: { params: IdParams, response: { 204: Type.Null(), 404: ErrorBody } },
+      schema: { params: IdParams, response: { 204: Type.Null(), 404: ErrorBody, 409: ErrorBody } },
     },
     async (request, reply) => {
       const application = await findApplication(request.em, request.params.id);
+      // An application of the plan in force would come back with a new id at the next apply, its repository
+      // and joins left behind under the old one: it is removed from the plan, not here.
+      const plan = await planNaming(request.em, request.principal.tenantId, application.name);
+      if (plan !== undefined)
+        throw new ConflictError(
+          `application "${application.name}" is defined by the sync plan (version ${String(plan)}): remove it from the plan and apply it`,
+          { details: { planVersion: plan } },
+        );
       await request.em.remove(application).flush();
       return reply.status(204).send(null);
     },

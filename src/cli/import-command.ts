@@ -39,6 +39,12 @@ export async function runImportCommand(options: {
   const size = options.file === '-' ? undefined : statSync(options.file).size;
   const read = { bytes: 0 };
   const source = options.file === '-' ? process.stdin : createReadStream(options.file);
+  // Ctrl-C ends the reading: the import stops as any broken upload does — the run aborted, nothing deleted.
+  const interrupt = (signal: NodeJS.Signals) => {
+    source.destroy(new Error(`interrupted (${signal}): the run is aborted, nothing is deleted`));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   const started = Date.now();
   let shown = 0;
   const show = (rows: number, objects: number, rejected: number, done = false) => {
@@ -56,20 +62,25 @@ export async function runImportCommand(options: {
       `\r${bar}${percent}${String(rows)} rows, ${String(objects)} sent, ${String(rejected)} rejected, ${String(Math.round(rows / seconds))} rows/s${done ? '\n' : ''}`,
     );
   };
-  // The producer importFile makes is closed by it; the bus itself holds nothing open.
-  const result = await importFile(
-    { orm: database.orm, bus, topicPrefix: settings.kafka.topicPrefix, logger, source: '/joinery/cli' },
-    {
-      tenantId: tenant.id,
-      application,
-      file: counted(source as AsyncIterable<Buffer>, read),
-      onProgress: (progress) => {
-        show(progress.rows, progress.objects, progress.rejected);
+  try {
+    // The producer importFile makes is closed by it; the bus itself holds nothing open.
+    const result = await importFile(
+      { orm: database.orm, bus, topicPrefix: settings.kafka.topicPrefix, logger, source: '/joinery/cli' },
+      {
+        tenantId: tenant.id,
+        application,
+        file: counted(source as AsyncIterable<Buffer>, read),
+        onProgress: (progress) => {
+          show(progress.rows, progress.objects, progress.rejected);
+        },
       },
-    },
-  );
-  show(result.rows, result.objects, result.rejected, true);
-  return result;
+    );
+    show(result.rows, result.objects, result.rejected, true);
+    return result;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
 }
 
 /** The result as a person reads it. */

@@ -245,7 +245,11 @@ export async function importFile(
   }
 }
 
-/** The run's rejected rows and, when it did not complete, why. */
+/**
+ * The run's rejected rows and, when it did not complete, why — and then it is `aborted` at once, whether or
+ * not its aborted marker reached the bus (a bus that is down, a process that stops): a run is never left
+ * `requested` or `running` with nothing more to come. The engine's marker leaves an aborted run as it is.
+ */
 async function recordOutcome(
   orm: MikroORM,
   runId: string,
@@ -258,6 +262,9 @@ async function recordOutcome(
     await sql`update import_run set rejected = ${rejected},
         reason = coalesce(${reason ?? null}, reason)
       where run_id = ${runId}`.execute(k);
+    if (reason !== undefined)
+      await sql`update import_run set status = 'aborted', finished_at = now()
+        where run_id = ${runId} and status in ('requested', 'running')`.execute(k);
     if (errors.length > 0)
       await sql`
         insert into import_run_error (run_id, line, reason)

@@ -69,6 +69,24 @@ export async function applyPlan(
 ): Promise<AppliedPlan> {
   const checker = options.checker ?? localChecker(options.plugins);
   const compiled = { plan: await checker.check(options.source, options.sourceName) };
+  // The diff from the version in force is computed before any lock is taken (it may wait for a check
+  // worker); inside, it is computed again only if another apply got in between.
+  const diffFrom = async (latest: Pick<PlanVersion, 'version' | 'source'> | null) =>
+    latest === null
+      ? ''
+      : checker.diff(
+          { name: `version ${String(latest.version)}`, text: latest.source },
+          { name: `version ${String(latest.version + 1)}`, text: options.source },
+        );
+  const before = await scoped(em, options.tenantId).findOne(
+    PlanVersion,
+    { tenant: options.tenantId },
+    { orderBy: { version: 'desc' }, fields: ['version', 'source'] },
+  );
+  const early =
+    before === null || before.source === options.source
+      ? undefined
+      : { version: before.version, diff: await diffFrom(before) };
   return scoped(em, options.tenantId).transactional(async (tx) => {
     // First, before the tenant's row: its identity batches hold the join keys, then may note on that row.
     await holdJoinKeys(tx, options.tenantId);
@@ -89,12 +107,9 @@ export async function applyPlan(
     }
     const version = (latest?.version ?? 0) + 1;
     const diff =
-      latest === null
-        ? ''
-        : await checker.diff(
-            { name: `version ${String(latest.version)}`, text: latest.source },
-            { name: `version ${String(version)}`, text: options.source },
-          );
+      latest !== null && early !== undefined && early.version === latest.version
+        ? early.diff
+        : await diffFrom(latest);
     const row = tx.create(PlanVersion, {
       tenant: options.tenantId,
       version,

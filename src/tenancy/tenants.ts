@@ -1,5 +1,6 @@
 // Tenants and their service accounts: creation (with a key shown once), API key authentication, rotation
 // with an overlap, and revocation that never leaves a tenant without an admin key.
+import { LockMode } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -198,22 +199,30 @@ export async function rotateServiceAccount(
   serviceAccountId: string,
   options: { overlapSeconds: number; now: Date },
 ): Promise<IssuedServiceAccount & { previousKeyExpiresAt: Date }> {
-  const account = await em.findOne(ServiceAccount, { id: serviceAccountId, revokedAt: null });
-  if (account === null) throw new NotFoundError(`service account ${serviceAccountId} not found`);
-  const { key, secretHash } = generateApiKey(account.id);
-  const expiresAt = new Date(options.now.getTime() + options.overlapSeconds * 1000);
-  account.previousSecretHash = account.secretHash;
-  account.previousSecretExpiresAt = expiresAt;
-  account.secretHash = secretHash;
-  await em.flush();
-  return {
-    tenantId: account.tenant.id,
-    serviceAccountId: account.id,
-    name: account.name,
-    scopes: account.scopes.filter(isScope),
-    apiKey: key,
-    previousKeyExpiresAt: expiresAt,
-  };
+  // Locked while it changes: two rotations at once each replace the secret the other wrote, in turn, and
+  // each caller's key is the one stored when its rotation commits (never a key nobody stored).
+  return em.transactional(async (tx) => {
+    const account = await tx.findOne(
+      ServiceAccount,
+      { id: serviceAccountId, revokedAt: null },
+      { lockMode: LockMode.PESSIMISTIC_WRITE },
+    );
+    if (account === null) throw new NotFoundError(`service account ${serviceAccountId} not found`);
+    const { key, secretHash } = generateApiKey(account.id);
+    const expiresAt = new Date(options.now.getTime() + options.overlapSeconds * 1000);
+    account.previousSecretHash = account.secretHash;
+    account.previousSecretExpiresAt = expiresAt;
+    account.secretHash = secretHash;
+    await tx.flush();
+    return {
+      tenantId: account.tenant.id,
+      serviceAccountId: account.id,
+      name: account.name,
+      scopes: account.scopes.filter(isScope),
+      apiKey: key,
+      previousKeyExpiresAt: expiresAt,
+    };
+  });
 }
 
 /**

@@ -70,7 +70,8 @@ describe('reading a CSV file', () => {
 
   it('stops a file that is not UTF-8 when no encoding is set, saying which to set', async () => {
     const records = await read(iconv.encode('WorkerID,FirstName\n1,José\n', 'windows-1252'));
-    expect(problems(records)).toEqual([['fatal', 1, expect.stringMatching(/not UTF-8.*csv\.encoding/)]]);
+    // Named at the line that holds the bytes, not where decoding had got to.
+    expect(problems(records)).toEqual([['fatal', 2, expect.stringMatching(/line 2 .*csv\.encoding/)]]);
     expect(rows(records)).toEqual([]);
   });
 
@@ -104,6 +105,40 @@ describe('reading a CSV file', () => {
       ['rejected', 3, 'a quote inside a quoted field is not doubled ("")'],
       ['fatal', 4, 'a quoted field is not closed before the end of the file'],
     ]);
+  });
+
+  it('counts lines as a person does, whatever the line endings, also inside quoted fields', async () => {
+    const records = await read('id,name\r\n1,"a\r\nb"\r\n2,x,extra\r\n3,c\r4,d\n', {
+      columns: { id: 'WorkerID', name: 'FirstName' },
+    });
+    expect(rows(records)).toEqual([
+      [2, { WorkerID: '1', FirstName: 'a\nb' }],
+      [5, { WorkerID: '3', FirstName: 'c' }],
+      [6, { WorkerID: '4', FirstName: 'd' }],
+    ]);
+    expect(problems(records)).toEqual([
+      ['rejected', 4, 'the row does not have as many fields as the header'],
+    ]);
+  });
+
+  it('rejects a row holding text PostgreSQL cannot store (a NUL), naming the attribute', async () => {
+    const records = await read('WorkerID,FirstName\n1,a\u0000b\n2,c\n');
+    expect(rows(records)).toEqual([[3, { WorkerID: '2', FirstName: 'c' }]]);
+    expect(problems(records)).toEqual([
+      ['rejected', 2, 'FirstName contains a NUL character (U+0000), which cannot be stored'],
+    ]);
+  });
+
+  it('ends with the error of a source that fails (an upload cut off), instead of hanging', async () => {
+    async function* failing() {
+      yield Buffer.from('WorkerID,FirstName\n1,A\n');
+      throw new Error('the client went away');
+    }
+    const reading = (async () => {
+      for await (const record of readCsv(failing(), { settings: { externalId: 'WorkerID' }, attributes }))
+        void record;
+    })();
+    await expect(reading).rejects.toThrow('the client went away');
   });
 
   it('stops at a quote that is never closed: the rest of the file would be one field', async () => {

@@ -9,6 +9,7 @@ import { format as formatDate, isValid, parse as parseDate } from 'date-fns';
 import iconv from 'iconv-lite';
 import { Readable } from 'node:stream';
 import type { Attributes } from '../../../kernel/contracts/identity-events.ts';
+import { findUnstorableText } from '../../../kernel/contracts/storable-text.ts';
 import type { CsvSettings } from '../../plan/plan.schema.ts';
 
 /** Longest external id an import message carries (joinery.import.object.v1). */
@@ -38,36 +39,44 @@ function chooseEncoding(setting: Encoding, head: Buffer): { encoding: string; de
   return { encoding: 'utf-8', detected: true };
 }
 
-/** The text of the bytes, decoded chunk by chunk; a byte order mark is dropped. */
+/**
+ * The text of the bytes, decoded chunk by chunk; a byte order mark is dropped, and every line break (`\r\n`,
+ * `\r`) becomes `\n` — also inside quoted fields — so lines are counted as a person counts them. `onGuess`
+ * hears, once, whether UTF-8 was only assumed (`auto` without a mark).
+ */
 async function* decode(
   input: AsyncIterable<Buffer | string>,
   setting: Encoding,
-  onInvalid: () => void,
+  onGuess: (guessedUtf8: boolean) => void,
 ): AsyncGenerator<string> {
   let decoder: ReturnType<typeof iconv.getDecoder> | undefined;
-  let checkUtf8 = false;
   let first = true;
+  let carriageReturn = false;
+  const lines = (text: string, last: boolean): string => {
+    let joined = carriageReturn ? `\r${text}` : text;
+    // A \r at the end of a chunk may be the first half of a \r\n cut in two.
+    carriageReturn = !last && joined.endsWith('\r');
+    if (carriageReturn) joined = joined.slice(0, -1);
+    return joined.replace(/\r\n?/g, '\n');
+  };
   for await (const chunk of input) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (decoder === undefined) {
       const { encoding, detected } = chooseEncoding(setting, bytes);
       decoder = iconv.getDecoder(encoding, { stripBOM: true });
       // Without a mark, `auto` assumes UTF-8: bytes that are not UTF-8 say it was a guess too far.
-      checkUtf8 = detected && encoding === 'utf-8';
+      onGuess(detected && encoding === 'utf-8');
     }
     let text = decoder.write(bytes);
     if (first && text.length > 0) {
       if (text.startsWith('\uFEFF')) text = text.slice(1);
       first = false;
     }
-    if (checkUtf8 && text.includes('\uFFFD')) onInvalid();
+    text = lines(text, false);
     if (text.length > 0) yield text;
   }
-  const rest = decoder?.end();
-  if (rest !== undefined && rest.length > 0) {
-    if (checkUtf8 && rest.includes('\uFFFD')) onInvalid();
-    yield rest;
-  }
+  const rest = lines(decoder?.end() ?? '', true);
+  if (rest.length > 0) yield rest;
 }
 
 /** Dates already read, by format and text: an HR file repeats its dates (hire dates, birthdays) a lot. */
@@ -99,19 +108,20 @@ export async function* readCsv(
 ): AsyncGenerator<CsvRecord> {
   const { settings } = options;
   const declared = new Set(options.attributes);
-  const encoding = { invalid: false };
-  const text = decode(input, settings.encoding ?? 'auto', () => {
-    encoding.invalid = true;
+  const encoding = { guessedUtf8: false };
+  const text = decode(input, settings.encoding ?? 'auto', (guessedUtf8) => {
+    encoding.guessedUtf8 = guessedUtf8;
   });
   // csv-parse reports a skipped row as it parses, ahead of the rows it hands out: kept until the reading
   // reaches its line, so everything comes out in the file's order.
   const skipped: { line: number; reason: string; fatal: boolean }[] = [];
-  const parser = Readable.from(text).pipe(
+  const source = Readable.from(text);
+  const parser = source.pipe(
     parse({
       delimiter: settings.delimiter ?? ',',
       quote: settings.quote ?? '"',
-      // Any line ending, even mixed in one file (a hand-edited export): a record never spans a bare one.
-      record_delimiter: ['\r\n', '\n', '\r'],
+      // Every line ending is \n by now (decode), even mixed in one file (a hand-edited export).
+      record_delimiter: '\n',
       info: true,
       raw: true,
       skip_empty_lines: true,
@@ -128,11 +138,12 @@ export async function* readCsv(
       },
     }),
   );
+  // A failing source (an upload cut off, a file that cannot be read) ends the parsing with its error.
+  source.on('error', (error) => parser.destroy(error));
 
   let header: { index: number; attribute: string }[] | undefined;
   let externalIdAt = -1;
   const seen = new Map<string, number>();
-  let lastLine = 0;
   const drainSkipped = function* (before = Infinity): Generator<CsvRecord> {
     for (let next = skipped[0]; next !== undefined && next.line < before; next = skipped[0]) {
       skipped.shift();
@@ -146,17 +157,16 @@ export async function* readCsv(
       info: { lines: number };
     }>) {
       // The line the record starts on: where it ends, less the line breaks inside it.
-      const startLine = entry.info.lines - (entry.raw.trimEnd().match(/\r\n|\r|\n/g)?.length ?? 0);
+      const startLine = entry.info.lines - (entry.raw.trimEnd().match(/\n/g)?.length ?? 0);
       yield* drainSkipped(startLine);
-      if (encoding.invalid) {
+      if (encoding.guessedUtf8 && entry.raw.includes('\uFFFD')) {
         yield {
           kind: 'fatal',
-          line: entry.info.lines,
-          reason: `the file is not UTF-8 (line ${String(entry.info.lines)} has bytes UTF-8 cannot read): set csv.encoding (e.g. windows-1252)`,
+          line: startLine,
+          reason: `the file is not UTF-8 (line ${String(startLine)} has bytes UTF-8 cannot read): set csv.encoding (e.g. windows-1252)`,
         };
         return;
       }
-      lastLine = entry.info.lines;
       const { record } = entry;
       if (header === undefined) {
         const mapped = record.map((name, index) => ({
@@ -194,14 +204,7 @@ export async function* readCsv(
       yield rowOf(record, startLine, header, externalIdAt, settings, seen);
     }
     yield* drainSkipped();
-    if (encoding.invalid)
-      yield {
-        kind: 'fatal',
-        line: lastLine,
-        reason: 'the file is not UTF-8: set csv.encoding (e.g. windows-1252)',
-      };
-    else if (header === undefined)
-      yield { kind: 'fatal', line: 1, reason: 'the file is empty: no header row' };
+    if (header === undefined) yield { kind: 'fatal', line: 1, reason: 'the file is empty: no header row' };
   } catch (error) {
     yield* drainSkipped();
     if (!(error instanceof CsvError)) throw error;
@@ -237,6 +240,10 @@ function rowOf(
   const attributes: Attributes = {};
   for (const { index, attribute } of header) {
     const raw = record[index] ?? '';
+    // Text PostgreSQL cannot store would be dead-lettered by the engine, and the run would wait for it.
+    const unstorable = findUnstorableText(raw);
+    if (unstorable !== undefined)
+      return { kind: 'rejected', line, reason: `${attribute} ${unstorable.problem}` };
     const pattern = settings.dates?.[attribute];
     if (raw === '' || pattern === undefined) {
       attributes[attribute] = raw === '' ? null : raw;
