@@ -116,6 +116,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       agents,
       bus,
       limits: config.limits,
+      trustProxy: config.http.trustProxy,
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

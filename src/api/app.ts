@@ -53,6 +53,8 @@ export interface AppDeps {
   topicPrefix?: string;
   /** The plugins plans are validated with (plugins.dir); none when absent. */
   plugins?: PluginSet;
+  /** http.trustProxy: reverse proxies whose X-Forwarded-For names the client; none when absent. */
+  trustProxy?: string[];
   /** The bus the engine consumes: file imports are sent on it; without it they answer 503. */
   bus?: Bus;
   /** Abuse limits (the service config's `limits`); the schema's defaults when absent. */
@@ -72,6 +74,8 @@ export async function buildApp(deps: AppDeps) {
   const app = Fastify({
     // null: plain HTTP. Either way the instance has one type, so routes and tests need not know.
     https: deps.tls ?? null,
+    // The proxies allowed to name the client (X-Forwarded-For): request.ip, which the limits count by.
+    ...(deps.trustProxy === undefined || deps.trustProxy.length === 0 ? {} : { trustProxy: deps.trustProxy }),
     loggerInstance: deps.logger.child({ component: 'api' }),
     // Keeps a slow client from holding shutdown forever; in-flight requests still finish.
     return503OnClosing: true,

@@ -30,6 +30,24 @@ export interface AuthenticationOptions {
   now: () => Date;
 }
 
+/**
+ * What failures are counted by: the address, or for IPv6 its /64 — one host holds a whole /64, and counting
+ * each address apart would let it try 2^64 times.
+ */
+export function sourceKey(ip: string): string {
+  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip;
+  const [head = '', tail = ''] = ip.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 const plugin: FastifyPluginAsync<AuthenticationOptions> = async (app, options) => {
   const { orm, now } = options;
   app.decorateRequest('principal');
@@ -46,7 +64,7 @@ const plugin: FastifyPluginAsync<AuthenticationOptions> = async (app, options) =
   const countFailure = app.createRateLimit({
     max: options.failedAuthentication.max,
     timeWindow: options.failedAuthentication.windowSeconds * 1000,
-    keyGenerator: (request) => request.ip,
+    keyGenerator: (request) => sourceKey(request.ip),
   });
 
   // When each address over the limit was last warned about: one warning per window, not one per refusal.

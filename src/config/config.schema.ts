@@ -86,6 +86,11 @@ export const ConfigSchema = Type.Object(
           maximum: 65535,
           description: 'API port (0 picks a free one).',
         }),
+        trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          default: [],
+          description:
+            'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (docs/security.md, Abuse limits); none by default: the client is the TCP peer.',
+        }),
         tls: Type.Object(
           {
             certFile: Type.Optional(
@@ -288,6 +293,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_DATA_DIR: { path: ['dataDir'] },
   JOINERY_HTTP_HOST: { path: ['http', 'host'] },
   JOINERY_HTTP_PORT: { path: ['http', 'port'] },
+  JOINERY_HTTP_TRUST_PROXY: { path: ['http', 'trustProxy'], list: true },
   JOINERY_HTTP_TLS_CERT_FILE: { path: ['http', 'tls', 'certFile'] },
   JOINERY_HTTP_TLS_KEY_FILE: { path: ['http', 'tls', 'keyFile'] },
   JOINERY_HTTP_TLS_MIN_VERSION: { path: ['http', 'tls', 'minVersion'] },

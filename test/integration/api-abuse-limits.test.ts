@@ -130,6 +130,37 @@ describe('abuse limits (real PostgreSQL, a real socket for the agent channel)', 
       for (const key of [...tried, acme.apiKey, globex.apiKey]) expect(text).not.toContain(key);
     });
 
+    it('counts the clients behind a trusted proxy apart (X-Forwarded-For), and IPv6 callers by their /64', async () => {
+      const proxied = await buildApp({
+        orm,
+        readiness: createReadiness({}),
+        logger: silentLogger,
+        limits,
+        trustProxy: ['10.0.0.1'],
+      });
+      try {
+        const through = (client: string) =>
+          proxied.inject({
+            method: 'GET',
+            url: '/v1/applications',
+            remoteAddress: '10.0.0.1',
+            headers: { authorization: `Bearer ${forged()}`, 'x-forwarded-for': client },
+          });
+        for (let attempt = 0; attempt < limits.failedAuthentication.max; attempt++)
+          expect((await through('192.0.2.50')).statusCode).toBe(401);
+        expect((await through('192.0.2.50')).statusCode).toBe(429);
+        // Another client of the same proxy is its own count.
+        expect((await through('192.0.2.51')).statusCode).toBe(401);
+        // Two addresses of one IPv6 /64 share a count.
+        for (let attempt = 0; attempt < limits.failedAuthentication.max; attempt++)
+          expect((await through(`2001:db8:1:2::${String(attempt + 1)}`)).statusCode).toBe(401);
+        expect((await through('2001:db8:1:2:ffff::9')).statusCode).toBe(429);
+        expect((await through('2001:db8:1:3::1')).statusCode).toBe(401);
+      } finally {
+        await proxied.close();
+      }
+    });
+
     it('never limits the health routes', async () => {
       for (let request = 0; request < 50; request++) {
         expect((await get('/healthz', { from: attacker })).statusCode).toBe(200);

@@ -26,7 +26,12 @@ describe('configuration', () => {
     const config = loadConfig({ env: {}, cwd: '/srv/joinery' });
     expect(config.database.url).toBeUndefined();
     expect(config.kafka.brokers).toBeUndefined();
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, tls: { minVersion: 'TLSv1.2' } });
+    expect(config.http).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      trustProxy: [],
+      tls: { minVersion: 'TLSv1.2' },
+    });
     expect(config.dataDir).toBe('/srv/joinery/.joinery');
     expect(config.engine.importThreads).toBe(2);
   });
@@ -44,7 +49,12 @@ describe('configuration', () => {
       env: { JOINERY_HTTP_PORT: '9100', KAFKA_BROKERS: 'k1:9092, k2:9092' },
       file,
     });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 9100, tls: { minVersion: 'TLSv1.2' } });
+    expect(config.http).toEqual({
+      host: '0.0.0.0',
+      port: 9100,
+      trustProxy: [],
+      tls: { minVersion: 'TLSv1.2' },
+    });
     expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
   });
 
