@@ -26,11 +26,25 @@ export const EXPRESSION_LIMITS = {
   /** Characters of a `matches` pattern. */
   patternLength: 4_096,
   /**
+   * The sum of a pattern's counted repetitions (`a{1000}` counts 1,000): RE2 compiles each one out, so
+   * `a{1000}` written 580 times is a 580,000-instruction program that takes 64–256 MB and half a second to
+   * build — in the engine, for each pattern a plan holds. RE2 itself allows 1,000 per repetition.
+   */
+  patternRepeats: 1_000,
+  /**
    * Levels of nesting (operators, calls, lists) when a plan is applied: cel-js parses `!!!…x` or
    * `1 + 1 + …` thousands deep, then checks and evaluates it recursively, past the call stack.
    */
   depth: 250,
 } as const;
+
+/** The sum of a pattern's counted repetitions (`{n}`, `{n,}`, `{n,m}`: the larger bound), without compiling it. */
+export function patternRepeats(pattern: string): number {
+  let total = 0;
+  for (const match of pattern.matchAll(/(?<!\\)\{(\d{1,9})(?:,(\d{0,9}))?\}/g))
+    total += Math.max(Number(match[1]), match[2] === undefined || match[2] === '' ? 0 : Number(match[2]));
+  return total;
+}
 
 /** Steps between two looks at the clock: time costs nothing for the usual expression of a few steps. */
 const CHECK_EVERY = 1_024;
@@ -155,6 +169,11 @@ export class ExpressionBudget {
         this.exceed(
           'patternLength',
           `a pattern of more than ${String(this.limits.patternLength)} characters`,
+        );
+      if (patternRepeats(pattern) > this.limits.patternRepeats)
+        this.exceed(
+          'patternRepeats',
+          `a pattern whose counted repetitions add up to more than ${String(this.limits.patternRepeats)}`,
         );
       compiled = RE2JS.compile(pattern);
       if (this.patterns.size >= PATTERN_CACHE_SIZE) this.patterns.clear();
@@ -400,6 +419,13 @@ export function staticCostProblems(
     if (pattern.length > limits.patternLength) {
       problems.push(
         `pattern of ${String(pattern.length)} characters, the limit is ${String(limits.patternLength)}`,
+      );
+      continue;
+    }
+    const repeats = patternRepeats(pattern);
+    if (repeats > limits.patternRepeats) {
+      problems.push(
+        `pattern ${JSON.stringify(pattern.slice(0, 64))}${pattern.length > 64 ? '…' : ''} repeats ${String(repeats)} times in all ({n} counts), the limit is ${String(limits.patternRepeats)}`,
       );
       continue;
     }

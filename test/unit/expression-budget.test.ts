@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ExpressionBudgetError, PlanInvalidError } from '../../kernel/errors.ts';
 import { checkPlan } from '../../src/plan/check-plan.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
+import { patternRepeats } from '../../src/plan/expression-budget.ts';
 import type { SyncPlan } from '../../src/plan/plan.schema.ts';
 
 const example = readFileSync(new URL('../../docs/examples/sync-plan.yaml', import.meta.url), 'utf8');
@@ -110,6 +111,17 @@ describe('the expression budget', () => {
     expect(refusal(withCondition('identity.employeeType.matches("(a)\\\\1")'))).toMatch(
       /classifications\[0\]\.when: pattern "\(a\)\\\\1" is not an RE2 regular expression/,
     );
+  });
+
+  it('refuses a pattern whose counted repetitions RE2 would compile into a huge program, before compiling it', () => {
+    const started = performance.now();
+    expect(refusal(withCondition(`identity.employeeType.matches("${'a{1000}'.repeat(580)}")`))).toMatch(
+      /classifications\[0\]\.when: pattern "a\{1000\}.*"… repeats 580000 times in all \(\{n\} counts\), the limit is 1000/,
+    );
+    // Refused by counting, not by compiling (which takes half a second and 64-256 MB).
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(patternRepeats('^[A-Z]{2}\\d{6,8}$')).toBe(10);
+    expect(patternRepeats('a\\{1000\\}')).toBe(0);
   });
 
   it('refuses a string longer than the limit at run time', () => {

@@ -4,7 +4,7 @@ import { PlanInvalidError } from '../../kernel/errors.ts';
 import { createPlanCheckPool, type PlanCheckPool } from '../../src/plan/plan-check-pool.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
 import { planDiff } from '../../src/plan/plan-diff.ts';
-import { planOf, slowPlan } from '../support/slow-plans.ts';
+import { heavyYamlPlan, planOf, slowPlan } from '../support/slow-plans.ts';
 
 const example = readFileSync(new URL('../../docs/examples/sync-plan.yaml', import.meta.url), 'utf8');
 
@@ -48,7 +48,7 @@ describe('the plan check pool (worker processes)', () => {
     pool = createPlanCheckPool({ timeoutMs: 1_000, memoryMb: 256 });
     await pool.check(example, 'plan.yaml'); // warm
     const started = performance.now();
-    const refused = await refusal(pool, slowPlan(200));
+    const refused = await refusal(pool, slowPlan(2000));
     expect(performance.now() - started).toBeLessThan(3_000);
     expect(refused.problems).toEqual([
       {
@@ -66,8 +66,8 @@ describe('the plan check pool (worker processes)', () => {
 
   it('refuses a plan whose check runs out of its heap, and keeps checking', async () => {
     pool = createPlanCheckPool({ timeoutMs: 30_000, memoryMb: 64 });
-    // One pattern of 580 × a{1000}: RE2 builds a program of 580,000 instructions.
-    const refused = await refusal(pool, slowPlan(1, 580));
+    // 1 MiB of YAML flow sequence: the parser's nodes alone take more than 64 MB.
+    const refused = await refusal(pool, heavyYamlPlan());
     expect(refused.problems).toEqual([
       {
         path: '',
