@@ -5,6 +5,7 @@
 // in-flight batches, then the database closes.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import type { Config } from './config/config.schema.ts';
 import { buildApp, type App } from './api/app.ts';
 import { createReadiness, type Probe } from './health/readiness.ts';
@@ -43,6 +44,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
   try {
     await ensureSchema(config, database, logger);
+    if (database.embedded === undefined) await warnIfSuperuser(database, logger);
     // Tenant keys before the engine starts: one that no configured master key opens stops the start here.
     const masterKey = resolveMasterKey({
       configured: config.security.masterKey,
@@ -156,6 +158,23 @@ async function ensureSchema(config: Config, database: ConnectedDatabase, logger:
   } else {
     assertSchemaCurrent(state);
   }
+}
+
+/**
+ * An external database reached as a superuser: every privilege and every row-level check is bypassed, so a
+ * bug or a stolen connection reaches everything. Said once at start (docs/operations.md, Database roles).
+ */
+async function warnIfSuperuser(database: ConnectedDatabase, logger: Logger): Promise<void> {
+  const { rows } = await sql<{ role: string; superuser: boolean }>`
+    select current_user as role, rolsuper as superuser from pg_roles where rolname = current_user`.execute(
+    database.orm.em.getKysely(),
+  );
+  const role = rows[0];
+  if (role?.superuser === true)
+    logger.warn(
+      { role: role.role },
+      'connected to PostgreSQL as a superuser: connect as a role that owns the schema but is no superuser (docs/operations.md, Database roles)',
+    );
 }
 
 /** Plugins are loaded here, once for this thread; the engine's worker threads load the same directory. */

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka, type KafkaService } from '../../src/infra/kafka.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { silentLogger, testConfig } from '../support/factories.ts';
+import { recordingLogger, testConfig } from '../support/factories.ts';
+import { query } from '../support/streams.ts';
 
 interface ReadyBody {
   status: string;
@@ -14,6 +15,7 @@ describe('readiness follows Kafka (a broker of its own, really stopped and start
   const broker: KafkaService = createKafka({ name: 'kafka-readiness', port: 29092, heapMb: 512 });
   let database: TestDatabase;
   let service: RunningService;
+  const log = recordingLogger('warn');
 
   const readyz = async (): Promise<{ statusCode: number; body: ReadyBody }> => {
     const response = await fetch(`${service.url}/readyz`);
@@ -37,13 +39,22 @@ describe('readiness follows Kafka (a broker of its own, really stopped and start
         KAFKA_BROKERS: broker.brokers.join(','),
         JOINERY_DATABASE_MIGRATE_ON_START: 'true',
       }),
-      silentLogger,
+      log.logger,
     );
   });
   afterAll(async () => {
     await service.stop();
     await database.drop();
     await broker.down();
+  });
+
+  it('warns once at start when the external database is reached as a superuser', async () => {
+    const [role] = await query<{ rolsuper: boolean }>(
+      database.url,
+      'select rolsuper from pg_roles where rolname = current_user',
+    );
+    const warnings = log.lines().filter((line) => line.includes('connected to PostgreSQL as a superuser'));
+    expect(warnings).toHaveLength(role?.rolsuper === true ? 1 : 0);
   });
 
   it('is ready against the real Kafka and PostgreSQL', async () => {

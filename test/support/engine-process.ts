@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import type { BusMessage } from '../../streams/bus.ts';
 import { expect } from 'vitest';
 import { engineNodeFlags, projectRoot } from '../../src/infra/process.ts';
+import { topicOffsets } from './topic-ends.ts';
 import {
   header,
   identityMessage,
@@ -134,7 +135,7 @@ async function producedTo(fixture: StreamsFixture, topic: string): Promise<numbe
   const admin = fixture.kafka.admin();
   await admin.connect();
   try {
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await topicOffsets(admin, topic);
     return ends.reduce((sum, partition) => sum + Number(partition.high), 0);
   } finally {
     await admin.disconnect();

@@ -9,6 +9,7 @@
 // still on its way: its effects, and the effects of what it caused in turn, are committed.
 import type { TopicId } from '../../kernel/contracts/messages.ts';
 import { query, type StreamsFixture } from './streams.ts';
+import { topicOffsets } from './topic-ends.ts';
 
 // The topics the engine consumes (src/runtime/engine-runtime.ts). Each of its consumer groups keeps its
 // offsets in PostgreSQL under the engine's group id, per topic (streams/partition-consumer.ts).
@@ -34,7 +35,7 @@ async function topicEnds(fixture: StreamsFixture, topics: string[]): Promise<End
   await admin.connect();
   try {
     for (const topic of topics)
-      for (const { partition, high } of await admin.fetchTopicOffsets(topic))
+      for (const { partition, high } of await topicOffsets(admin, topic))
         ends.set(at(topic, partition), BigInt(high));
   } finally {
     await admin.disconnect();

@@ -1,7 +1,7 @@
 // Reading Kafka topics to their end: every message written before the call, in a consumer group of its own,
 // with no guess at how long to wait for a late one — the ends (high watermarks) are read first, and the
 // read stops once every partition has been consumed up to its end.
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { silentLogger, uniqueName } from './factories.ts';
 
@@ -22,6 +22,26 @@ function headerOf(headers: IHeaders | undefined, name: string): string {
   return first?.toString() ?? '';
 }
 
+/**
+ * A topic's partition ends (high watermarks). A topic created a moment ago may still be electing its
+ * leaders: a retriable broker answer (not the leader, leader not available) is asked again, for 10 s.
+ */
+export async function topicOffsets(
+  admin: Admin,
+  topic: string,
+): Promise<{ partition: number; high: string }[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Everything on `topics` up to their ends as they are when called; fails after `timeoutMs`. */
 export async function readTopicsToEnd(
   brokers: string[],
@@ -35,7 +55,7 @@ export async function readTopicsToEnd(
   const ends = new Map<string, bigint>();
   try {
     for (const topic of topics)
-      for (const { partition, high } of await admin.fetchTopicOffsets(topic))
+      for (const { partition, high } of await topicOffsets(admin, topic))
         if (BigInt(high) > 0n) ends.set(`${topic}/${String(partition)}`, BigInt(high));
   } finally {
     await admin.disconnect();
