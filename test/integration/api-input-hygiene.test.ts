@@ -176,6 +176,7 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/exports/cancel': { ids: [randomUUID()] },
       'POST /v1/joins': { applicationId, externalId: 'uid=ada', identityId: randomUUID() },
       'POST /v1/joins/unjoin': { applicationId, externalId: 'uid=ada' },
+      'POST /v1/joins/resolve': { applicationId, externalId: 'uid=ada', identityId: randomUUID() },
       'POST /v1/agent/enrol': {
         tenantId: acme.tenantId,
         connectorId: randomUUID(),

@@ -34,6 +34,7 @@ const documented: Record<string, Scope> = {
   'POST /v1/applications/:id/rejoin': 'write',
   'POST /v1/applications/:id/runs': 'write',
   'POST /v1/applications/:id/imports': 'write',
+  'POST /v1/joins/resolve': 'write',
   'GET /v1/service-accounts': 'admin',
   'POST /v1/service-accounts': 'admin',
   'POST /v1/service-accounts/:id/rotate': 'admin',
@@ -183,6 +184,11 @@ describe('HTTP API on PostgreSQL (real): scopes, key rotation and recovery', () 
       'POST /v1/exports/cancel': { ids: [randomUUID()] },
       'POST /v1/joins': { applicationId: ids.application, externalId: 'uid=ada', identityId: randomUUID() },
       'POST /v1/joins/unjoin': { applicationId: ids.application, externalId: 'uid=ada' },
+      'POST /v1/joins/resolve': {
+        applicationId: ids.application,
+        externalId: 'uid=ada',
+        identityId: randomUUID(),
+      },
     };
     return bodies[route] ?? (route.startsWith('POST') || route.startsWith('PATCH') ? {} : undefined);
   }

@@ -325,6 +325,46 @@ describe('join conflicts (real Kafka and PostgreSQL, engine and API)', () => {
     expect(await writesTo('CN=Grace Old,OU=Users')).toEqual([]);
   });
 
+  it('resolves a conflict in one call: the chosen account joined, every other of its class held or joined excluded', async () => {
+    await fixture.send('imports', [worker('E-6', 'Barbara', 'active')]);
+    const barbara = await projected('E-6');
+    await importBatch([
+      account(apps.directory, 'CN=Barbara,OU=Users', 'E-6'),
+      account(apps.directory, 'CN=Barbara Old,OU=Users', 'E-6'),
+      account(apps.directory, 'CN=Barbara Test,OU=Users', 'E-6'),
+    ]);
+    await waitFor('the three accounts held', async () =>
+      (await conflicts(apps.directory)).filter((o) => o.externalId.startsWith('CN=Barbara')).length === 3
+        ? true
+        : undefined,
+    );
+    const resolved = await call('POST', '/v1/joins/resolve', {
+      applicationId: apps.directory,
+      externalId: 'CN=Barbara,OU=Users',
+    });
+    expect(resolved.statusCode, resolved.body).toBe(200);
+    expect(resolved.json()).toMatchObject({
+      identityId: barbara,
+      joinState: 'joined',
+      previousJoinState: 'conflict',
+      excluded: ['CN=Barbara Old,OU=Users', 'CN=Barbara Test,OU=Users'],
+    });
+    await waitFor('the chosen account joined', () =>
+      inState(apps.directory, 'CN=Barbara,OU=Users', 'joined'),
+    );
+    expect(await inState(apps.directory, 'CN=Barbara Old,OU=Users', 'excluded')).toBeDefined();
+    expect(await inState(apps.directory, 'CN=Barbara Test,OU=Users', 'excluded')).toBeDefined();
+    expect((await hardJoins(apps.directory, barbara)).map((row) => row.external_id)).toEqual([
+      'CN=Barbara,OU=Users',
+    ]);
+    // An object in no conflict needs the identity named.
+    const unnamed = await call('POST', '/v1/joins/resolve', {
+      applicationId: apps.directory,
+      externalId: 'CN=Barbara Old,OU=Users',
+    });
+    expect(unnamed.statusCode).toBe(409);
+  });
+
   it('joins at most one of two accounts imported at once on two partitions, the other held', async () => {
     await fixture.send('imports', [worker('E-4', 'Edsger', 'active')]);
     const edsger = await projected('E-4');
