@@ -13,6 +13,7 @@ import { createTenant, type IssuedServiceAccount } from '../../src/tenancy/tenan
 import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { recordingLogger, silentLogger, uniqueName } from '../support/factories.ts';
+import { waitFor } from '../support/streams.ts';
 
 interface LogLine {
   level: number;
@@ -235,9 +236,20 @@ describe('abuse limits (real PostgreSQL, a real socket for the agent channel)', 
       const gone = first === undefined ? Promise.resolve() : closeOf(first);
       first?.close();
       await gone;
-      // The server counts the close when it sees it: give it a moment, then there is room for one again.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      open.push(await challenged());
+      // The server counts the close when it sees it: a new socket is admitted (challenged) once it has.
+      open.push(
+        await waitFor('room for one more socket once one closed', async () => {
+          const socket = new WebSocket(channelUrl());
+          const first = await Promise.race([
+            once(socket, 'message').then(
+              () => 'challenged' as const,
+              () => new Promise<never>(() => undefined),
+            ),
+            closeOf(socket).then(() => 'refused' as const),
+          ]);
+          return first === 'challenged' ? socket : undefined;
+        }),
+      );
       for (const socket of open) socket.close();
     });
   });

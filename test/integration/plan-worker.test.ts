@@ -95,7 +95,6 @@ describe('plan checks in worker threads (real API and PostgreSQL)', () => {
       ]);
       expect(healthz.statusCode).toBe(200);
       expect(plan.json()).toMatchObject({ version: 1 });
-      await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const applied = await reply;
     const took = performance.now() - startedAt;
