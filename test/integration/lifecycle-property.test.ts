@@ -7,16 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
-import { encodeMessage } from '../../streams/cloudevents.ts';
 import { silentLogger } from '../support/factories.ts';
 import { waitUntilSettled } from '../support/settled.ts';
 import {
   createStreamsFixture,
+  importObjectMessage,
+  importRunMarker,
   query,
   startTestEngine,
   waitFor,
@@ -118,55 +118,29 @@ describe('the lifecycle of people in a source, as a property (real Kafka and Pos
     return response.json<T>();
   };
 
-  const objectMessage = (data: MessageData<'joinery.import.object.v1'>) =>
-    encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.object.v1',
-      source: '/tests',
-      time: data.observedAt,
+  /** A worker of the HR application: an upsert with its first name, or a deletion without one. */
+  const worker = (applicationId: string, workerId: string, firstName: string | undefined, runId?: string) =>
+    importObjectMessage({
       tenantId: fixture.tenantId,
-      data,
+      applicationId,
+      objectClass: 'worker',
+      externalId: workerId,
+      ...(firstName === undefined ? {} : { attributes: { WorkerID: workerId, FirstName: firstName } }),
+      ...(runId === undefined ? {} : { runId }),
     });
-  const runMessage = (data: MessageData<'joinery.import.run.v1'>) =>
-    encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.run.v1',
-      source: '/tests',
-      time: data.at,
-      tenantId: fixture.tenantId,
-      data,
-    });
-
-  const worker = (
-    applicationId: string,
-    workerId: string,
-    firstName: string | undefined,
-    runId?: string,
-  ): MessageData<'joinery.import.object.v1'> => ({
-    tenantId: fixture.tenantId,
-    applicationId,
-    objectClass: 'worker',
-    externalId: workerId,
-    operation: firstName === undefined ? 'delete' : 'upsert',
-    ...(firstName === undefined ? {} : { attributes: { WorkerID: workerId, FirstName: firstName } }),
-    observedAt: new Date().toISOString(),
-    ...(runId === undefined ? {} : { runId }),
-  });
-
   const marker = (
     applicationId: string,
     runId: string,
     phase: 'started' | 'completed',
     objectCount?: number,
-  ): MessageData<'joinery.import.run.v1'> => ({
-    tenantId: fixture.tenantId,
-    applicationId,
-    runId,
-    kind: 'full',
-    phase,
-    at: new Date().toISOString(),
-    ...(objectCount === undefined ? {} : { objectCount }),
-  });
+  ) =>
+    importRunMarker({
+      tenantId: fixture.tenantId,
+      applicationId,
+      runId,
+      phase,
+      ...(objectCount === undefined ? {} : { objectCount }),
+    });
 
   /** Sends one step to the engine and waits until it has taken it in full. */
   const apply = async (applicationId: string, ids: string[], step: Step, name: string) => {
@@ -174,9 +148,9 @@ describe('the lifecycle of people in a source, as a property (real Kafka and Pos
       const runId = randomUUID();
       const seen = ids.filter((_, person) => step.present[person] === true);
       await fixture.send('imports', [
-        runMessage(marker(applicationId, runId, 'started')),
-        ...seen.map((id) => objectMessage(worker(applicationId, id, name, runId))),
-        runMessage(marker(applicationId, runId, 'completed', seen.length)),
+        marker(applicationId, runId, 'started'),
+        ...seen.map((id) => worker(applicationId, id, name, runId)),
+        marker(applicationId, runId, 'completed', seen.length),
       ]);
       await waitFor(`full run ${runId} to complete`, async () => {
         const [row] = await query<{ status: string }>(
@@ -188,9 +162,7 @@ describe('the lifecycle of people in a source, as a property (real Kafka and Pos
       });
     } else {
       const id = ids[step.person] ?? '';
-      await fixture.send('imports', [
-        objectMessage(worker(applicationId, id, step.kind === 'upsert' ? name : undefined)),
-      ]);
+      await fixture.send('imports', [worker(applicationId, id, step.kind === 'upsert' ? name : undefined)]);
     }
     await waitUntilSettled(fixture);
   };

@@ -4,7 +4,6 @@
 // the identity return — active, its deletion cancelled — with or without a `lifecycle.status` expression.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
@@ -13,6 +12,8 @@ import { encodeMessage } from '../../streams/cloudevents.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
   createStreamsFixture,
+  importObjectMessage,
+  importRunMarker,
   query,
   startTestEngine,
   waitFor,
@@ -102,56 +103,34 @@ describe('a leaver who comes back (real Kafka and PostgreSQL, engine and API)', 
     return response.statusCode === 200 ? response.json<IdentityDetail>() : undefined;
   };
 
+  /** An object of `applicationId`: an upsert of the attributes, or its deletion without them. */
   const object = (
     applicationId: string,
     externalId: string,
     attributes: Record<string, string> | undefined,
     runId?: string,
-  ) => {
-    const at = new Date().toISOString();
-    const data: MessageData<'joinery.import.object.v1'> = {
+  ) =>
+    importObjectMessage({
       tenantId: fixture.tenantId,
       applicationId,
       objectClass: applicationId === apps.hr ? 'worker' : 'employee',
       externalId,
-      operation: attributes === undefined ? 'delete' : 'upsert',
       ...(attributes === undefined ? {} : { attributes }),
-      observedAt: at,
       ...(runId === undefined ? {} : { runId }),
-    };
-    return encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.object.v1',
-      source: '/tests',
-      time: at,
-      tenantId: fixture.tenantId,
-      data,
     });
-  };
   const marker = (
     applicationId: string,
     runId: string,
     phase: 'started' | 'completed',
     objectCount?: number,
-  ) => {
-    const at = new Date().toISOString();
-    return encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.run.v1',
-      source: '/tests',
-      time: at,
+  ) =>
+    importRunMarker({
       tenantId: fixture.tenantId,
-      data: {
-        tenantId: fixture.tenantId,
-        applicationId,
-        runId,
-        kind: 'full',
-        phase,
-        at,
-        ...(objectCount === undefined ? {} : { objectCount }),
-      },
+      applicationId,
+      runId,
+      phase,
+      ...(objectCount === undefined ? {} : { objectCount }),
     });
-  };
 
   /** A full run of `applicationId` that sees exactly these objects; resolves once it has completed. */
   const fullRun = async (applicationId: string, objects: [string, Record<string, string>][]) => {

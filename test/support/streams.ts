@@ -133,14 +133,60 @@ export function importMessage(object: {
   externalId: string;
   attributes: Record<string, string>;
 }): ReturnType<typeof encodeMessage> {
+  return importObjectMessage(object);
+}
+
+/** An import object message: an upsert of `attributes`, or a deletion without them; in a run with `runId`. */
+export function importObjectMessage(object: {
+  tenantId: string;
+  applicationId: string;
+  objectClass: string;
+  externalId: string;
+  attributes?: Record<string, string>;
+  runId?: string;
+}): ReturnType<typeof encodeMessage> {
   const at = new Date().toISOString();
-  const data: MessageData<'joinery.import.object.v1'> = { ...object, operation: 'upsert', observedAt: at };
+  const { attributes, runId, ...rest } = object;
+  const data: MessageData<'joinery.import.object.v1'> = {
+    ...rest,
+    operation: attributes === undefined ? 'delete' : 'upsert',
+    ...(attributes === undefined ? {} : { attributes }),
+    observedAt: at,
+    ...(runId === undefined ? {} : { runId }),
+  };
   return encodeMessage({
     id: randomUUID(),
     type: 'joinery.import.object.v1',
     source: '/tests',
     time: at,
     tenantId: object.tenantId,
+    data,
+  });
+}
+
+/** An import run marker (a full run unless `kind` says otherwise). */
+export function importRunMarker(run: {
+  tenantId: string;
+  applicationId: string;
+  runId: string;
+  phase: 'started' | 'completed' | 'aborted';
+  kind?: 'full' | 'delta';
+  objectCount?: number;
+}): ReturnType<typeof encodeMessage> {
+  const at = new Date().toISOString();
+  const { kind, objectCount, ...rest } = run;
+  const data: MessageData<'joinery.import.run.v1'> = {
+    ...rest,
+    kind: kind ?? 'full',
+    at,
+    ...(objectCount === undefined ? {} : { objectCount }),
+  };
+  return encodeMessage({
+    id: randomUUID(),
+    type: 'joinery.import.run.v1',
+    source: '/tests',
+    time: at,
+    tenantId: run.tenantId,
     data,
   });
 }
