@@ -2,6 +2,7 @@
 // validation on consumption, the schemas served by the API and docs/schemas/ are all derived.
 import { Type, type Static, type TSchema } from 'typebox';
 import {
+  AttributeValueSchema,
   AttributesSchema,
   IdentityEventSchema,
   PulseDisableSchema,
@@ -173,6 +174,40 @@ export const ExportSchema = Type.Object(
   strict,
 );
 
+/** The stages and sources a logstream event can come from. */
+export const logStages = [
+  'import',
+  'join',
+  'inbound',
+  'outbound',
+  'export',
+  'pulse',
+  'schedule',
+  'agent',
+  'connector',
+  'admin',
+] as const;
+export type LogStage = (typeof logStages)[number];
+
+/** What became of what the event is about. */
+export const logOutcomes = ['succeeded', 'failed', 'held', 'skipped', 'conflict'] as const;
+export type LogOutcome = (typeof logOutcomes)[number];
+
+/** A value written to the logstream in place of an attribute a plan marks sensitive. */
+export const MASKED_VALUE = '***';
+
+export const AttributeChangeSchema = Type.Object(
+  {
+    attribute: Type.String({ minLength: 1, maxLength: 256 }),
+    old: Type.Optional(AttributeValueSchema),
+    new: Type.Optional(AttributeValueSchema),
+  },
+  {
+    ...strict,
+    description: `One attribute's change, old → new (absent: it had or has no value). Sensitive attributes read "${MASKED_VALUE}".`,
+  },
+);
+
 export const LogEventSchema = Type.Object(
   {
     tenantId: TenantId,
@@ -180,13 +215,69 @@ export const LogEventSchema = Type.Object(
     level: Type.Union([Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')]),
     category: Type.String({ minLength: 1, maxLength: 64, description: 'e.g. lifecycle, import, export.' }),
     message: Type.String({ maxLength: 4096 }),
+    stage: Type.Optional(
+      Type.Union(
+        logStages.map((stage) => Type.Literal(stage)),
+        { description: 'The stage or source that emitted it.' },
+      ),
+    ),
+    outcome: Type.Optional(Type.Union(logOutcomes.map((outcome) => Type.Literal(outcome)))),
+    runId: Type.Optional(Uuid('The import run it belongs to.')),
     identityId: Type.Optional(Uuid('The identity concerned.')),
+    groupId: Type.Optional(Uuid('The Vault group concerned.')),
+    applicationId: Type.Optional(Uuid('The application of the object concerned.')),
+    objectClass: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    externalId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, description: "The object's anchor in its application." }),
+    ),
+    actor: Type.Optional(
+      Type.Object(
+        {
+          kind: Type.Union([
+            Type.Literal('engine'),
+            Type.Literal('service-account'),
+            Type.Literal('agent'),
+            Type.Literal('connector'),
+            Type.Literal('scim'),
+          ]),
+          id: Type.Optional(Type.String({ maxLength: 256 })),
+          name: Type.Optional(Type.String({ maxLength: 256 })),
+        },
+        {
+          ...strict,
+          description: 'Who acted: the engine, or the service account, agent or connector behind a request.',
+        },
+      ),
+    ),
+    decidedBy: Type.Optional(
+      Type.Object(
+        {
+          kind: Type.Union([
+            Type.Literal('joining-rule'),
+            Type.Literal('mapper'),
+            Type.Literal('classification'),
+            Type.Literal('rule'),
+            Type.Literal('plan'),
+            Type.Literal('manual'),
+            Type.Literal('guard'),
+          ]),
+          name: Type.String({ maxLength: 256 }),
+        },
+        { ...strict, description: 'The rule, mapper, joining rule or person that decided it.' },
+      ),
+    ),
+    changes: Type.Optional(Type.Array(AttributeChangeSchema, { maxItems: 512 })),
+    errorCode: Type.Optional(
+      Type.String({ maxLength: 64, description: "A JNY_ error code, or a connector's own." }),
+    ),
+    reason: Type.Optional(Type.String({ maxLength: 4096 })),
     lifecycle: Type.Optional(
       Type.Object({ from: Type.String(), to: Type.String() }, { ...strict, description: 'A state change.' }),
     ),
   },
   strict,
 );
+export type LogEvent = Static<typeof LogEventSchema>;
 
 interface MessageContract<S extends TSchema> {
   topic: TopicId;
