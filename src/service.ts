@@ -54,7 +54,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     const keyring = resolveMasterKeyring(masterKey, config.security.previousMasterKeys);
     if (keyring === undefined) {
-      logger.warn('agent enrolment and channel disabled: set security.masterKey (JOINERY_MASTER_KEY)');
+      logger.warn(
+        'agent enrolment and channel disabled, and sensitive attribute values withheld: set security.masterKey (JOINERY_MASTER_KEY)',
+      );
     } else {
       const keys = await checkTenantKeys(orm.em, keyring);
       if (keys.underPreviousKey > 0) {
@@ -78,6 +80,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       logger,
       plugins,
       settings: { ...config.engine, topics: config.kafka },
+      ...(keyring === undefined ? {} : { masterKeys: keyring }),
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),

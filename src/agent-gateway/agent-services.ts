@@ -7,6 +7,7 @@ import { CHANNEL_PROTOCOL } from '../../kernel/channel/sealing.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentGateway, type AgentConnectionLimits, type AgentGateway } from './gateway.ts';
 import { createTenantKeys, type TenantKeys } from './tenant-keys.ts';
+import { createSensitiveValues, type SensitiveValues } from '../secrets/sensitive-values.ts';
 
 export interface AgentChannelSettings {
   /** The topic prefix of the service's kafka settings. */
@@ -24,6 +25,8 @@ export interface AgentChannelSettings {
 
 export interface AgentServices {
   tenantKeys: TenantKeys;
+  /** Sensitive attribute values, sealed at rest: opened for the agents' exports. None without a master key. */
+  sensitiveValues: SensitiveValues | undefined;
   channel: ChannelParameters;
   gateway: AgentGateway | undefined;
 }
@@ -40,6 +43,13 @@ export function createAgentServices(deps: {
     masterKey: settings.masterKey,
     ...(settings.previousMasterKeys === undefined ? {} : { previousMasterKeys: settings.previousMasterKeys }),
   });
+  const sensitiveValues =
+    settings.masterKey === undefined
+      ? undefined
+      : createSensitiveValues({
+          keyring: { current: settings.masterKey, previous: settings.previousMasterKeys ?? [] },
+          em: deps.orm.em,
+        });
   const channel: ChannelParameters = {
     path: '/v1/agent/channel',
     protocol: CHANNEL_PROTOCOL,
@@ -55,11 +65,12 @@ export function createAgentServices(deps: {
           bus: deps.bus,
           topics: { topicPrefix: settings.topicPrefix },
           tenantKeys,
+          ...(sensitiveValues === undefined ? {} : { sensitiveValues }),
           logger: deps.logger,
           channel,
           ...(settings.exportPollMs === undefined ? {} : { exportPollMs: settings.exportPollMs }),
           ...(settings.exportLeaseMs === undefined ? {} : { exportLeaseMs: settings.exportLeaseMs }),
           ...(settings.limits === undefined ? {} : { limits: settings.limits }),
         });
-  return { tenantKeys, channel, gateway };
+  return { tenantKeys, sensitiveValues, channel, gateway };
 }

@@ -52,10 +52,18 @@ async function downPayload(
   scope: SessionScope,
   instruction: ExportInstruction,
 ): Promise<DownPayload | undefined> {
-  const { secret, ...rest } = instruction;
-  if (secret === undefined) return { instruction: rest };
+  const { secret, ...sealed } = instruction;
   const { tenantId } = scope.principal;
   try {
+    // Sensitive values travel sealed at rest and are opened for the agent alone, inside its own seal.
+    const rest =
+      sealed.attributes === undefined || ctx.sensitiveValues === undefined
+        ? sealed
+        : {
+            ...sealed,
+            attributes: (await ctx.sensitiveValues.forTenant(tenantId)).openAttributes(sealed.attributes),
+          };
+    if (secret === undefined) return { instruction: rest };
     const key = await ctx.tenantKeys.privateKey(tenantId, secret.keyId);
     return { instruction: rest, password: await openSecret(key, tenantId, secret) };
   } catch (error) {

@@ -6,6 +6,7 @@ import type { ChannelParameters } from '../../kernel/channel/protocol.ts';
 import type { AgentPrincipal } from './connectors.ts';
 import type { SequencedProducer } from './sequenced-producer.ts';
 import type { TenantKeys } from './tenant-keys.ts';
+import type { SensitiveValues } from '../secrets/sensitive-values.ts';
 
 export interface GatewayCounters {
   sessions: number;
@@ -53,6 +54,8 @@ export interface GatewaySettings {
 export interface GatewayContext {
   orm: MikroORM;
   tenantKeys: TenantKeys;
+  /** Opens sensitive attribute values (sealed at rest) in the exports an agent is given. */
+  sensitiveValues?: SensitiveValues;
   /** The channel parameters an agent is given in welcome. */
   channel: ChannelParameters;
   producer: SequencedProducer;

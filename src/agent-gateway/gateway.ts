@@ -21,6 +21,7 @@ import {
 import { createSequencedProducer } from './sequenced-producer.ts';
 import { AgentSession } from './session.ts';
 import { createSessionRegistry } from './session-registry.ts';
+import type { SensitiveValues } from '../secrets/sensitive-values.ts';
 import type { TenantKeys } from './tenant-keys.ts';
 
 export type { GatewayCounters } from './gateway-context.ts';
@@ -30,6 +31,8 @@ export interface AgentGatewayOptions {
   bus: Bus;
   topics: Pick<TopicSettings, 'topicPrefix'>;
   tenantKeys: TenantKeys;
+  /** Opens the sensitive attribute values of the exports given to agents (none: they are sent as stored). */
+  sensitiveValues?: SensitiveValues;
   logger: Logger;
   channel: ChannelParameters;
   /** How often a connected agent's due exports are claimed (default 1000 ms). */
@@ -83,6 +86,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
   const ctx: GatewayContext = {
     orm: options.orm,
     tenantKeys: options.tenantKeys,
+    ...(options.sensitiveValues === undefined ? {} : { sensitiveValues: options.sensitiveValues }),
     channel: options.channel,
     producer: createSequencedProducer({ orm: options.orm, bus: options.bus, topics: options.topics }),
     settings: settingsOf(options),

@@ -13,14 +13,26 @@ import {
   type MasterKeyring,
 } from './master-key.ts';
 import { tenantKeyContext } from './tenant-keys.ts';
+import { dataKeyContext } from '../secrets/sensitive-values.ts';
 
 const BATCH_SIZE = 200;
 
+/** The keys the master key wraps: tenants' HPKE private keys, and their data keys (sensitive values). */
+type WrappedKind = 'tenant key' | 'data key';
+
 interface StoredKey {
-  key_id: string;
+  kind: WrappedKind;
+  /** The key id (tenant key) or version (data key), as text. */
+  id: string;
   tenant_id: string;
   tenant_name: string;
-  sealed_private_key: string;
+  wrapped: string;
+}
+
+function contextOf(row: StoredKey): string {
+  return row.kind === 'tenant key'
+    ? tenantKeyContext(row.tenant_id, row.id)
+    : dataKeyContext(row.tenant_id, Number(row.id));
 }
 
 /** A stored tenant key that no configured master key opens. */
@@ -54,11 +66,7 @@ export async function checkTenantKeys(em: EntityManager, keyring: MasterKeyring)
   for await (const batch of storedKeyBatches(em)) {
     for (const row of batch) {
       result.checked++;
-      const opened = tryUnwrapPrivateKey(
-        keyring,
-        row.sealed_private_key,
-        tenantKeyContext(row.tenant_id, row.key_id),
-      );
+      const opened = tryUnwrapPrivateKey(keyring, row.wrapped, contextOf(row));
       if (opened === undefined) unopened.push(describe(row));
       else {
         opened.privateKey.fill(0);
@@ -82,56 +90,89 @@ export async function rewrapTenantKeys(em: EntityManager, keyring: MasterKeyring
   const k = em.getKysely();
   const result: RewrapResult = { rewrapped: 0, stillUnderOldKey: 0, unopened: [] };
   for await (const batch of storedKeyBatches(em)) {
-    const updates: { keyId: string; before: string; after: string }[] = [];
+    const updates: { row: StoredKey; after: string }[] = [];
     for (const row of batch) {
-      if (row.sealed_private_key.startsWith(currentPrefix)) continue;
-      const context = tenantKeyContext(row.tenant_id, row.key_id);
-      const opened = tryUnwrapPrivateKey(keyring, row.sealed_private_key, context);
+      if (row.wrapped.startsWith(currentPrefix)) continue;
+      const context = contextOf(row);
+      const opened = tryUnwrapPrivateKey(keyring, row.wrapped, context);
       if (opened === undefined) {
         result.unopened.push(describe(row));
         continue;
       }
-      updates.push({
-        keyId: row.key_id,
-        before: row.sealed_private_key,
-        after: wrapPrivateKey(keyring, opened.privateKey, context),
-      });
+      updates.push({ row, after: wrapPrivateKey(keyring, opened.privateKey, context) });
       opened.privateKey.fill(0);
     }
-    if (updates.length === 0) continue;
-    // One statement per batch; a row whose value changed since it was read keeps the newer value.
-    const values = sql.join(
-      updates.map((update) => sql`(${update.keyId}::uuid, ${update.before}, ${update.after})`),
-    );
-    const updated = await sql`update tenant_key set sealed_private_key = v.after
-      from (values ${values}) as v(key_id, before, after)
-      where tenant_key.key_id = v.key_id and tenant_key.sealed_private_key = v.before`.execute(k);
-    result.rewrapped += Number(updated.numAffectedRows ?? 0n);
+    // One statement per batch and kind; a row whose value changed since it was read keeps the newer value.
+    const tenantKeys = updates.filter(({ row }) => row.kind === 'tenant key');
+    if (tenantKeys.length > 0) {
+      const values = sql.join(
+        tenantKeys.map(({ row, after }) => sql`(${row.id}::uuid, ${row.wrapped}, ${after})`),
+      );
+      const updated = await sql`update tenant_key set sealed_private_key = v.after
+        from (values ${values}) as v(key_id, before, after)
+        where tenant_key.key_id = v.key_id and tenant_key.sealed_private_key = v.before`.execute(k);
+      result.rewrapped += Number(updated.numAffectedRows ?? 0n);
+    }
+    const dataKeys = updates.filter(({ row }) => row.kind === 'data key');
+    if (dataKeys.length > 0) {
+      const values = sql.join(
+        dataKeys.map(
+          ({ row, after }) => sql`(${row.tenant_id}::uuid, ${Number(row.id)}::int, ${row.wrapped}, ${after})`,
+        ),
+      );
+      const updated = await sql`update tenant_data_key d set wrapped_key = v.after
+        from (values ${values}) as v(tenant_id, version, before, after)
+        where d.tenant_id = v.tenant_id and d.version = v.version and d.wrapped_key = v.before`.execute(k);
+      result.rewrapped += Number(updated.numAffectedRows ?? 0n);
+    }
   }
-  const remaining = await sql<{ count: string }>`select count(*) as count from tenant_key
-    where left(sealed_private_key, ${currentPrefix.length}) <> ${currentPrefix}`.execute(k);
+  const remaining = await sql<{ count: string }>`select
+      (select count(*) from tenant_key where left(sealed_private_key, ${currentPrefix.length}) <> ${currentPrefix})
+      + (select count(*) from tenant_data_key where left(wrapped_key, ${currentPrefix.length}) <> ${currentPrefix})
+      as count`.execute(k);
   result.stillUnderOldKey = Number(remaining.rows[0]?.count ?? 0);
   return result;
 }
 
-/** Every stored tenant key with its tenant's name, in batches by key id (later inserts are read too). */
+/**
+ * Every stored wrapped key with its tenant's name, in batches: the tenant keys by key id, then the data keys
+ * by tenant and version (later inserts are read too).
+ */
 async function* storedKeyBatches(em: EntityManager): AsyncGenerator<StoredKey[]> {
   const k = em.getKysely();
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const { rows } =
-      await sql<StoredKey>`select tk.key_id, tk.tenant_id, t.name as tenant_name, tk.sealed_private_key
+    const { rows } = await sql<StoredKey>`select 'tenant key' as kind, tk.key_id::text as id, tk.tenant_id,
+        t.name as tenant_name, tk.sealed_private_key as wrapped
       from tenant_key tk join tenant t on t.id = tk.tenant_id
       where tk.key_id > ${after}::uuid order by tk.key_id limit ${BATCH_SIZE}`.execute(k);
     const last = rows.at(-1);
+    if (last === undefined) break;
+    yield rows;
+    after = last.id;
+  }
+  let afterTenant = '00000000-0000-0000-0000-000000000000';
+  let afterVersion = 0;
+  for (;;) {
+    const { rows } = await sql<StoredKey>`select 'data key' as kind, d.version::text as id, d.tenant_id,
+        t.name as tenant_name, d.wrapped_key as wrapped
+      from tenant_data_key d join tenant t on t.id = d.tenant_id
+      where (d.tenant_id, d.version) > (${afterTenant}::uuid, ${afterVersion}::int)
+      order by d.tenant_id, d.version limit ${BATCH_SIZE}`.execute(k);
+    const last = rows.at(-1);
     if (last === undefined) return;
     yield rows;
-    after = last.key_id;
+    afterTenant = last.tenant_id;
+    afterVersion = Number(last.id);
   }
 }
 
 function describe(row: StoredKey): UnopenedTenantKey {
-  return { tenantId: row.tenant_id, tenantName: row.tenant_name, keyId: row.key_id };
+  return {
+    tenantId: row.tenant_id,
+    tenantName: row.tenant_name,
+    keyId: row.kind === 'tenant key' ? row.id : `data key ${row.id}`,
+  };
 }
 
 /** "the tenant key of tenant Initech (id) does not open", or "… and 2 other tenants' keys do not open". */

@@ -6,6 +6,8 @@ import { sql } from 'kysely';
 import { approveExports, cancelExports } from '../engine/export-queue.ts';
 import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
+import { maskSealed } from '../secrets/sensitive-values.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 
 const exportStatuses = [
   'sandbox',
@@ -64,7 +66,7 @@ function present(row: ExportRow) {
     objectClass: row.object_class,
     externalId: row.external_id,
     operation: row.operation,
-    attributes: row.attributes,
+    attributes: maskSealed(row.attributes as Attributes | null),
     members: row.members,
     // A sealed password is never shown, not even as ciphertext.
     hasSecret: row.has_secret,

@@ -9,6 +9,7 @@ import { provenanceOf, type PersistedIdentity } from '../../actors/identity.mach
 import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
+import { maskSealed } from '../secrets/sensitive-values.ts';
 
 export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> = async (app, options) => {
   app.delete(
@@ -97,7 +98,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ topicPrefix: string }> 
         id: request.params.id,
         state: row.state,
         version: row.version,
-        attributes: context.attributes,
+        attributes: maskSealed(context.attributes),
         provenance: context.provenance === undefined ? {} : provenanceOf(context.provenance),
         classification: context.classification ?? null,
         sources: context.sources,

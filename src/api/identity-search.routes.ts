@@ -8,6 +8,7 @@ import { ValidationError } from '../../kernel/errors.ts';
 import { joinAttributes, joinKeyMatches } from '../engine/join-keys.ts';
 import type { SyncPlan } from '../plan/plan.schema.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
+import { maskSealed } from '../secrets/sensitive-values.ts';
 
 const identityStates = ['joiner', 'active', 'disabled', 'leaver', 'deleted'] as const;
 
@@ -79,7 +80,7 @@ export const identitySearchRoutes: FastifyPluginAsyncTypebox = async (app) => {
           id: row.id,
           state: row.state,
           classification: row.snapshot.context.classification ?? null,
-          attributes: row.snapshot.context.attributes,
+          attributes: maskSealed(row.snapshot.context.attributes),
           updatedAt: new Date(row.updated_at).toISOString(),
         }),
       );

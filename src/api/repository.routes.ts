@@ -11,6 +11,8 @@ import { requeueDisconnectors } from '../engine/rejoin.ts';
 import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
+import { maskSealed } from '../secrets/sensitive-values.ts';
+import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 
 export const joinStates = ['joined', 'unjoined', 'ambiguous', 'conflict', 'excluded'] as const;
 
@@ -53,7 +55,7 @@ function present(applicationId: string, row: ObjectRow) {
     joinProvenance: row.join_provenance,
     joinedAt: row.joined_at === null ? null : new Date(row.joined_at).toISOString(),
     deleted: row.deleted,
-    attributes: row.attributes,
+    attributes: maskSealed(row.attributes as Attributes),
     lastRunId: row.last_run_id,
     updatedAt: new Date(row.updated_at).toISOString(),
   };

@@ -20,13 +20,14 @@ import { StartUpError } from '../../kernel/errors.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';
-import { createTenant, issueTenantKey } from '../tenancy/tenants.ts';
+import { createTenant, findTenant, issueTenantKey } from '../tenancy/tenants.ts';
 import { isScope, scopes as allScopes, type Scope } from '../tenancy/scopes.ts';
 import type { Config } from '../config/config.schema.ts';
 import { writeSchemas } from '../../streams/schema-files.ts';
 import { describeImport, runImportCommand } from './import-command.ts';
 import { notOpenedAdvice, resolveMasterKey, resolveMasterKeyring } from '../agent-gateway/master-key.ts';
 import { describeUnopened, rewrapTenantKeys } from '../agent-gateway/master-key-rotation.ts';
+import { rotateDataKey } from '../secrets/sensitive-values.ts';
 import { describeChecks, testConnector } from './connector-test-command.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
@@ -244,6 +245,40 @@ keys
         }
         process.exitCode = EXIT_FAILURE;
       }
+    } finally {
+      await database.close();
+    }
+  });
+
+keys
+  .command('rotate-data-key')
+  .description(
+    "add a new data key for a tenant's sensitive attribute values, from the server's host: new values are sealed with it within a minute, the older keys keep opening what they sealed (a value sealed anew is exported again once)",
+  )
+  .requiredOption('--tenant <tenant>', 'tenant name or id')
+  .action(async (options: { tenant: string }) => {
+    const settings = config();
+    const logger = commandLogger(settings);
+    const keyring = resolveMasterKeyring(
+      resolveMasterKey({
+        configured: settings.security.masterKey,
+        embeddedDatabase: settings.database.url === undefined,
+        dataDir: settings.dataDir,
+        logger,
+        generate: false,
+      }),
+      settings.security.previousMasterKeys,
+    );
+    if (keyring === undefined)
+      throw new ConfigError(
+        'security.masterKey (JOINERY_MASTER_KEY): is not set — data keys are stored wrapped by the master key',
+      );
+    const database = await connectDatabase(settings, logger, { command: 'keys rotate-data-key' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const tenant = await findTenant(database.orm.em.fork(), options.tenant);
+      const version = await rotateDataKey(database.orm.em, keyring, tenant.id);
+      console.log(`tenant ${tenant.name}: data key ${String(version)} seals new sensitive values`);
     } finally {
       await database.close();
     }

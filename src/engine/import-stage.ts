@@ -32,7 +32,8 @@ import {
 import { confirmExports } from './export-queue.ts';
 import { decideDeletions, deletionLimits } from './deletion-guard.ts';
 import { createGroupForwarder } from './group-forwarder.ts';
-import type { PlanCache } from './plan-cache.ts';
+import type { PlanCache, PlanInForce } from './plan-cache.ts';
+import type { SensitiveValues, TenantSealer } from '../secrets/sensitive-values.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
 type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
@@ -69,6 +70,60 @@ export function contentHash(objectClass: string, attributes: Record<string, unkn
 }
 
 /** The inbound digest of each application of the batch, keyed `<tenant id>|<application id>`. */
+/**
+ * The objects with the attributes their plans mark sensitive sealed (src/secrets/sensitive-values.ts),
+ * before anything hashes, compares or stores them. Without a master key they are withheld (stored as
+ * null, an error logged once per application): never stored in clear.
+ */
+async function sealSensitive(
+  tx: EntityManager,
+  objects: ImportObject[],
+  options: {
+    plans?: PlanCache;
+    sensitiveValues?: SensitiveValues;
+    logger?: Logger;
+    withheldReported: Set<string>;
+  },
+): Promise<ImportObject[]> {
+  const { plans } = options;
+  if (plans === undefined || objects.length === 0) return objects;
+  const byTenant = new Map<string, PlanInForce['sensitive']>();
+  for (const tenantId of new Set(objects.map((object) => object.tenantId))) {
+    const sensitive = (await plans.get(tx, tenantId))?.sensitive;
+    if (sensitive !== undefined && sensitive.size > 0) byTenant.set(tenantId, sensitive);
+  }
+  if (byTenant.size === 0) return objects;
+  const sealers = new Map<string, TenantSealer>();
+  const sealed: ImportObject[] = [];
+  for (const object of objects) {
+    const names = byTenant.get(object.tenantId)?.get(object.applicationId)?.get(object.objectClass);
+    if (names === undefined || object.attributes === undefined) {
+      sealed.push(object);
+      continue;
+    }
+    if (options.sensitiveValues === undefined) {
+      const withheld = { ...object.attributes };
+      for (const name of names) if (Object.hasOwn(withheld, name)) withheld[name] = null;
+      sealed.push({ ...object, attributes: withheld });
+      if (!options.withheldReported.has(object.applicationId)) {
+        options.withheldReported.add(object.applicationId);
+        options.logger?.error(
+          { tenantId: object.tenantId, applicationId: object.applicationId, attributes: [...names] },
+          'sensitive attributes withheld: they are stored sealed with the master key, and none is set (security.masterKey)',
+        );
+      }
+      continue;
+    }
+    let sealer = sealers.get(object.tenantId);
+    if (sealer === undefined) {
+      sealer = await options.sensitiveValues.forTenant(object.tenantId);
+      sealers.set(object.tenantId, sealer);
+    }
+    sealed.push({ ...object, attributes: sealer.sealAttributes(object.attributes, names) });
+  }
+  return sealed;
+}
+
 async function inboundDigests(
   tx: EntityManager,
   plans: PlanCache | undefined,
@@ -90,6 +145,8 @@ async function inboundDigests(
  */
 export function createEngineImportStage(options: {
   plans: PlanCache;
+  /** Seals the attributes plans mark sensitive; without it (no master key) their values are withheld. */
+  sensitiveValues?: SensitiveValues;
   identityTopic: string;
   /** ce_source of the identity events. */
   source: string;
@@ -98,9 +155,10 @@ export function createEngineImportStage(options: {
   /** Where a run that cannot complete is reported. */
   logger?: Logger;
 }): BatchHandler {
-  const { plans, identityTopic, source, now, logger } = options;
+  const { plans, identityTopic, source, now, logger, sensitiveValues } = options;
   return createImportStage({
     plans,
+    ...(sensitiveValues === undefined ? {} : { sensitiveValues }),
     ...(logger === undefined ? {} : { logger }),
     inbound: createGroupForwarder({
       plans,
@@ -118,10 +176,13 @@ export function createImportStage(
     inbound?: InboundForwarder;
     /** The plans in force, whose inbound configuration is part of each object's content hash. */
     plans?: PlanCache;
+    /** Seals the attributes plans mark sensitive; without it (no master key) their values are withheld. */
+    sensitiveValues?: SensitiveValues;
     /** Where a run that cannot complete is reported. */
     logger?: Logger;
   } = {},
 ): BatchHandler {
+  const withheldReported = new Set<string>();
   return async (tx, messages): Promise<HandlerResult> => {
     const objects = new Map<string, ImportObject>();
     const markers: ImportRunMarker[] = [];
@@ -149,7 +210,11 @@ export function createImportStage(
       markers.filter((marker) => marker.phase === 'started'),
     );
 
-    const upserts = [...objects.values()].filter((object) => object.operation === 'upsert');
+    const upserts = await sealSensitive(
+      tx,
+      [...objects.values()].filter((object) => object.operation === 'upsert'),
+      { ...options, withheldReported },
+    );
     const deletes = [...objects.values()].filter((object) => object.operation === 'delete');
     if (upserts.length > 0) {
       const digests = await inboundDigests(tx, options.plans, upserts);

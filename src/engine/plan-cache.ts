@@ -22,6 +22,23 @@ export interface PlanInForce {
   inboundDigests: Map<string, string>;
   /** The Vault attributes the plan's joining rules compare (a change of one may let a disconnector join). */
   joinAttributes: readonly string[];
+  /**
+   * Per application id, the attributes its plan marks sensitive, by object class: the Import stage seals
+   * them (src/secrets/sensitive-values.ts). Applications without any are absent.
+   */
+  sensitive: Map<string, Map<string, ReadonlySet<string>>>;
+}
+
+/** An application's sensitive attributes by object class; undefined when it has none. */
+function sensitiveAttributes(plan: ApplicationPlan): Map<string, ReadonlySet<string>> | undefined {
+  const classes = new Map<string, ReadonlySet<string>>();
+  for (const [className, objectClass] of Object.entries(plan.objectClasses)) {
+    const names = Object.entries(objectClass.attributes)
+      .filter(([, spec]) => spec.sensitive === true)
+      .map(([name]) => name);
+    if (names.length > 0) classes.set(className, new Set(names));
+  }
+  return classes.size === 0 ? undefined : classes;
 }
 
 function inboundDigest(application: ApplicationPlan): string {
@@ -69,11 +86,14 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
     const byName = new Map(ids.map((row) => [row.name, row.id]));
     const applications = new Map<string, { plan: ApplicationPlan; index: number }>();
     const inboundDigests = new Map<string, string>();
+    const sensitive = new Map<string, Map<string, ReadonlySet<string>>>();
     document.applications.forEach((plan, index) => {
       const id = byName.get(plan.name);
       if (id === undefined) return;
       applications.set(id, { plan, index });
       inboundDigests.set(id, inboundDigest(plan));
+      const classes = sensitiveAttributes(plan);
+      if (classes !== undefined) sensitive.set(id, classes);
     });
     const entry: PlanInForce = {
       version,
@@ -81,6 +101,7 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       applications,
       inboundDigests,
       joinAttributes: joinAttributes(document),
+      sensitive,
     };
     cache.set(tenantId, entry);
     return entry;

@@ -95,7 +95,8 @@ export function toVaultAttributes(
   const notes: VaultValueNote[] = [];
   for (const [attribute, value] of Object.entries(mapped)) {
     const spec = declared[attribute];
-    if (spec === undefined) {
+    // A sensitive value arrives sealed (src/secrets/sensitive-values.ts): it is kept as its source sent it.
+    if (spec === undefined || spec.sensitive === true) {
       attributes[attribute] = value;
       continue;
     }

@@ -129,10 +129,32 @@ export function checkPlan(
       );
     }
   });
-  const vaultSchema = Object.fromEntries([...vault].map(([name, spec]) => [name, celType(spec)]));
+  // Sensitive attributes are sealed wherever Joinery stores them (src/secrets/): expressions cannot read
+  // them, so they are not in the environments' schemas, and a mention is refused with its reason first.
+  const vaultSchema = Object.fromEntries(
+    [...vault].filter(([, spec]) => spec.sensitive !== true).map(([name, spec]) => [name, celType(spec)]),
+  );
+  const sensitiveVault = new Set(
+    [...vault].filter(([, spec]) => spec.sensitive === true).map(([name]) => name),
+  );
+  const sensitiveIdentity = { variable: 'identity', names: sensitiveVault };
 
   /** Compiles an expression in an environment and checks its result type. */
-  const compile = (path: PlanPath, expression: string, env: Environment, expected?: string): void => {
+  const compile = (
+    path: PlanPath,
+    expression: string,
+    env: Environment,
+    expected?: string,
+    sensitive?: { variable: string; names: ReadonlySet<string> },
+  ): void => {
+    const mentioned = sensitive && sensitiveMention(expression, sensitive.variable, sensitive.names);
+    if (mentioned !== undefined) {
+      problems.push({
+        path,
+        message: `expression reads ${sensitive?.variable ?? ''}.${mentioned}, a sensitive attribute: its values are sealed, so only a mapper's "from" can carry it`,
+      });
+      return;
+    }
     const depth = staticLimits ? expressionDepth(env, expression) : undefined;
     if (depth !== undefined && depth > EXPRESSION_LIMITS.depth) {
       problems.push({
@@ -179,8 +201,42 @@ export function checkPlan(
     const attributes = applicationAttributes(application);
     const sourceEnv = plugins.install(new Environment({ unlistedVariablesAreDyn: false })).registerVariable({
       name: 'source',
-      schema: Object.fromEntries([...attributes].map(([name, spec]) => [name, celType(spec)])),
+      schema: Object.fromEntries(
+        [...attributes]
+          .filter(([, spec]) => spec.sensitive !== true)
+          .map(([name, spec]) => [name, celType(spec)]),
+      ),
     });
+    const sensitiveSource = {
+      variable: 'source',
+      names: new Set([...attributes].filter(([, spec]) => spec.sensitive === true).map(([name]) => name)),
+    };
+    const compileSource = (path: PlanPath, expression: string, expected?: string): void => {
+      compile(path, expression, sourceEnv, expected, sensitiveSource);
+    };
+    const compileIdentity = (path: PlanPath, expression: string, expected?: string): void => {
+      compile(path, expression, identityEnv, expected, sensitiveIdentity);
+    };
+    /** A sensitive value moves only by `from:`, between attributes both sensitive: sealed, it stays sealed. */
+    const sensitiveCopy = (
+      path: PlanPath,
+      from: { name: string; sensitive: boolean; what: string } | undefined,
+      to: { name: string; sensitive: boolean; what: string },
+    ): void => {
+      if (from === undefined) {
+        if (to.sensitive)
+          problems.push({
+            path,
+            message: `${to.what} "${to.name}" is sensitive: it can only be fed by "from" a sensitive attribute, not by an expression`,
+          });
+      } else if (from.sensitive !== to.sensitive) {
+        const [sensitive, plain] = from.sensitive ? [from, to] : [to, from];
+        problems.push({
+          path,
+          message: `${sensitive.what} "${sensitive.name}" is sensitive and ${plain.what} "${plain.name}" is not: mark both sensitive, so the value stays sealed`,
+        });
+      }
+    };
     const appAttribute = (path: PlanPath, name: string, directions: string[]): void => {
       const spec = attributes.get(name);
       if (spec === undefined) {
@@ -211,6 +267,17 @@ export function checkPlan(
         rule[kind]?.forEach((match, m) => {
           appAttribute(at('joining', r, kind, m, 'source'), match.source, ['in', 'both']);
           vaultAttribute(at('joining', r, kind, m, 'vault'), match.vault);
+          const sensitive =
+            attributes.get(match.source)?.sensitive === true
+              ? match.source
+              : sensitiveVault.has(match.vault)
+                ? match.vault
+                : undefined;
+          if (sensitive !== undefined)
+            problems.push({
+              path: at('joining', r, kind, m),
+              message: `joining rule "${rule.name}" compares "${sensitive}", a sensitive attribute: its values are sealed, join on another attribute`,
+            });
         });
       }
     });
@@ -225,7 +292,19 @@ export function checkPlan(
       if (mapper.from !== undefined) appAttribute(at('inbound', m, 'from'), mapper.from, ['in', 'both']);
       const target = vault.get(mapper.vault);
       if (mapper.expression !== undefined)
-        compile(at('inbound', m, 'expression'), mapper.expression, sourceEnv, target && celType(target));
+        compileSource(at('inbound', m, 'expression'), mapper.expression, target && celType(target));
+      if (target !== undefined)
+        sensitiveCopy(
+          at('inbound', m),
+          mapper.from === undefined
+            ? undefined
+            : {
+                name: mapper.from,
+                sensitive: attributes.get(mapper.from)?.sensitive === true,
+                what: `attribute`,
+              },
+          { name: mapper.vault, sensitive: target.sensitive === true, what: 'Vault attribute' },
+        );
     });
     application.outbound?.forEach((mapper, m) => {
       appAttribute(at('outbound', m, 'target'), mapper.target, ['out', 'both']);
@@ -238,15 +317,22 @@ export function checkPlan(
       if (mapper.from !== undefined) vaultAttribute(at('outbound', m, 'from'), mapper.from);
       const target = attributes.get(mapper.target);
       if (mapper.expression !== undefined)
-        compile(at('outbound', m, 'expression'), mapper.expression, identityEnv, target && celType(target));
+        compileIdentity(at('outbound', m, 'expression'), mapper.expression, target && celType(target));
+      if (target !== undefined)
+        sensitiveCopy(
+          at('outbound', m),
+          mapper.from === undefined
+            ? undefined
+            : { name: mapper.from, sensitive: sensitiveVault.has(mapper.from), what: 'Vault attribute' },
+          { name: mapper.target, sensitive: target.sensitive === true, what: 'attribute' },
+        );
     });
     const filters = application.filters ?? {};
-    if (filters.import !== undefined) compile(at('filters', 'import'), filters.import, sourceEnv, 'bool');
-    if (filters.inbound !== undefined) compile(at('filters', 'inbound'), filters.inbound, sourceEnv, 'bool');
-    if (filters.outbound !== undefined)
-      compile(at('filters', 'outbound'), filters.outbound, identityEnv, 'bool');
+    if (filters.import !== undefined) compileSource(at('filters', 'import'), filters.import, 'bool');
+    if (filters.inbound !== undefined) compileSource(at('filters', 'inbound'), filters.inbound, 'bool');
+    if (filters.outbound !== undefined) compileIdentity(at('filters', 'outbound'), filters.outbound, 'bool');
     if (application.lifecycle?.status !== undefined)
-      compile(at('lifecycle', 'status'), application.lifecycle.status, sourceEnv, 'string');
+      compileSource(at('lifecycle', 'status'), application.lifecycle.status, 'string');
     for (const [className, objectClass] of Object.entries(application.objectClasses)) {
       const classPath = at('objectClasses', className);
       if (objectClass.kind === 'group' && objectClass.members === undefined)
@@ -332,10 +418,10 @@ export function checkPlan(
         message: `classification value ${String(classification.value)} is declared twice`,
       });
     values.add(classification.value);
-    compile(['classifications', c, 'when'], classification.when, identityEnv, 'bool');
+    compile(['classifications', c, 'when'], classification.when, identityEnv, 'bool', sensitiveIdentity);
   });
   plan.rules?.forEach((rule, r) => {
-    compile(['rules', r, 'when'], rule.when, identityEnv, 'bool');
+    compile(['rules', r, 'when'], rule.when, identityEnv, 'bool', sensitiveIdentity);
     for (const [attribute, expression] of Object.entries(rule.set)) {
       const spec = vault.get(attribute);
       if (spec === undefined)
@@ -343,7 +429,19 @@ export function checkPlan(
           path: ['rules', r, 'set', attribute],
           message: `unknown Vault attribute "${attribute}" (${known(vault.keys())})`,
         });
-      compile(['rules', r, 'set', attribute], expression, identityEnv, spec && celType(spec));
+      if (spec?.sensitive === true)
+        problems.push({
+          path: ['rules', r, 'set', attribute],
+          message: `Vault attribute "${attribute}" is sensitive: it can only be fed by "from" a sensitive attribute, not by a rule`,
+        });
+      else
+        compile(
+          ['rules', r, 'set', attribute],
+          expression,
+          identityEnv,
+          spec && celType(spec),
+          sensitiveIdentity,
+        );
     }
   });
 
@@ -353,6 +451,24 @@ export function checkPlan(
       message: `${String(expressions.size)} expressions, the limit is ${String(PLAN_LIMITS.expressions)}`,
     });
   return problems.length > 0 ? { problems } : { problems, compiled: { plan, expressions } };
+}
+
+/** The first of `names` an expression reads from `variable` (`source.ssn`, `source["ssn"]`), if any. */
+function sensitiveMention(
+  expression: string,
+  variable: string,
+  names: ReadonlySet<string>,
+): string | undefined {
+  if (names.size === 0 || !expression.includes(variable)) return undefined;
+  const pattern = new RegExp(
+    `\\b${variable}\\s*(?:\\.\\s*([A-Za-z_][A-Za-z0-9_]*)|\\[\\s*["']([^"']*)["']\\s*\\])`,
+    'g',
+  );
+  for (const match of expression.matchAll(pattern)) {
+    const name = match[1] ?? match[2];
+    if (name !== undefined && names.has(name)) return name;
+  }
+  return undefined;
 }
 
 /** The object classes of kind group of an application, by name. */

@@ -23,6 +23,8 @@ import { startStatisticsKeeper } from '../../streams/table-statistics.ts';
 import { createEngineImportStage } from '../engine/import-stage.ts';
 import { createJoinKeyLookup, createPlanCache } from '../engine/plan-cache.ts';
 import { noPlugins, type PluginSet } from '../plan/plugins.ts';
+import type { MasterKeyring } from '../agent-gateway/master-key.ts';
+import { createSensitiveValues } from '../secrets/sensitive-values.ts';
 import { createOutboundStage } from '../engine/outbound-stage.ts';
 import { startOrchestrator } from '../engine/orchestrator.ts';
 import { createClassifier, createRules } from '../engine/classify.ts';
@@ -60,6 +62,8 @@ export async function startEngine(deps: {
   threads?: ThreadConnection;
   /** The timer scheduler's clock (tests move it forward). */
   now?: () => Date;
+  /** The master keyring: the Import stage seals sensitive attributes with the tenants' data keys; none: withheld. */
+  masterKeys?: MasterKeyring;
   timerIntervalMs?: number;
   /** Look at every watched folder this often instead of its csv.watch.pollSeconds (tests). */
   csvWatchPollMs?: number;
@@ -194,13 +198,25 @@ export async function startEngine(deps: {
           handle: createEngineImportStage({
             plans,
             ...importStage,
+            ...(deps.masterKeys === undefined
+              ? {}
+              : { sensitiveValues: createSensitiveValues({ keyring: deps.masterKeys, em: orm.em }) }),
             logger: deps.logger,
             ...(deps.now === undefined ? {} : { now: deps.now }),
           }),
         })
       : startThreads(settings.importThreads ?? 2, (index) =>
           startEngineThread({
-            connection: threads,
+            connection:
+              deps.masterKeys === undefined
+                ? threads
+                : {
+                    ...threads,
+                    masterKeys: {
+                      current: deps.masterKeys.current.toString('base64'),
+                      previous: deps.masterKeys.previous.map((key) => key.toString('base64')),
+                    },
+                  },
             settings,
             ...importOptions,
             relay: false,

@@ -27,6 +27,11 @@ export interface ThreadConnection {
    * itself, once, and compiles plans with the same functions as the main thread.
    */
   pluginsDir?: string;
+  /**
+   * The master keyring (base64), for the Import stage's threads: they seal sensitive attributes with the
+   * tenants' data keys. Passed in memory to a thread of the same process, never written anywhere.
+   */
+  masterKeys?: { current: string; previous: string[] };
 }
 
 export interface EngineThreadData {

@@ -13,6 +13,7 @@ import { createOutboundStage } from '../engine/outbound-stage.ts';
 import { createPlanCache } from '../engine/plan-cache.ts';
 import { loadPlugins } from '../plan/plugins.ts';
 import { createEngineImportStage } from '../engine/import-stage.ts';
+import { createSensitiveValues } from '../secrets/sensitive-values.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -39,6 +40,14 @@ try {
     data.outbound === true || data.importStage !== undefined
       ? createPlanCache(await loadPlugins(data.connection.pluginsDir))
       : undefined;
+  const keys = data.connection.masterKeys;
+  const masterKeys =
+    keys === undefined
+      ? undefined
+      : {
+          current: Buffer.from(keys.current, 'base64'),
+          previous: keys.previous.map((key) => Buffer.from(key, 'base64')),
+        };
   const outbound =
     data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
   const consumer =
@@ -54,7 +63,14 @@ try {
           concurrency: data.concurrency,
           handle:
             data.importStage !== undefined && plans !== undefined
-              ? createEngineImportStage({ plans, ...data.importStage, logger })
+              ? createEngineImportStage({
+                  plans,
+                  ...data.importStage,
+                  logger,
+                  ...(masterKeys === undefined
+                    ? {}
+                    : { sensitiveValues: createSensitiveValues({ keyring: masterKeys, em: orm.em }) }),
+                })
               : createIdentityBatchHandler({
                   settings: data.settings,
                   cacheSize: data.cacheSize,
