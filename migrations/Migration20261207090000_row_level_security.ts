@@ -57,9 +57,19 @@ export class Migration20261207090000_row_level_security extends Migration {
     this.addSql(
       `create policy tenant_insert on "outbox" for insert with check (not exists (select 1 from json_array_elements(messages) m where (m.value ->> 'tenantId') is distinct from current_setting('joinery.tenant_id', true)));`,
     );
+    // A case-insensitive join-key lookup cannot use the lower(value) index below a policy: lower() is not
+    // leakproof, so PostgreSQL evaluates it after the tenant condition, over every key of the tenant. This
+    // function runs the lookup as the owner (by index) and keeps it to the tenant of the transaction itself.
+    this.addSql(`create function joinery_folded_join_key_matches(p_tenant uuid, p_attribute text, p_folded text)
+      returns setof uuid language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+        select identity_id from public.identity_join_key
+        where tenant_id = p_tenant and tenant_id = ${currentTenant}
+          and attribute = p_attribute and lower(value) = p_folded
+      $$;`);
   }
 
   override down(): void | Promise<void> {
+    this.addSql(`drop function if exists joinery_folded_join_key_matches(uuid, text, text);`);
     for (const table of [...tenantTables, 'tenant', 'import_run_error']) {
       this.addSql(`drop policy if exists tenant_isolation on "${table}";`);
       this.addSql(`alter table "${table}" disable row level security;`);

@@ -224,6 +224,27 @@ describe('row-level security (real PostgreSQL): a session set to one tenant sees
     });
   });
 
+  it("finds no other tenant's identity through the case-insensitive join-key lookup (a security definer)", async () => {
+    const { rows: keys } = await client.query<{ tenant_id: string; attribute: string; value: string }>(
+      'select tenant_id, attribute, value from identity_join_key',
+    );
+    const lookup = (tenantId: string, key: { attribute: string; value: string } | undefined) =>
+      client.query('select joinery_folded_join_key_matches($1, $2, lower($3))', [
+        tenantId,
+        key?.attribute,
+        key?.value,
+      ]);
+    const own = keys.find((key) => key.tenant_id === acme.tenantId);
+    const other = keys.find((key) => key.tenant_id === globex.tenantId);
+    await asTenant(client, acme.tenantId, async () => {
+      expect((await lookup(acme.tenantId, own)).rowCount).toBe(1);
+      expect((await lookup(globex.tenantId, other)).rowCount).toBe(0);
+    });
+    await asTenant(client, undefined, async () => {
+      expect((await lookup(acme.tenantId, own)).rowCount).toBe(0);
+    });
+  });
+
   it('reads nothing at all when no tenant is set', async () => {
     await asTenant(client, undefined, async () => {
       for (const table of [...tables, 'tenant', 'import_run_error', 'outbox']) {
