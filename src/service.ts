@@ -11,6 +11,7 @@ import { buildApp, type App } from './api/app.ts';
 import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState } from './storage/database.ts';
 import { connectDatabase, type ConnectedDatabase } from './storage/connect-database.ts';
+import { ensureTenantRole } from './storage/tenant-role.ts';
 import { createKafkaClient } from '../streams/kafka-client.ts';
 import { createEmbeddedBus } from '../streams/embedded-bus.ts';
 import type { Bus } from '../streams/bus.ts';
@@ -121,6 +122,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       agents,
       bus,
       limits: config.limits,
+      tenantRole: config.database.tenantRole,
       trustProxy: config.http.trustProxy,
       ...(tls === undefined ? {} : { tls }),
     });
@@ -155,11 +157,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 async function ensureSchema(config: Config, database: ConnectedDatabase, logger: Logger): Promise<void> {
   const migrateOnStart = config.database.migrateOnStart ?? database.embedded !== undefined;
   const state = await migrationState(database.orm);
+  const tenantRole = config.database.tenantRole;
   if (migrateOnStart && state.pending.length > 0) {
-    const applied = await migrate(database.orm);
+    const applied = await migrate(database.orm, { tenantRole });
     logger.info({ applied }, 'applied pending migrations');
   } else {
     assertSchemaCurrent(state);
+    // The API's requests run as this role (row-level security): it exists, has its grants, can be used.
+    await ensureTenantRole(database.orm, tenantRole);
   }
 }
 

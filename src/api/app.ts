@@ -39,6 +39,7 @@ import {
 } from './http-errors.ts';
 import { refuseUnstorableText, useCanonicalUuidFormat } from './input-hygiene.ts';
 import type { ServerTls } from './server-tls.ts';
+import { DEFAULT_TENANT_ROLE } from '../storage/tenant-role.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -59,6 +60,8 @@ export interface AppDeps {
   bus?: Bus;
   /** Abuse limits (the service config's `limits`); the schema's defaults when absent. */
   limits?: Limits;
+  /** The role requests run as under row-level security (database.tenantRole); joinery_tenant when absent. */
+  tenantRole?: string;
   /** The clock API keys are checked with (rotation overlaps, last use); the system clock when absent. */
   now?: () => Date;
   /** How submitted plans are checked off the event loop (plan.checkTimeoutMs, plan.checkMemoryMb). */
@@ -127,6 +130,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(authenticationPlugin, {
         orm: deps.orm,
         failedAuthentication: limits.failedAuthentication,
+        tenantRole: deps.tenantRole ?? DEFAULT_TENANT_ROLE,
         now: deps.now ?? (() => new Date()),
       });
       await api.register(requestLimitsPlugin, { limits });
@@ -148,7 +152,7 @@ export async function buildApp(deps: AppDeps) {
       });
       await api.register(exportRoutes, { prefix: '/exports' });
       await api.register(runRoutes, { topicPrefix });
-      await api.register(importRoutes, { orm: deps.orm, bus: deps.bus, topicPrefix });
+      await api.register(importRoutes, { bus: deps.bus, topicPrefix });
       await api.register(scheduleRoutes, { prefix: '/schedules' });
       await api.register(connectorRoutes, {
         prefix: '/connectors',

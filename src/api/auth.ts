@@ -1,6 +1,7 @@
 // Bearer authentication with a service account's API key, and the scope check every authenticated route
-// declares (`config: { scope }`). Every request after it runs with an EntityManager scoped to the caller's
-// tenant, so a query cannot reach another tenant's rows. Failed authentications are counted per source
+// declares (`config: { scope }`). Every request after it runs in one transaction as the tenant role with the
+// caller's tenant set (tenant-transaction.ts), so PostgreSQL's row-level security keeps other tenants' rows
+// out of reach whatever a route's SQL says. Failed authentications are counted per source
 // address: past the limit they answer 429, so keys cannot be tried (or the log flooded) at line rate.
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,22 +11,38 @@ import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../../ke
 import type { Limits } from '../config/config.schema.ts';
 import { grants, grantedScopes, isScope, type Scope } from '../tenancy/scopes.ts';
 import { authenticate, recordKeyUse, type Principal } from '../tenancy/tenants.ts';
+import {
+  abandonTenantTransaction,
+  beginTenantTransaction,
+  endTenantTransaction,
+  tenantEntityManager,
+} from './tenant-transaction.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
-    /** Forked per request, with the tenant filter set to the caller's tenant. */
+    /**
+     * The request's transaction as the tenant role, with the caller's tenant set: row-level security and the
+     * tenant filter both scope every query (tenant-transaction.ts).
+     */
     em: EntityManager;
   }
   interface FastifyContextConfig {
     /** The scope an API key needs for this route; every route behind authentication declares one. */
     scope?: Scope;
+    /**
+     * `short`: the route opens short tenant transactions itself (request.em.transactional) instead of running in
+     * the request's one — a streamed upload must not hold a transaction for its whole body.
+     */
+    tenantTransaction?: 'request' | 'short';
   }
 }
 
 export interface AuthenticationOptions {
   orm: MikroORM;
   failedAuthentication: Limits['failedAuthentication'];
+  /** The role requests run as under row-level security (database.tenantRole). */
+  tenantRole: string;
   /** The clock keys are checked with (rotation overlaps, last use); injectable for tests. */
   now: () => Date;
 }
@@ -113,13 +130,15 @@ const plugin: FastifyPluginAsync<AuthenticationOptions> = async (app, options) =
     }
     await recordKeyUse(orm.em.fork(), principal, at);
     request.principal = principal;
-    request.em = orm.em.fork();
-    request.em.setFilterParams('tenant', { tenantId: principal.tenantId });
+    request.em = tenantEntityManager(orm, principal.tenantId, options.tenantRole);
     request.log = request.log.child({
       tenantId: principal.tenantId,
       serviceAccountId: principal.serviceAccountId,
     });
   });
+  app.addHook('preHandler', beginTenantTransaction);
+  app.addHook('onSend', endTenantTransaction);
+  app.addHook('onResponse', abandonTenantTransaction);
 };
 
 export const authenticationPlugin = fp(plugin, {

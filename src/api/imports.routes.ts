@@ -4,7 +4,6 @@
 // engine completes it; GET /v1/runs/:id), or 422 when the import stopped, with why and the rejected rows.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Readable } from 'node:stream';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { ImportAbortedError, RequestRefusedError, UnavailableError } from '../../kernel/errors.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { fileApplication, importFile } from '../connectors/file-import.ts';
@@ -28,7 +27,6 @@ async function* limited(body: Readable, limit: number): AsyncGenerator<Buffer> {
 }
 
 export const importRoutes: FastifyPluginAsyncTypebox<{
-  orm: MikroORM;
   bus: Bus | undefined;
   topicPrefix: string;
   maxFileBytes?: number;
@@ -43,18 +41,21 @@ export const importRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/applications/:applicationId/imports',
     {
-      config: { scope: 'write', limit: 'syncRequests' },
+      // Short tenant transactions, not one for the whole upload (tenant-transaction.ts).
+      config: { scope: 'write', limit: 'syncRequests', tenantTransaction: 'short' },
       schema: { params: Type.Object({ applicationId: Type.String({ format: 'uuid' }) }) },
       bodyLimit: options.maxFileBytes ?? MAX_IMPORT_FILE_BYTES,
     },
     async (request, reply) => {
       const { tenantId } = request.principal;
-      const application = await fileApplication(request.em, tenantId, { id: request.params.applicationId });
+      const application = await request.em.transactional((tx) =>
+        fileApplication(tx, tenantId, { id: request.params.applicationId }),
+      );
       if (options.bus === undefined)
         throw new UnavailableError('file imports need the engine bus: this API was built without it');
       const result = await importFile(
         {
-          orm: options.orm,
+          em: request.em,
           bus: options.bus,
           topicPrefix: options.topicPrefix,
           logger: request.log,

@@ -65,7 +65,7 @@ export async function runImportCommand(options: {
   try {
     // The producer importFile makes is closed by it; the bus itself holds nothing open.
     const result = await importFile(
-      { orm: database.orm, bus, topicPrefix: settings.kafka.topicPrefix, logger, source: '/joinery/cli' },
+      { em: database.orm.em, bus, topicPrefix: settings.kafka.topicPrefix, logger, source: '/joinery/cli' },
       {
         tenantId: tenant.id,
         application,

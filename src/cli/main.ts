@@ -123,7 +123,7 @@ program
         for (const name of state.unknown) console.log(`unknown   ${name} (newer than this build)`);
         return;
       }
-      const applied = await migrate(database.orm);
+      const applied = await migrate(database.orm, { tenantRole: settings.database.tenantRole });
       console.log(applied.length === 0 ? 'database schema is up to date' : `applied ${applied.join(', ')}`);
     } finally {
       await database.close();
@@ -142,7 +142,7 @@ tenant
     const logger = commandLogger(settings);
     const database = await connectDatabase(settings, logger, { command: 'tenant create' });
     try {
-      await currentSchema(database, { migrate: true });
+      await currentSchema(database, { migrate: true, tenantRole: settings.database.tenantRole });
       const issued = await createTenant(database.orm.em, {
         tenant: name,
         serviceAccount: options.serviceAccount,
@@ -420,7 +420,10 @@ plan
  * pending migrations as it starts, so the command waits for them instead of racing it; otherwise
  * `tenant create` applies them itself and other commands refuse a schema that is behind.
  */
-async function currentSchema(database: ConnectedDatabase, options: { migrate: boolean }): Promise<void> {
+async function currentSchema(
+  database: ConnectedDatabase,
+  options: { migrate: boolean; tenantRole?: string },
+): Promise<void> {
   let state = await migrationState(database.orm);
   if (database.embedded?.sharedWith !== undefined) {
     const deadline = Date.now() + 60_000;
@@ -429,7 +432,7 @@ async function currentSchema(database: ConnectedDatabase, options: { migrate: bo
       state = await migrationState(database.orm);
     }
   } else if (options.migrate && state.pending.length > 0) {
-    await migrate(database.orm);
+    await migrate(database.orm, { tenantRole: options.tenantRole });
     return;
   }
   assertSchemaCurrent(state);

@@ -137,6 +137,12 @@ export const ConfigSchema = Type.Object(
           description:
             "Maximum connections in the main thread's pool (each engine worker thread has half, at least 2).",
         }),
+        tenantRole: Type.String({
+          default: 'joinery_tenant',
+          pattern: '^[a-z_][a-z0-9_]{0,62}$',
+          description:
+            'The role the API runs each request as (SET ROLE), under row-level security: created nologin nobypassrls by migrations when the connecting role may, else by a DBA (docs/operations.md, Database roles).',
+        }),
         embeddedPort: Type.Integer({
           default: 0,
           minimum: 0,
@@ -300,6 +306,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   DATABASE_URL: { path: ['database', 'url'] },
   JOINERY_DATABASE_MIGRATE_ON_START: { path: ['database', 'migrateOnStart'] },
   JOINERY_DATABASE_POOL_SIZE: { path: ['database', 'poolSize'] },
+  JOINERY_DATABASE_TENANT_ROLE: { path: ['database', 'tenantRole'] },
   KAFKA_BROKERS: { path: ['kafka', 'brokers'], list: true },
   KAFKA_CLIENT_ID: { path: ['kafka', 'clientId'] },
   JOINERY_TOPIC_PREFIX: { path: ['kafka', 'topicPrefix'] },

@@ -8,7 +8,7 @@
 // `maxErrors` aborts. Memory stays bounded: objects go out in batches as they are read, and only the
 // external ids seen are kept (to refuse a second row of one object).
 import { randomUUID } from 'node:crypto';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
@@ -34,7 +34,11 @@ export interface ImportLogger {
 }
 
 export interface FileImportDeps {
-  orm: MikroORM;
+  /**
+   * Where the run's rows are written, in short transactions of its own (never one for the whole file): the
+   * API's tenant EntityManager (row-level security), or the ORM's for the CLI and the watcher.
+   */
+  em: EntityManager;
   bus: Bus;
   topicPrefix: string;
   logger: ImportLogger;
@@ -140,7 +144,7 @@ export async function importFile(
     });
 
   // The run exists from the start (GET /v1/runs/:id), as a requested run does; its markers move it on.
-  await deps.orm.em.fork().transactional(async (tx) => {
+  await deps.em.fork().transactional(async (tx) => {
     await sql`
       insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
       values (${runId}, ${tenantId}, ${application.id}, 'full', 'requested', null, 0, 0, now())`.execute(
@@ -214,7 +218,7 @@ export async function importFile(
         ],
       },
     ]);
-    await recordOutcome(deps.orm, runId, progress.rejected, errors, fatal);
+    await recordOutcome(deps.em, runId, progress.rejected, errors, fatal);
     const result: FileImportResult = {
       runId,
       kind,
@@ -236,7 +240,7 @@ export async function importFile(
     await producer.send([{ topic, messages: [marker('aborted', 'full')] }]).catch((cause: unknown) => {
       log.warn({ err: cause }, 'the aborted marker could not be sent');
     });
-    await recordOutcome(deps.orm, runId, progress.rejected, errors, reason).catch((cause: unknown) => {
+    await recordOutcome(deps.em, runId, progress.rejected, errors, reason).catch((cause: unknown) => {
       log.warn({ err: cause }, 'the run could not record why it stopped');
     });
     throw error;
@@ -251,13 +255,13 @@ export async function importFile(
  * `requested` or `running` with nothing more to come. The engine's marker leaves an aborted run as it is.
  */
 async function recordOutcome(
-  orm: MikroORM,
+  em: EntityManager,
   runId: string,
   rejected: number,
   errors: { line: number; reason: string }[],
   reason: string | undefined,
 ): Promise<void> {
-  await orm.em.fork().transactional(async (tx) => {
+  await em.fork().transactional(async (tx) => {
     const k = tx.getKysely();
     await sql`update import_run set rejected = ${rejected},
         reason = coalesce(${reason ?? null}, reason)

@@ -56,11 +56,15 @@ export async function applyJoinKeys(
   return change;
 }
 
-/** The tenant's identities (ids) holding a value of an attribute its joining rules compare. */
+/**
+ * The tenant's identities (ids) holding a value of an attribute its joining rules compare. For the API, under
+ * row-level security: a case-insensitive match goes through joinery_folded_join_key_matches (its lower(value)
+ * index cannot serve a query below a policy; migrations/Migration20261207090000_row_level_security.ts), which
+ * answers only for the tenant set on the transaction.
+ */
 export function joinKeyMatches(tenantId: string, attribute: string, value: string, ignoreCase: boolean) {
   return ignoreCase
-    ? sql`select identity_id from identity_join_key
-        where tenant_id = ${tenantId} and attribute = ${attribute} and lower(value) = ${value.toLowerCase()}`
+    ? sql`select m from joinery_folded_join_key_matches(${tenantId}, ${attribute}, ${value.toLowerCase()}) m`
     : sql`select identity_id from identity_join_key
         where tenant_id = ${tenantId} and attribute = ${attribute} and value = ${value}`;
 }

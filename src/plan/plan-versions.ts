@@ -42,9 +42,13 @@ const localChecker = (plugins: PluginSet | undefined): PlanChecker => ({
   diff: (previous, next) => Promise.resolve(planDiff(previous, next)),
 });
 
-/** A fork of em scoped to one tenant: the tenant filter applies to every query on it. */
+/**
+ * A fork of em scoped to one tenant: the tenant filter applies to every query on it. It stays in em's
+ * transaction (the API request's, under row-level security; its own transaction is then a savepoint), so an
+ * apply holds one connection, not two.
+ */
 function scoped(em: EntityManager, tenantId: string): EntityManager {
-  const fork = em.fork();
+  const fork = em.fork({ keepTransactionContext: true });
   fork.setFilterParams('tenant', { tenantId });
   return fork;
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { SchemaMismatchError, UnavailableError } from '../../kernel/errors.ts';
 import { createOrmOptions, migrationsDir } from './orm.config.ts';
 import { redactUrl } from '../config/load-config.ts';
+import { ensureTenantRole } from './tenant-role.ts';
 
 export async function openDatabase(settings: {
   url: string;
@@ -51,11 +52,15 @@ export async function migrationState(orm: MikroORM): Promise<MigrationState> {
   };
 }
 
-/** Applies pending migrations in one transaction; returns their names. */
-export async function migrate(orm: MikroORM): Promise<string[]> {
+/**
+ * Applies pending migrations in one transaction, then makes the API's tenant role (database.tenantRole) and
+ * its grants (tenant-role.ts); returns the migrations' names.
+ */
+export async function migrate(orm: MikroORM, options: { tenantRole?: string } = {}): Promise<string[]> {
   const state = await migrationState(orm);
   assertNoUnknown(state);
   const applied = await orm.migrator.up();
+  await ensureTenantRole(orm, options.tenantRole);
   return applied.map((migration) => migration.name);
 }
 

@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   peakRss = 0;
   const imported = await timed(() =>
     importFile(
-      { orm, bus: kafka, topicPrefix: topics.topicPrefix, logger, source: '/joinery/bench' },
+      { em: orm.em, bus: kafka, topicPrefix: topics.topicPrefix, logger, source: '/joinery/bench' },
       {
         tenantId,
         application: { id: applicationId, plan: application },

@@ -161,7 +161,7 @@ export function startCsvWatcher(deps: {
     try {
       result = await importFile(
         {
-          orm: deps.orm,
+          em: deps.orm.em,
           bus: deps.bus,
           topicPrefix: deps.topicPrefix,
           logger: deps.logger,
