@@ -45,7 +45,7 @@ export function filterSql(type: ResourceType, filter: Filter): RawBuilder<boolea
   }
 }
 
-/** An ORDER BY expression for sortBy; undefined when the attribute is unknown (RFC 7644: ignored then? no — refused). */
+/** An ORDER BY expression for sortBy; an unknown attribute is a 400 invalidValue. */
 export function sortSql(type: ResourceType, path: string): RawBuilder<unknown> {
   const resolved = resolvePath(type, path);
   if (resolved === undefined) throw new ScimError(400, `sortBy: unknown attribute "${path}"`, 'invalidValue');
