@@ -25,6 +25,8 @@ import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { importRoutes } from './imports.routes.ts';
+import { scimTokenRoutes } from './scim-tokens.routes.ts';
+import { handleScimError, scimRoutes } from '../scim-server/scim.routes.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
@@ -90,7 +92,10 @@ export async function buildApp(deps: AppDeps) {
     // Node's HTTP parser and Fastify's router refuse some requests before any hook runs: they answer in
     // the API's error shape too (http-errors.ts).
     clientErrorHandler: handleClientError,
-    frameworkErrors: handleFrameworkError,
+    frameworkErrors: (error, request, reply) => {
+      if (request.url.startsWith('/scim/')) void handleScimError(error, request, reply);
+      else handleFrameworkError(error, request, reply);
+    },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -125,6 +130,14 @@ export async function buildApp(deps: AppDeps) {
     deps.agents ??
     createAgentServices({ orm: deps.orm, logger: deps.logger, bus: undefined, settings: undefined });
   await app.register(agentChannelRoutes, { prefix: '/v1/agent', orm: deps.orm, ...agents });
+  // The SCIM 2.0 server: its own tokens (one scim application each) and error shape (docs/scim-server.md).
+  await app.register(scimRoutes, {
+    prefix: '/scim/v2',
+    orm: deps.orm,
+    topicPrefix: deps.topicPrefix ?? 'joinery.',
+    failedAuthentication: limits.failedAuthentication,
+    now: deps.now ?? (() => new Date()),
+  });
   await app.register(
     async (api) => {
       await api.register(authenticationPlugin, {
@@ -153,6 +166,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(exportRoutes, { prefix: '/exports' });
       await api.register(runRoutes, { topicPrefix });
       await api.register(importRoutes, { bus: deps.bus, topicPrefix });
+      await api.register(scimTokenRoutes);
       await api.register(scheduleRoutes, { prefix: '/schedules' });
       await api.register(connectorRoutes, {
         prefix: '/connectors',

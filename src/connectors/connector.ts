@@ -11,9 +11,11 @@ export interface ConnectorCapabilities {
    * How its runs start: `agent` — the on-prem agent claims requested runs (schedules, the API); `upload` — a
    * file is the run: given to `POST /v1/applications/:id/imports` or `joinery import`, or dropped in the
    * application's watched folder (`csv.watch`, imported by the engine as it arrives) — so a requested run
-   * has nothing to read and fails, saying where files go; `none` — not built yet.
+   * has nothing to read and fails, saying where files go; `provider` — the source pushes each change as it
+   * happens (an identity provider provisioning into the SCIM server, src/scim-server/), so a requested run has
+   * nothing to pull and fails, saying so; `none` — not built yet.
    */
-  runs: 'agent' | 'upload' | 'none';
+  runs: 'agent' | 'upload' | 'provider' | 'none';
   /** Full and delta imports. */
   imports: { full: boolean; delta: boolean };
   /**
@@ -37,7 +39,8 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
   ldap: directory,
   'active-directory': directory,
   csv: { runs: 'upload', imports: { full: true, delta: false }, deletions: 'engine', exports: [] },
-  scim: { runs: 'none', imports: { full: false, delta: false }, deletions: 'source', exports: [] },
+  // As a source: the SCIM server (/scim/v2) takes each change an identity provider sends, deletions included.
+  scim: { runs: 'provider', imports: { full: false, delta: true }, deletions: 'source', exports: [] },
   sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
 };
 
@@ -47,6 +50,8 @@ export function whyRunCannotStart(type: string, applicationName: string): string
   if (capabilities === undefined) return `application ${applicationName} has an unknown type "${type}"`;
   if (capabilities.runs === 'upload')
     return `application ${applicationName} (type ${type}) is imported from a file: upload it with POST /v1/applications/<id>/imports or \`joinery import ${applicationName} FILE\`, or drop it in the application's watched folder (csv.watch), which the engine imports as files arrive; a requested run has nothing to read`;
+  if (capabilities.runs === 'provider')
+    return `application ${applicationName} (type ${type}) is provisioned by its identity provider through Joinery's SCIM server (/scim/v2, with a token from POST /v1/applications/<id>/scim-tokens): each change arrives as it happens, and a requested run has nothing to pull`;
   if (capabilities.runs === 'none')
     return `application ${applicationName} (type ${type}): Joinery has no ${type} connector yet, so nothing can run its imports`;
   return undefined;

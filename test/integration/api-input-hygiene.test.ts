@@ -49,6 +49,17 @@ function rawRequest(port: number, request: string): Promise<Answer> {
   });
 }
 
+/** A SCIM refusal (RFC 7644 §3.12): the Error schema, status as a string, a detail, never a stack trace. */
+function expectScimRefusal(answer: Answer): { detail: string; status: string } {
+  expect(answer.status, answer.body).toBeGreaterThanOrEqual(400);
+  expect(answer.status, answer.body).toBeLessThan(500);
+  const body = JSON.parse(answer.body) as { schemas: string[]; status: string; detail: string };
+  expect(body.schemas).toEqual(['urn:ietf:params:scim:api:messages:2.0:Error']);
+  expect(body.status).toBe(String(answer.status));
+  expect(body.detail).not.toMatch(/\n\s+at /);
+  return body;
+}
+
 const NUL = 'x\u0000y';
 const LONE_SURROGATE = 'x\ud800y';
 
@@ -60,6 +71,7 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
   let acme: IssuedServiceAccount;
   let applicationId: string;
   let applicationName: string;
+  let scimToken = '';
   const auth = () => ({ authorization: `Bearer ${acme.apiKey}` });
 
   const send = async (
@@ -112,6 +124,13 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
     const created = await send('POST', '/v1/applications', { name: applicationName, type: 'csv' });
     expect(created.status).toBe(201);
     applicationId = (JSON.parse(created.body) as { id: string }).id;
+    const scimApplication = await send('POST', '/v1/applications', { name: uniqueName('idp'), type: 'scim' });
+    const scimApplicationId = (JSON.parse(scimApplication.body) as { id: string }).id;
+    scimToken = (
+      JSON.parse((await send('POST', `/v1/applications/${scimApplicationId}/scim-tokens`)).body) as {
+        token: string;
+      }
+    ).token;
   });
   afterAll(async () => {
     await app.close();
@@ -136,6 +155,14 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
                 : applicationId,
             );
             const body = ['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined;
+            if (path.startsWith('/scim/')) {
+              // The SCIM server answers in SCIM's error shape, to its own tokens (scim-server.test.ts).
+              const scim = await send(method, url, body, { authorization: `Bearer ${scimToken}` });
+              const refusal = expectScimRefusal(scim);
+              if (bad === NUL)
+                expect(refusal.detail, `${method} ${url}`).toMatch(/^params\/\w+: contains a NUL/);
+              continue;
+            }
             const answer = await send(method, url, body);
             // A WebSocket route refuses a plain GET; anything else must be the refusal, in the shape.
             if (path.endsWith('/channel')) continue;
@@ -177,6 +204,7 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/joins': { applicationId, externalId: 'uid=ada', identityId: randomUUID() },
       'POST /v1/joins/unjoin': { applicationId, externalId: 'uid=ada' },
       'POST /v1/joins/resolve': { applicationId, externalId: 'uid=ada', identityId: randomUUID() },
+      'POST /v1/applications/:applicationId/scim-tokens': { name: 'okta' },
       'POST /v1/agent/enrol': {
         tenantId: acme.tenantId,
         connectorId: randomUUID(),
@@ -194,6 +222,13 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/connectors/:id/revoke',
       'POST /v1/service-accounts/:id/rotate',
       'PUT /v1/plan',
+      // SCIM resources, with SCIM's own tokens and error shape: their bodies are checked in scim-server.test.ts.
+      'POST /scim/v2/Users',
+      'PUT /scim/v2/Users/:id',
+      'PATCH /scim/v2/Users/:id',
+      'POST /scim/v2/Groups',
+      'PUT /scim/v2/Groups/:id',
+      'PATCH /scim/v2/Groups/:id',
     ];
 
     /** The body with the string at `path` replaced. */
