@@ -78,6 +78,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       logger,
       plugins,
       settings: { ...config.engine, topics: config.kafka },
+      audit: config.audit,
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),

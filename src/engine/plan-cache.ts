@@ -22,6 +22,8 @@ export interface PlanInForce {
   inboundDigests: Map<string, string>;
   /** The Vault attributes the plan's joining rules compare (a change of one may let a disconnector join). */
   joinAttributes: readonly string[];
+  /** The Vault attributes the plan marks sensitive: their values are masked in the logstream. */
+  sensitiveAttributes: ReadonlySet<string>;
 }
 
 function inboundDigest(application: ApplicationPlan): string {
@@ -81,6 +83,11 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       applications,
       inboundDigests,
       joinAttributes: joinAttributes(document),
+      sensitiveAttributes: new Set(
+        Object.entries(document.vault.attributes).flatMap(([name, spec]) =>
+          spec.sensitive === true ? [name] : [],
+        ),
+      ),
     };
     cache.set(tenantId, entry);
     return entry;
@@ -113,5 +120,20 @@ export function createJoinKeyLookup(plans: PlanCache) {
     for (const tenantId of tenantIds)
       keys.set(tenantId, (await plans.get(tx, tenantId))?.joinAttributes ?? []);
     return (tenantId) => keys.get(tenantId) ?? [];
+  };
+}
+
+const noneSensitive: ReadonlySet<string> = new Set();
+
+/** The Vault attributes each tenant's plan marks sensitive, for the identity host's logstream events. */
+export function createSensitiveLookup(plans: PlanCache) {
+  return async (
+    tx: EntityManager,
+    tenantIds: string[],
+  ): Promise<(tenantId: string) => ReadonlySet<string>> => {
+    const sensitive = new Map<string, ReadonlySet<string>>();
+    for (const tenantId of tenantIds)
+      sensitive.set(tenantId, (await plans.get(tx, tenantId))?.sensitiveAttributes ?? noneSensitive);
+    return (tenantId) => sensitive.get(tenantId) ?? noneSensitive;
   };
 }

@@ -57,6 +57,7 @@ function planInForce(mode: 'live' | 'sandbox'): PlanInForce {
     ]),
     inboundDigests: new Map(),
     joinAttributes: [],
+    sensitiveAttributes: new Set(),
   };
 }
 
