@@ -172,6 +172,9 @@ export function createInboundForwarder(options: {
             told(object, { kind: 'joined', rule: match.rule, identityId });
           }
         }
+        // Joined before: the Import stage's news is the changed object itself (one event per object either way).
+        if (identityId !== undefined && !matches.has(key) && joined.has(key))
+          told(object, { kind: 'changed', identityId, revived: revivedObjects.has(object) });
         if (identityId === undefined && application.plan.createsIdentities === true) {
           identityId = projectedIdentityId(object, application.plan);
           counters.projected++;
@@ -276,7 +279,8 @@ type JoinDecision =
   | { kind: 'projected'; identityId: string }
   | { kind: 'ambiguous'; rule: string; identityIds: string[] }
   | { kind: 'conflict'; rule: string; identityIds: string[]; conflictsWith: string[] }
-  | { kind: 'unjoined' };
+  | { kind: 'unjoined' }
+  | { kind: 'changed'; identityId: string; revived: boolean };
 
 /** The logstream event of a join decision (pure). */
 export function joinEvent(object: ImportObject, decision: JoinDecision): LogEvent {
@@ -284,7 +288,7 @@ export function joinEvent(object: ImportObject, decision: JoinDecision): LogEven
     tenantId: object.tenantId,
     at: object.observedAt,
     category: 'join',
-    stage: 'join' as const,
+    stage: 'join' as LogEvent['stage'],
     applicationId: object.applicationId,
     objectClass: object.objectClass,
     externalId: object.externalId,
@@ -330,6 +334,18 @@ export function joinEvent(object: ImportObject, decision: JoinDecision): LogEven
           4096,
         ),
         decidedBy: { kind: 'joining-rule', name: decision.rule },
+      };
+    case 'changed':
+      return {
+        ...base,
+        stage: 'import',
+        category: 'import',
+        level: 'info',
+        outcome: 'succeeded',
+        message: decision.revived
+          ? 'application object imported again after its deletion'
+          : 'application object changed',
+        identityId: decision.identityId,
       };
     case 'unjoined':
       return {
