@@ -82,6 +82,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       plugins,
       settings: { ...config.engine, topics: config.kafka },
       ...(keyring === undefined ? {} : { masterKeys: keyring }),
+      audit: config.audit,
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),

@@ -22,8 +22,9 @@ import type {
   Source,
 } from '../kernel/contracts/identity-events.ts';
 import { VersionConflictError } from '../kernel/errors.ts';
-import type { MessageData } from '../kernel/contracts/messages.ts';
+import type { LogEvent, MessageData } from '../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from './outbox.ts';
+import { attributeChanges, logRow } from './logstream.ts';
 import { joinKeyChanges, lockJoinKeys, writeJoinKeyChanges } from './identity-join-keys.ts';
 import {
   yieldToEventLoop,
@@ -76,6 +77,12 @@ export type JoinKeys = (
   tenantIds: string[],
 ) => Promise<(tenantId: string) => readonly string[]>;
 
+/** The Vault attributes each tenant's plan marks sensitive (masked in the logstream), for a batch's tenants. */
+export type SensitiveAttributes = (
+  tx: EntityManager,
+  tenantIds: string[],
+) => Promise<(tenantId: string) => ReadonlySet<string>>;
+
 /** An identity whose outbound effects this batch produced, as the Outbound stage needs it. */
 export interface OutboundSubject {
   tenantId: string;
@@ -104,6 +111,8 @@ export interface IdentityHostOptions {
    * step with what a batch writes, and a change of one is noted for the disconnector sweep.
    */
   joinKeys?: JoinKeys;
+  /** The attributes whose values the logstream masks; none are masked when absent. */
+  sensitive?: SensitiveAttributes;
   cacheSize: number;
   /** Broker-side names of the topics effects are published to. */
   topics: { outbound: string; logstream: string };
@@ -164,6 +173,10 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       if (options.joinKeys !== undefined)
         await lockJoinKeys(tx, [...new Set(work.map((item) => item.tenantId))], 'shared');
       const current = await load(tx, ids);
+      const tenantIds = [...new Set(work.map((item) => item.tenantId))];
+      const sensitiveOf =
+        options.sensitive === undefined ? () => noneSensitive : await options.sensitive(tx, tenantIds);
+      const logstream = { topic: options.topics.logstream, source: options.source };
       const changed = new Map<string, HostedIdentity>();
       const rejected: Rejection[] = [];
       const outbox: OutboxRow[] = [];
@@ -228,8 +241,16 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         ) {
           sources.push({ tenantId: item.tenantId, identityId: item.identityId, source: item.event.source });
         }
+        const origin = `${item.origin.topicName}/${item.origin.partition}/${item.origin.offset}`;
+        const received = receivedEvent(
+          item,
+          before.snapshot.context.attributes,
+          step.snapshot.context.attributes,
+          sensitiveOf(item.tenantId),
+        );
+        if (received !== undefined) outbox.push(logRow(logstream, `${origin}/log`, received));
         step.effects.forEach((effect, index) => {
-          const id = `${item.origin.topicName}/${item.origin.partition}/${item.origin.offset}/${index}`;
+          const id = `${origin}/${index}`;
           if (effect.type === 'timer.schedule') timersAdded.push(effect);
           else if (effect.type === 'timer.cancel') timersCancelled.push(effect);
           else {
@@ -249,6 +270,26 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           if (step.snapshot === hosted.snapshot) continue;
           changed.set(id, { ...hosted, snapshot: step.snapshot });
           const tenantId = hosted.tenantId;
+          const changes = attributeChanges(
+            hosted.snapshot.context.attributes,
+            step.snapshot.context.attributes,
+            sensitiveOf(tenantId),
+          );
+          if (changes.length > 0)
+            outbox.push(
+              logRow(logstream, `rules/${id}/${at}/log`, {
+                tenantId,
+                at,
+                level: 'info',
+                category: 'inbound',
+                stage: 'inbound',
+                outcome: 'succeeded',
+                message: `rules ${derived.rules.join(', ')} set ${String(changes.length)} attribute(s)`,
+                identityId: id,
+                decidedBy: { kind: 'rule', name: derived.rules.join(', ').slice(0, 256) },
+                changes,
+              }),
+            );
           step.effects.forEach((effect, index) => {
             if (effect.type === 'outbound' || effect.type === 'log') {
               noteOutbound(effect);
@@ -318,6 +359,60 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
   };
 }
 
+const noneSensitive: ReadonlySet<string> = new Set();
+
+/**
+ * What an identity received, for the logstream: an application object's attributes (old → new, as the
+ * actor merged them: a lower authority's value that did not win is no change) or a pulse. Undefined for
+ * events that are no news of their own (timers, classification, a change that changed nothing).
+ */
+function receivedEvent(
+  item: IdentityWork,
+  before: Attributes,
+  after: Attributes,
+  sensitive: ReadonlySet<string>,
+): LogEvent | undefined {
+  const { event, tenantId, identityId } = item;
+  if (event.type === 'inbound.changed') {
+    const changes = attributeChanges(before, after, sensitive);
+    if (changes.length === 0) return undefined;
+    return {
+      tenantId,
+      at: event.at,
+      level: 'info',
+      category: 'inbound',
+      stage: 'inbound',
+      outcome: 'succeeded',
+      message: `${String(changes.length)} attribute(s) changed by application object ${event.source.externalId}`,
+      identityId,
+      applicationId: event.source.applicationId,
+      externalId: event.source.externalId,
+      decidedBy: { kind: 'mapper', name: `inbound mappers of application ${event.source.applicationId}` },
+      changes,
+    };
+  }
+  if (event.type === 'pulse.enable' || event.type === 'pulse.disable' || event.type === 'pulse.password') {
+    const what = {
+      'pulse.enable': 'enable',
+      'pulse.disable': 'disable',
+      'pulse.password': 'password change',
+    }[event.type];
+    return {
+      tenantId,
+      at: event.at,
+      level: 'info',
+      category: 'pulse',
+      stage: 'pulse',
+      outcome: 'succeeded',
+      message: `real-time ${what} from application object ${event.source.externalId}`,
+      identityId,
+      applicationId: event.source.applicationId,
+      externalId: event.source.externalId,
+    };
+  }
+  return undefined;
+}
+
 function effectMessage(
   effect: Exclude<IdentityEffect, { type: 'timer.schedule' | 'timer.cancel' }>,
   tenantId: string,
@@ -330,6 +425,8 @@ function effectMessage(
       at: effect.at,
       level: 'info',
       category: 'lifecycle',
+      stage: 'inbound',
+      outcome: 'succeeded',
       message: effect.message,
       identityId: effect.identityId,
       lifecycle: { from: effect.from, to: effect.to },

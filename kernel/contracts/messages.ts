@@ -215,13 +215,19 @@ export const LogEventSchema = Type.Object(
     level: Type.Union([Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')]),
     category: Type.String({ minLength: 1, maxLength: 64, description: 'e.g. lifecycle, import, export.' }),
     message: Type.String({ maxLength: 4096 }),
+    // Type.Unsafe gives the union its TypeScript type (a union of a mapped array derives none); the JSON
+    // Schema is the same.
     stage: Type.Optional(
-      Type.Union(
-        logStages.map((stage) => Type.Literal(stage)),
-        { description: 'The stage or source that emitted it.' },
+      Type.Unsafe<LogStage>(
+        Type.Union(
+          logStages.map((stage) => Type.Literal(stage)),
+          { description: 'The stage or source that emitted it.' },
+        ),
       ),
     ),
-    outcome: Type.Optional(Type.Union(logOutcomes.map((outcome) => Type.Literal(outcome)))),
+    outcome: Type.Optional(
+      Type.Unsafe<LogOutcome>(Type.Union(logOutcomes.map((outcome) => Type.Literal(outcome)))),
+    ),
     runId: Type.Optional(Uuid('The import run it belongs to.')),
     identityId: Type.Optional(Uuid('The identity concerned.')),
     groupId: Type.Optional(Uuid('The Vault group concerned.')),

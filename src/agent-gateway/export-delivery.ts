@@ -7,6 +7,7 @@ import { channelAad, openSecret, sealBatch } from '../../kernel/channel/sealing.
 import type { ErrorCode } from '../../kernel/errors.ts';
 import { claimExports, recordExportResult, type ExportInstruction } from '../engine/export-queue.ts';
 import type { AgentPrincipal } from './connectors.ts';
+import { agentLogstream } from './agent-presence.ts';
 import type { GatewayContext, SessionScope } from './gateway-context.ts';
 
 /** What one sealed export carries to the agent: the instruction, and the password in clear inside the seal. */
@@ -75,6 +76,7 @@ async function downPayload(
       tenantId,
       exportId: instruction.exportId,
       result: { status: 'failed', code, message, retriable: false },
+      logstream: agentLogstream(ctx, scope.principal),
     });
     return undefined;
   }

@@ -12,6 +12,7 @@ import {
 import { channelAad } from '../../kernel/channel/sealing.ts';
 import { NotFoundError, type ErrorCode } from '../../kernel/errors.ts';
 import { recordExportResult } from '../engine/export-queue.ts';
+import { agentLogstream } from './agent-presence.ts';
 import type { GatewayContext, SessionScope } from './gateway-context.ts';
 import { openFromAgent } from './sealed-payloads.ts';
 
@@ -61,7 +62,12 @@ export async function receiveResults(
       continue;
     }
     try {
-      await recordExportResult(ctx.orm.em, { tenantId: principal.tenantId, exportId: item.exportId, result });
+      await recordExportResult(ctx.orm.em, {
+        tenantId: principal.tenantId,
+        exportId: item.exportId,
+        result,
+        logstream: agentLogstream(ctx, principal),
+      });
     } catch (error) {
       // The export was removed since it was looked up: there is nothing left to record.
       if (!(error instanceof NotFoundError)) throw error;

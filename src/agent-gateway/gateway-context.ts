@@ -61,6 +61,8 @@ export interface GatewayContext {
   producer: SequencedProducer;
   settings: GatewaySettings;
   counters: GatewayCounters;
+  /** Where agents' connections and export results are told (the logstream topic's broker-side name). */
+  logstreamTopic: string;
 }
 
 /** What a frame handler knows of the authenticated session it runs for. */

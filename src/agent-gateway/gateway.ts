@@ -6,6 +6,7 @@
 // This module composes those parts and is the gateway's interface to the API.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { topicName } from '../../streams/topics.ts';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { defaultLimits } from '../config/config.schema.ts';
@@ -91,6 +92,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     producer: createSequencedProducer({ orm: options.orm, bus: options.bus, topics: options.topics }),
     settings: settingsOf(options),
     counters,
+    logstreamTopic: topicName(options.topics, 'logstream'),
   };
   const perAddressCap = connectionLimits(options.limits).connectionsPerAddress;
   /** Open sockets per source address. */

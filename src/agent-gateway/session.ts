@@ -15,7 +15,7 @@ import {
 } from '../../kernel/channel/protocol.ts';
 import { CHANNEL_PROTOCOL } from '../../kernel/channel/sealing.ts';
 import { UnauthenticatedError, type ErrorCode } from '../../kernel/errors.ts';
-import { receiveHeartbeat, welcomeAgent } from './agent-presence.ts';
+import { receiveHeartbeat, tellAgentPresence, welcomeAgent } from './agent-presence.ts';
 import { authenticateAgent, type AgentPrincipal } from './connectors.ts';
 import { deliverExports } from './export-delivery.ts';
 import { receiveResults } from './export-results.ts';
@@ -165,7 +165,7 @@ export class AgentSession {
     this.log = this.log.child({ tenantId: principal.tenantId, connectorId: principal.connectorId });
     const previous = this.registry.authenticated(this, principal.connectorId);
     previous?.close(closeCodes.superseded, 'a newer connection of this agent took over');
-    this.send(await welcomeAgent(this.ctx, principal, frame.agentVersion));
+    this.send(await welcomeAgent(this.ctx, principal, frame.agentVersion, this.id));
     this.log.info({ agentVersion: frame.agentVersion }, 'agent connected');
     this.exportTimer = setInterval(() => {
       this.enqueue(
@@ -225,6 +225,13 @@ export class AgentSession {
     this.transport.off('data', this.countBytes);
     clearTimeout(this.helloTimer);
     clearInterval(this.exportTimer);
-    if (this.registry.remove(this)) this.log.info('agent disconnected');
+    if (this.registry.remove(this)) {
+      this.log.info('agent disconnected');
+      const { principal } = this;
+      if (principal !== undefined)
+        void tellAgentPresence(this.ctx, principal, this.id, false).catch((error: unknown) => {
+          this.log.warn({ err: error }, 'the disconnection could not be told to the logstream');
+        });
+    }
   }
 }

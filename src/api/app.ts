@@ -21,6 +21,7 @@ import { repositoryRoutes } from './repository.routes.ts';
 import { joinRoutes } from './joins.routes.ts';
 import { exportRoutes } from './exports.routes.ts';
 import { runRoutes } from './runs.routes.ts';
+import { auditRoutes } from './audit.routes.ts';
 import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
@@ -153,8 +154,8 @@ export async function buildApp(deps: AppDeps) {
         prefix: '/service-accounts',
         now: deps.now ?? (() => new Date()),
       });
-      await api.register(planRoutes, { prefix: '/plan', checks: planChecks });
       const topicPrefix = deps.topicPrefix ?? 'joinery.';
+      await api.register(planRoutes, { prefix: '/plan', checks: planChecks, topicPrefix });
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });
       await api.register(groupRoutes, { prefix: '/groups' });
@@ -163,8 +164,9 @@ export async function buildApp(deps: AppDeps) {
         prefix: '/joins',
         topicPrefix,
       });
-      await api.register(exportRoutes, { prefix: '/exports' });
+      await api.register(exportRoutes, { prefix: '/exports', topicPrefix });
       await api.register(runRoutes, { topicPrefix });
+      await api.register(auditRoutes);
       await api.register(importRoutes, { bus: deps.bus, topicPrefix });
       await api.register(scimTokenRoutes);
       await api.register(scheduleRoutes, { prefix: '/schedules' });

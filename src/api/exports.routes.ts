@@ -3,7 +3,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
-import { approveExports, cancelExports } from '../engine/export-queue.ts';
+import { approveExports, cancelExports, type DecidedExport } from '../engine/export-queue.ts';
+import type { Principal } from '../tenancy/tenants.ts';
+import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
 import { NotFoundError } from '../../kernel/errors.ts';
 import { AfterQuery, decodeCursor, LimitQuery, page, pageSize } from './pagination.ts';
 import { maskSealed } from '../secrets/sensitive-values.ts';
@@ -101,7 +103,33 @@ async function exportsByApplication(
   return byApplication;
 }
 
-export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const exportRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {
+  const logstream = logstreamOf(options.topicPrefix ?? 'joinery.');
+  /** Each operation approved or cancelled, told on the logstream in the same transaction. */
+  const tell = async (
+    tx: EntityManager,
+    principal: Principal,
+    applicationId: string,
+    items: DecidedExport[],
+    verb: 'approved' | 'cancelled',
+  ): Promise<void> => {
+    const at = new Date().toISOString();
+    await tellAdminActions(
+      tx,
+      items.map((item) =>
+        adminRow(logstream, principal, `export/${item.exportId}/${verb}`, at, {
+          category: 'export',
+          outcome: verb === 'approved' ? 'succeeded' : 'skipped',
+          message: `${item.operation} of ${item.externalId ?? `a new ${item.objectClass}`} ${verb} (export ${item.exportId})`,
+          identityId: item.identityId,
+          applicationId,
+          objectClass: item.objectClass,
+          ...(item.externalId === null ? {} : { externalId: item.externalId }),
+          decidedBy: { kind: 'manual', name: `service-account:${principal.serviceAccountId}` },
+        }),
+      ),
+    );
+  };
   app.get('/', { config: { scope: 'read' }, schema: { querystring: ExportsQuery } }, async (request) => {
     const { applicationId, status } = request.query;
     const size = pageSize(request.query.limit);
@@ -123,8 +151,11 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { tenantId } = request.principal;
     const approved = await request.em.transactional(async (tx) => {
       let count = 0;
-      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids))
-        count += await approveExports(tx, { tenantId, applicationId, exportIds });
+      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids)) {
+        const items = await approveExports(tx, { tenantId, applicationId, exportIds });
+        await tell(tx, request.principal, applicationId, items, 'approved');
+        count += items.length;
+      }
       return count;
     });
     request.log.info({ requested: request.body.ids.length, approved }, 'exports approved');
@@ -136,8 +167,11 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { tenantId } = request.principal;
     const cancelled = await request.em.transactional(async (tx) => {
       let count = 0;
-      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids))
-        count += await cancelExports(tx, { tenantId, applicationId, exportIds });
+      for (const [applicationId, exportIds] of await exportsByApplication(tx, tenantId, request.body.ids)) {
+        const items = await cancelExports(tx, { tenantId, applicationId, exportIds });
+        await tell(tx, request.principal, applicationId, items, 'cancelled');
+        count += items.length;
+      }
       return count;
     });
     request.log.info({ requested: request.body.ids.length, cancelled }, 'exports cancelled');

@@ -195,8 +195,15 @@ async function joinByHand(
       at,
       level: 'info',
       category: 'join',
+      stage: 'admin',
+      outcome: 'succeeded',
       message: `application object ${externalId} of application ${applicationId} joined by hand (service-account:${serviceAccountId})`,
       identityId,
+      applicationId,
+      objectClass: object.object_class,
+      externalId,
+      actor: { kind: 'service-account', id: serviceAccountId },
+      decidedBy: { kind: 'manual', name: `service-account:${serviceAccountId}` },
     }),
   ]);
   return { previousIdentityId: left, previousJoinState: object.join_state, joinProvenance: provenance };
@@ -236,8 +243,15 @@ async function unjoinByHand(
       at,
       level: 'info',
       category: 'join',
+      stage: 'admin',
+      outcome: 'succeeded',
       message: `application object ${externalId} of application ${applicationId} unjoined and excluded by hand (service-account:${serviceAccountId})`,
       ...(previousIdentityId === null ? {} : { identityId: previousIdentityId }),
+      applicationId,
+      objectClass: object.object_class,
+      externalId,
+      actor: { kind: 'service-account', id: serviceAccountId },
+      decidedBy: { kind: 'manual', name: `service-account:${serviceAccountId}` },
     }),
   ]);
   return { previousIdentityId, previousJoinState: object.join_state };

@@ -7,12 +7,16 @@ import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { reconciliationStatus } from '../engine/plan-reconciliation.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
 import type { PlanCheckPool } from '../plan/plan-check-pool.ts';
+import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 /** A plan's text may be larger than other bodies (1 MiB): the route and its parsers say so alike. */
 const planBodyLimit = 4 * 1024 * 1024;
 
-export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool }> = async (app, options) => {
+export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool; topicPrefix?: string }> = async (
+  app,
+  options,
+) => {
   // YAML arrives as text; JSON is kept as the text it was sent as, so versions diff what the author wrote.
   app.addContentTypeParser(
     yamlTypes,
@@ -45,6 +49,24 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool }> = 
         appliedBy: `service-account:${request.principal.serviceAccountId}`,
         checker: options.checks,
       });
+      if (applied.changed) {
+        const at = new Date().toISOString();
+        await request.em.fork().transactional((tx) =>
+          tellAdminActions(tx, [
+            adminRow(
+              logstreamOf(options.topicPrefix ?? 'joinery.'),
+              request.principal,
+              `plan/${request.principal.tenantId}/${String(applied.version)}`,
+              at,
+              {
+                outcome: 'succeeded',
+                message: `sync plan version ${String(applied.version)} applied`,
+                decidedBy: { kind: 'plan', name: `version ${String(applied.version)}` },
+              },
+            ),
+          ]),
+        );
+      }
       return reply.status(applied.changed ? 201 : 200).send(applied);
     },
   );

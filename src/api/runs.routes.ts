@@ -14,6 +14,7 @@ import { insertOutbox, outboxMessage } from '../../streams/outbox.ts';
 import { topicName } from '../../streams/topics.ts';
 import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
+import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
 import { whyRunCannotStart } from '../connectors/connector.ts';
 
 interface RunRow {
@@ -71,6 +72,7 @@ async function lockHeldRun(tx: EntityManager, tenantId: string, runId: string): 
 
 export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {
   const importsTopic = topicName({ topicPrefix: options.topicPrefix ?? 'joinery.' }, 'imports');
+  const logstream = logstreamOf(options.topicPrefix ?? 'joinery.');
   app.get(
     '/runs',
     {
@@ -137,6 +139,16 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
         returning ${columns}`.execute(request.em.getKysely());
       const run = rows[0];
       if (run === undefined) throw new Error('insert into import_run returned no row');
+      await tellAdminActions(request.em, [
+        adminRow(logstream, request.principal, `run/${run.run_id}/requested`, new Date().toISOString(), {
+          category: 'import',
+          outcome: cannot === undefined ? 'succeeded' : 'failed',
+          message: `${request.body.kind} import run of ${application.name} requested${cannot === undefined ? '' : ', and failed'}`,
+          runId: run.run_id,
+          applicationId,
+          ...(cannot === undefined ? {} : { reason: cannot.slice(0, 4096) }),
+        }),
+      ]);
       if (cannot === undefined)
         request.log.info({ runId: run.run_id, applicationId, kind: run.kind }, 'sync run requested');
       else request.log.warn({ runId: run.run_id, applicationId, reason: cannot }, 'sync run failed');
@@ -265,6 +277,14 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
           ...(held.object_count === null ? {} : { objectCount: held.object_count }),
         };
         await insertOutbox(tx, [
+          adminRow(logstream, request.principal, `run/${runId}/released`, at, {
+            category: 'import',
+            outcome: 'succeeded',
+            message: 'held sync run released: its recorded deletions go ahead',
+            runId,
+            applicationId: held.application_id,
+            decidedBy: { kind: 'manual', name: `service-account:${serviceAccountId}` },
+          }),
           outboxMessage(importsTopic, {
             id: `release/${runId}`,
             type: 'joinery.import.run.v1',
@@ -298,6 +318,16 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
           update import_run set status = 'discarded',
             reason = ${`discarded by ${serviceAccountId}: ${held.reason ?? ''}`}
           where run_id = ${runId} returning ${columns}`.execute(k);
+        await tellAdminActions(tx, [
+          adminRow(logstream, request.principal, `run/${runId}/discarded`, new Date().toISOString(), {
+            category: 'import',
+            outcome: 'skipped',
+            message: 'held sync run discarded: nothing deleted',
+            runId,
+            applicationId: held.application_id,
+            decidedBy: { kind: 'manual', name: `service-account:${serviceAccountId}` },
+          }),
+        ]);
         return rows[0] ?? held;
       });
       request.log.info({ runId, applicationId: run.application_id }, 'held sync run discarded');

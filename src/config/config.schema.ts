@@ -217,6 +217,18 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    audit: Type.Object(
+      {
+        retentionDays: Type.Integer({
+          default: 90,
+          minimum: 1,
+          maximum: 3650,
+          description:
+            "Days the audit history is kept; a tenant's sync plan may set its own (audit.retentionDays there).",
+        }),
+      },
+      { ...strict, default: {} },
+    ),
     log: Type.Object(
       {
         level: Type.Enum(logLevels, { default: 'info', description: 'Minimum log level.' }),
@@ -317,6 +329,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_MAX_BATCH_SIZE: { path: ['engine', 'maxBatchSize'] },
   JOINERY_ENGINE_IMPORT_THREADS: { path: ['engine', 'importThreads'] },
   JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
+  JOINERY_AUDIT_RETENTION_DAYS: { path: ['audit', 'retentionDays'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_LOG_FORMAT: { path: ['log', 'format'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },

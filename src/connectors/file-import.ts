@@ -16,9 +16,31 @@ import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName } from '../../streams/topics.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { readCsv } from './csv/csv-reader.ts';
 import { csvObjectClass } from './csv/csv-settings.ts';
+
+/** Where a file import tells its rejected rows and its abort. */
+interface FileLogstream {
+  target: LogstreamTarget;
+  tenantId: string;
+  applicationId: string;
+}
+
+function logstreamOf(
+  deps: Pick<FileImportDeps, 'topicPrefix' | 'source'>,
+  tenantId: string,
+  applicationId: string,
+  runId: string,
+): FileLogstream {
+  return {
+    target: { topic: topicName(deps, 'logstream'), source: `${deps.source}/runs/${runId}` },
+    tenantId,
+    applicationId,
+  };
+}
 
 /** Objects per send: bounded memory, and few round trips. */
 const BATCH = 500;
@@ -218,7 +240,14 @@ export async function importFile(
         ],
       },
     ]);
-    await recordOutcome(deps.em, runId, progress.rejected, errors, fatal);
+    await recordOutcome(
+      deps.em,
+      runId,
+      progress.rejected,
+      errors,
+      fatal,
+      logstreamOf(deps, tenantId, application.id, runId),
+    );
     const result: FileImportResult = {
       runId,
       kind,
@@ -240,7 +269,14 @@ export async function importFile(
     await producer.send([{ topic, messages: [marker('aborted', 'full')] }]).catch((cause: unknown) => {
       log.warn({ err: cause }, 'the aborted marker could not be sent');
     });
-    await recordOutcome(deps.em, runId, progress.rejected, errors, reason).catch((cause: unknown) => {
+    await recordOutcome(
+      deps.em,
+      runId,
+      progress.rejected,
+      errors,
+      reason,
+      logstreamOf(deps, tenantId, application.id, runId),
+    ).catch((cause: unknown) => {
       log.warn({ err: cause }, 'the run could not record why it stopped');
     });
     throw error;
@@ -260,9 +296,37 @@ async function recordOutcome(
   rejected: number,
   errors: { line: number; reason: string }[],
   reason: string | undefined,
+  logstream: FileLogstream,
 ): Promise<void> {
   await em.fork().transactional(async (tx) => {
     const k = tx.getKysely();
+    // Each rejected row kept on the run, and an abort, told on the logstream.
+    const at = new Date().toISOString();
+    const { target, tenantId, applicationId } = logstream;
+    const run = { tenantId, at, category: 'import', stage: 'connector' as const, runId, applicationId };
+    await insertOutbox(tx, [
+      ...errors.map((error) =>
+        logRow(target, `run/${runId}/rejected/${String(error.line)}`, {
+          ...run,
+          level: 'warn',
+          outcome: 'failed',
+          message: `row at line ${String(error.line)} rejected`,
+          errorCode: 'JNY_VALIDATION',
+          reason: error.reason.slice(0, 4096),
+        }),
+      ),
+      ...(reason === undefined
+        ? []
+        : [
+            logRow(target, `run/${runId}/aborted`, {
+              ...run,
+              level: 'error',
+              outcome: 'failed',
+              message: 'file import aborted: nothing deleted',
+              reason: reason.slice(0, 4096),
+            }),
+          ]),
+    ]);
     await sql`update import_run set rejected = ${rejected},
         reason = coalesce(${reason ?? null}, reason)
       where run_id = ${runId}`.execute(k);

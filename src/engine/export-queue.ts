@@ -8,7 +8,9 @@ import { joinProvenance } from './join-provenance.ts';
 import { sql } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import type { Attributes, SealedSecret } from '../../kernel/contracts/identity-events.ts';
-import type { MessageData } from '../../kernel/contracts/messages.ts';
+import type { LogEvent, MessageData } from '../../kernel/contracts/messages.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
 import { NotFoundError, type ErrorCode } from '../../kernel/errors.ts';
 import { backoffDelay, type BackoffPolicy } from '../../kernel/retry.ts';
 
@@ -24,6 +26,8 @@ export type ExportStatus =
 
 /** One operation to queue (the Outbound stage's output). */
 export interface NewExport {
+  /** Given by the caller to name it elsewhere (its logstream event); a new UUIDv7 when absent. */
+  exportId?: string;
   tenantId: string;
   applicationId: string;
   identityId: string;
@@ -57,7 +61,7 @@ export async function enqueueExports(tx: EntityManager, exports: NewExport[], no
     exports.map((item) => ({
       // Time-ordered (UUIDv7): the primary key grows at its right edge, where a random id would write to a
       // random leaf of a 900,000-entry index for each operation of a million-identity load.
-      export_id: uuidv7(),
+      export_id: item.exportId ?? uuidv7(),
       tenant_id: item.tenantId,
       application_id: item.applicationId,
       identity_id: item.identityId,
@@ -158,7 +162,15 @@ export async function claimExports(
  */
 export async function recordExportResult(
   em: EntityManager,
-  options: { tenantId: string; exportId: string; result: ExportResult; maxAttempts?: number; now?: Date },
+  options: {
+    tenantId: string;
+    exportId: string;
+    result: ExportResult;
+    maxAttempts?: number;
+    now?: Date;
+    /** Where the result is told (the logstream), and who reported it. */
+    logstream?: LogstreamTarget & { actor: NonNullable<LogEvent['actor']> };
+  },
 ): Promise<void> {
   const now = options.now ?? new Date();
   await em.fork().transactional(async (tx) => {
@@ -166,17 +178,46 @@ export async function recordExportResult(
     const { rows } = await sql<{
       application_id: string;
       identity_id: string;
+      object_class: string;
       operation: string;
       attempts: number;
       status: string;
       external_id: string | null;
     }>`
-      select application_id, identity_id, operation, attempts, status, external_id from export_item
+      select application_id, identity_id, object_class, operation, attempts, status, external_id from export_item
       where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
     const item = rows[0];
     if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
     if (item.status !== 'delivering') return;
     const { result } = options;
+    const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    if (options.logstream !== undefined) {
+      const { actor, ...target } = options.logstream;
+      const externalId = result.status === 'succeeded' ? result.externalId : item.external_id;
+      const what = `${item.operation} of ${externalId ?? `a new ${item.object_class}`} (export ${options.exportId}, attempt ${String(item.attempts)})`;
+      await insertOutbox(tx, [
+        logRow(target, `export/${options.exportId}/result/${String(item.attempts)}`, {
+          tenantId: options.tenantId,
+          at: now.toISOString(),
+          category: 'export',
+          stage: 'export',
+          identityId: item.identity_id,
+          applicationId: item.application_id,
+          objectClass: item.object_class,
+          ...(externalId === null ? {} : { externalId }),
+          actor,
+          ...(result.status === 'succeeded'
+            ? { level: 'info', outcome: 'succeeded', message: `${what} succeeded` }
+            : {
+                level: result.retriable && !exhausted ? 'warn' : 'error',
+                outcome: 'failed',
+                message: `${what} failed${result.retriable && !exhausted ? ', will be retried' : ' for good'}`,
+                errorCode: result.code.slice(0, 64),
+                reason: result.message.slice(0, 4096),
+              }),
+        }),
+      ]);
+    }
     if (result.status === 'succeeded') {
       await sql`
         update export_item set status = 'succeeded', completed_at = ${now}, lease_until = null, last_error = null,
@@ -202,7 +243,6 @@ export async function recordExportResult(
       return;
     }
     const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
-    const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     if (result.retriable && !exhausted) {
       // `attempts` counts the deliveries (a claim adds one): after the first one failed, it is retry 1.
       await sql`
@@ -240,40 +280,64 @@ async function forgetDeletedObject(
       and identity_id = ${item.identity_id} and external_id = ${item.external_id}`.execute(k);
 }
 
-/** Releases held operations (approval mode, mass-deletion protection) to be delivered. */
+/** An operation an administrator approved or cancelled, for its logstream event. */
+export interface DecidedExport {
+  exportId: string;
+  identityId: string;
+  objectClass: string;
+  externalId: string | null;
+  operation: string;
+}
+
+interface DecidedRow {
+  export_id: string;
+  identity_id: string;
+  object_class: string;
+  external_id: string | null;
+  operation: string;
+}
+
+const decided = (rows: DecidedRow[]): DecidedExport[] =>
+  rows.map((row) => ({
+    exportId: row.export_id,
+    identityId: row.identity_id,
+    objectClass: row.object_class,
+    externalId: row.external_id,
+    operation: row.operation,
+  }));
+
+/** Releases held operations (approval mode, mass-deletion protection) to be delivered; returns them. */
 export async function approveExports(
   em: EntityManager,
   options: { tenantId: string; applicationId: string; exportIds?: string[]; now?: Date },
-): Promise<number> {
+): Promise<DecidedExport[]> {
   const now = options.now ?? new Date();
-  const result = await sql`
+  const { rows } = await sql<DecidedRow>`
     update export_item set status = 'pending', hold_reason = null, next_attempt_at = ${now}
     where tenant_id = ${options.tenantId} and application_id = ${options.applicationId} and status = 'held'
-      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}`.execute(
-    em.getKysely(),
-  );
-  return Number(result.numAffectedRows ?? 0n);
+      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}
+    returning export_id, identity_id, object_class, external_id, operation`.execute(em.getKysely());
+  return decided(rows);
 }
 
-/** Cancels held or pending operations (an administrator rejects them). */
+/** Cancels held or pending operations (an administrator rejects them); returns them. */
 export async function cancelExports(
   em: EntityManager,
   options: { tenantId: string; applicationId: string; exportIds?: string[]; now?: Date },
-): Promise<number> {
+): Promise<DecidedExport[]> {
   const now = options.now ?? new Date();
   const error = JSON.stringify({
     code: 'JNY_CANCELLED' satisfies ErrorCode,
     message: 'cancelled by an administrator',
     retriable: false,
   });
-  const result = await sql`
+  const { rows } = await sql<DecidedRow>`
     update export_item set status = 'failed', last_error = ${error}::jsonb, completed_at = ${now}
     where tenant_id = ${options.tenantId} and application_id = ${options.applicationId}
       and status in ('held', 'pending', 'sandbox')
-      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}`.execute(
-    em.getKysely(),
-  );
-  return Number(result.numAffectedRows ?? 0n);
+      ${options.exportIds === undefined ? sql`` : sql`and export_id = any(${options.exportIds}::uuid[])`}
+    returning export_id, identity_id, object_class, external_id, operation`.execute(em.getKysely());
+  return decided(rows);
 }
 
 /**

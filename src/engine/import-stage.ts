@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { MessageData } from '../../kernel/contracts/messages.ts';
+import type { LogEvent, MessageData } from '../../kernel/contracts/messages.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
 import type {
   BatchHandler,
   DecodedMessage,
@@ -148,6 +149,8 @@ export function createEngineImportStage(options: {
   /** Seals the attributes plans mark sensitive; without it (no master key) their values are withheld. */
   sensitiveValues?: SensitiveValues;
   identityTopic: string;
+  /** Where the runs and the join decisions are told. */
+  logstreamTopic?: string;
   /** ce_source of the identity events. */
   source: string;
   /** The clock of group exports (tests move it forward). */
@@ -156,15 +159,23 @@ export function createEngineImportStage(options: {
   logger?: Logger;
 }): BatchHandler {
   const { plans, identityTopic, source, now, logger, sensitiveValues } = options;
+  const logstream =
+    options.logstreamTopic === undefined ? undefined : { topic: options.logstreamTopic, source };
   return createImportStage({
     plans,
     ...(sensitiveValues === undefined ? {} : { sensitiveValues }),
     ...(logger === undefined ? {} : { logger }),
+    ...(logstream === undefined ? {} : { logstream }),
     inbound: createGroupForwarder({
       plans,
       ...(now === undefined ? {} : { now }),
       ...(logger === undefined ? {} : { logger }),
-      inbound: createInboundForwarder({ plans, identityTopic, source }),
+      inbound: createInboundForwarder({
+        plans,
+        identityTopic,
+        source,
+        ...(logstream === undefined ? {} : { logstream }),
+      }),
     }),
   });
 }
@@ -180,6 +191,8 @@ export function createImportStage(
     sensitiveValues?: SensitiveValues;
     /** Where a run that cannot complete is reported. */
     logger?: Logger;
+    /** Where the runs' starts, ends and holds are told (the logstream); not told when absent. */
+    logstream?: LogstreamTarget;
   } = {},
 ): BatchHandler {
   const withheldReported = new Set<string>();
@@ -319,13 +332,53 @@ export function createImportStage(
     // Whichever transaction completes a run (its marker, or its last object) detects its deletions.
     // The deletion guard may hold a full run instead (src/engine/deletion-guard.ts).
     const held: HeldRun[] = [];
+    const told: LogEvent[] = [];
+    for (const marker of markers)
+      if (marker.phase === 'started' || marker.phase === 'aborted') told.push(markerEvent(marker));
+    for (const run of incomplete)
+      told.push({
+        ...runEvent(run, new Date().toISOString()),
+        level: 'warn',
+        outcome: 'failed',
+        message: 'import run incomplete: deletions not detected',
+        errorCode: 'JNY_MESSAGE_INVALID',
+        reason: uncountedReason,
+      });
     for (const runId of new Set([...perRun.keys(), ...markers.map((marker) => marker.runId)])) {
       const finished = await finishRun(tx, runId, options.plans);
-      if (finished.held !== undefined) held.push(finished.held);
+      if (finished.held !== undefined) {
+        held.push(finished.held);
+        told.push({
+          ...runEvent(finished.held, new Date().toISOString()),
+          level: 'warn',
+          outcome: 'held',
+          message: `import run held by the deletion guard: ${String(finished.held.deletions)} deletions, nothing deleted`,
+          decidedBy: { kind: 'guard', name: 'deletionGuard' },
+          reason: finished.held.reason.slice(0, 4096),
+        });
+      }
+      if (finished.completed !== undefined) {
+        const { completed } = finished;
+        told.push({
+          ...runEvent(completed, completed.at),
+          level: 'info',
+          outcome: 'succeeded',
+          message:
+            `${completed.kind ?? ''} import run completed: ${String(completed.seen)} objects seen, ${String(finished.deleted.length)} deleted`.trim(),
+        });
+      }
       const { deleted } = finished;
       outcome.deleted += deleted.length;
       if (options.inbound !== undefined)
         outbox.push(...(await options.inbound.forwardDeletions(tx, deleted)));
+    }
+    if (options.logstream !== undefined) {
+      const target = options.logstream;
+      outbox.push(
+        ...told.map((event) =>
+          logRow(target, `run/${event.runId ?? ''}/${event.outcome ?? ''}/${event.at}`, event),
+        ),
+      );
     }
     options.onBatch?.(outcome);
     const { logger } = options;
@@ -489,6 +542,31 @@ async function recordMarkers(tx: EntityManager, markers: ImportRunMarker[]): Pro
   }
 }
 
+/** A run's event, before what happened to it is said. */
+function runEvent(run: { tenantId: string; applicationId: string; runId: string }, at: string) {
+  return {
+    tenantId: run.tenantId,
+    at,
+    category: 'import',
+    stage: 'import' as const,
+    runId: run.runId,
+    applicationId: run.applicationId,
+  };
+}
+
+/** A run that started, or was aborted by its source, as its marker says. */
+function markerEvent(marker: ImportRunMarker): LogEvent {
+  const run = runEvent(marker, marker.at);
+  return marker.phase === 'started'
+    ? { ...run, level: 'info', message: `${marker.kind} import run started` }
+    : {
+        ...run,
+        level: 'warn',
+        outcome: 'failed',
+        message: `${marker.kind} import run aborted by its source`,
+      };
+}
+
 /** Why a full run's completion marker without objectCount cannot complete its run. */
 export const uncountedReason =
   'a completed full run must carry objectCount: its objects travel on other partitions than its marker, so ' +
@@ -551,7 +629,18 @@ async function finishRun(
   tx: EntityManager,
   runId: string,
   plans: PlanCache | undefined,
-): Promise<{ deleted: DeletedObject[]; held?: HeldRun }> {
+): Promise<{
+  deleted: DeletedObject[];
+  held?: HeldRun;
+  completed?: {
+    tenantId: string;
+    applicationId: string;
+    runId: string;
+    kind: string | null;
+    seen: number;
+    at: string;
+  };
+}> {
   const k = tx.getKysely();
   const { rows: ready } = await sql<{
     tenant_id: string;
@@ -605,12 +694,29 @@ async function finishRun(
       };
     }
   }
-  const { rows } = await sql<{ tenant_id: string; application_id: string; kind: string; finished_at: Date }>`
+  const { rows } = await sql<{
+    tenant_id: string;
+    application_id: string;
+    kind: string | null;
+    seen: number;
+    finished_at: Date;
+  }>`
     update import_run set status = 'completed', finished_at = now()
     where run_id = ${runId}
-    returning tenant_id, application_id, kind, finished_at`.execute(k);
+    returning tenant_id, application_id, kind, seen, finished_at`.execute(k);
   const run = rows[0];
-  if (run?.kind !== 'full') return { deleted: [] };
+  const completed =
+    run === undefined
+      ? undefined
+      : {
+          tenantId: run.tenant_id,
+          applicationId: run.application_id,
+          runId,
+          kind: run.kind,
+          seen: run.seen,
+          at: new Date(run.finished_at).toISOString(),
+        };
+  if (run?.kind !== 'full') return { deleted: [], ...(completed === undefined ? {} : { completed }) };
   // A released run deletes what it recorded, of which no later run has seen an object since; any other
   // full run deletes what it did not see.
   const { rows: deleted } = candidate.released
@@ -630,6 +736,7 @@ async function finishRun(
   await sql`update import_run set deletions = ${deleted.length} where run_id = ${runId}`.execute(k);
   const at = new Date(run.finished_at).toISOString();
   return {
+    ...(completed === undefined ? {} : { completed }),
     deleted: deleted.map((row) => ({
       tenantId: run.tenant_id,
       applicationId: run.application_id,

@@ -18,8 +18,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
-import type { MessageData } from '../../kernel/contracts/messages.ts';
+import type { LogEvent, MessageData } from '../../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { toVaultAttributes } from './vault-values.ts';
@@ -89,6 +90,8 @@ export function createInboundForwarder(options: {
   plans: PlanCache;
   identityTopic: string;
   source: string;
+  /** Where the join decisions are told (the logstream); not told when absent. */
+  logstream?: LogstreamTarget;
 }): InboundForwarder {
   const counters = { forwarded: 0, projected: 0, unjoined: 0, ambiguous: 0, conflicts: 0 };
   return {
@@ -131,6 +134,16 @@ export function createInboundForwarder(options: {
       );
       const returning = await leaversJoinedAnew(tx, configured, joined, matches);
       const conflicts = await joinConflicts(tx, configured, joined, matches);
+      const told = (object: ImportObject, decision: JoinDecision) => {
+        if (options.logstream !== undefined)
+          outbox.push(
+            logRow(
+              options.logstream,
+              `join/${object.applicationId}/${object.externalId}/${object.observedAt}`,
+              joinEvent(object, decision),
+            ),
+          );
+      };
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
         if (excluded.has(key)) continue;
@@ -144,23 +157,33 @@ export function createInboundForwarder(options: {
               identityId: null,
               candidates: { rule: match.rule, identityIds: match.identityIds },
             });
+            told(object, { kind: 'ambiguous', rule: match.rule, identityIds: match.identityIds });
             continue;
           }
           const conflict = conflicts.get(key);
           if (conflict !== undefined) {
             counters.conflicts++;
             joins.set(key, { state: 'conflict', identityId: null, candidates: conflict });
+            told(object, { kind: 'conflict', ...conflict });
             continue;
           }
-          if (match.kind === 'joined') identityId = match.identityId;
+          if (match.kind === 'joined') {
+            identityId = match.identityId;
+            told(object, { kind: 'joined', rule: match.rule, identityId });
+          }
         }
+        // Joined before: the Import stage's news is the changed object itself (one event per object either way).
+        if (identityId !== undefined && !matches.has(key) && joined.has(key))
+          told(object, { kind: 'changed', identityId, revived: revivedObjects.has(object) });
         if (identityId === undefined && application.plan.createsIdentities === true) {
           identityId = projectedIdentityId(object, application.plan);
           counters.projected++;
+          told(object, { kind: 'projected', identityId });
         }
         if (identityId === undefined) {
           counters.unjoined++;
           joins.set(key, { state: 'unjoined', identityId: null, candidates: null });
+          told(object, { kind: 'unjoined' });
           continue;
         }
         joins.set(key, { state: 'joined', identityId, candidates: null });
@@ -248,6 +271,90 @@ export function createInboundForwarder(options: {
       return outbox;
     },
   };
+}
+
+/** A join decision worth telling: the logstream's view of what `decide` did with an object. */
+type JoinDecision =
+  | { kind: 'joined'; rule: string; identityId: string }
+  | { kind: 'projected'; identityId: string }
+  | { kind: 'ambiguous'; rule: string; identityIds: string[] }
+  | { kind: 'conflict'; rule: string; identityIds: string[]; conflictsWith: string[] }
+  | { kind: 'unjoined' }
+  | { kind: 'changed'; identityId: string; revived: boolean };
+
+/** The logstream event of a join decision (pure). */
+export function joinEvent(object: ImportObject, decision: JoinDecision): LogEvent {
+  const base = {
+    tenantId: object.tenantId,
+    at: object.observedAt,
+    category: 'join',
+    stage: 'join' as LogEvent['stage'],
+    applicationId: object.applicationId,
+    objectClass: object.objectClass,
+    externalId: object.externalId,
+    ...(object.runId === undefined ? {} : { runId: object.runId }),
+  };
+  switch (decision.kind) {
+    case 'joined':
+      return {
+        ...base,
+        level: 'info',
+        outcome: 'succeeded',
+        message: `joined to identity ${decision.identityId} by joining rule "${decision.rule}"`,
+        identityId: decision.identityId,
+        decidedBy: { kind: 'joining-rule', name: decision.rule },
+      };
+    case 'projected':
+      return {
+        ...base,
+        level: 'info',
+        outcome: 'succeeded',
+        message: `projected identity ${decision.identityId} (the application creates identities)`,
+        identityId: decision.identityId,
+        decidedBy: { kind: 'plan', name: 'createsIdentities' },
+      };
+    case 'ambiguous':
+      return {
+        ...base,
+        level: 'warn',
+        outcome: 'held',
+        message: `held as ambiguous: joining rule "${decision.rule}" matched ${String(decision.identityIds.length)} identities`,
+        reason: `candidates: ${decision.identityIds.join(', ')}`.slice(0, 4096),
+        decidedBy: { kind: 'joining-rule', name: decision.rule },
+      };
+    case 'conflict':
+      return {
+        ...base,
+        level: 'warn',
+        outcome: 'conflict',
+        message: `held as a join conflict over identity ${decision.identityIds[0] ?? ''}`,
+        ...(decision.identityIds[0] === undefined ? {} : { identityId: decision.identityIds[0] }),
+        reason: `the identity already holds or is claimed by: ${decision.conflictsWith.join(', ')}`.slice(
+          0,
+          4096,
+        ),
+        decidedBy: { kind: 'joining-rule', name: decision.rule },
+      };
+    case 'changed':
+      return {
+        ...base,
+        stage: 'import',
+        category: 'import',
+        level: 'info',
+        outcome: 'succeeded',
+        message: decision.revived
+          ? 'application object imported again after its deletion'
+          : 'application object changed',
+        identityId: decision.identityId,
+      };
+    case 'unjoined':
+      return {
+        ...base,
+        level: 'info',
+        outcome: 'skipped',
+        message: 'joined no identity (a disconnector)',
+      };
+  }
 }
 
 /** A deleted application object, by a delete message or by a completed full run that did not see it. */

@@ -14,6 +14,8 @@ import type { SyncPlan } from '../plan/plan.schema.ts';
 import type { PlanCache } from './plan-cache.ts';
 import { createPlanReconciliation, type ReconciliationTarget } from './plan-reconciliation.ts';
 import { createRejoinSweep, type RefeedTarget } from './rejoin.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 
 export interface ScheduleTiming {
   everyMinutes: number | null;
@@ -31,6 +33,8 @@ export async function fireDueSchedules(
   em: EntityManager,
   now: Date,
   limit = 100,
+  /** Where each run requested is told; not told when absent. */
+  logstream?: LogstreamTarget,
 ): Promise<
   { scheduleId: string; runId: string; applicationId: string; tenantId: string; failed?: string }[]
 > {
@@ -52,6 +56,7 @@ export async function fireDueSchedules(
       order by s.next_run_at limit ${limit}
       for update of s skip locked`.execute(k);
     const fired = [];
+    const told: OutboxRow[] = [];
     for (const row of rows) {
       const runId = randomUUID();
       // A run its connector cannot start fails at once, saying why (src/connectors/connector.ts).
@@ -66,6 +71,26 @@ export async function fireDueSchedules(
         update schedule set last_run_at = ${now}, last_run_id = ${runId},
           next_run_at = ${nextRun({ everyMinutes: row.every_minutes, cron: row.cron }, now)}
         where id = ${row.id}`.execute(k);
+      if (logstream !== undefined)
+        told.push(
+          logRow(logstream, `schedule/${row.id}/${runId}`, {
+            tenantId: row.tenant_id,
+            at: now.toISOString(),
+            level: cannot === undefined ? 'info' : 'warn',
+            category: 'schedule',
+            stage: 'schedule',
+            outcome: cannot === undefined ? 'succeeded' : 'failed',
+            message:
+              cannot === undefined
+                ? `schedule fired: ${row.kind} import run of ${row.name} requested`
+                : `schedule fired: ${row.kind} import run of ${row.name} failed, its connector cannot start it`,
+            runId,
+            applicationId: row.application_id,
+            actor: { kind: 'engine' },
+            decidedBy: { kind: 'plan', name: `schedule ${row.id}` },
+            ...(cannot === undefined ? {} : { reason: cannot.slice(0, 4096) }),
+          }),
+        );
       fired.push({
         scheduleId: row.id,
         runId,
@@ -74,6 +99,7 @@ export async function fireDueSchedules(
         ...(cannot === undefined ? {} : { failed: cannot }),
       });
     }
+    await insertOutbox(tx, told);
     return fired;
   });
 }
@@ -90,6 +116,8 @@ export function startOrchestrator(deps: {
    * (src/engine/plan-reconciliation.ts); none without it.
    */
   reconcile?: ReconciliationTarget & { plans: PlanCache };
+  /** Where the runs schedules request are told (the logstream). */
+  logstream?: LogstreamTarget;
 }): { stop(): Promise<void>; tick(): Promise<number> } {
   const log = deps.logger.child({ component: 'orchestrator' });
   const rejoin = deps.rejoin && createRejoinSweep({ ...deps.rejoin, em: deps.em, logger: log });
@@ -99,7 +127,7 @@ export function startOrchestrator(deps: {
   let running: Promise<number> = Promise.resolve(0);
   const tick = (): Promise<number> => {
     running = running.then(async () => {
-      const fired = await fireDueSchedules(deps.em, now());
+      const fired = await fireDueSchedules(deps.em, now(), 100, deps.logstream);
       for (const run of fired)
         if (run.failed === undefined) log.info(run, 'schedule fired: import run requested');
         else log.warn(run, 'schedule fired: import run failed, its connector cannot start it');

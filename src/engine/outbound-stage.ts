@@ -9,6 +9,10 @@ import { ExpressionBudgetError } from '../../kernel/errors.ts';
 import { sql } from 'kysely';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { OutboundHook, OutboundSubject } from '../../streams/identity-host.ts';
+import { logRow, maskedValues, type LogstreamTarget } from '../../streams/logstream.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
+import type { LogEvent } from '../../kernel/contracts/messages.ts';
+import { v7 as uuidv7 } from 'uuid';
 import { overBudgetAt } from '../plan/expression-budget.ts';
 import { celValues, toAttributeValue } from './cel-values.ts';
 import { enqueueExports, type NewExport } from './export-queue.ts';
@@ -48,7 +52,12 @@ function targetsOf(plan: PlanInForce): Target[] {
   });
 }
 
-export function createOutboundStage(options: { plans: PlanCache; now?: () => Date }): {
+export function createOutboundStage(options: {
+  plans: PlanCache;
+  now?: () => Date;
+  /** Where the queued and held exports are told (the logstream); not told when absent. */
+  logstream?: LogstreamTarget;
+}): {
   decide: OutboundHook;
   counters: OutboundCounters;
 } {
@@ -149,6 +158,7 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
           });
         for (const operation of decision.operations) {
           exports.push({
+            exportId: uuidv7(),
             tenantId: identity.tenantId,
             applicationId: target.applicationId,
             identityId: identity.identityId,
@@ -166,8 +176,58 @@ export function createOutboundStage(options: { plans: PlanCache; now?: () => Dat
     counters.held += exports.filter((item) => item.holdReason === 'mass-deletion').length;
     await saveTargetStates(tx, targets, now);
     counters.exports += await enqueueExports(tx, exports, now);
+    const { logstream } = options;
+    if (logstream !== undefined && exports.length > 0)
+      await insertOutbox(
+        tx,
+        exports.map((item) =>
+          logRow(
+            logstream,
+            `export/${item.exportId ?? ''}/queued`,
+            queuedEvent(item, now, plans.get(item.tenantId)?.sensitiveAttributes),
+          ),
+        ),
+      );
   };
   return { decide, counters };
+}
+
+/** The logstream event of an operation the Outbound stage queued, held or decided in sandbox (pure). */
+export function queuedEvent(item: NewExport, at: Date, sensitive?: ReadonlySet<string>): LogEvent {
+  const what = `${item.operation} of ${item.externalId ?? `a new ${item.objectClass}`}`;
+  const base = {
+    tenantId: item.tenantId,
+    at: at.toISOString(),
+    category: 'export',
+    stage: 'outbound' as const,
+    identityId: item.identityId,
+    applicationId: item.applicationId,
+    objectClass: item.objectClass,
+    ...(item.externalId === null ? {} : { externalId: item.externalId }),
+    ...(item.attributes === undefined ? {} : { changes: maskedValues(item.attributes, sensitive) }),
+  };
+  const exportId = item.exportId ?? '';
+  if (item.status === 'held')
+    return {
+      ...base,
+      level: 'warn',
+      outcome: 'held',
+      message: `${what} held (export ${exportId})`,
+      decidedBy:
+        item.holdReason === 'mass-deletion'
+          ? { kind: 'guard', name: 'mass-deletion' }
+          : { kind: 'plan', name: 'mode: approval' },
+      reason: item.holdReason ?? 'approval',
+    };
+  if (item.status === 'sandbox')
+    return {
+      ...base,
+      level: 'info',
+      outcome: 'skipped',
+      message: `${what} decided in sandbox, not sent (export ${exportId})`,
+      decidedBy: { kind: 'plan', name: 'mode: sandbox' },
+    };
+  return { ...base, level: 'info', outcome: 'succeeded', message: `${what} queued (export ${exportId})` };
 }
 
 /** Classification first (the fast path), then the filter; an application without classifications keeps its joined objects. */

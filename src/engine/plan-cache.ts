@@ -22,6 +22,8 @@ export interface PlanInForce {
   inboundDigests: Map<string, string>;
   /** The Vault attributes the plan's joining rules compare (a change of one may let a disconnector join). */
   joinAttributes: readonly string[];
+  /** The Vault attributes the plan marks sensitive: their values are masked in the logstream. */
+  sensitiveAttributes: ReadonlySet<string>;
   /**
    * Per application id, the attributes its plan marks sensitive, by object class: the Import stage seals
    * them (src/secrets/sensitive-values.ts). Applications without any are absent.
@@ -30,7 +32,7 @@ export interface PlanInForce {
 }
 
 /** An application's sensitive attributes by object class; undefined when it has none. */
-function sensitiveAttributes(plan: ApplicationPlan): Map<string, ReadonlySet<string>> | undefined {
+function sensitiveApplicationAttributes(plan: ApplicationPlan): Map<string, ReadonlySet<string>> | undefined {
   const classes = new Map<string, ReadonlySet<string>>();
   for (const [className, objectClass] of Object.entries(plan.objectClasses)) {
     const names = Object.entries(objectClass.attributes)
@@ -92,7 +94,7 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       if (id === undefined) return;
       applications.set(id, { plan, index });
       inboundDigests.set(id, inboundDigest(plan));
-      const classes = sensitiveAttributes(plan);
+      const classes = sensitiveApplicationAttributes(plan);
       if (classes !== undefined) sensitive.set(id, classes);
     });
     const entry: PlanInForce = {
@@ -102,6 +104,11 @@ export function createPlanCache(plugins: PluginSet = noPlugins) {
       inboundDigests,
       joinAttributes: joinAttributes(document),
       sensitive,
+      sensitiveAttributes: new Set(
+        Object.entries(document.vault.attributes).flatMap(([name, spec]) =>
+          spec.sensitive === true ? [name] : [],
+        ),
+      ),
     };
     cache.set(tenantId, entry);
     return entry;
@@ -134,5 +141,20 @@ export function createJoinKeyLookup(plans: PlanCache) {
     for (const tenantId of tenantIds)
       keys.set(tenantId, (await plans.get(tx, tenantId))?.joinAttributes ?? []);
     return (tenantId) => keys.get(tenantId) ?? [];
+  };
+}
+
+const noneSensitive: ReadonlySet<string> = new Set();
+
+/** The Vault attributes each tenant's plan marks sensitive, for the identity host's logstream events. */
+export function createSensitiveLookup(plans: PlanCache) {
+  return async (
+    tx: EntityManager,
+    tenantIds: string[],
+  ): Promise<(tenantId: string) => ReadonlySet<string>> => {
+    const sensitive = new Map<string, ReadonlySet<string>>();
+    for (const tenantId of tenantIds)
+      sensitive.set(tenantId, (await plans.get(tx, tenantId))?.sensitiveAttributes ?? noneSensitive);
+    return (tenantId) => sensitive.get(tenantId) ?? noneSensitive;
   };
 }

@@ -395,6 +395,21 @@ export const SyncPlanSchema = Type.Object(
         ),
       ),
     ),
+    audit: Type.Optional(
+      Type.Object(
+        {
+          retentionDays: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 3650,
+              description:
+                "Days this tenant's audit history is kept (default: the service's audit.retentionDays).",
+            }),
+          ),
+        },
+        { ...strict, description: "The tenant's audit history (docs/audit.md)." },
+      ),
+    ),
   },
   strict,
 );

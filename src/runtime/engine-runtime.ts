@@ -21,7 +21,7 @@ import type { LatencySummary } from '../../streams/latency.ts';
 import { startOutboxRelay } from '../../streams/outbox.ts';
 import { startStatisticsKeeper } from '../../streams/table-statistics.ts';
 import { createEngineImportStage } from '../engine/import-stage.ts';
-import { createJoinKeyLookup, createPlanCache } from '../engine/plan-cache.ts';
+import { createJoinKeyLookup, createPlanCache, createSensitiveLookup } from '../engine/plan-cache.ts';
 import { noPlugins, type PluginSet } from '../plan/plugins.ts';
 import type { MasterKeyring } from '../agent-gateway/master-key.ts';
 import { createSensitiveValues } from '../secrets/sensitive-values.ts';
@@ -32,6 +32,8 @@ import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
 import { startCsvWatcher, type CsvWatcher } from '../connectors/csv/csv-watch.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
+import { createAuditBatchHandler } from '../audit/audit-consumer.ts';
+import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { TopicId } from '../../kernel/contracts/messages.ts';
 
 export type { EngineSettings } from '../../streams/partition-consumer.ts';
@@ -67,6 +69,8 @@ export async function startEngine(deps: {
   timerIntervalMs?: number;
   /** Look at every watched folder this often instead of its csv.watch.pollSeconds (tests). */
   csvWatchPollMs?: number;
+  /** The audit history's default retention (audit.retentionDays); 90 days when absent. */
+  audit?: { retentionDays: number };
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -109,7 +113,11 @@ export async function startEngine(deps: {
   const statistics = startStatisticsKeeper({ em: orm.em, logger: deps.logger });
   const plans = createPlanCache(deps.plugins ?? noPlugins);
   // The Outbound stage runs inside the actors' transactions: changed identities → the export queue.
-  const outboundStage = createOutboundStage({ plans, ...(deps.now === undefined ? {} : { now: deps.now }) });
+  const outboundStage = createOutboundStage({
+    plans,
+    logstream: { topic: name('logstream'), source: `/joinery/engine/${settings.groupId}/outbound` },
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
   const realtimeOptions = {
     groupId: `${settings.groupId}.realtime`,
     topics: ['pulses', 'schedules'] satisfies TopicId[],
@@ -142,6 +150,7 @@ export async function startEngine(deps: {
       handle: createIdentityBatchHandler({
         settings,
         cacheSize: realtimeOptions.cacheSize,
+        sensitive: createSensitiveLookup(plans),
         outbound: outboundStage.decide,
       }),
       latencyOf: ['pulses'],
@@ -167,6 +176,7 @@ export async function startEngine(deps: {
         classifier: createClassifier(plans),
         rules: createRules(plans),
         joinKeys: createJoinKeyLookup(plans),
+        sensitive: createSensitiveLookup(plans),
         outbound: outboundStage.decide,
       }),
     });
@@ -182,6 +192,7 @@ export async function startEngine(deps: {
   };
   const importStage = {
     identityTopic: name('identity'),
+    logstreamTopic: name('logstream'),
     source: `/joinery/engine/${settings.groupId}/import`,
   };
   const { threads } = deps;
@@ -225,16 +236,49 @@ export async function startEngine(deps: {
             logger: deps.logger,
           }),
         );
+  // The audit history: the logstream persisted into audit_event by a group of its own, whose offsets are
+  // kept under its own name too (other logstream consumers keep theirs), in a thread of its own when
+  // threads are used.
+  const auditGroup = `${settings.groupId}.audit`;
+  const auditOptions = { groupId: auditGroup, topics: ['logstream'] satisfies TopicId[], concurrency: 2 };
+  const startAudit = (): Promise<{ stop(): Promise<void> }> =>
+    threads === undefined
+      ? startPartitionConsumer({
+          bus,
+          orm,
+          logger: deps.logger,
+          settings: { ...settings, groupId: auditGroup },
+          ...auditOptions,
+          handle: createAuditBatchHandler(deps.now === undefined ? {} : { now: deps.now }),
+        })
+      : startEngineThread({
+          connection: threads,
+          settings: { ...settings, groupId: auditGroup },
+          ...auditOptions,
+          cacheSize: 0,
+          relay: false,
+          audit: true,
+          role: 'audit',
+          logger: deps.logger,
+        });
+  const retention = startAuditRetention({
+    em: orm.em,
+    logger: deps.logger,
+    retentionDays: deps.audit?.retentionDays ?? 90,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
   // Side by side: each joins its consumer group (or boots its thread) on its own, so a start or a restart
   // takes as long as the slowest of them, not their sum.
-  const [relay, realtime, bulk, imports] = await startAll([
+  const [relay, realtime, bulk, imports, audit] = await startAll([
     startRelay,
     startRealtime,
     startBulk,
     startImports,
+    startAudit,
   ] as const).catch(async (error: unknown) => {
     await timers.stop();
     await statistics.stop();
+    await retention.stop();
     throw error;
   });
   const orchestrator = startOrchestrator({
@@ -246,6 +290,7 @@ export async function startEngine(deps: {
       source: `/joinery/engine/${settings.groupId}/reconcile`,
       plans,
     },
+    logstream: { topic: name('logstream'), source: `/joinery/engine/${settings.groupId}/orchestrator` },
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.timerIntervalMs === undefined ? {} : { intervalMs: deps.timerIntervalMs }),
   });
@@ -279,6 +324,8 @@ export async function startEngine(deps: {
       await imports.stop();
       await bulk.stop();
       await realtime.stop();
+      await audit.stop();
+      await retention.stop();
       await timers.stop();
       await statistics.stop();
       await orchestrator.stop();

@@ -49,7 +49,9 @@ export interface EngineThreadData {
    * The consumer is the Import stage (imports → Application Repository → identity events on
    * `identityTopic`), with a plan cache of this thread's own.
    */
-  importStage?: { identityTopic: string; source: string };
+  importStage?: { identityTopic: string; logstreamTopic: string; source: string };
+  /** The consumer is the audit history's (logstream → audit_event, src/audit/audit-consumer.ts). */
+  audit?: boolean;
   /** What the thread is, for logs and its Kafka client id: "realtime", "import-1", "import-2"... or "relay". */
   role: string;
 }

@@ -8,12 +8,14 @@ import { createIdentityBatchHandler } from '../../streams/identity-batch-handler
 import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
 import { startOutboxRelay } from '../../streams/outbox.ts';
+import { topicName } from '../../streams/topics.ts';
 import type { EngineThreadData, EngineThreadMessage } from './engine-threads.ts';
 import { createOutboundStage } from '../engine/outbound-stage.ts';
-import { createPlanCache } from '../engine/plan-cache.ts';
+import { createPlanCache, createSensitiveLookup } from '../engine/plan-cache.ts';
 import { loadPlugins } from '../plan/plugins.ts';
 import { createEngineImportStage } from '../engine/import-stage.ts';
 import { createSensitiveValues } from '../secrets/sensitive-values.ts';
+import { createAuditBatchHandler } from '../audit/audit-consumer.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-worker.ts runs as a worker thread only');
@@ -49,7 +51,15 @@ try {
           previous: keys.previous.map((key) => Buffer.from(key, 'base64')),
         };
   const outbound =
-    data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
+    data.outbound === true && plans !== undefined
+      ? createOutboundStage({
+          plans,
+          logstream: {
+            topic: topicName(data.settings.topics, 'logstream'),
+            source: `/joinery/engine/${data.settings.groupId}/outbound`,
+          },
+        }).decide
+      : undefined;
   const consumer =
     data.topics.length === 0
       ? undefined
@@ -62,20 +72,23 @@ try {
           topics: data.topics,
           concurrency: data.concurrency,
           handle:
-            data.importStage !== undefined && plans !== undefined
-              ? createEngineImportStage({
-                  plans,
-                  ...data.importStage,
-                  logger,
-                  ...(masterKeys === undefined
-                    ? {}
-                    : { sensitiveValues: createSensitiveValues({ keyring: masterKeys, em: orm.em }) }),
-                })
-              : createIdentityBatchHandler({
-                  settings: data.settings,
-                  cacheSize: data.cacheSize,
-                  ...(outbound === undefined ? {} : { outbound }),
-                }),
+            data.audit === true
+              ? createAuditBatchHandler()
+              : data.importStage !== undefined && plans !== undefined
+                ? createEngineImportStage({
+                    plans,
+                    ...data.importStage,
+                    logger,
+                    ...(masterKeys === undefined
+                      ? {}
+                      : { sensitiveValues: createSensitiveValues({ keyring: masterKeys, em: orm.em }) }),
+                  })
+                : createIdentityBatchHandler({
+                    settings: data.settings,
+                    cacheSize: data.cacheSize,
+                    ...(outbound === undefined ? {} : { outbound }),
+                    ...(plans === undefined ? {} : { sensitive: createSensitiveLookup(plans) }),
+                  }),
           latencyOf: ['pulses'],
         });
   const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;

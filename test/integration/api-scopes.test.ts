@@ -49,6 +49,8 @@ const documented: Record<string, Scope> = {
   'GET /v1/plan/versions/:id': 'read',
   'GET /v1/identities': 'read',
   'GET /v1/identities/:id': 'read',
+  'GET /v1/identities/:id/history': 'read',
+  'GET /v1/audit': 'read',
   'DELETE /v1/identities/:id/timers/:timerId': 'write',
   'GET /v1/groups': 'read',
   'GET /v1/groups/:id': 'read',

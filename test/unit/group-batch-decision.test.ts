@@ -58,6 +58,7 @@ function planInForce(mode: 'live' | 'sandbox'): PlanInForce {
     inboundDigests: new Map(),
     joinAttributes: [],
     sensitive: new Map(),
+    sensitiveAttributes: new Set(),
   };
 }
 
