@@ -20,6 +20,7 @@ import { resolveMasterKey, resolveMasterKeyring } from './agent-gateway/master-k
 import { checkTenantKeys } from './agent-gateway/master-key-rotation.ts';
 import { serverTls } from './api/server-tls.ts';
 import { loadPlugins, type PluginSet } from './plan/plugins.ts';
+import { joineryProduct } from './siem/siem-event.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080 (https:// with http.tls). */
@@ -78,6 +79,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       logger,
       plugins,
       settings: { ...config.engine, topics: config.kafka },
+      siem: { keyring, product: joineryProduct() },
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
@@ -119,6 +121,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       bus,
       limits: config.limits,
       trustProxy: config.http.trustProxy,
+      siemKeyring: keyring,
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

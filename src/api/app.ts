@@ -25,6 +25,8 @@ import { scheduleRoutes } from './schedules.routes.ts';
 import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { importRoutes } from './imports.routes.ts';
+import { siemRoutes } from './siem.routes.ts';
+import type { MasterKeyring } from '../agent-gateway/master-key.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
@@ -68,6 +70,8 @@ export interface AppDeps {
   };
   /** Certificate and key (http.tls, read by serverTls()): the API, and the agent channel, then serve TLS only. */
   tls?: ServerTls;
+  /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
+  siemKeyring?: MasterKeyring;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -150,6 +154,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(runRoutes, { topicPrefix });
       await api.register(importRoutes, { orm: deps.orm, bus: deps.bus, topicPrefix });
       await api.register(scheduleRoutes, { prefix: '/schedules' });
+      await api.register(siemRoutes, { prefix: '/siem', keyring: deps.siemKeyring });
       await api.register(connectorRoutes, {
         prefix: '/connectors',
         heartbeatMs: agents.channel.heartbeatMs,

@@ -41,6 +41,7 @@ try {
       : undefined;
   const outbound =
     data.outbound === true && plans !== undefined ? createOutboundStage({ plans }).decide : undefined;
+  const actorCache = { hits: 0, misses: 0 };
   const consumer =
     data.topics.length === 0
       ? undefined
@@ -58,9 +59,11 @@ try {
               : createIdentityBatchHandler({
                   settings: data.settings,
                   cacheSize: data.cacheSize,
+                  cacheStats: actorCache,
                   ...(outbound === undefined ? {} : { outbound }),
                 }),
           latencyOf: ['pulses'],
+          actorCache,
         });
   const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;
   const stats = setInterval(() => {
