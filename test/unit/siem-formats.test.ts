@@ -91,17 +91,19 @@ describe('OCSF', () => {
   });
 
   it('makes a Vault group event Group Management with the group, and a join User Access Management', () => {
-    const group = toOcsf(logEvent({ groupId: randomUUID(), message: 'group created' }), product);
+    const groupId = randomUUID();
+    const group = toOcsf(logEvent({ groupId, message: 'group created' }), product);
     expect(group).toMatchObject({
       class_uid: 3006,
       activity_id: 6,
       type_uid: 300606,
-      group: { uid: expect.any(String) },
+      group: { uid: groupId },
     });
+    const identityId = randomUUID();
     const join = toOcsf(
       logEvent({
         category: 'join',
-        identityId: randomUUID(),
+        identityId,
         applicationId: randomUUID(),
         externalId: 'uid=ada',
         message: 'joined by hand',
@@ -112,7 +114,7 @@ describe('OCSF', () => {
       class_uid: 3005,
       activity_id: 1,
       type_uid: 300501,
-      user: { uid: expect.any(String) },
+      user: { uid: identityId },
     });
     expect(join.privileges).toEqual([expect.stringContaining('uid=ada')]);
     const unjoin = toOcsf(
