@@ -9,10 +9,10 @@ export type SiemFormat = (typeof siemFormats)[number];
 const Pem = (description: string) =>
   Type.String({ minLength: 1, maxLength: 65_536, pattern: '^-----BEGIN ', description });
 const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f]+$' });
-const Format = Type.Union(
-  siemFormats.map((format) => Type.Literal(format)),
-  { description: 'The payload: OCSF JSON, CEF, or Elastic ECS JSON.' },
-);
+// Listed, not mapped from siemFormats: TypeBox types a union built from an array as never.
+const Format = Type.Union([Type.Literal('ocsf'), Type.Literal('cef'), Type.Literal('ecs')], {
+  description: 'The payload: OCSF JSON, CEF, or Elastic ECS JSON.',
+});
 const Enabled = Type.Optional(
   Type.Boolean({ description: 'Default true; a disabled destination keeps its position.' }),
 );
