@@ -26,6 +26,7 @@ import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { importRoutes } from './imports.routes.ts';
 import { siemRoutes } from './siem.routes.ts';
+import { metricsRoutes, type MetricsSource } from './metrics.routes.ts';
 import type { MasterKeyring } from '../agent-gateway/master-key.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
@@ -72,6 +73,8 @@ export interface AppDeps {
   tls?: ServerTls;
   /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
   siemKeyring?: MasterKeyring;
+  /** The Prometheus metrics served at GET /metrics (unauthenticated); no route without them. */
+  metrics?: MetricsSource;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -121,6 +124,7 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onClose', () => planChecks.close());
 
   await app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.metrics !== undefined) await app.register(metricsRoutes, { metrics: deps.metrics });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
     deps.agents ??
