@@ -59,6 +59,8 @@ export const errorCodes = {
   JNY_WRITEBACK_NO_PPOLICY: 'The directory cannot enable or disable accounts (no ppolicy overlay).',
   JNY_WRITEBACK_NO_PASSWORD: 'A password instruction carried no password.',
   JNY_LDAP_CONNECTION: 'The directory connection failed (refused, reset, timed out).',
+  JNY_SIEM_DELIVERY:
+    'A SIEM destination did not take events (unreachable, connection lost, non-2xx answer); retried with backoff.',
   JNY_LDAP_RESULT: 'The directory answered an operation with an LDAP error result (named in the message).',
 } as const satisfies Record<`JNY_${string}`, string>;
 
@@ -163,6 +165,12 @@ export class UnavailableError extends JoineryError {
   readonly code = 'JNY_UNAVAILABLE';
   readonly retriable = true;
   override readonly httpStatus = 503;
+}
+
+/** A SIEM destination did not take a batch of events: the delivery worker waits and sends it again. */
+export class SiemDeliveryError extends JoineryError {
+  readonly code = 'JNY_SIEM_DELIVERY';
+  readonly retriable = true;
 }
 
 /** Local infrastructure (Kafka, OpenLDAP, Samba AD) could not be installed, started or reached. */

@@ -21,6 +21,9 @@ import { resolveMasterKey, resolveMasterKeyring } from './agent-gateway/master-k
 import { checkTenantKeys } from './agent-gateway/master-key-rotation.ts';
 import { serverTls } from './api/server-tls.ts';
 import { loadPlugins, type PluginSet } from './plan/plugins.ts';
+import { joineryProduct } from './siem/siem-event.ts';
+import { createMetrics } from './metrics/engine-metrics.ts';
+import { topicName } from '../streams/topics.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080 (https:// with http.tls). */
@@ -83,6 +86,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       settings: { ...config.engine, topics: config.kafka },
       ...(keyring === undefined ? {} : { masterKeys: keyring }),
       audit: config.audit,
+      siem: { keyring, product: joineryProduct() },
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
@@ -94,6 +98,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     cleanups.push(() => engine.stop());
+    const name = (id: 'identity' | 'pulses' | 'schedules' | 'imports' | 'logstream') =>
+      topicName(config.kafka, id);
+    const metrics = createMetrics({
+      orm,
+      logger,
+      engine,
+      ...(brokers === undefined
+        ? {}
+        : { kafka: createKafkaClient({ brokers, clientId: `${config.kafka.clientId}-metrics`, logger }) }),
+      offsetsGroupId: config.engine.groupId,
+      groups: [
+        { groupId: config.engine.groupId, topics: [name('identity')] },
+        { groupId: `${config.engine.groupId}.realtime`, topics: [name('pulses'), name('schedules')] },
+        { groupId: `${config.engine.groupId}.import`, topics: [name('imports')] },
+      ],
+      logstreamTopic: name('logstream'),
+    });
+    cleanups.push(() => metrics.close());
 
     // The agent gateway produces agents' messages to the same bus the engine consumes; the API serves it
     // and closes it with its own shutdown (frames in flight finish before the sockets close).
@@ -125,6 +147,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       limits: config.limits,
       tenantRole: config.database.tenantRole,
       trustProxy: config.http.trustProxy,
+      siemKeyring: keyring,
+      metrics: { scrape: () => metrics.scrape(), contentType: metrics.registry.contentType },
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

@@ -114,10 +114,18 @@ export interface IdentityHostOptions {
   /** The attributes whose values the logstream masks; none are masked when absent. */
   sensitive?: SensitiveAttributes;
   cacheSize: number;
+  /** Counts lookups of the actor cache (hits: found in the LRU; misses: read from PostgreSQL). */
+  cacheStats?: ActorCacheStats;
   /** Broker-side names of the topics effects are published to. */
   topics: { outbound: string; logstream: string };
   /** ce_source of the messages the host emits. */
   source: string;
+}
+
+/** How often an identity's actor was found in the LRU rather than read from PostgreSQL. */
+export interface ActorCacheStats {
+  hits: number;
+  misses: number;
 }
 
 export interface IdentityHost {
@@ -137,6 +145,10 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       const cached = cache.get(id);
       if (cached === undefined) missing.push(id);
       else found.set(id, cached);
+    }
+    if (options.cacheStats !== undefined) {
+      options.cacheStats.hits += ids.length - missing.length;
+      options.cacheStats.misses += missing.length;
     }
     if (missing.length > 0) {
       const { rows } = await sql<{

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { describeError, isRetriable, JoineryError, type ErrorCode } from '../kernel/errors.ts';
 import { backoffDelay, type BackoffPolicy } from '../kernel/retry.ts';
 import type { TopicId } from '../kernel/contracts/messages.ts';
+import type { ActorCacheStats } from './identity-host.ts';
 import type { Bus, BusBatchPayload } from './bus.ts';
 import { startSupervisedConsumer } from './consumer-supervisor.ts';
 import { withKnownTenants } from './known-tenants.ts';
@@ -37,6 +38,9 @@ export interface ConsumerCounters {
   deadLettered: number;
   retries: number;
   batches: number;
+  /** Identity actors found in the actor cache, and read from PostgreSQL (identity consumers only). */
+  actorCacheHits: number;
+  actorCacheMisses: number;
 }
 
 export interface PartitionConsumer {
@@ -64,11 +68,21 @@ export async function startPartitionConsumer(options: {
   handle: BatchHandler;
   /** Topics whose messages' latency (ce_time to commit) is recorded: the real-time group's pulses. */
   latencyOf?: readonly TopicId[];
+  /** The actor cache's counts that `handle` keeps (identity consumers), reported with the counters. */
+  actorCache?: ActorCacheStats;
 }): Promise<PartitionConsumer> {
   const { orm, settings } = options;
   const log = options.logger.child({ component: 'engine', group: options.groupId });
   const name = (id: TopicId) => topicName(settings.topics, id);
-  const counters: ConsumerCounters = { processed: 0, skipped: 0, deadLettered: 0, retries: 0, batches: 0 };
+  const counters: ConsumerCounters = {
+    processed: 0,
+    skipped: 0,
+    deadLettered: 0,
+    retries: 0,
+    batches: 0,
+    actorCacheHits: 0,
+    actorCacheMisses: 0,
+  };
   const latency = createLatencyRecorder();
   const timed = new Set(options.latencyOf);
   const handle = withKnownTenants(options.handle);
@@ -199,6 +213,10 @@ export async function startPartitionConsumer(options: {
     counters.processed += outcome.processed;
     counters.skipped += outcome.skipped;
     counters.deadLettered += outcome.deadLettered;
+    if (options.actorCache !== undefined) {
+      counters.actorCacheHits = options.actorCache.hits;
+      counters.actorCacheMisses = options.actorCache.misses;
+    }
   };
 
   const consumer = await startSupervisedConsumer({

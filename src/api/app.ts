@@ -28,6 +28,9 @@ import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { importRoutes } from './imports.routes.ts';
 import { scimTokenRoutes } from './scim-tokens.routes.ts';
 import { handleScimError, scimRoutes } from '../scim-server/scim.routes.ts';
+import { siemRoutes } from './siem.routes.ts';
+import { metricsRoutes, type MetricsSource } from './metrics.routes.ts';
+import type { MasterKeyring } from '../agent-gateway/master-key.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
@@ -74,6 +77,10 @@ export interface AppDeps {
   };
   /** Certificate and key (http.tls, read by serverTls()): the API, and the agent channel, then serve TLS only. */
   tls?: ServerTls;
+  /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
+  siemKeyring?: MasterKeyring;
+  /** The Prometheus metrics served at GET /metrics (unauthenticated); no route without them. */
+  metrics?: MetricsSource;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -126,6 +133,7 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onClose', () => planChecks.close());
 
   await app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.metrics !== undefined) await app.register(metricsRoutes, { metrics: deps.metrics });
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
     deps.agents ??
@@ -170,6 +178,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(importRoutes, { bus: deps.bus, topicPrefix });
       await api.register(scimTokenRoutes);
       await api.register(scheduleRoutes, { prefix: '/schedules' });
+      await api.register(siemRoutes, { prefix: '/siem', keyring: deps.siemKeyring });
       await api.register(connectorRoutes, {
         prefix: '/connectors',
         heartbeatMs: agents.channel.heartbeatMs,

@@ -13,5 +13,7 @@ export async function createInfraService(name: InfraServiceName): Promise<InfraS
       return (await import('./openldap.ts')).createOpenLdap();
     case 'samba-ad':
       return (await import('./samba-ad.ts')).createSambaAd();
+    case 'rsyslog':
+      return (await import('./rsyslog.ts')).createRsyslog();
   }
 }

@@ -35,6 +35,9 @@ import { ensureTopics, topicName } from '../../streams/topics.ts';
 import { createAuditBatchHandler } from '../audit/audit-consumer.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
 import type { TopicId } from '../../kernel/contracts/messages.ts';
+import { startSiemDelivery, type SiemDelivery } from '../siem/siem-delivery.ts';
+import type { SiemProduct } from '../siem/siem-event.ts';
+import type { BackoffPolicy } from '../../kernel/retry.ts';
 
 export type { EngineSettings } from '../../streams/partition-consumer.ts';
 
@@ -46,6 +49,8 @@ export interface Engine {
   readonly timers: TimerScheduler;
   /** The csv applications' watched folders (src/connectors/csv/csv-watch.ts). */
   readonly csvWatcher: CsvWatcher;
+  /** The SIEM delivery worker (src/siem/siem-delivery.ts), when started. */
+  readonly siem: SiemDelivery | undefined;
   stop(): Promise<void>;
 }
 
@@ -71,6 +76,16 @@ export async function startEngine(deps: {
   csvWatchPollMs?: number;
   /** The audit history's default retention (audit.retentionDays); 90 days when absent. */
   audit?: { retentionDays: number };
+  /**
+   * Deliver the logstream to the tenants' SIEM destinations (docs/siem.md): the master key that opens their
+   * secrets (none: destinations with a secret are not delivered to) and the product the formats name.
+   */
+  siem?: {
+    keyring: MasterKeyring | undefined;
+    product: SiemProduct;
+    refreshMs?: number;
+    backoff?: BackoffPolicy;
+  };
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -139,6 +154,7 @@ export async function startEngine(deps: {
         role: 'realtime',
         logger: deps.logger,
       });
+    const actorCache = { hits: 0, misses: 0 };
     const consumer = await startPartitionConsumer({
       bus,
       orm,
@@ -151,9 +167,11 @@ export async function startEngine(deps: {
         settings,
         cacheSize: realtimeOptions.cacheSize,
         sensitive: createSensitiveLookup(plans),
+        cacheStats: actorCache,
         outbound: outboundStage.decide,
       }),
       latencyOf: ['pulses'],
+      actorCache,
     });
     return {
       counters: consumer.counters,
@@ -161,6 +179,7 @@ export async function startEngine(deps: {
       stop: () => consumer.stop(),
     };
   };
+  const bulkActorCache = { hits: 0, misses: 0 };
   const startBulk = () =>
     startPartitionConsumer({
       bus,
@@ -173,12 +192,14 @@ export async function startEngine(deps: {
       handle: createIdentityBatchHandler({
         settings,
         cacheSize: settings.actorCacheSize,
+        cacheStats: bulkActorCache,
         classifier: createClassifier(plans),
         rules: createRules(plans),
         joinKeys: createJoinKeyLookup(plans),
         sensitive: createSensitiveLookup(plans),
         outbound: outboundStage.decide,
       }),
+      actorCache: bulkActorCache,
     });
   // The Import stage: application objects into the Application Repository, in worker threads of its own
   // when threads are used, else here. A bulk load keeps it as busy as the identity actors, and a full
@@ -302,6 +323,28 @@ export async function startEngine(deps: {
     source: `/joinery/engine/${settings.groupId}/csv-watch`,
     ...(deps.csvWatchPollMs === undefined ? {} : { pollMs: deps.csvWatchPollMs }),
   });
+  const siemOptions = deps.siem;
+  const siem =
+    siemOptions === undefined
+      ? undefined
+      : await startSiemDelivery({
+          bus,
+          orm,
+          logger: deps.logger,
+          keyring: siemOptions.keyring,
+          settings,
+          product: siemOptions.product,
+          ...(siemOptions.refreshMs === undefined ? {} : { refreshMs: siemOptions.refreshMs }),
+          ...(siemOptions.backoff === undefined ? {} : { backoff: siemOptions.backoff }),
+        }).catch(async (error: unknown) => {
+          await csvWatcher.stop();
+          await orchestrator.stop();
+          await Promise.all([imports.stop(), bulk.stop(), realtime.stop()]);
+          await timers.stop();
+          await statistics.stop();
+          await relay.stop();
+          throw error;
+        });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
@@ -317,7 +360,10 @@ export async function startEngine(deps: {
     pulseLatency: () => realtime.pulseLatency(),
     timers,
     csvWatcher,
+    siem,
     async stop() {
+      // SIEM delivery first: it only reads the logstream, and a destination waiting out a backoff stops at once.
+      await siem?.stop();
       // The file being imported is sent whole (its run completed or aborted) before the consumers stop.
       await csvWatcher.stop();
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.

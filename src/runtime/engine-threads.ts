@@ -68,6 +68,8 @@ const emptyCounters = (): ConsumerCounters => ({
   deadLettered: 0,
   retries: 0,
   batches: 0,
+  actorCacheHits: 0,
+  actorCacheMisses: 0,
 });
 
 export async function startEngineThread(

@@ -60,6 +60,7 @@ try {
           },
         }).decide
       : undefined;
+  const actorCache = { hits: 0, misses: 0 };
   const consumer =
     data.topics.length === 0
       ? undefined
@@ -86,10 +87,12 @@ try {
                 : createIdentityBatchHandler({
                     settings: data.settings,
                     cacheSize: data.cacheSize,
+                    cacheStats: actorCache,
                     ...(outbound === undefined ? {} : { outbound }),
                     ...(plans === undefined ? {} : { sensitive: createSensitiveLookup(plans) }),
                   }),
           latencyOf: ['pulses'],
+          actorCache,
         });
   const relay = data.relay ? startOutboxRelay({ em: orm.em, bus, logger }) : undefined;
   const stats = setInterval(() => {

@@ -198,6 +198,13 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/service-accounts': { name: uniqueName('sa') },
       'POST /v1/connectors': { name: uniqueName('agent'), applications: [applicationName] },
       'POST /v1/schedules': { applicationId, kind: 'full', cron: '0 * * * *' },
+      'POST /v1/siem/destinations': { kind: 'kafka', name: uniqueName('siem'), format: 'ocsf', settings: {} },
+      'PUT /v1/siem/destinations/:id': {
+        kind: 'syslog',
+        name: uniqueName('siem'),
+        format: 'cef',
+        settings: { host: '127.0.0.1', port: 6514 },
+      },
       'POST /v1/applications/:applicationId/runs': { kind: 'full' },
       'POST /v1/exports/approve': { ids: [randomUUID()] },
       'POST /v1/exports/cancel': { ids: [randomUUID()] },

@@ -68,6 +68,11 @@ const documented: Record<string, Scope> = {
   'GET /v1/schedules': 'read',
   'POST /v1/schedules': 'write',
   'DELETE /v1/schedules/:id': 'write',
+  'GET /v1/siem/destinations': 'admin',
+  'POST /v1/siem/destinations': 'admin',
+  'GET /v1/siem/destinations/:id': 'admin',
+  'PUT /v1/siem/destinations/:id': 'admin',
+  'DELETE /v1/siem/destinations/:id': 'admin',
   'GET /v1/connectors': 'read',
   'POST /v1/connectors': 'admin',
   'GET /v1/connectors/:id': 'read',
@@ -155,6 +160,14 @@ describe('HTTP API on PostgreSQL (real): scopes, key rotation and recovery', () 
     });
     expect(schedule.statusCode).toBe(201);
     ids.schedule = schedule.json<{ id: string }>().id;
+    const destination = await request('POST', '/v1/siem/destinations', acme.apiKey, {
+      kind: 'kafka',
+      name: uniqueName('siem'),
+      format: 'ocsf',
+      settings: {},
+    });
+    expect(destination.statusCode).toBe(201);
+    ids.siemDestination = destination.json<{ id: string }>().id;
     acmeData.push(acme.tenantId, acme.tenantName, acme.serviceAccountId, appName, ...Object.values(ids));
   });
   afterAll(async () => {
@@ -169,6 +182,7 @@ describe('HTTP API on PostgreSQL (real): scopes, key rotation and recovery', () 
       .replace(/\/v1\/applications\/:[A-Za-z]+/, `/v1/applications/${ids.application ?? ''}`)
       .replace(/\/v1\/connectors\/:[A-Za-z]+/, `/v1/connectors/${ids.connector ?? ''}`)
       .replace(/\/v1\/schedules\/:[A-Za-z]+/, `/v1/schedules/${ids.schedule ?? ''}`)
+      .replace(/\/v1\/siem\/destinations\/:[A-Za-z]+/, `/v1/siem/destinations/${ids.siemDestination ?? ''}`)
       .replace(/\/v1\/service-accounts\/:[A-Za-z]+/, `/v1/service-accounts/${acmeKeys.get('read')?.id ?? ''}`)
       .replace(/\/v1\/plan\/versions\/:[A-Za-z]+/, '/v1/plan/versions/1')
       .replace(/:externalId/, 'uid=ada')
@@ -185,6 +199,13 @@ describe('HTTP API on PostgreSQL (real): scopes, key rotation and recovery', () 
       'POST /v1/service-accounts/:id/rotate': { overlapSeconds: 60 },
       'POST /v1/connectors': { name: uniqueName('agent'), applications: [] },
       'POST /v1/schedules': { applicationId: ids.application, kind: 'full', cron: '0 * * * *' },
+      'POST /v1/siem/destinations': { kind: 'kafka', name: uniqueName('siem'), format: 'ocsf', settings: {} },
+      'PUT /v1/siem/destinations/:id': {
+        kind: 'kafka',
+        name: uniqueName('siem'),
+        format: 'ocsf',
+        settings: {},
+      },
       'POST /v1/exports/approve': { ids: [randomUUID()] },
       'POST /v1/exports/cancel': { ids: [randomUUID()] },
       'POST /v1/joins': { applicationId: ids.application, externalId: 'uid=ada', identityId: randomUUID() },
