@@ -1,7 +1,8 @@
 // The connector framework: what each kind of application connector can do, declared once, so the engine
 // adapts to it — who starts its runs, whether the engine computes its deletions, what it can write. The
 // directory connectors run in the on-prem agent (agent/src/connectors/); file imports run in the service,
-// fed by the API or the CLI (src/connectors/file-import.ts).
+// fed by the API or the CLI (src/connectors/file-import.ts); cloud connectors run inside the engine
+// (src/connectors/in-engine-connector.ts, driven by connector-runner.ts).
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 
 export type ConnectorType = ApplicationPlan['type'];
@@ -11,9 +12,10 @@ export interface ConnectorCapabilities {
    * How its runs start: `agent` — the on-prem agent claims requested runs (schedules, the API); `upload` — a
    * file is the run: given to `POST /v1/applications/:id/imports` or `joinery import`, or dropped in the
    * application's watched folder (`csv.watch`, imported by the engine as it arrives) — so a requested run
-   * has nothing to read and fails, saying where files go; `none` — not built yet.
+   * has nothing to read and fails, saying where files go; `engine` — the engine's connector runner claims
+   * requested runs and due exports (a cloud connector); `none` — not built yet.
    */
-  runs: 'agent' | 'upload' | 'none';
+  runs: 'agent' | 'upload' | 'engine' | 'none';
   /** Full and delta imports. */
   imports: { full: boolean; delta: boolean };
   /**
@@ -37,7 +39,14 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
   ldap: directory,
   'active-directory': directory,
   csv: { runs: 'upload', imports: { full: true, delta: false }, deletions: 'engine', exports: [] },
-  scim: { runs: 'none', imports: { full: false, delta: false }, deletions: 'source', exports: [] },
+  // A SCIM full import reads every User and Group (the engine finds deletions); a delta reads what changed
+  // since the last run (meta.lastModified), which shows no deletions.
+  scim: {
+    runs: 'engine',
+    imports: { full: true, delta: true },
+    deletions: 'engine',
+    exports: ['create', 'update', 'delete', 'enable', 'disable', 'groups'],
+  },
   sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
 };
 

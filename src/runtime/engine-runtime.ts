@@ -29,6 +29,8 @@ import { createClassifier, createRules } from '../engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
 import { startCsvWatcher, type CsvWatcher } from '../connectors/csv/csv-watch.ts';
+import { startConnectorRunner, type ConnectorRunner } from '../connectors/connector-runner.ts';
+import type { SecretResolver } from '../connectors/connector-secrets.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
 import type { TopicId } from '../../kernel/contracts/messages.ts';
 
@@ -42,6 +44,8 @@ export interface Engine {
   readonly timers: TimerScheduler;
   /** The csv applications' watched folders (src/connectors/csv/csv-watch.ts). */
   readonly csvWatcher: CsvWatcher;
+  /** The in-engine connectors' runs and exports (src/connectors/connector-runner.ts). */
+  readonly connectors: ConnectorRunner;
   stop(): Promise<void>;
 }
 
@@ -63,6 +67,10 @@ export async function startEngine(deps: {
   timerIntervalMs?: number;
   /** Look at every watched folder this often instead of its csv.watch.pollSeconds (tests). */
   csvWatchPollMs?: number;
+  /** Where in-engine connectors read the secrets their plans name (env:NAME); none resolve without it. */
+  connectorSecrets?: SecretResolver;
+  /** Look for requested runs and due exports of in-engine connectors this often (default 1 s). */
+  connectorPollMs?: number;
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -241,6 +249,19 @@ export async function startEngine(deps: {
     source: `/joinery/engine/${settings.groupId}/csv-watch`,
     ...(deps.csvWatchPollMs === undefined ? {} : { pollMs: deps.csvWatchPollMs }),
   });
+  const connectors = startConnectorRunner({
+    orm,
+    bus,
+    topicPrefix: settings.topics.topicPrefix,
+    logger: deps.logger,
+    source: `/joinery/engine/${settings.groupId}/connectors`,
+    secrets:
+      deps.connectorSecrets ??
+      ((reference) => {
+        throw new Error(`secret ${reference}: this engine was started without connector secrets`);
+      }),
+    ...(deps.connectorPollMs === undefined ? {} : { pollMs: deps.connectorPollMs }),
+  });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
@@ -256,9 +277,12 @@ export async function startEngine(deps: {
     pulseLatency: () => realtime.pulseLatency(),
     timers,
     csvWatcher,
+    connectors,
     async stop() {
-      // The file being imported is sent whole (its run completed or aborted) before the consumers stop.
+      // The file being imported is sent whole (its run completed or aborted) before the consumers stop; a
+      // connector's run under way is aborted, its exports in flight are recorded.
       await csvWatcher.stop();
+      await connectors.stop();
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
       await imports.stop();
       await bulk.stop();

@@ -197,7 +197,12 @@ export function importRunMarker(run: {
  */
 export function startTestEngine(
   fixture: StreamsFixture,
-  options: Partial<Pick<Parameters<typeof startEngine>[0], 'now' | 'bus' | 'logger' | 'csvWatchPollMs'>> = {},
+  options: Partial<
+    Pick<
+      Parameters<typeof startEngine>[0],
+      'now' | 'bus' | 'logger' | 'csvWatchPollMs' | 'connectorSecrets' | 'connectorPollMs'
+    >
+  > = {},
 ): Promise<Engine> {
   return startEngine({
     bus: fixture.bus,
