@@ -159,7 +159,13 @@ function createWriter(client: ScimClient, settings: ResolvedScimSettings) {
   const writeAttributes = async (kind: ResourceKind, id: string, attributes: Attributes) => {
     const operations = toPatchOperations(kind.mapping, attributes);
     if (operations.length === 0) return;
-    if (settings.update === 'patch') return patch(kind, id, operations);
+    if (settings.update === 'patch')
+      return patch(kind, id, operations).catch((error: unknown) => {
+        // An element a filtered path names is not there (e.g. no work email yet): add it instead.
+        if (!(error instanceof ScimRequestError && error.status === 400 && error.scimType === 'noTarget'))
+          throw error;
+        return patch(kind, id, toPatchOperations(kind.mapping, attributes, { missingElements: true }));
+      });
     const path = `${kind.endpoint}/${encodeURIComponent(id)}`;
     const current = (await client.request('GET', path)).body as ScimResource;
     // meta is the service's to write.

@@ -195,15 +195,31 @@ export interface PatchOperation {
   value?: unknown;
 }
 
-/** The PATCH operations that write these attributes: replace each value, remove each null. */
+/**
+ * The PATCH operations that write these attributes: replace each value, remove each null. A value under a
+ * filter (`emails[type eq "work"].value`) is replaced where the resource holds such an element; with
+ * `missingElements`, for a resource that holds none (the service answered 400 noTarget), it is added as a
+ * new element instead, and its removal left out.
+ */
 export function toPatchOperations(
   mapping: ReadonlyMap<string, ScimPath>,
   attributes: Attributes,
+  options: { missingElements?: boolean } = {},
 ): PatchOperation[] {
   const operations: PatchOperation[] = [];
   for (const [attribute, value] of Object.entries(attributes)) {
     const path = mapping.get(attribute);
     if (path === undefined) continue;
+    if (options.missingElements === true && path.filter !== null && path.sub !== null) {
+      if (value === null) continue;
+      const prefix = path.schema === null ? '' : `${path.schema}:`;
+      operations.push({
+        op: 'add',
+        path: `${prefix}${path.attribute}`,
+        value: [{ [path.filter.attribute]: path.filter.value, [path.sub]: value }],
+      });
+      continue;
+    }
     operations.push(
       value === null ? { op: 'remove', path: path.text } : { op: 'replace', path: path.text, value },
     );
