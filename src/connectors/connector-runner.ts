@@ -241,44 +241,66 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     }
   };
 
-  /** Claims and delivers the application's due exports until none is due, `concurrency` at a time. */
+  /**
+   * Claims and delivers the application's due exports until none is due: `concurrency` workers, each taking
+   * the next claimed operation as soon as it is done with one (claims are made a few at a time, so a slow
+   * operation never holds the others back, and few leases wait unused).
+   */
   const deliverExports = async (
     application: EngineApplication,
     connector: InEngineConnector,
   ): Promise<void> => {
     const maxAttempts = application.plan.export?.maxAttempts;
-    for (;;) {
-      if (stopping.signal.aborted) return;
-      const claimed = await claimExports(deps.orm.em.fork(), {
+    const claimed: ExportInstruction[] = [];
+    let exhausted = false;
+    let claiming: Promise<void> | null = null;
+    const nextOperation = async (): Promise<ExportInstruction | undefined> => {
+      while (claimed.length === 0) {
+        if (exhausted || stopping.signal.aborted) return undefined;
+        claiming ??= claimExports(deps.orm.em.fork(), {
+          tenantId: application.tenantId,
+          applicationIds: [application.id],
+          limit: connector.concurrency * 2,
+          leaseMs,
+        })
+          .then((rows) => {
+            claimed.push(...rows);
+            if (rows.length === 0) exhausted = true;
+          })
+          .finally(() => {
+            claiming = null;
+          });
+        await claiming;
+      }
+      return claimed.shift();
+    };
+    const deliver = async (operation: ExportInstruction) => {
+      const result = await exportOne(connector, operation);
+      await recordExportResult(deps.orm.em, {
         tenantId: application.tenantId,
-        applicationIds: [application.id],
-        limit: connector.concurrency * 4,
-        leaseMs,
+        exportId: operation.exportId,
+        result,
+        ...(maxAttempts === undefined ? {} : { maxAttempts }),
       });
-      if (claimed.length === 0) return;
-      await forEachBounded(claimed, connector.concurrency, async (operation) => {
-        const result = await exportOne(connector, operation);
-        await recordExportResult(deps.orm.em, {
-          tenantId: application.tenantId,
-          exportId: operation.exportId,
-          result,
-          ...(maxAttempts === undefined ? {} : { maxAttempts }),
-        });
-        const fields = {
-          tenantId: application.tenantId,
-          applicationId: application.id,
-          exportId: operation.exportId,
-          operation: operation.operation,
-          status: result.status,
-        };
-        if (result.status === 'succeeded') log.debug(fields, 'export delivered');
-        else
-          log.warn(
-            { ...fields, code: result.code, retriable: result.retriable, reason: result.message },
-            'export failed',
-          );
-      });
-    }
+      const fields = {
+        tenantId: application.tenantId,
+        applicationId: application.id,
+        exportId: operation.exportId,
+        operation: operation.operation,
+        status: result.status,
+      };
+      if (result.status === 'succeeded') log.debug(fields, 'export delivered');
+      else
+        log.warn(
+          { ...fields, code: result.code, retriable: result.retriable, reason: result.message },
+          'export failed',
+        );
+    };
+    const worker = async () => {
+      for (let operation = await nextOperation(); operation !== undefined; operation = await nextOperation())
+        await deliver(operation);
+    };
+    await Promise.all(Array.from({ length: connector.concurrency }, worker));
   };
 
   let running: Promise<void> = Promise.resolve();
@@ -319,18 +341,6 @@ async function exportOne(connector: InEngineConnector, operation: ExportInstruct
       retriable: true,
     };
   }
-}
-
-/** Runs `work` over `items`, at most `limit` at once. */
-async function forEachBounded<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The applications of these types, each with its plan in force (the latest version of its tenant). */

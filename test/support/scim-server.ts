@@ -13,7 +13,11 @@ type Stored = Record<string, unknown> & { id: string; meta: { created: string; l
 interface Store {
   users: Map<string, Stored>;
   groups: Map<string, Stored>;
+  /** userName / displayName → id: the uniqueness check without a scan. */
+  names: { users: Map<string, string>; groups: Map<string, string> };
 }
+
+type Kind = 'users' | 'groups';
 
 interface Context {
   store: Store;
@@ -59,7 +63,7 @@ function declareResources(): void {
   declared = true;
   SCIMMY.Config.set({ patch: true, filter: { supported: true, maxResults: 1000 }, sort: true });
   const egress =
-    (kind: keyof Store) =>
+    (kind: Kind) =>
     (resource: { id?: string; filter?: { match(values: unknown[]): unknown[] } }, ctx: Context) => {
       const map = ctx.store[kind];
       if (resource.id !== undefined) {
@@ -71,14 +75,15 @@ function declareResources(): void {
       return resource.filter === undefined ? all : resource.filter.match(all);
     };
   const ingress =
-    (kind: keyof Store, unique: string) =>
+    (kind: Kind, unique: string) =>
     (resource: { id?: string }, instance: Record<string, unknown>, ctx: Context) => {
       const map = ctx.store[kind];
       const data = JSON.parse(JSON.stringify(instance)) as Record<string, unknown>;
       const name = data[unique];
-      for (const other of map.values())
-        if (other.id !== resource.id && typeof name === 'string' && other[unique] === name)
-          throw new SCIMMY.Types.Error(409, 'uniqueness', `${unique} ${name} is taken`);
+      const names = ctx.store.names[kind];
+      const holder = typeof name === 'string' ? names.get(name) : undefined;
+      if (holder !== undefined && holder !== resource.id)
+        throw new SCIMMY.Types.Error(409, 'uniqueness', `${unique} ${String(name)} is taken`);
       const existing = resource.id === undefined ? undefined : map.get(resource.id);
       if (resource.id !== undefined && existing === undefined)
         throw new SCIMMY.Types.Error(404, '', `Resource ${resource.id} not found`);
@@ -88,10 +93,16 @@ function declareResources(): void {
         id,
         meta: { created: existing?.meta.created ?? now(), lastModified: now() },
       };
+      const previous = existing?.[unique];
+      if (typeof previous === 'string') names.delete(previous);
+      if (typeof name === 'string') names.set(name, id);
       map.set(id, stored);
       return stored;
     };
-  const degress = (kind: keyof Store) => (resource: { id?: string }, ctx: Context) => {
+  const degress = (kind: Kind) => (resource: { id?: string }, ctx: Context) => {
+    const gone = resource.id === undefined ? undefined : ctx.store[kind].get(resource.id);
+    const name = gone?.[kind === 'users' ? 'userName' : 'displayName'];
+    if (typeof name === 'string') ctx.store.names[kind].delete(name);
     if (resource.id === undefined || !ctx.store[kind].delete(resource.id))
       throw new SCIMMY.Types.Error(404, '', `Resource ${String(resource.id)} not found`);
   };
@@ -131,7 +142,11 @@ function send(
 
 export async function startScimTestServer(options: { latencyMs?: number } = {}): Promise<ScimTestServer> {
   declareResources();
-  const store: Store = { users: new Map(), groups: new Map() };
+  const store: Store = {
+    users: new Map(),
+    groups: new Map(),
+    names: { users: new Map(), groups: new Map() },
+  };
   const ctx: Context = { store };
   const faults: Fault[] = [];
   const token = randomUUID();
@@ -160,6 +175,7 @@ export async function startScimTestServer(options: { latencyMs?: number } = {}):
         meta: { created: now(), lastModified: now() },
       };
       store.users.set(id, stored);
+      if (typeof data.userName === 'string') store.names.users.set(data.userName, id);
       return stored;
     },
     close: () => Promise.resolve(),
