@@ -24,6 +24,7 @@ import { loadPlugins, type PluginSet } from './plan/plugins.ts';
 import { joineryProduct } from './siem/siem-event.ts';
 import { createMetrics } from './metrics/engine-metrics.ts';
 import { topicName } from '../streams/topics.ts';
+import type { SecretResolver } from './connectors/connector-secrets.ts';
 
 export interface RunningService {
   /** The address the API listens on, e.g. http://127.0.0.1:8080 (https:// with http.tls). */
@@ -33,7 +34,12 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger,
+  /** Where in-engine connectors read the secrets their plans name as env:NAME: the CLI gives its environment. */
+  options: { connectorSecrets?: SecretResolver } = {},
+): Promise<RunningService> {
   // Before anything starts: an unreadable or mismatched certificate is one line, not a half-started service.
   const tls = serverTls(config.http.tls);
   const database = await connectDatabase(config, logger);
@@ -87,6 +93,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       ...(keyring === undefined ? {} : { masterKeys: keyring }),
       audit: config.audit,
       siem: { keyring, product: joineryProduct() },
+      ...(options.connectorSecrets === undefined ? {} : { connectorSecrets: options.connectorSecrets }),
       threads: {
         databaseUrl: database.url,
         poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),

@@ -27,11 +27,12 @@ interface RunRow {
   seen: number;
   deletions: number;
   rejected: number;
+  sent: number;
   started_at: Date;
   finished_at: Date | null;
 }
 
-const columns = sql`run_id, application_id, kind, status, reason, object_count, seen, deletions, rejected, started_at, finished_at`;
+const columns = sql`run_id, application_id, kind, status, reason, object_count, seen, deletions, rejected, sent, started_at, finished_at`;
 
 function present(row: RunRow) {
   return {
@@ -47,6 +48,8 @@ function present(row: RunRow) {
     deletions: row.deletions,
     // Rows of a file the run could not read (GET /v1/runs/:id/errors lists them).
     rejected: row.rejected,
+    // Objects an in-engine connector has read and sent so far (its progress; `seen`: those recorded).
+    sent: row.sent,
     // For a requested run: when it was requested.
     startedAt: new Date(row.started_at).toISOString(),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),

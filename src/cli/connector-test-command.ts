@@ -1,7 +1,8 @@
 // `joinery connector test <application>`: what works in an application's connection, checked from the
 // server's host, one line per check. A csv application: its settings, its watched folder, and (with a file)
 // the header and first rows read as an import would — nothing sent. A directory application: the agent
-// connector enrolled for it and when it was last seen (the server never talks LDAP itself).
+// connector enrolled for it and when it was last seen (the server never talks LDAP itself). An application
+// whose connector runs in the engine (scim): its settings and secrets, then the connector's own test().
 import { createReadStream } from 'node:fs';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
@@ -10,16 +11,13 @@ import { previewCsv } from '../connectors/csv/csv-preview.ts';
 import { csvSettingsProblems, watchSettings } from '../connectors/csv/csv-settings.ts';
 import { lookAtFolder } from '../connectors/csv/csv-watch.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
+import { describeError } from '../../kernel/errors.ts';
+import { inEngineConnectors } from '../connectors/connector-registry.ts';
+import type { SecretResolver } from '../connectors/connector-secrets.ts';
+import type { ConnectorCheck, ConnectorContext } from '../connectors/in-engine-connector.ts';
 import { findTenant } from '../tenancy/tenants.ts';
 
-export interface ConnectorCheck {
-  ok: boolean;
-  /** What was checked, e.g. "csv settings". */
-  name: string;
-  detail: string;
-  /** Lines shown under it (the first rejected rows). */
-  more?: string[];
-}
+export type { ConnectorCheck } from '../connectors/in-engine-connector.ts';
 
 /** Rows of a file read by the check: enough to see its columns and its first problems, quickly. */
 const PREVIEW_ROWS = 100;
@@ -28,7 +26,15 @@ const SHOWN_REJECTED = 5;
 
 export async function testConnector(
   em: EntityManager,
-  options: { tenant: string; application: string; file?: string; now?: Date },
+  options: {
+    tenant: string;
+    application: string;
+    file?: string;
+    now?: Date;
+    /** Where an in-engine connector's secrets (env:NAME) are read; the caller's environment. */
+    secrets?: SecretResolver;
+    fetch?: typeof fetch;
+  },
 ): Promise<ConnectorCheck[]> {
   const tenant = await findTenant(em.fork(), options.tenant);
   const k = em.fork().getKysely();
@@ -47,6 +53,32 @@ export async function testConnector(
   if (application.type === 'csv') return csvChecks(application.plan, options.application, options.file);
   if (application.type === 'ldap' || application.type === 'active-directory')
     return agentChecks(em, tenant.id, application.id, options.now ?? new Date());
+  const factory = inEngineConnectors[application.type as ApplicationPlan['type']];
+  if (factory !== undefined) {
+    if (application.plan === null)
+      return [
+        {
+          ok: false,
+          name: 'connector',
+          detail: `application ${options.application} is not in the plan in force: add it, with its ${application.type} settings, and apply the plan`,
+        },
+      ];
+    const context: ConnectorContext = {
+      secrets:
+        options.secrets ??
+        ((reference) => {
+          throw new Error(`secret ${reference} cannot be read here`);
+        }),
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    };
+    let connector;
+    try {
+      connector = factory(application.plan, context);
+    } catch (error) {
+      return [{ ok: false, name: `${application.type} settings`, detail: describeError(error) }];
+    }
+    return connector.test();
+  }
   return [
     {
       ok: false,

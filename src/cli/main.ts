@@ -29,6 +29,7 @@ import { notOpenedAdvice, resolveMasterKey, resolveMasterKeyring } from '../agen
 import { describeUnopened, rewrapTenantKeys } from '../agent-gateway/master-key-rotation.ts';
 import { rotateDataKey } from '../secrets/sensitive-values.ts';
 import { describeChecks, testConnector } from './connector-test-command.ts';
+import { secretsFrom } from '../connectors/connector-secrets.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
 
 // Development tooling, loaded only when an infra command runs: the service never needs it.
@@ -103,7 +104,8 @@ program
     process.on('SIGINT', () => {
       shutdown('SIGINT');
     });
-    running.service = await startService(settings, logger);
+    // Connectors' secrets are named in plans as env:NAME and read from this process's environment.
+    running.service = await startService(settings, logger, { connectorSecrets: secretsFrom(process.env) });
     if (stopRequested !== undefined) shutdown(stopRequested);
   });
 
@@ -334,6 +336,7 @@ connector
       const checks = await testConnector(database.orm.em, {
         tenant: options.tenant,
         application,
+        secrets: secretsFrom(process.env),
         ...(options.file === undefined ? {} : { file: options.file }),
       });
       for (const line of describeChecks(checks)) console.log(line);

@@ -1,7 +1,8 @@
 // The connector framework: what each kind of application connector can do, declared once, so the engine
 // adapts to it — who starts its runs, whether the engine computes its deletions, what it can write. The
 // directory connectors run in the on-prem agent (agent/src/connectors/); file imports run in the service,
-// fed by the API or the CLI (src/connectors/file-import.ts).
+// fed by the API or the CLI (src/connectors/file-import.ts); cloud connectors run inside the engine
+// (src/connectors/in-engine-connector.ts, driven by connector-runner.ts).
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 
 export type ConnectorType = ApplicationPlan['type'];
@@ -11,11 +12,10 @@ export interface ConnectorCapabilities {
    * How its runs start: `agent` — the on-prem agent claims requested runs (schedules, the API); `upload` — a
    * file is the run: given to `POST /v1/applications/:id/imports` or `joinery import`, or dropped in the
    * application's watched folder (`csv.watch`, imported by the engine as it arrives) — so a requested run
-   * has nothing to read and fails, saying where files go; `provider` — the source pushes each change as it
-   * happens (an identity provider provisioning into the SCIM server, src/scim-server/), so a requested run has
-   * nothing to pull and fails, saying so; `none` — not built yet.
+   * has nothing to read and fails, saying where files go; `engine` — the engine's connector runner claims
+   * requested runs and due exports (a cloud connector); `none` — not built yet.
    */
-  runs: 'agent' | 'upload' | 'provider' | 'none';
+  runs: 'agent' | 'upload' | 'engine' | 'none';
   /** Full and delta imports. */
   imports: { full: boolean; delta: boolean };
   /**
@@ -39,8 +39,15 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
   ldap: directory,
   'active-directory': directory,
   csv: { runs: 'upload', imports: { full: true, delta: false }, deletions: 'engine', exports: [] },
-  // As a source: the SCIM server (/scim/v2) takes each change an identity provider sends, deletions included.
-  scim: { runs: 'provider', imports: { full: false, delta: true }, deletions: 'source', exports: [] },
+  // As a target or a source read by the engine (a `scim:` block); an identity provider may also push into
+  // it through the SCIM server (/scim/v2, src/scim-server/), which needs no run. A SCIM full import reads every User and Group (the engine finds deletions); a delta reads what changed
+  // since the last run (meta.lastModified), which shows no deletions.
+  scim: {
+    runs: 'engine',
+    imports: { full: true, delta: true },
+    deletions: 'engine',
+    exports: ['create', 'update', 'delete', 'enable', 'disable', 'groups'],
+  },
   sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
 };
 
@@ -50,8 +57,6 @@ export function whyRunCannotStart(type: string, applicationName: string): string
   if (capabilities === undefined) return `application ${applicationName} has an unknown type "${type}"`;
   if (capabilities.runs === 'upload')
     return `application ${applicationName} (type ${type}) is imported from a file: upload it with POST /v1/applications/<id>/imports or \`joinery import ${applicationName} FILE\`, or drop it in the application's watched folder (csv.watch), which the engine imports as files arrive; a requested run has nothing to read`;
-  if (capabilities.runs === 'provider')
-    return `application ${applicationName} (type ${type}) is provisioned by its identity provider through Joinery's SCIM server (/scim/v2, with a token from POST /v1/applications/<id>/scim-tokens): each change arrives as it happens, and a requested run has nothing to pull`;
   if (capabilities.runs === 'none')
     return `application ${applicationName} (type ${type}): Joinery has no ${type} connector yet, so nothing can run its imports`;
   return undefined;

@@ -7,6 +7,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { exportClassOf, type ApplicationPlan, type AttributeSpec, type SyncPlan } from './plan.schema.ts';
 import { cronProblem } from './cron.ts';
 import { csvSettingsProblems } from '../connectors/csv/csv-settings.ts';
+import { scimSettingsProblems } from '../connectors/scim/scim-settings.ts';
 import {
   budgetEnvironment,
   compileExpression,
@@ -377,6 +378,8 @@ export function checkPlan(
     }
     for (const problem of csvSettingsProblems(application))
       problems.push({ path: at('csv', ...problem.path), message: problem.message });
+    for (const problem of scimSettingsProblems(application))
+      problems.push({ path: at('scim', ...problem.path), message: problem.message });
     application.schedules?.forEach((schedule, s) => {
       if ((schedule.everyMinutes === undefined) === (schedule.cron === undefined))
         problems.push({

@@ -188,6 +188,127 @@ export const CsvSettingsSchema = Type.Object(
 );
 export type CsvSettings = Static<typeof CsvSettingsSchema>;
 
+/** A secret named, never written, in a plan: `env:NAME` is read from the engine's environment (src/connectors/connector-secrets.ts). */
+const SecretReference = (description: string) =>
+  Type.String({ pattern: '^env:[A-Za-z_][A-Za-z0-9_]{0,127}$', maxLength: 132, description });
+
+/** SCIM attribute paths per application attribute, e.g. { mail: 'emails[type eq "work"].value' }. */
+const ScimAttributeMap = Type.Record(AttributeName, Type.String({ minLength: 1, maxLength: 512 }), {
+  ...namedKeysOnly,
+  description:
+    'Application attribute → SCIM attribute path (a, a.b, a[type eq "work"].b, or a schema URN then :a), added to and overriding the default mapping.',
+});
+
+/** How a `type: scim` application is reached and written (src/connectors/scim/, docs/connectors.md). */
+export const ScimSettingsSchema = Type.Object(
+  {
+    baseUrl: Type.String({
+      minLength: 8,
+      maxLength: 2048,
+      description: 'The SCIM service root, e.g. https://api.slack.com/scim/v2 (https, or http on loopback).',
+    }),
+    auth: Type.Object(
+      {
+        bearer: Type.Optional(SecretReference('A bearer token, as env:NAME.')),
+        oauth2: Type.Optional(
+          Type.Object(
+            {
+              tokenUrl: Type.String({ minLength: 8, maxLength: 2048 }),
+              clientId: Type.String({ minLength: 1, maxLength: 512 }),
+              clientSecret: SecretReference('The client secret, as env:NAME.'),
+              scope: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+            },
+            {
+              ...strict,
+              description: 'OAuth2 client credentials: a token fetched, and cached until it expires.',
+            },
+          ),
+        ),
+      },
+      { ...strict, description: 'Exactly one of bearer and oauth2.' },
+    ),
+    timeoutSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 300, description: 'Per request (default 30).' }),
+    ),
+    concurrency: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        description: 'Operations delivered at once, per engine process (default 4).',
+      }),
+    ),
+    pageSize: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description: 'Resources per page when importing (default 100).',
+      }),
+    ),
+    update: Type.Optional(
+      Type.Enum(['patch', 'put'], {
+        description:
+          'patch (default): PATCH the changed attributes; put: read the resource and PUT it whole.',
+      }),
+    ),
+    delete: Type.Optional(
+      Type.Enum(['delete', 'deactivate'], {
+        description: 'delete (default): DELETE the user; deactivate: set active to false instead.',
+      }),
+    ),
+    groupMembers: Type.Optional(
+      Type.Enum(['patch', 'patch-one-per-operation', 'replace'], {
+        description:
+          'patch (default): one PATCH adding and removing members; patch-one-per-operation: one member per operation; replace: the whole member list replaced.',
+      }),
+    ),
+    delta: Type.Optional(
+      Type.Enum(['lastModified', 'none'], {
+        description:
+          'lastModified (default): a delta import asks for meta.lastModified gt the last run; none: every import is full.',
+      }),
+    ),
+    users: Type.Optional(
+      Type.Object(
+        {
+          objectClass: Type.Optional(
+            Name('The object class written as SCIM Users (default: the user class).'),
+          ),
+          match: Type.Optional(
+            Type.String({
+              minLength: 0,
+              maxLength: 1024,
+              description:
+                'A SCIM filter finding an existing user before creating one, {attribute} replaced by its value (default userName eq "{userName}"); "" to never match.',
+            }),
+          ),
+          attributes: Type.Optional(ScimAttributeMap),
+        },
+        strict,
+      ),
+    ),
+    groups: Type.Optional(
+      Type.Object(
+        {
+          objectClass: Type.Optional(
+            Name('The object class written as SCIM Groups (default: the group class).'),
+          ),
+          match: Type.Optional(
+            Type.String({
+              minLength: 0,
+              maxLength: 1024,
+              description: 'Default displayName eq "{displayName}"; "" to never match.',
+            }),
+          ),
+          attributes: Type.Optional(ScimAttributeMap),
+        },
+        strict,
+      ),
+    ),
+  },
+  { ...strict, description: 'How a scim application is reached (docs/connectors.md, "SCIM 2.0").' },
+);
+export type ScimSettings = Static<typeof ScimSettingsSchema>;
+
 export const ApplicationPlanSchema = Type.Object(
   {
     name: Name('Unique in the plan.'),
@@ -293,6 +414,7 @@ export const ApplicationPlanSchema = Type.Object(
       ),
     ),
     csv: Type.Optional(CsvSettingsSchema),
+    scim: Type.Optional(ScimSettingsSchema),
     export: Type.Optional(
       Type.Object(
         {

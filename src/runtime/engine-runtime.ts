@@ -31,6 +31,8 @@ import { createClassifier, createRules } from '../engine/classify.ts';
 import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
 import { startCsvWatcher, type CsvWatcher } from '../connectors/csv/csv-watch.ts';
+import { startConnectorRunner, type ConnectorRunner } from '../connectors/connector-runner.ts';
+import type { SecretResolver } from '../connectors/connector-secrets.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
 import { createAuditBatchHandler } from '../audit/audit-consumer.ts';
 import { startAuditRetention } from '../audit/audit-retention.ts';
@@ -51,6 +53,8 @@ export interface Engine {
   readonly csvWatcher: CsvWatcher;
   /** The SIEM delivery worker (src/siem/siem-delivery.ts), when started. */
   readonly siem: SiemDelivery | undefined;
+  /** The in-engine connectors' runs and exports (src/connectors/connector-runner.ts). */
+  readonly connectors: ConnectorRunner;
   stop(): Promise<void>;
 }
 
@@ -86,6 +90,10 @@ export async function startEngine(deps: {
     refreshMs?: number;
     backoff?: BackoffPolicy;
   };
+  /** Where in-engine connectors read the secrets their plans name (env:NAME); none resolve without it. */
+  connectorSecrets?: SecretResolver;
+  /** Look for requested runs and due exports of in-engine connectors this often (default 1 s). */
+  connectorPollMs?: number;
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -345,6 +353,19 @@ export async function startEngine(deps: {
           await relay.stop();
           throw error;
         });
+  const connectors = startConnectorRunner({
+    orm,
+    bus,
+    topicPrefix: settings.topics.topicPrefix,
+    logger: deps.logger,
+    source: `/joinery/engine/${settings.groupId}/connectors`,
+    secrets:
+      deps.connectorSecrets ??
+      ((reference) => {
+        throw new Error(`secret ${reference}: this engine was started without connector secrets`);
+      }),
+    ...(deps.connectorPollMs === undefined ? {} : { pollMs: deps.connectorPollMs }),
+  });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
     'engine started',
@@ -361,11 +382,14 @@ export async function startEngine(deps: {
     timers,
     csvWatcher,
     siem,
+    connectors,
     async stop() {
       // SIEM delivery first: it only reads the logstream, and a destination waiting out a backoff stops at once.
       await siem?.stop();
-      // The file being imported is sent whole (its run completed or aborted) before the consumers stop.
+      // The file being imported is sent whole (its run completed or aborted) before the consumers stop; a
+      // connector's run under way is aborted, its exports in flight are recorded.
       await csvWatcher.stop();
+      await connectors.stop();
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
       await imports.stop();
       await bulk.stop();

@@ -15,6 +15,7 @@ import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { startScimTestServer, type ScimTestServer } from '../support/scim-server.ts';
 
 interface Result {
   code: number | null;
@@ -26,11 +27,13 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
   let database: TestDatabase;
   let orm: MikroORM;
   let tenantId = '';
+  let scim: ScimTestServer;
   const directory = mkdtempSync(join(tmpdir(), 'joinery-connector-test-'));
   const dropFolder = join(directory, 'drop');
 
   beforeAll(async () => {
     mkdirSync(dropFolder);
+    scim = await startScimTestServer();
     database = await createTestDatabase();
     orm = await openDatabase({ url: database.url, poolSize: 2, logger: silentLogger });
     await migrate(orm);
@@ -70,6 +73,11 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
         '    type: scim',
         '    objectClasses:',
         '      user: { attributes: { userName: {} } }',
+        '  - name: slack',
+        '    type: scim',
+        '    objectClasses:',
+        '      user: { attributes: { userName: {}, givenName: {} } }',
+        `    scim: { baseUrl: '${scim.url}', auth: { bearer: env:SLACK_SCIM_TOKEN }, update: put }`,
       ].join('\n'),
     });
     const directoryId = applied.applications.find((application) => application.name === 'directory')?.id;
@@ -84,9 +92,11 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
   afterAll(async () => {
     await orm.close();
     await database.drop();
+    await scim.close();
     rmSync(directory, { recursive: true, force: true });
   });
 
+  let environment: Record<string, string> = {};
   const joinery = async (...args: string[]): Promise<Result> => {
     const child = spawn(process.execPath, [join(projectRoot, 'src/cli/main.ts'), ...args], {
       cwd: tmpdir(),
@@ -95,6 +105,7 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
         HOME: process.env.HOME ?? '/root',
         DATABASE_URL: database.url,
         JOINERY_LOG_LEVEL: 'warn',
+        ...environment,
       },
     });
     let stdout = '';
@@ -167,11 +178,30 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
     expect(none.stdout).toMatch(/^FAIL {2}agent connector: none reads this application: create one/);
   });
 
-  it('says a scim application has no connector yet', async () => {
+  it('says what a scim application without settings needs', async () => {
     const result = await test('crm');
     expect(result.code).toBe(1);
-    expect(result.stdout.trim()).toBe(
-      'FAIL  connector: no connector yet: Joinery cannot read a scim application (a requested run fails, saying so)',
+    expect(result.stdout.trim()).toMatch(
+      /^FAIL {2}scim settings: application crm has no scim settings: add scim: \{ baseUrl: <the SCIM service root>, auth: \{ bearer: env:<variable> \} \} to it in the plan$/,
     );
+  });
+
+  it('checks a scim application against its SCIM service: its token, PATCH and filter support, its users', async () => {
+    environment = { SLACK_SCIM_TOKEN: 'wrong' };
+    const refused = await test('slack');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^FAIL {2}Users: GET \/scim\/v2\/Users answered 401/m);
+    expect(refused.stdout).not.toContain('wrong');
+
+    scim.seedUser({ userName: 'ada@example.org' });
+    environment = { SLACK_SCIM_TOKEN: scim.token };
+    const good = await test('slack');
+    expect(good.stdout.trim().split('\n')).toEqual([
+      `ok    scim settings: ${scim.url}, bearer token (secret found), update by PUT, delete by delete, group members by patch`,
+      'ok    service provider config: PATCH supported, filter supported',
+      'ok    Users: readable (1 users), written as object class user',
+    ]);
+    expect(good.code).toBe(0);
+    environment = {};
   });
 });

@@ -198,7 +198,10 @@ export function importRunMarker(run: {
 export function startTestEngine(
   fixture: StreamsFixture,
   options: Partial<
-    Pick<Parameters<typeof startEngine>[0], 'now' | 'bus' | 'logger' | 'csvWatchPollMs' | 'masterKeys'>
+    Pick<
+      Parameters<typeof startEngine>[0],
+      'now' | 'bus' | 'logger' | 'csvWatchPollMs' | 'connectorSecrets' | 'connectorPollMs' | 'masterKeys'
+    >
   > = {},
 ): Promise<Engine> {
   return startEngine({
