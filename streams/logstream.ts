@@ -2,7 +2,7 @@
 // uses to say what it decided (joinery.log.v1, docs/audit.md). A stage collects its batch's events and
 // writes them with the batch's other outbox rows (one outbox insert per batch).
 import type { AttributeValue, Attributes } from '../kernel/contracts/identity-events.ts';
-import { MASKED_VALUE, type LogEvent } from '../kernel/contracts/messages.ts';
+import { MASKED_VALUE, isSealedValue, type LogEvent } from '../kernel/contracts/messages.ts';
 import { outboxMessage, type OutboxRow } from './outbox.ts';
 
 /** Where a stage's events go: the logstream topic's broker-side name, and the stage's ce_source. */
@@ -60,7 +60,8 @@ export function attributeChanges(
     const old = before[attribute];
     const value = after[attribute];
     if (same(old, value)) continue;
-    const masked = sensitive.has(attribute);
+    // A sealed value (src/secrets/) is masked whatever the plan in force says of its attribute.
+    const masked = sensitive.has(attribute) || isSealedValue(old) || isSealedValue(value);
     changes.push({
       attribute,
       ...(old === undefined ? {} : { old: masked ? MASKED_VALUE : shortened(old) }),

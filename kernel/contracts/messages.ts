@@ -196,6 +196,14 @@ export type LogOutcome = (typeof logOutcomes)[number];
 /** A value written to the logstream in place of an attribute a plan marks sensitive. */
 export const MASKED_VALUE = '***';
 
+/** How a sensitive value sealed at rest begins (src/secrets/sensitive-values.ts): never shown, always masked. */
+export const SEALED_VALUE_PREFIX = 'jny:sealed:v1:';
+
+/** Whether a value is a sealed sensitive value. */
+export function isSealedValue(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith(SEALED_VALUE_PREFIX);
+}
+
 export const AttributeChangeSchema = Type.Object(
   {
     attribute: Type.String({ minLength: 1, maxLength: 256 }),

@@ -23,6 +23,7 @@ import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
 import type { SecretResolver } from './connector-secrets.ts';
 import type { ConnectorContext, InEngineConnector } from './in-engine-connector.ts';
+import type { SensitiveValues } from '../secrets/sensitive-values.ts';
 
 export interface ConnectorRunnerDeps {
   orm: MikroORM;
@@ -39,6 +40,8 @@ export interface ConnectorRunnerDeps {
   pollMs?: number;
   /** How long a claimed export is this process's before another may claim it again (default 2 min). */
   exportLeaseMs?: number;
+  /** Opens sensitive attribute values (sealed at rest) for the connector alone; none: sent as stored. */
+  sensitiveValues?: SensitiveValues;
 }
 
 export interface ConnectorRunner {
@@ -275,7 +278,10 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       return claimed.shift();
     };
     const deliver = async (operation: ExportInstruction) => {
-      const result = await exportOne(connector, operation);
+      const result = await exportOne(
+        connector,
+        await opened(deps.sensitiveValues, application.tenantId, operation),
+      );
       await recordExportResult(deps.orm.em, {
         tenantId: application.tenantId,
         exportId: operation.exportId,
@@ -326,6 +332,19 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       await running;
       await Promise.allSettled([...runChains.values(), ...delivering.values()]);
     },
+  };
+}
+
+/** The operation with its sensitive values opened: they are sealed at rest, and only the connector sees them. */
+async function opened(
+  sensitiveValues: SensitiveValues | undefined,
+  tenantId: string,
+  operation: ExportInstruction,
+): Promise<ExportInstruction> {
+  if (sensitiveValues === undefined || operation.attributes === undefined) return operation;
+  return {
+    ...operation,
+    attributes: (await sensitiveValues.forTenant(tenantId)).openAttributes(operation.attributes),
   };
 }
 

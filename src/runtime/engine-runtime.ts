@@ -365,6 +365,9 @@ export async function startEngine(deps: {
         throw new Error(`secret ${reference}: this engine was started without connector secrets`);
       }),
     ...(deps.connectorPollMs === undefined ? {} : { pollMs: deps.connectorPollMs }),
+    ...(deps.masterKeys === undefined
+      ? {}
+      : { sensitiveValues: createSensitiveValues({ keyring: deps.masterKeys, em: orm.em }) }),
   });
   log.info(
     { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },

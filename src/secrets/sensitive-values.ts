@@ -16,7 +16,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { AttributeValue, Attributes } from '../../kernel/contracts/identity-events.ts';
-import { MASKED_VALUE } from '../../kernel/contracts/messages.ts';
+import { MASKED_VALUE, SEALED_VALUE_PREFIX, isSealedValue } from '../../kernel/contracts/messages.ts';
 import { ConfigError } from '../../kernel/errors.ts';
 import {
   notOpenedAdvice,
@@ -25,16 +25,14 @@ import {
   type MasterKeyring,
 } from '../agent-gateway/master-key.ts';
 
-const PREFIX = 'jny:sealed:v1:';
+const PREFIX = SEALED_VALUE_PREFIX;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** How long a process seals with the data key version it loaded before looking for a newer one. */
 const KEY_CACHE_TTL_MS = 60_000;
 
 /** Whether a stored value is sealed. */
-export function isSealed(value: unknown): value is string {
-  return typeof value === 'string' && value.startsWith(PREFIX);
-}
+export const isSealed = isSealedValue;
 
 /** The attributes with every sealed value shown as `***`: what the API and logs may show. */
 export function maskSealed(attributes: Attributes): Attributes;

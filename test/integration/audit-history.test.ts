@@ -3,6 +3,7 @@
 // and its result reported — and then the API asked what happened to the person: the import, the join with
 // its rule, the attribute changes old → new (the sensitive salary masked) and the export, page by page,
 // filtered, as CSV and JSON lines; another tenant's key sees none of it; a redelivered event is stored once.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { buildApp, type App } from '../../src/api/app.ts';
@@ -47,7 +48,7 @@ describe('audit history (real Kafka and PostgreSQL)', () => {
     '    type: csv',
     '    createsIdentities: true',
     '    objectClasses:',
-    '      worker: { attributes: { WorkerID: {}, FirstName: {}, Salary: {} } }',
+    '      worker: { attributes: { WorkerID: {}, FirstName: {}, Salary: { sensitive: true } } }',
     '    csv: { externalId: WorkerID }',
     '    inbound:',
     '      - { vault: employeeId, from: WorkerID, authority: 100 }',
@@ -88,7 +89,7 @@ describe('audit history (real Kafka and PostgreSQL)', () => {
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
-    engine = await startTestEngine(fixture);
+    engine = await startTestEngine(fixture, { masterKeys: { current: randomBytes(32), previous: [] } });
     app = await buildApp({
       orm: fixture.orm,
       readiness: createReadiness({}),
