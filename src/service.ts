@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config/config.schema.ts';
 import { buildApp, type App } from './api/app.ts';
+import { streamTokenKey } from './live/stream-tokens.ts';
 import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState } from './storage/database.ts';
 import { connectDatabase, type ConnectedDatabase } from './storage/connect-database.ts';
@@ -122,6 +123,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       bus,
       limits: config.limits,
       trustProxy: config.http.trustProxy,
+      live: { tokenKey: streamTokenKey(masterKey) },
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

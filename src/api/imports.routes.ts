@@ -8,6 +8,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { ImportAbortedError, RequestRefusedError, UnavailableError } from '../../kernel/errors.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { fileApplication, importFile } from '../connectors/file-import.ts';
+import { runStreamUrl } from './streams.routes.ts';
 
 /** The largest file accepted (bytes); a larger one is refused as it arrives (413). */
 export const MAX_IMPORT_FILE_BYTES = 4 * 1024 ** 3;
@@ -70,7 +71,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{
         throw new ImportAbortedError(`the file import stopped: ${result.reason ?? 'unknown reason'}`, {
           details: { ...result },
         });
-      return reply.status(202).send(result);
+      return reply.status(202).send({ ...result, streamUrl: runStreamUrl(result.runId) });
     },
   );
 };

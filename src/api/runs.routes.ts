@@ -15,6 +15,7 @@ import { topicName } from '../../streams/topics.ts';
 import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, page, pageSize } from './pagination.ts';
 import { requireApplication } from './tenant-resources.ts';
 import { whyRunCannotStart } from '../connectors/connector.ts';
+import { runStreamUrl } from './streams.routes.ts';
 
 interface RunRow {
   run_id: string;
@@ -49,6 +50,8 @@ function present(row: RunRow) {
     // For a requested run: when it was requested.
     startedAt: new Date(row.started_at).toISOString(),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+    // Its live stream (docs/live.md): open it with a token from POST /v1/streams/tokens.
+    streamUrl: runStreamUrl(row.run_id),
   };
 }
 
