@@ -26,6 +26,7 @@ import { connectorRoutes } from './connectors.routes.ts';
 import { agentChannelRoutes } from './agent-channel.routes.ts';
 import { importRoutes } from './imports.routes.ts';
 import websocket from '@fastify/websocket';
+import { viewerRoutes } from './viewer.routes.ts';
 import { streamSocketRoutes, streamTokenRoutes, type LiveStreams } from './streams.routes.ts';
 import { createLogstreamHub, type HubLimits } from '../live/logstream-hub.ts';
 import { createStreamTokens, streamTokenKey } from '../live/stream-tokens.ts';
@@ -126,6 +127,7 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onClose', () => planChecks.close());
 
   await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(viewerRoutes);
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
     deps.agents ??
