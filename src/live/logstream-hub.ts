@@ -208,7 +208,7 @@ export function createLogstreamHub(options: {
   return {
     limits,
 
-    /** Starts the consumer (reading from the topic's end); resolves once it has its partitions. */
+    /** Starts the consumer (reading from the topic's end); see ready() for when it has its partitions. */
     start(): Promise<void> {
       starting ??= (async () => {
         consumer = await startSupervisedConsumer({
@@ -225,9 +225,16 @@ export function createLogstreamHub(options: {
             markRunning();
           },
         });
-        await running;
+        // Closed while it started: stop what just started.
+        if (closed) await consumer.stop();
       })();
       return starting;
+    },
+
+    /** Resolves once the consumer has its partitions (Kafka: joined its group). */
+    async ready(): Promise<void> {
+      await this.start();
+      await running;
     },
 
     /** Why this socket may not open (caps), or undefined. */
@@ -357,7 +364,12 @@ export function createLogstreamHub(options: {
       closed = true;
       clearInterval(progressTimer);
       clearInterval(flushTimer);
-      await consumer?.stop();
+      // A start under way finishes first (and stops itself, seeing closed); a failed one has nothing to stop.
+      const started = await starting?.then(
+        () => true,
+        () => false,
+      );
+      if (started === true) await consumer?.stop();
     },
   };
 }

@@ -55,7 +55,7 @@ async function liveApp(fixture: StreamsFixture, tokenKey: Buffer): Promise<{ app
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await app.liveStreams.hub?.start();
+  await app.liveStreams.hub?.ready();
   return { app, base: `ws://127.0.0.1:${String(port)}` };
 }
 
@@ -201,6 +201,7 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     );
     first.socket.close();
     await first.closed;
+    const consumedBefore = app.liveStreams.hub?.stats().consumed ?? 0;
     // Produced while no one listens.
     await produceLogEvents(
       fixture,
@@ -209,7 +210,7 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
       ),
     );
     await waitFor('the hub to consume the 40', async () =>
-      (app.liveStreams.hub?.stats().consumed ?? 0) > 0 ? true : undefined,
+      (app.liveStreams.hub?.stats().consumed ?? 0) >= consumedBefore + 40 ? true : undefined,
     );
     const again = await connectStream(await url(`&stage=admin&lastEventId=${thirtieth.id}`));
     await again.until('resumed', (frame) => frame.type === 'resumed');

@@ -59,7 +59,7 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     base = `http://127.0.0.1:${String(typeof address === 'object' && address !== null ? address.port : 0)}`;
-    await app.liveStreams.hub?.start();
+    await app.liveStreams.hub?.ready();
     const applied = await applyPlan(fixture.orm.em, {
       tenantId: fixture.tenantId,
       sourceName: 'plan.yaml',
