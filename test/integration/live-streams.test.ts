@@ -253,6 +253,9 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     // The queue's bytes, a drop notice per hole, and what ws holds past the high-water mark (one frame).
     expect(worst).toBeLessThanOrEqual(limits.maxBytes + limits.maxEvents * 96 + limits.highWaterBytes + 8192);
     expect(held.some((queue) => queue.dropped > 0)).toBe(true);
+    console.log(
+      `[live-streams ${busKind}] a client that stopped reading: at most ${String(worst)} bytes held for it, ${String(Math.max(...held.map((queue) => queue.dropped)))} of ${String(total)} events dropped`,
+    );
 
     slow.socket.resume();
     await waitFor('every event delivered or counted as dropped', async () => {
