@@ -10,6 +10,7 @@ export default tseslint.config(
       '.joinery/**',
       'coverage/**',
       'dist/**',
+      'viewer/dist/**',
       '.dependency-cruiser.cjs',
     ],
   },

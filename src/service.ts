@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config/config.schema.ts';
 import { buildApp, type App } from './api/app.ts';
+import { streamTokenKey } from './live/stream-tokens.ts';
 import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState } from './storage/database.ts';
 import { connectDatabase, type ConnectedDatabase } from './storage/connect-database.ts';
@@ -156,6 +157,7 @@ export async function startService(
       trustProxy: config.http.trustProxy,
       siemKeyring: keyring,
       metrics: { scrape: () => metrics.scrape(), contentType: metrics.registry.contentType },
+      live: { tokenKey: streamTokenKey(masterKey) },
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

@@ -31,6 +31,10 @@ export async function startSupervisedConsumer(options: {
   /** Partitions in flight at once. */
   concurrency: number;
   eachBatch: (payload: BusBatchPayload) => Promise<void>;
+  /** Where a partition without a committed offset starts; true (its first message) unless false (its end). */
+  fromBeginning?: boolean;
+  /** Called each time the consumer has its partitions (Kafka: joined its group; embedded: running). */
+  onRunning?: () => void;
 }): Promise<SupervisedConsumer> {
   const { bus, log } = options;
   let consumer: BusConsumer | undefined;
@@ -56,6 +60,7 @@ export async function startSupervisedConsumer(options: {
     });
     // Back in business only once it has joined its group: a start whose join fails crashes again.
     created.on?.('consumer.group_join', () => {
+      if (created === consumer) options.onRunning?.();
       if (created !== consumer || restarts === 0) return;
       log.info({ restarts }, 'consumer joined its group again');
       restarts = 0;
@@ -69,7 +74,9 @@ export async function startSupervisedConsumer(options: {
     await created.connect();
     if (await stopped()) return;
     // kafkajs gives up at once when the broker does not list a topic created a moment ago: tried again.
-    await retryTransient(() => created.subscribe({ topics: [...options.topics], fromBeginning: true }));
+    await retryTransient(() =>
+      created.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true }),
+    );
     if (await stopped()) return;
     // Several partitions in flight: one batch's transaction commits while the next is computed.
     await created.run({
@@ -77,6 +84,8 @@ export async function startSupervisedConsumer(options: {
       partitionsConsumedConcurrently: options.concurrency,
       eachBatch: options.eachBatch,
     });
+    // The embedded bus has no group events: its run() returns once the partitions are assigned.
+    if (created.on === undefined) options.onRunning?.();
     await stopped();
   };
   const isStopping = (): boolean => stopping;

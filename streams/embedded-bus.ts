@@ -177,6 +177,8 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
   const memberId = randomUUID();
   const log = options.logger.child({ component: 'embedded-bus', group: options.groupId });
   let topics: string[] = [];
+  /** Where a partition the group has no offset for starts: its first message, or (like Kafka's latest) its end. */
+  let fromBeginning = true;
   const state = { running: false };
   const isRunning = (): boolean => state.running;
   let loop: Promise<void> | undefined;
@@ -228,7 +230,17 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
       const committed = new Map(
         rows.map((row) => [`${row.topic}\u0000${String(row.partition)}`, BigInt(row.next_offset)]),
       );
-      for (const slot of gained) positions.set(slot, committed.get(slot) ?? 0n);
+      const ends = fromBeginning
+        ? new Map<string, bigint>()
+        : new Map(
+            (
+              await sql<{ topic: string; partition: number; next_offset: string }>`
+                select topic, partition, next_offset from bus_partition where topic = any(${topics}::text[])`.execute(
+                k(),
+              )
+            ).rows.map((row) => [`${row.topic}\u0000${String(row.partition)}`, BigInt(row.next_offset)]),
+          );
+      for (const slot of gained) positions.set(slot, committed.get(slot) ?? ends.get(slot) ?? 0n);
       log.debug({ member: memberId, partitions: assigned.size }, 'partitions assigned');
     }
   };
@@ -294,6 +306,7 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
     async connect() {},
     async subscribe(subscription) {
       topics = subscription.topics;
+      fromBeginning = subscription.fromBeginning ?? false;
     },
     async run({ eachBatch, partitionsConsumedConcurrently = 1 }) {
       state.running = true;

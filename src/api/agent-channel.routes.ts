@@ -1,7 +1,7 @@
 // The agents' side of the API, not authenticated by API key: enrolment with a connector's one-time client
 // key, and the channel (a WebSocket the agent opens; it proves itself by signing the server's nonce).
-// @fastify/websocket routes the upgrade through Fastify, so hooks, logging and close() apply to it too.
-import websocket from '@fastify/websocket';
+// @fastify/websocket (registered once, by buildApp) routes the upgrade through Fastify, so hooks, logging
+// and close() apply to it too.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import {
@@ -22,20 +22,6 @@ export const agentChannelRoutes: FastifyPluginAsyncTypebox<{
   /** Absent when the API has no bus to produce to: the channel then answers 503. */
   gateway: AgentGateway | undefined;
 }> = async (app, options) => {
-  await app.register(websocket, {
-    options: { maxPayload: options.channel.maxFrameBytes },
-    // Frames being handled finish (and are acknowledged) before the sockets close.
-    preClose: async () => {
-      await options.gateway?.close();
-      for (const client of app.websocketServer.clients) client.close(1001, 'the API is shutting down');
-      await new Promise<void>((resolve) => {
-        app.websocketServer.close(() => {
-          resolve();
-        });
-      });
-    },
-  });
-
   app.post(
     '/enrol',
     {

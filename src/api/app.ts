@@ -31,6 +31,11 @@ import { handleScimError, scimRoutes } from '../scim-server/scim.routes.ts';
 import { siemRoutes } from './siem.routes.ts';
 import { metricsRoutes, type MetricsSource } from './metrics.routes.ts';
 import type { MasterKeyring } from '../agent-gateway/master-key.ts';
+import websocket from '@fastify/websocket';
+import { viewerRoutes } from './viewer.routes.ts';
+import { streamSocketRoutes, streamTokenRoutes, type LiveStreams } from './streams.routes.ts';
+import { createLogstreamHub, type HubLimits } from '../live/logstream-hub.ts';
+import { createStreamTokens, streamTokenKey } from '../live/stream-tokens.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
 import type { PluginSet } from '../plan/plugins.ts';
@@ -75,6 +80,11 @@ export interface AppDeps {
     /** Start a check thread now rather than at the first plan (the service does). */
     warm?: boolean;
   };
+  /**
+   * Live streams: the key stream tokens are signed with (the service derives it from the master key, so
+   * every process accepts every process's tokens; random per app when absent) and the hub's limits.
+   */
+  live?: { tokenKey?: Buffer; limits?: Partial<HubLimits> };
   /** Certificate and key (http.tls, read by serverTls()): the API, and the agent channel, then serve TLS only. */
   tls?: ServerTls;
   /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
@@ -134,10 +144,52 @@ export async function buildApp(deps: AppDeps) {
 
   await app.register(healthRoutes, { readiness: deps.readiness });
   if (deps.metrics !== undefined) await app.register(metricsRoutes, { metrics: deps.metrics });
+  await app.register(viewerRoutes);
   await app.register(schemaRoutes, { prefix: '/v1/schemas' });
   const agents =
     deps.agents ??
     createAgentServices({ orm: deps.orm, logger: deps.logger, bus: undefined, settings: undefined });
+  const topicPrefix = deps.topicPrefix ?? 'joinery.';
+  // Live streams: one logstream consumer per process (when the app has the bus), fanned out to sockets.
+  const live: LiveStreams = {
+    tokens: createStreamTokens({ key: deps.live?.tokenKey ?? streamTokenKey(undefined) }),
+    hub:
+      deps.bus === undefined
+        ? undefined
+        : createLogstreamHub({
+            bus: deps.bus,
+            orm: deps.orm,
+            logger: deps.logger,
+            topicPrefix,
+            limits: {
+              socketsPerTenant: limits.streamSocketsPerTenant,
+              socketsPerAddress: limits.streamSocketsPerAddress,
+              ...deps.live?.limits,
+            },
+          }),
+  };
+  app.decorate('liveStreams', live);
+  // Started beside the API, not before it: a stream opened meanwhile gets events once the consumer runs.
+  app.addHook('onReady', async () => {
+    live.hub?.start().catch((error: unknown) => {
+      app.log.error({ err: error }, 'the logstream consumer of live streams did not start');
+    });
+  });
+  // One WebSocket server for the agent channel and live streams: each route limits its own frames.
+  await app.register(websocket, {
+    options: { maxPayload: agents.channel.maxFrameBytes },
+    // Frames being handled finish (and are acknowledged) before the sockets close.
+    preClose: async () => {
+      await agents.gateway?.close();
+      await live.hub?.close();
+      for (const client of app.websocketServer.clients) client.close(1001, 'the API is shutting down');
+      await new Promise<void>((resolve) => {
+        app.websocketServer.close(() => {
+          resolve();
+        });
+      });
+    },
+  });
   await app.register(agentChannelRoutes, { prefix: '/v1/agent', orm: deps.orm, ...agents });
   // The SCIM 2.0 server: its own tokens (one scim application each) and error shape (docs/scim-server.md).
   await app.register(scimRoutes, {
@@ -147,6 +199,7 @@ export async function buildApp(deps: AppDeps) {
     failedAuthentication: limits.failedAuthentication,
     now: deps.now ?? (() => new Date()),
   });
+  await app.register(streamSocketRoutes, { prefix: '/v1', live, orm: deps.orm });
   await app.register(
     async (api) => {
       await api.register(authenticationPlugin, {
@@ -162,7 +215,6 @@ export async function buildApp(deps: AppDeps) {
         prefix: '/service-accounts',
         now: deps.now ?? (() => new Date()),
       });
-      const topicPrefix = deps.topicPrefix ?? 'joinery.';
       await api.register(planRoutes, { prefix: '/plan', checks: planChecks, topicPrefix });
       await api.register(identityRoutes, { prefix: '/identities', topicPrefix });
       await api.register(identitySearchRoutes, { prefix: '/identities' });
@@ -175,6 +227,7 @@ export async function buildApp(deps: AppDeps) {
       await api.register(exportRoutes, { prefix: '/exports', topicPrefix });
       await api.register(runRoutes, { topicPrefix });
       await api.register(auditRoutes);
+      await api.register(streamTokenRoutes, { live });
       await api.register(importRoutes, { bus: deps.bus, topicPrefix });
       await api.register(scimTokenRoutes);
       await api.register(scheduleRoutes, { prefix: '/schedules' });
@@ -189,6 +242,13 @@ export async function buildApp(deps: AppDeps) {
     { prefix: '/v1' },
   );
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The live streams' tokens and logstream hub (tests wait for the hub to run). */
+    liveStreams: LiveStreams;
+  }
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

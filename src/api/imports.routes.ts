@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { ImportAbortedError, RequestRefusedError, UnavailableError } from '../../kernel/errors.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { fileApplication, importFile } from '../connectors/file-import.ts';
+import { runStreamUrl } from './streams.routes.ts';
 
 /** The largest file accepted (bytes); a larger one is refused as it arrives (413). */
 export const MAX_IMPORT_FILE_BYTES = 4 * 1024 ** 3;
@@ -71,7 +72,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{
         throw new ImportAbortedError(`the file import stopped: ${result.reason ?? 'unknown reason'}`, {
           details: { ...result },
         });
-      return reply.status(202).send(result);
+      return reply.status(202).send({ ...result, streamUrl: runStreamUrl(result.runId) });
     },
   );
 };

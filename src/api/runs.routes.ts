@@ -16,6 +16,7 @@ import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, page, pageSize } fr
 import { requireApplication } from './tenant-resources.ts';
 import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
 import { whyRunCannotStart } from '../connectors/connector.ts';
+import { runStreamUrl } from './streams.routes.ts';
 
 interface RunRow {
   run_id: string;
@@ -53,6 +54,8 @@ function present(row: RunRow) {
     // For a requested run: when it was requested.
     startedAt: new Date(row.started_at).toISOString(),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+    // Its live stream (docs/live.md): open it with a token from POST /v1/streams/tokens.
+    streamUrl: runStreamUrl(row.run_id),
   };
 }
 

@@ -50,6 +50,16 @@ export const LimitsSchema = Type.Object(
       minimum: 1,
       description: "Most authenticated agent channel WebSockets of one tenant's connectors.",
     }),
+    streamSocketsPerTenant: Type.Integer({
+      default: 64,
+      minimum: 1,
+      description: 'Most live stream WebSockets (GET /v1/streams) open for one tenant on one API process.',
+    }),
+    streamSocketsPerAddress: Type.Integer({
+      default: 32,
+      minimum: 1,
+      description: 'Most live stream WebSockets open from one source address on one API process.',
+    }),
     agentUnauthenticatedBytes: Type.Integer({
       default: 65_536,
       minimum: 4096,

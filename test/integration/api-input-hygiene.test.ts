@@ -224,6 +224,7 @@ describe('HTTP API input hygiene (real PostgreSQL): hostile input answers 4xx in
       'POST /v1/applications/:applicationId/rejoin',
       // A file, streamed: its rows are checked by the CSV reader (csv-reader tests), not as JSON.
       'POST /v1/applications/:applicationId/imports',
+      'POST /v1/streams/tokens',
       'POST /v1/runs/:id/release',
       'POST /v1/runs/:id/discard',
       'POST /v1/connectors/:id/revoke',

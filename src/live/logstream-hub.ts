@@ -1,0 +1,376 @@
+// One consumer of the logstream topic per process, fanned out to every live stream socket of the process:
+// a socket is a subscriber with a filter and a bounded queue (socket-queue.ts), so a slow client costs a
+// bounded amount of memory and never holds the consumer. Recent events stay in a ring for reconnects.
+// A run's counters come from the database (run-progress.ts), read for all watched runs at once and sent
+// only when they changed: at most every 250 ms, coalesced, whatever the event rate.
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { describeError } from '../../kernel/errors.ts';
+import type { Bus, BusBatchPayload } from '../../streams/bus.ts';
+import { decodeMessage } from '../../streams/cloudevents.ts';
+import { startSupervisedConsumer, type SupervisedConsumer } from '../../streams/consumer-supervisor.ts';
+import { topicName } from '../../streams/topics.ts';
+import type { LogEvent } from '../../kernel/contracts/messages.ts';
+import { createEventRing, type RingEntry } from './event-ring.ts';
+import { finalRunStatuses, readJoinCounts, readRuns, type JoinCounts } from './run-progress.ts';
+import { createSocketQueue, type SocketQueue, type SocketQueueLimits } from './socket-queue.ts';
+import { matchesFilter } from './stream-filter.ts';
+import type { RunProgress, StreamFilter, StreamFrame } from './stream-messages.ts';
+
+export interface HubLimits extends SocketQueueLimits {
+  /** Events kept for reconnects, and their bytes. */
+  ringEvents: number;
+  ringBytes: number;
+  socketsPerTenant: number;
+  socketsPerAddress: number;
+  /** The largest frame a client may send (it has nothing to say beyond a ping). */
+  maxInboundFrameBytes: number;
+  /** How often watched runs' counters are read. */
+  progressIntervalMs: number;
+  /** How often a running run's join counts are read (they scan the application's objects). */
+  joinCountsIntervalMs: number;
+}
+
+export const defaultHubLimits: HubLimits = {
+  maxEvents: 2000,
+  maxBytes: 1024 * 1024,
+  highWaterBytes: 256 * 1024,
+  ringEvents: 20_000,
+  ringBytes: 32 * 1024 * 1024,
+  socketsPerTenant: 64,
+  socketsPerAddress: 32,
+  maxInboundFrameBytes: 1024,
+  progressIntervalMs: 250,
+  joinCountsIntervalMs: 2000,
+};
+
+interface Subscriber {
+  tenantId: string;
+  address: string;
+  filter: StreamFilter;
+  socket: WebSocket;
+  queue: SocketQueue;
+  /** False until the snapshot is sent: events queue behind it. */
+  open: boolean;
+}
+
+interface WatchedRun {
+  tenantId: string;
+  applicationId: string;
+  subscribers: Set<Subscriber>;
+  lastFrame: string | undefined;
+  join: JoinCounts | null;
+  joinReadAt: number;
+  final: boolean;
+}
+
+const FLUSH_INTERVAL_MS = 50;
+
+export function createLogstreamHub(options: {
+  bus: Bus;
+  orm: MikroORM;
+  logger: Logger;
+  topicPrefix: string;
+  limits?: Partial<HubLimits>;
+}) {
+  const limits: HubLimits = { ...defaultHubLimits, ...options.limits };
+  const log = options.logger.child({ component: 'logstream-hub' });
+  const topic = topicName({ topicPrefix: options.topicPrefix }, 'logstream');
+  const ring = createEventRing({ maxEvents: limits.ringEvents, maxBytes: limits.ringBytes });
+  const byTenant = new Map<string, Set<Subscriber>>();
+  const byAddress = new Map<string, number>();
+  const pending = new Set<Subscriber>();
+  const runs = new Map<string, WatchedRun>();
+  let consumer: SupervisedConsumer | undefined;
+  let starting: Promise<void> | undefined;
+  let markRunning: () => void = () => undefined;
+  const running = new Promise<void>((resolve) => {
+    markRunning = resolve;
+  });
+  let closed = false;
+  let polling = false;
+  let consumed = 0;
+
+  const flush = (subscriber: Subscriber): void => {
+    if (!subscriber.open || subscriber.socket.readyState !== subscriber.socket.OPEN) return;
+    if (subscriber.queue.flush()) pending.add(subscriber);
+    else pending.delete(subscriber);
+  };
+
+  const deliver = (entry: RingEntry): void => {
+    const subscribers = byTenant.get(entry.event.tenantId);
+    if (subscribers === undefined) return;
+    for (const subscriber of subscribers) {
+      if (!matchesFilter(subscriber.tenantId, subscriber.filter, entry.event)) continue;
+      subscriber.queue.push(entry.id, entry.frame);
+      flush(subscriber);
+    }
+  };
+
+  // Nothing is committed: a new process starts at the topic's end, and its ring fills from there.
+  const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
+    for (const message of batch.messages) {
+      resolveOffset(message.offset);
+      const decoded = decodeMessage('logstream', message);
+      if (!decoded.ok || decoded.envelope.type !== 'joinery.log.v1') {
+        log.debug({ partition: batch.partition, offset: message.offset }, 'logstream message skipped');
+        continue;
+      }
+      const event = decoded.envelope.data as LogEvent;
+      const id = `${String(batch.partition)}-${message.offset}`;
+      const frame = JSON.stringify({ type: 'event', id, event } satisfies StreamFrame);
+      const entry: RingEntry = {
+        id,
+        partition: batch.partition,
+        offset: BigInt(message.offset),
+        event,
+        frame,
+      };
+      ring.add(entry);
+      consumed++;
+      deliver(entry);
+    }
+  };
+
+  const progressFrame = (
+    run: WatchedRun,
+    progress: Omit<RunProgress, 'stages'> & { import: RunProgress['stages']['import'] },
+    type: 'snapshot' | 'progress',
+  ) => {
+    const { import: imported, ...rest } = progress;
+    return JSON.stringify({
+      type,
+      run: { ...rest, stages: { import: imported, join: run.join } },
+    } satisfies StreamFrame);
+  };
+
+  /** Reads every watched run's counters and sends those that changed. */
+  const pollRuns = async (): Promise<void> => {
+    if (polling || runs.size === 0) return;
+    polling = true;
+    try {
+      const em = options.orm.em.fork();
+      const read = await readRuns(em, [...runs.keys()]);
+      for (const [runId, run] of runs) {
+        const current = read.get(runId);
+        if (current === undefined) continue;
+        const final = finalRunStatuses.includes(current.progress.status);
+        const due = Date.now() - run.joinReadAt >= limits.joinCountsIntervalMs;
+        if ((!run.final && due) || (final && !run.final)) {
+          run.join = await readJoinCounts(em, {
+            tenantId: run.tenantId,
+            applicationId: run.applicationId,
+            runId,
+          });
+          run.joinReadAt = Date.now();
+        }
+        run.final = final;
+        // Compared without the time read, so an unchanged run sends nothing.
+        const frame = progressFrame(run, { ...current.progress, at: '' }, 'progress');
+        if (frame === run.lastFrame) continue;
+        run.lastFrame = frame;
+        const sent = progressFrame(run, current.progress, 'progress');
+        for (const subscriber of run.subscribers) {
+          subscriber.queue.setProgress(sent);
+          flush(subscriber);
+        }
+      }
+    } catch (error) {
+      log.warn({ err: error }, `reading sync run counters failed: ${describeError(error)}`);
+    } finally {
+      polling = false;
+    }
+  };
+
+  const progressTimer = setInterval(() => void pollRuns(), limits.progressIntervalMs);
+  const flushTimer = setInterval(() => {
+    for (const subscriber of pending) flush(subscriber);
+  }, FLUSH_INTERVAL_MS);
+  progressTimer.unref();
+  flushTimer.unref();
+
+  const detach = (subscriber: Subscriber): void => {
+    byTenant.get(subscriber.tenantId)?.delete(subscriber);
+    if (byTenant.get(subscriber.tenantId)?.size === 0) byTenant.delete(subscriber.tenantId);
+    const count = (byAddress.get(subscriber.address) ?? 1) - 1;
+    if (count <= 0) byAddress.delete(subscriber.address);
+    else byAddress.set(subscriber.address, count);
+    pending.delete(subscriber);
+    if (subscriber.filter.run !== undefined) {
+      const run = runs.get(subscriber.filter.run);
+      run?.subscribers.delete(subscriber);
+      if (run?.subscribers.size === 0) runs.delete(subscriber.filter.run);
+    }
+  };
+
+  return {
+    limits,
+
+    /** Starts the consumer (reading from the topic's end); see ready() for when it has its partitions. */
+    start(): Promise<void> {
+      starting ??= (async () => {
+        consumer = await startSupervisedConsumer({
+          bus: options.bus,
+          log,
+          // A group of its own: every process sees every event.
+          groupId: `joinery-live-${randomUUID()}`,
+          topics: [topic],
+          sessionTimeoutMs: 30_000,
+          concurrency: 6,
+          fromBeginning: false,
+          eachBatch,
+          onRunning: () => {
+            markRunning();
+          },
+        });
+        // Closed while it started: stop what just started.
+        if (closed) await consumer.stop();
+      })();
+      return starting;
+    },
+
+    /** Resolves once the consumer has its partitions (Kafka: joined its group). */
+    async ready(): Promise<void> {
+      await this.start();
+      await running;
+    },
+
+    /** Why this socket may not open (caps), or undefined. */
+    refusal(tenantId: string, address: string): string | undefined {
+      if ((byTenant.get(tenantId)?.size ?? 0) >= limits.socketsPerTenant)
+        return `too many live streams for this tenant (limit ${String(limits.socketsPerTenant)})`;
+      if ((byAddress.get(address) ?? 0) >= limits.socketsPerAddress)
+        return `too many live streams from this address (limit ${String(limits.socketsPerAddress)})`;
+      return undefined;
+    },
+
+    /**
+     * Subscribes a socket. With a run, its snapshot goes first; with lastEventId, the retained events after
+     * it (or a `missed` notice), in the same tick as the subscription, so nothing falls between.
+     */
+    async attach(request: {
+      socket: WebSocket;
+      tenantId: string;
+      address: string;
+      filter: StreamFilter;
+      lastEventId?: string;
+      run?: { applicationId: string };
+    }): Promise<void> {
+      const { socket, tenantId, filter } = request;
+      const subscriber: Subscriber = {
+        tenantId,
+        address: request.address,
+        filter,
+        socket,
+        open: false,
+        queue: createSocketQueue(limits, {
+          send: (frame) => {
+            socket.send(frame);
+          },
+          bufferedAmount: () => socket.bufferedAmount,
+        }),
+      };
+      let subscribers = byTenant.get(tenantId);
+      if (subscribers === undefined) byTenant.set(tenantId, (subscribers = new Set()));
+      subscribers.add(subscriber);
+      byAddress.set(request.address, (byAddress.get(request.address) ?? 0) + 1);
+      socket.on('close', () => {
+        detach(subscriber);
+      });
+      socket.send(
+        JSON.stringify({
+          type: 'hello',
+          filter,
+          limits: {
+            maxEvents: limits.maxEvents,
+            maxBytes: limits.maxBytes,
+            progressIntervalMs: limits.progressIntervalMs,
+          },
+        } satisfies StreamFrame),
+      );
+      if (request.lastEventId !== undefined) {
+        const { entries, gap } = ring.after(request.lastEventId, (entry) =>
+          matchesFilter(tenantId, filter, entry.event),
+        );
+        if (gap !== undefined)
+          socket.send(
+            JSON.stringify({
+              type: 'missed',
+              after: request.lastEventId,
+              retainedFrom: gap.retainedFrom,
+              message:
+                gap.retainedFrom === null
+                  ? 'this server holds no events of that stream since it started: events after lastEventId may be missing (see the audit history)'
+                  : `events after ${request.lastEventId} and before ${gap.retainedFrom} are no longer retained (see the audit history)`,
+            } satisfies StreamFrame),
+          );
+        for (const entry of entries) subscriber.queue.push(entry.id, entry.frame);
+        subscriber.queue.pushNotice(
+          JSON.stringify({
+            type: 'resumed',
+            after: request.lastEventId,
+            replayed: entries.length,
+          } satisfies StreamFrame),
+        );
+      }
+      if (filter.run !== undefined && request.run !== undefined) {
+        let run = runs.get(filter.run);
+        if (run === undefined) {
+          run = {
+            tenantId,
+            applicationId: request.run.applicationId,
+            subscribers: new Set(),
+            lastFrame: undefined,
+            join: null,
+            joinReadAt: 0,
+            final: false,
+          };
+          runs.set(filter.run, run);
+        }
+        run.subscribers.add(subscriber);
+        const em = options.orm.em.fork();
+        const read = (await readRuns(em, [filter.run])).get(filter.run);
+        run.join ??= await readJoinCounts(em, {
+          tenantId,
+          applicationId: run.applicationId,
+          runId: filter.run,
+        });
+        if (read !== undefined && socket.readyState === socket.OPEN)
+          socket.send(progressFrame(run, read.progress, 'snapshot'));
+      }
+      subscriber.open = true;
+      flush(subscriber);
+    },
+
+    /** What the hub holds: events consumed, the ring, and per socket its queue and what ws buffers. */
+    stats() {
+      return {
+        consumed,
+        sockets: [...byTenant.values()].reduce((sum, set) => sum + set.size, 0),
+        ring: ring.size(),
+        queues: [...byTenant.values()].flatMap((set) =>
+          [...set].map((subscriber) => ({
+            ...subscriber.queue.stats(),
+            buffered: subscriber.socket.bufferedAmount,
+          })),
+        ),
+      };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(progressTimer);
+      clearInterval(flushTimer);
+      // A start under way finishes first (and stops itself, seeing closed); a failed one has nothing to stop.
+      const started = await starting?.then(
+        () => true,
+        () => false,
+      );
+      if (started === true) await consumer?.stop();
+    },
+  };
+}
+export type LogstreamHub = ReturnType<typeof createLogstreamHub>;

@@ -1,0 +1,356 @@
+// Live streams over WebSocket (issue 20, item 3), on the real Kafka broker (and the embedded bus) and
+// PostgreSQL with the real engine: tokens refused as they should be, a run's snapshot and exact counters
+// to its end, a client that stops reading held to its bound and told what it missed, a reconnect that
+// resumes without gaps. The engine does not emit import-stage log events yet: the tests produce those
+// themselves onto the logstream topic; run counters come from the engine.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../../src/api/app.ts';
+import { createReadiness } from '../../src/health/readiness.ts';
+import { createStreamTokens } from '../../src/live/stream-tokens.ts';
+import type { RunProgress, StreamFrame } from '../../src/live/stream-messages.ts';
+import { applyPlan } from '../../src/plan/plan-versions.ts';
+import type { Engine } from '../../src/runtime/engine-runtime.ts';
+import { createTenant } from '../../src/tenancy/tenants.ts';
+import { silentLogger, uniqueName } from '../support/factories.ts';
+import { connectStream, logEvent, produceLogEvents, type StreamClient } from '../support/live-streams.ts';
+import {
+  createStreamsFixture,
+  startTestEngine,
+  waitFor,
+  type BusKind,
+  type StreamsFixture,
+} from '../support/streams.ts';
+
+const planSource = [
+  'version: 1',
+  'vault:',
+  '  attributes: { employeeId: {}, givenName: {} }',
+  'applications:',
+  '  - name: hr',
+  '    type: csv',
+  '    createsIdentities: true',
+  '    objectClasses:',
+  '      worker: { attributes: { WorkerID: {}, FirstName: {} } }',
+  '    csv:',
+  '      externalId: WorkerID',
+  "      columns: { 'Employee Number': WorkerID, 'First Name': FirstName }",
+  '    inbound:',
+  '      - { vault: employeeId, from: WorkerID, authority: 100 }',
+  '      - { vault: givenName, from: FirstName, authority: 100 }',
+  '    joining: [{ name: worker id, all: [{ source: WorkerID, vault: employeeId }] }]',
+].join('\n');
+
+const limits = { maxEvents: 200, maxBytes: 256 * 1024, highWaterBytes: 64 * 1024, ringEvents: 5000 };
+
+async function liveApp(fixture: StreamsFixture, tokenKey: Buffer): Promise<{ app: App; base: string }> {
+  const app = await buildApp({
+    orm: fixture.orm,
+    readiness: createReadiness({}),
+    logger: silentLogger,
+    topicPrefix: fixture.topics.topicPrefix,
+    bus: fixture.bus,
+    live: { tokenKey, limits },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  await app.liveStreams.hub?.ready();
+  return { app, base: `ws://127.0.0.1:${String(port)}` };
+}
+
+async function mintToken(app: App, apiKey: string): Promise<string> {
+  const answer = await app.inject({
+    method: 'POST',
+    url: '/v1/streams/tokens',
+    headers: { authorization: `Bearer ${apiKey}` },
+  });
+  expect(answer.statusCode).toBe(201);
+  return answer.json<{ token: string }>().token;
+}
+
+/**
+ * Kafka starts a new group at the partition's end once it resolves the offset, a moment after it joins:
+ * probes are produced until the stream shows one, so the events a test then produces are all seen.
+ */
+async function untilLive(fixture: StreamsFixture, client: StreamClient): Promise<void> {
+  await waitFor('the logstream consumer to deliver', async () => {
+    await produceLogEvents(fixture, [logEvent(fixture.tenantId, { category: 'probe' })]);
+    await new Promise((resolve) => setImmediate(resolve));
+    return client.events().some((frame) => frame.event.category === 'probe') ? true : undefined;
+  });
+}
+
+const numbered = (frames: StreamFrame[]) =>
+  frames.flatMap((frame) =>
+    frame.type === 'event' && frame.event.category === 'seq' ? [Number(frame.event.message)] : [],
+  );
+
+describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real PostgreSQL)', (busKind) => {
+  let fixture: StreamsFixture;
+  let app: App;
+  let base: string;
+  const tokenKey = randomBytes(32);
+  const url = async (query: string, apiKey = fixture.apiKey) =>
+    `${base}/v1/streams?token=${encodeURIComponent(await mintToken(app, apiKey))}${query}`;
+
+  beforeAll(async () => {
+    fixture = await createStreamsFixture({ bus: busKind });
+    ({ app, base } = await liveApp(fixture, tokenKey));
+  });
+  afterAll(async () => {
+    await app.close();
+    await fixture.close();
+  });
+
+  it("refuses an expired, reused or forged token, and another tenant's run, each with a close code and reason", async () => {
+    const expired = createStreamTokens({ key: tokenKey, now: () => Date.now() - 120_000 }).issue({
+      tenantId: fixture.tenantId,
+      serviceAccountId: randomUUID(),
+    });
+    const refusedExpired = await connectStream(
+      `${base}/v1/streams?token=${encodeURIComponent(expired.token)}`,
+    );
+    expect(await refusedExpired.closed).toEqual({
+      code: 4401,
+      reason: 'the stream token expired: mint a new one (POST /v1/streams/tokens)',
+    });
+
+    const forged = createStreamTokens({ key: randomBytes(32) }).issue({
+      tenantId: fixture.tenantId,
+      serviceAccountId: randomUUID(),
+    });
+    const refusedForged = await connectStream(`${base}/v1/streams?token=${encodeURIComponent(forged.token)}`);
+    expect((await refusedForged.closed).code).toBe(4401);
+
+    const token = await mintToken(app, fixture.apiKey);
+    const first = await connectStream(`${base}/v1/streams?token=${encodeURIComponent(token)}`);
+    await first.until('hello', (frame) => frame.type === 'hello');
+    const again = await connectStream(`${base}/v1/streams?token=${encodeURIComponent(token)}`);
+    expect(await again.closed).toEqual({
+      code: 4401,
+      reason: 'the stream token was used already: mint one per connection',
+    });
+    first.socket.close();
+
+    // Another tenant's token asks for this tenant's run: refused as unknown, nothing sent.
+    const other = await createTenant(fixture.orm.em, { tenant: uniqueName('globex') });
+    const applied = await applyPlan(fixture.orm.em, {
+      tenantId: fixture.tenantId,
+      sourceName: 'plan.yaml',
+      appliedBy: 'test',
+      source: planSource,
+    });
+    const hr = applied.applications[0]?.id ?? '';
+    const run = await app.inject({
+      method: 'POST',
+      url: `/v1/applications/${hr}/imports`,
+      headers: { authorization: `Bearer ${fixture.apiKey}`, 'content-type': 'text/csv' },
+      payload: 'Employee Number,First Name\nE1,Ada\n',
+    });
+    const runId = run.json<{ runId: string; streamUrl: string }>().runId;
+    expect(run.json<{ streamUrl: string }>().streamUrl).toBe(`/v1/streams?run=${runId}`);
+    const stranger = await connectStream(await url(`&run=${runId}`, other.apiKey));
+    expect(await stranger.closed).toEqual({ code: 4404, reason: `sync run ${runId} not found` });
+    expect(stranger.frames).toEqual([]);
+
+    // A bad query never opens a socket: the API's error shape.
+    const bad = await app.inject({ method: 'GET', url: '/v1/streams?token=x&stage=nope' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: { code: 'JNY_VALIDATION' } });
+  });
+
+  it("delivers the tenant's events matching the filters, never another tenant's", async () => {
+    const everything = await connectStream(await url(''));
+    const failedExports = await connectStream(await url('&stage=export&outcome=failed'));
+    await untilLive(fixture, everything);
+    const other = await createTenant(fixture.orm.em, { tenant: uniqueName('initech') });
+    await produceLogEvents(fixture, [
+      logEvent(other.tenantId, { category: 'seq', message: '-1', stage: 'export', outcome: 'failed' }),
+      logEvent(fixture.tenantId, { category: 'seq', message: '1', stage: 'export', outcome: 'succeeded' }),
+      logEvent(fixture.tenantId, {
+        category: 'seq',
+        message: '2',
+        stage: 'export',
+        outcome: 'failed',
+        errorCode: 'JNY_EXPORT_FAILED',
+        reason: 'the directory refused the password',
+      }),
+      logEvent(fixture.tenantId, { category: 'seq', message: '3', stage: 'import' }),
+    ]);
+    await everything.until('event 3', (frame) => frame.type === 'event' && frame.event.message === '3');
+    await failedExports.until('event 2', (frame) => frame.type === 'event' && frame.event.message === '2');
+    expect(numbered(everything.frames)).toEqual([1, 2, 3]);
+    expect(numbered(failedExports.frames)).toEqual([2]);
+    everything.socket.close();
+    failedExports.socket.close();
+  });
+
+  it('resumes from lastEventId without a gap', async () => {
+    const first = await connectStream(await url('&stage=admin'));
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: 30 }, (_, index) =>
+        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 1), stage: 'admin' }),
+      ),
+    );
+    const thirtieth = await first.until(
+      'event 30',
+      (frame): frame is Extract<StreamFrame, { type: 'event' }> =>
+        frame.type === 'event' && frame.event.message === '30',
+    );
+    first.socket.close();
+    await first.closed;
+    const consumedBefore = app.liveStreams.hub?.stats().consumed ?? 0;
+    // Produced while no one listens.
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: 40 }, (_, index) =>
+        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 31), stage: 'admin' }),
+      ),
+    );
+    await waitFor('the hub to consume the 40', async () =>
+      (app.liveStreams.hub?.stats().consumed ?? 0) >= consumedBefore + 40 ? true : undefined,
+    );
+    const again = await connectStream(await url(`&stage=admin&lastEventId=${thirtieth.id}`));
+    await again.until('resumed', (frame) => frame.type === 'resumed');
+    await produceLogEvents(fixture, [
+      logEvent(fixture.tenantId, { category: 'seq', message: '71', stage: 'admin' }),
+    ]);
+    await again.until('event 71', (frame) => frame.type === 'event' && frame.event.message === '71');
+    const seq = numbered(again.frames);
+    expect(seq).toEqual(Array.from({ length: 41 }, (_, index) => index + 31));
+    const resumedAt = again.frames.findIndex((frame) => frame.type === 'resumed');
+    expect(again.frames[resumedAt]).toEqual({ type: 'resumed', after: thirtieth.id, replayed: 40 });
+    expect(again.frames.some((frame) => frame.type === 'missed')).toBe(false);
+    again.socket.close();
+  });
+
+  it('holds a client that stops reading to its bound, and tells it how many events it missed', async () => {
+    const slow = await connectStream(await url('&stage=connector'));
+    await untilLive(fixture, await connectStream(await url('')));
+    // The client stops reading: its TCP window fills, then ws buffers, then the hub's queue.
+    slow.socket.pause();
+    const total = 3000;
+    const before = app.liveStreams.hub?.stats().consumed ?? 0;
+    const padding = 'x'.repeat(4000);
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: total }, (_, index) =>
+        logEvent(fixture.tenantId, {
+          category: 'seq',
+          message: String(index + 1),
+          stage: 'connector',
+          reason: padding,
+        }),
+      ),
+    );
+    await waitFor('the hub to consume them', async () =>
+      (app.liveStreams.hub?.stats().consumed ?? 0) >= before + total ? true : undefined,
+    );
+    const held = app.liveStreams.hub?.stats().queues ?? [];
+    const worst = Math.max(...held.map((queue) => queue.bytes + queue.buffered));
+    // The queue's bytes, a drop notice per hole, and what ws holds past the high-water mark (one frame).
+    expect(worst).toBeLessThanOrEqual(limits.maxBytes + limits.maxEvents * 96 + limits.highWaterBytes + 8192);
+    expect(held.some((queue) => queue.dropped > 0)).toBe(true);
+    console.log(
+      `[live-streams ${busKind}] a client that stopped reading: at most ${String(worst)} bytes held for it, ${String(Math.max(...held.map((queue) => queue.dropped)))} of ${String(total)} events dropped`,
+    );
+
+    slow.socket.resume();
+    await waitFor('every event delivered or counted as dropped', async () => {
+      const delivered = numbered(slow.frames).length;
+      const dropped = slow.frames.reduce(
+        (sum, frame) => sum + (frame.type === 'dropped' ? frame.count : 0),
+        0,
+      );
+      return delivered + dropped === total ? true : undefined;
+    });
+    const delivered = numbered(slow.frames);
+    // What arrived is in order, and the holes are exactly where the notices say.
+    expect(delivered).toEqual([...delivered].sort((a, b) => a - b));
+    expect(slow.frames.some((frame) => frame.type === 'dropped')).toBe(true);
+    expect(delivered.length).toBeLessThan(total);
+    slow.socket.close();
+  });
+
+  it.runIf(busKind === 'kafka')(
+    "streams a run: its snapshot, then the engine's exact counters until it completes",
+    async () => {
+      const engine: Engine = await startTestEngine(fixture);
+      try {
+        const hr =
+          (
+            await applyPlan(fixture.orm.em, {
+              tenantId: fixture.tenantId,
+              sourceName: 'plan.yaml',
+              appliedBy: 'test',
+              source: planSource,
+            })
+          ).applications[0]?.id ?? '';
+        const rows = Array.from(
+          { length: 2000 },
+          (_, index) => `E${String(index + 1000)},Person ${String(index)}`,
+        );
+        // One malformed row (a field too many): rejected with its line and reason, the run goes on.
+        rows.splice(500, 0, 'E-bad,Grace,oops');
+        const run = await app.inject({
+          method: 'POST',
+          url: `/v1/applications/${hr}/imports`,
+          headers: { authorization: `Bearer ${fixture.apiKey}`, 'content-type': 'text/csv' },
+          payload: ['Employee Number,First Name', ...rows].join('\n') + '\n',
+        });
+        expect(run.statusCode, run.body).toBe(202);
+        const runId = run.json<{ runId: string }>().runId;
+        const read = await app.inject({
+          method: 'GET',
+          url: `/v1/runs/${runId}`,
+          headers: { authorization: `Bearer ${fixture.apiKey}` },
+        });
+        const client = await connectStream(
+          `${base}${read.json<{ streamUrl: string }>().streamUrl}&token=${encodeURIComponent(await mintToken(app, fixture.apiKey))}`,
+        );
+        const snapshot = await client.until('snapshot', (frame) => frame.type === 'snapshot');
+        expect(snapshot).toMatchObject({ type: 'snapshot', run: { id: runId, applicationId: hr } });
+        const isDone = (progress: RunProgress) =>
+          progress.status === 'completed' &&
+          progress.stages.join !== null &&
+          progress.stages.join.joined === 2000;
+        await client.until(
+          'the run to complete',
+          (frame) => (frame.type === 'snapshot' || frame.type === 'progress') && isDone(frame.run),
+          60_000,
+        );
+        const last = client.frames
+          .filter((frame) => frame.type === 'progress' || frame.type === 'snapshot')
+          .at(-1);
+        expect(
+          last?.type === 'progress' || last?.type === 'snapshot' ? last.run.stages.import : undefined,
+        ).toEqual({
+          seen: 2000,
+          total: 2000,
+          rejected: 1,
+          deletions: 0,
+        });
+        // Events of the run reach its stream; another run's do not.
+        await produceLogEvents(fixture, [
+          logEvent(fixture.tenantId, { category: 'seq', message: '1', runId: randomUUID(), stage: 'import' }),
+          logEvent(fixture.tenantId, {
+            category: 'seq',
+            message: '2',
+            runId,
+            stage: 'import',
+            outcome: 'failed',
+            reason: 'bad row',
+          }),
+        ]);
+        await client.until('its event', (frame) => frame.type === 'event' && frame.event.message === '2');
+        expect(numbered(client.frames)).toEqual([2]);
+        client.socket.close();
+      } finally {
+        await engine.stop();
+      }
+    },
+    90_000,
+  );
+});

@@ -1,0 +1,74 @@
+// One live stream socket with reconnects: frames are handed over in batches, once per animation frame,
+// so a million-event sync costs one render per frame, not one per event. A reconnect resumes after the
+// last event id seen; a refusal (4xxx close) is final and shown.
+import { streamSocketUrl } from './api.ts';
+import type { StreamFrame } from '../../src/live/stream-messages.ts';
+
+export interface StreamHandle {
+  close(): void;
+}
+
+export function openStream(
+  path: string,
+  handlers: { frames(frames: StreamFrame[]): void; status(text: string): void },
+): StreamHandle {
+  let socket: WebSocket | undefined;
+  let lastEventId: string | undefined;
+  let stopped = false;
+  let pending: StreamFrame[] = [];
+  let scheduled = false;
+  let attempts = 0;
+
+  const deliver = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    if (batch.length > 0) handlers.frames(batch);
+  };
+
+  const connect = async () => {
+    try {
+      socket = new WebSocket(await streamSocketUrl(path, lastEventId));
+    } catch (error) {
+      handlers.status(`cannot open the live stream: ${(error as Error).message}`);
+      retry();
+      return;
+    }
+    socket.onopen = () => {
+      attempts = 0;
+      handlers.status('live');
+    };
+    socket.onmessage = (message: MessageEvent<string>) => {
+      const frame = JSON.parse(message.data) as StreamFrame;
+      if (frame.type === 'event') lastEventId = frame.id;
+      pending.push(frame);
+      if (!scheduled) {
+        scheduled = true;
+        requestAnimationFrame(deliver);
+      }
+    };
+    socket.onclose = (event) => {
+      if (stopped) return;
+      if (event.code >= 4000 && event.code !== 4429) {
+        handlers.status(`the live stream was refused: ${event.reason} (${String(event.code)})`);
+        return;
+      }
+      handlers.status('reconnecting…');
+      retry();
+    };
+  };
+
+  const retry = () => {
+    if (stopped) return;
+    attempts++;
+    setTimeout(() => void connect(), Math.min(10_000, 500 * 2 ** attempts));
+  };
+
+  void connect();
+  return {
+    close() {
+      stopped = true;
+      socket?.close(1000, 'page left');
+    },
+  };
+}

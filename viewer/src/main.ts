@@ -1,0 +1,392 @@
+// The live viewer: the shell (sign-in, navigation, hash routes) and its pages. Later admin pages (approvals,
+// reports) are one more entry in `pages` and one more nav link.
+import { render } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { html } from 'htm/preact';
+import { api, ApiError, session, type Run } from './api.ts';
+import { openStream } from './live-stream.ts';
+import { rateAndEta, type Reading } from './progress.ts';
+import type { RunProgress, StreamFrame } from '../../src/live/stream-messages.ts';
+import type { LogEvent } from '../../kernel/contracts/messages.ts';
+
+/** How many events a page keeps and renders: the rest are counted, not drawn. */
+const EVENT_CAP = 200;
+
+type Route = { page: 'runs' } | { page: 'run'; id: string } | { page: 'identity'; id: string };
+
+function parseRoute(hash: string): Route {
+  const run = /^#\/runs\/([0-9a-f-]{36})$/.exec(hash);
+  if (run?.[1] !== undefined) return { page: 'run', id: run[1] };
+  const identity = /^#\/identities\/([0-9a-f-]{36})$/.exec(hash);
+  if (identity?.[1] !== undefined) return { page: 'identity', id: identity[1] };
+  return { page: 'runs' };
+}
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(parseRoute(location.hash));
+  useEffect(() => {
+    const changed = () => {
+      setRoute(parseRoute(location.hash));
+    };
+    addEventListener('hashchange', changed);
+    return () => {
+      removeEventListener('hashchange', changed);
+    };
+  }, []);
+  return route;
+}
+
+const number = new Intl.NumberFormat();
+const fmt = (value: number | null | undefined) =>
+  value === null || value === undefined ? '–' : number.format(value);
+const duration = (seconds: number | null) =>
+  seconds === null
+    ? '–'
+    : seconds < 90
+      ? `${String(Math.round(seconds))} s`
+      : `${String(Math.round(seconds / 60))} min`;
+
+function SignIn(props: { onSignedIn: () => void }) {
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    session.signIn(key.trim());
+    try {
+      await api('/v1/tenant');
+      props.onSignedIn();
+    } catch (caught) {
+      session.signOut();
+      setError(caught instanceof ApiError ? caught.message : String(caught));
+    }
+  };
+  return html`<form class="sign-in" onSubmit=${submit}>
+    <h1>Joinery</h1>
+    <label for="api-key">API key</label>
+    <input
+      id="api-key"
+      type="password"
+      autocomplete="off"
+      value=${key}
+      onInput=${(event: Event) => {
+        setKey((event.target as HTMLInputElement).value);
+      }}
+    />
+    <p class="hint">Kept in this tab only (sessionStorage); used to call the API and open live streams.</p>
+    <button type="submit">Sign in</button>
+    ${error === null ? null : html`<p class="error" role="alert">${error}</p>`}
+  </form>`;
+}
+
+function Runs() {
+  const [runs, setRuns] = useState<Run[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    const load = async () => {
+      try {
+        const page = await api<{ items: Run[] }>('/v1/runs?limit=50');
+        if (live) setRuns(page.items);
+      } catch (caught) {
+        if (live) setError((caught as Error).message);
+      }
+    };
+    void load();
+    const timer = setInterval(() => void load(), 2000);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, []);
+  if (error !== null) return html`<p class="error">${error}</p>`;
+  if (runs === null) return html`<p>Loading sync runs…</p>`;
+  return html`<section>
+    <h2>Sync runs</h2>
+    <table class="runs">
+      <thead>
+        <tr>
+          <th>Started</th>
+          <th>Application</th>
+          <th>Kind</th>
+          <th>Status</th>
+          <th>Seen</th>
+          <th>Rejected</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${runs.map(
+          (run) =>
+            html`<tr key=${run.id}>
+              <td>
+                <a href=${`#/runs/${run.id}`} data-run=${run.id}
+                  >${new Date(run.startedAt).toLocaleString()}</a
+                >
+              </td>
+              <td class="id">${run.applicationId.slice(0, 8)}</td>
+              <td>${run.kind ?? ''}</td>
+              <td><span class=${`status ${run.status}`}>${run.status}</span></td>
+              <td class="n">${fmt(run.seen)}</td>
+              <td class="n">${fmt(run.rejected)}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
+}
+
+interface RunState {
+  progress: RunProgress | null;
+  events: { id: string; event: LogEvent }[];
+  errors: { id: string; event: LogEvent }[];
+  received: number;
+  dropped: number;
+  notices: string[];
+}
+
+function RunPage(props: { id: string }) {
+  const [state, setState] = useState<RunState>({
+    progress: null,
+    events: [],
+    errors: [],
+    received: 0,
+    dropped: 0,
+    notices: [],
+  });
+  const [status, setStatus] = useState('connecting…');
+  const [rejectedRows, setRejectedRows] = useState<{ line: number; reason: string }[]>([]);
+  const readings = useRef<Reading[]>([]);
+
+  useEffect(() => {
+    readings.current = [];
+    const stream = openStream(`/v1/streams?run=${props.id}`, {
+      status: setStatus,
+      frames: (frames: StreamFrame[]) => {
+        setState((previous) => {
+          let { progress, events, errors, received, dropped, notices } = previous;
+          const newEvents: { id: string; event: LogEvent }[] = [];
+          for (const frame of frames) {
+            if (frame.type === 'snapshot' || frame.type === 'progress') {
+              progress = frame.run;
+              readings.current.push({ at: Date.parse(frame.run.at), seen: frame.run.stages.import.seen });
+              if (readings.current.length > 100) readings.current.splice(0, 50);
+            } else if (frame.type === 'event') {
+              received++;
+              newEvents.push({ id: frame.id, event: frame.event });
+            } else if (frame.type === 'dropped') {
+              dropped += frame.count;
+            } else if (frame.type === 'missed') {
+              notices = [...notices, frame.message].slice(-5);
+            }
+          }
+          if (newEvents.length > 0) {
+            events = [...newEvents.slice(-EVENT_CAP).reverse(), ...events].slice(0, EVENT_CAP);
+            const failed = newEvents.filter(
+              ({ event }) => event.level === 'error' || (event as { outcome?: string }).outcome === 'failed',
+            );
+            if (failed.length > 0) errors = [...failed.reverse(), ...errors].slice(0, EVENT_CAP);
+          }
+          return { progress, events, errors, received, dropped, notices };
+        });
+      },
+    });
+    return () => {
+      stream.close();
+    };
+  }, [props.id]);
+
+  // Rejected rows (a file's lines the run could not read) are in the run's errors; fetched when they change.
+  const rejected = state.progress?.stages.import.rejected ?? 0;
+  useEffect(() => {
+    if (rejected === 0) return;
+    void api<{ items: { line: number; reason: string }[] }>(`/v1/runs/${props.id}/errors?limit=100`).then(
+      (page) => {
+        setRejectedRows(page.items);
+      },
+    );
+  }, [props.id, rejected]);
+
+  const progress = state.progress;
+  const imported = progress?.stages.import;
+  const { rate, etaSeconds } = useMemo(
+    () => rateAndEta(readings.current, imported?.total ?? null),
+    [progress],
+  );
+  const done =
+    progress !== null &&
+    ['completed', 'aborted', 'failed', 'incomplete', 'discarded'].includes(progress.status);
+  const percent = imported?.total ? Math.min(100, (100 * imported.seen) / imported.total) : null;
+  return html`<section>
+    <h2>Sync run <span class="id">${props.id}</span></h2>
+    <p class="stream-status" data-stream-status=${status}>Stream: ${status}</p>
+    ${
+      progress === null
+        ? html`<p>Waiting for the run's counters…</p>`
+        : html`<div class="run-summary">
+            <p>
+              Status:${' '}
+              <strong data-run-status=${progress.status} class=${`status ${progress.status}`}
+                >${progress.status}</strong
+              >
+              ${progress.reason === null ? null : html` — ${progress.reason}`}
+            </p>
+            <table class="stages">
+              <thead>
+                <tr>
+                  <th>Stage</th>
+                  <th>Done</th>
+                  <th>Of</th>
+                  <th>Rate</th>
+                  <th>ETA</th>
+                  <th>Other</th>
+                </tr>
+              </thead>
+              <tbody>
+                <tr data-stage="import">
+                  <td>Import</td>
+                  <td class="n" data-count="seen">${fmt(imported?.seen)}</td>
+                  <td class="n" data-count="total">${fmt(imported?.total)}</td>
+                  <td class="n">${done || rate === null ? '–' : `${fmt(Math.round(rate))}/s`}</td>
+                  <td class="n">${done ? '–' : duration(etaSeconds)}</td>
+                  <td>
+                    rejected <span data-count="rejected">${fmt(imported?.rejected)}</span>, deleted
+                    ${fmt(imported?.deletions)}
+                  </td>
+                </tr>
+                <tr data-stage="join">
+                  <td>Join</td>
+                  <td class="n" data-count="joined">${fmt(progress.stages.join?.joined)}</td>
+                  <td class="n">${fmt(imported?.seen)}</td>
+                  <td></td>
+                  <td></td>
+                  <td>
+                    conflicts ${fmt(progress.stages.join?.conflicts)}, unjoined
+                    ${fmt(progress.stages.join?.unjoined)}
+                  </td>
+                </tr>
+              </tbody>
+            </table>
+            <progress max="100" value=${percent ?? 0} aria-label="import progress"></progress>
+          </div>`
+    }
+    ${state.notices.map((notice) => html`<p class="notice">${notice}</p>`)}
+    ${state.dropped > 0 ? html`<p class="notice">${fmt(state.dropped)} events were not shown: this page read too slowly. The counters above are exact.</p>` : null}
+    <h3>Errors</h3>
+    <ul class="errors">
+      ${rejectedRows.map((row) => html`<li key=${`line-${String(row.line)}`} data-error="rejected-row">line ${row.line}: ${row.reason}</li>`)}
+      ${state.errors.map(
+        ({ id, event }) =>
+          html`<li key=${id} data-error="event">
+            ${objectLink(event)} ${event.errorCode ?? ''} ${event.reason ?? event.message}
+          </li>`,
+      )}
+    </ul>
+    <h3>Events <small>(${fmt(state.received)} received; latest ${EVENT_CAP} shown)</small></h3>
+    <ol class="events">
+      ${state.events.map(
+        ({ id, event }) =>
+          html`<li key=${id}>
+            <time>${new Date(event.at).toLocaleTimeString()}</time>
+            ${(event as { stage?: string }).stage ?? event.category}
+            ${(event as { outcome?: string }).outcome ?? ''} ${objectLink(event)} ${event.message}
+          </li>`,
+      )}
+    </ol>
+  </section>`;
+}
+
+function objectLink(event: LogEvent) {
+  if (event.identityId !== undefined)
+    return html`<a href=${`#/identities/${event.identityId}`}
+      >${event.externalId ?? event.identityId.slice(0, 8)}</a
+    >`;
+  return event.externalId === undefined ? null : html`<code>${event.externalId}</code>`;
+}
+
+/**
+ * One identity: its Vault record now and, live, what happens to it. The audit history (GET /v1/audit) is
+ * not on this branch yet: this is the seam where it goes, above the live events.
+ */
+function IdentityPage(props: { id: string }) {
+  const [identity, setIdentity] = useState<Record<string, unknown> | null>(null);
+  const [events, setEvents] = useState<{ id: string; event: LogEvent }[]>([]);
+  useEffect(() => {
+    void api<Record<string, unknown>>(`/v1/identities/${props.id}`)
+      .then(setIdentity)
+      .catch(() => {
+        setIdentity({});
+      });
+    const stream = openStream(`/v1/streams?identity=${props.id}`, {
+      status: () => undefined,
+      frames: (frames) => {
+        const found = frames.flatMap((frame) =>
+          frame.type === 'event' ? [{ id: frame.id, event: frame.event }] : [],
+        );
+        if (found.length > 0) setEvents((previous) => [...found.reverse(), ...previous].slice(0, EVENT_CAP));
+      },
+    });
+    return () => {
+      stream.close();
+    };
+  }, [props.id]);
+  return html`<section>
+    <h2>Identity <span class="id">${props.id}</span></h2>
+    <pre class="record">${identity === null ? 'Loading…' : JSON.stringify(identity, null, 2)}</pre>
+    <h3>History</h3>
+    <p class="hint">
+      The full audit history appears here once the audit API is available; below, what happens to this
+      identity live.
+    </p>
+    <ol class="events">
+      ${events.map(
+        ({ id, event }) =>
+          html`<li key=${id}>
+            <time>${new Date(event.at).toLocaleTimeString()}</time> ${event.message}
+            ${event.decidedBy === undefined ? null : html` (${event.decidedBy.kind} ${event.decidedBy.name})`}
+            ${
+              event.changes === undefined
+                ? null
+                : html`<ul>
+                    ${event.changes.map((change) => html`<li>${change.attribute}: ${JSON.stringify(change.old ?? null)} → ${JSON.stringify(change.new ?? null)}</li>`)}
+                  </ul>`
+            }
+          </li>`,
+      )}
+    </ol>
+  </section>`;
+}
+
+const pages = {
+  runs: () => html`<${Runs} />`,
+  run: (route: Route) => (route.page === 'run' ? html`<${RunPage} id=${route.id} />` : null),
+  identity: (route: Route) => (route.page === 'identity' ? html`<${IdentityPage} id=${route.id} />` : null),
+};
+
+function Shell() {
+  const [signedIn, setSignedIn] = useState(session.key() !== null);
+  const route = useRoute();
+  if (!signedIn)
+    return html`<${SignIn}
+      onSignedIn=${() => {
+        setSignedIn(true);
+      }}
+    />`;
+  return html`<div class="shell">
+    <nav>
+      <strong>Joinery</strong>
+      <a href="#/runs" class=${route.page === 'runs' ? 'active' : ''}>Sync runs</a>
+      <button
+        class="link"
+        onClick=${() => {
+          session.signOut();
+          setSignedIn(false);
+        }}
+      >
+        Sign out
+      </button>
+    </nav>
+    <main>${pages[route.page](route)}</main>
+  </div>`;
+}
+
+const root = document.getElementById('app');
+if (root !== null) render(html`<${Shell} />`, root);
