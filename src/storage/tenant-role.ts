@@ -74,7 +74,7 @@ async function prepareTenantRole(orm: MikroORM, role: string): Promise<void> {
   // The verbs on every table with row security (the policies decide which rows); nothing on the others.
   const { rows: tables } = await sql<{ name: string }>`
     select c.relname as name from pg_class c
-    where c.relnamespace = current_schema()::regnamespace and c.relkind = 'r' and c.relrowsecurity
+    where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p') and c.relrowsecurity
     order by 1`.execute(db);
   if (tables.length > 0) {
     await sql
