@@ -156,6 +156,9 @@ export async function putDestination(
         throw new ConflictError(`a SIEM destination named "${body.name}" exists already`, {
           details: { name: body.name },
         });
+      // The id is another tenant's destination: row-level security refuses to update what it cannot see.
+      if ((error as { code?: string }).code === '42501')
+        throw new NotFoundError(`SIEM destination ${id} not found`, { details: { destinationId: id } });
       throw error;
     });
   const row = rows[0];

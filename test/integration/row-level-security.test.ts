@@ -345,7 +345,7 @@ describe('row-level security (real PostgreSQL): a session set to one tenant sees
       [role],
     );
     expect(granted.rows.length).toBeGreaterThan(0);
-    expect(granted.rows.filter((row) => row.kind !== 'r' || !row.rls)).toEqual([]);
+    expect(granted.rows.filter((row) => !['r', 'p'].includes(row.kind) || !row.rls)).toEqual([]);
     const properties = await client.query<{ rolsuper: boolean; rolbypassrls: boolean; rolcanlogin: boolean }>(
       'select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = $1',
       [role],
