@@ -62,6 +62,9 @@ export function createOrmOptions(settings: { clientUrl: string; poolSize?: numbe
       transactional: true,
       allOrNothing: true,
       snapshot: true,
+      // The snapshot is written by `migration:create` only: rewriting it on every migrate made parallel test
+      // workers (and a service migrating beside them) read a half-written file.
+      snapshotOnMigrate: false,
       snapshotName: '.snapshot-joinery',
       emit: 'ts',
       fileName: (timestamp: string, name?: string) => `Migration${timestamp}${name ? `_${name}` : ''}`,
