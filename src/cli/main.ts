@@ -385,7 +385,7 @@ plan
     "validate a sync plan and make it the tenant's version in force (the previous one stays on record)",
   )
   .argument('<file>', 'the plan file')
-  .requiredOption('-t, --tenant <id>', 'the tenant id')
+  .requiredOption('-t, --tenant <tenant>', 'tenant name or id')
   .action(async (file: string, options: { tenant: string }) => {
     const source = readPlanFile(file);
     const settings = config();
@@ -395,8 +395,9 @@ plan
     const database = await connectDatabase(settings, logger, { command: 'plan apply' });
     try {
       await currentSchema(database, { migrate: false });
+      const tenant = await findTenant(database.orm.em.fork(), options.tenant);
       const applied = await applyPlan(database.orm.em, {
-        tenantId: options.tenant,
+        tenantId: tenant.id,
         source,
         sourceName: file,
         appliedBy: 'cli',
