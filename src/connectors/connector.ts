@@ -85,7 +85,7 @@ export function externalConnectorProblems(
   if (!externalConnectorTypes.includes(application.type))
     problems.push({
       path: ['connector'],
-      message: `a ${application.type} application cannot have an external connector (${
+      message: `application ${application.name} (type ${application.type}) cannot have an external connector (${
         application.type === 'csv'
           ? 'a csv application is a file source: an outside producer can send its runs to the imports topic as it is'
           : 'directories are read and written by the on-prem agent'
