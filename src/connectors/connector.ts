@@ -55,26 +55,12 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
 };
 
 /**
- * A connector outside Joinery (`connector: external`): it reads its application and sends runs (or single
- * changes, deletions included) to `imports` whenever it likes, and carries out what it takes from `exports`.
- * Passwords are not among them: they never travel on Kafka.
+ * The types whose connector may be external (`connector: external`): those the engine serves itself (or
+ * will), not the agent's directories nor files. An external connector sends its own runs and deletions to
+ * `imports` and carries out what it takes from `exports` (src/connectors/external-exports.ts) — every
+ * operation but passwords, which never travel on Kafka.
  */
-export const externalConnector: ConnectorCapabilities = {
-  runs: 'external',
-  imports: { full: true, delta: true },
-  deletions: 'source',
-  exports: ['create', 'update', 'delete', 'enable', 'disable', 'groups'],
-};
-
-/** The types whose connector may be external: those the engine serves itself (or will), not the agent's or files. */
 export const externalConnectorTypes: readonly ConnectorType[] = ['scim', 'sql'];
-
-/** What an application's connector can do, with `connector: external` taken into account. */
-export function capabilitiesOf(
-  application: Pick<ApplicationPlan, 'type' | 'connector'>,
-): ConnectorCapabilities {
-  return application.connector === 'external' ? externalConnector : connectorCapabilities[application.type];
-}
 
 /** Why a plan's `connector: external` cannot work for this application (relative paths); none when it can. */
 export function externalConnectorProblems(
