@@ -376,7 +376,10 @@ async function exportOne(connector: InEngineConnector, operation: ExportInstruct
   }
 }
 
-/** The applications of these types, each with its plan in force (the latest version of its tenant). */
+/**
+ * The applications of these types served by Joinery's own connector (not an external one), each with its
+ * plan in force (the latest version of its tenant).
+ */
 async function engineApplications(orm: MikroORM, types: string[]): Promise<EngineApplication[]> {
   if (types.length === 0) return [];
   const { rows } = await sql<{
@@ -392,7 +395,7 @@ async function engineApplications(orm: MikroORM, types: string[]): Promise<Engin
     from application a
     join lateral (select version, document from plan_version where tenant_id = a.tenant_id
       order by version desc limit 1) p on true
-    where a.type = any(${types}::text[])`.execute(orm.em.fork().getKysely());
+    where a.type = any(${types}::text[]) and a.connector is null`.execute(orm.em.fork().getKysely());
   return rows.flatMap((row) =>
     row.plan === null
       ? []

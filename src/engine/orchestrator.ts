@@ -49,8 +49,9 @@ export async function fireDueSchedules(
       cron: string | null;
       name: string;
       type: string;
+      connector: string | null;
     }>`
-      select s.id, s.tenant_id, s.application_id, s.kind, s.every_minutes, s.cron, a.name, a.type
+      select s.id, s.tenant_id, s.application_id, s.kind, s.every_minutes, s.cron, a.name, a.type, a.connector
       from schedule s join application a on a.id = s.application_id
       where s.enabled and s.next_run_at <= ${now}
       order by s.next_run_at limit ${limit}
@@ -60,7 +61,7 @@ export async function fireDueSchedules(
     for (const row of rows) {
       const runId = randomUUID();
       // A run its connector cannot start fails at once, saying why (src/connectors/connector.ts).
-      const cannot = whyRunCannotStart(row.type, row.name);
+      const cannot = whyRunCannotStart(row.type, row.name, row.connector);
       await sql`
         insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions,
           started_at, finished_at)
