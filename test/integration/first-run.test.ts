@@ -223,7 +223,7 @@ describe('first run from a clean clone, README only', () => {
     expect(service.stdout()).not.toContain(apiKey);
     expect(existsSync(join(clone, '.joinery', 'running.json'))).toBe(false);
     expect(existsSync(join(clone, '.joinery', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
-  }, 240_000);
+  }, 420_000);
 
   it('as root, from a directory the postgres user cannot enter (mode 700), npm start works and says where its data is', async (context) => {
     if (process.getuid?.() !== 0) {
@@ -249,5 +249,5 @@ describe('first run from a clean clone, README only', () => {
 
     expect((await stop(clone, service)).code).toBe(0);
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
-  }, 240_000);
+  }, 420_000);
 });
