@@ -48,7 +48,14 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
     deletions: 'engine',
     exports: ['create', 'update', 'delete', 'enable', 'disable', 'groups'],
   },
-  sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
+  // A table, view or query read by the engine (full runs, and deltas by a change-tracking column: they show no
+  // deletions), and a table written (src/connectors/sql/).
+  sql: {
+    runs: 'engine',
+    imports: { full: true, delta: true },
+    deletions: 'engine',
+    exports: ['create', 'update', 'delete', 'enable', 'disable'],
+  },
 };
 
 /** Why a requested run (a schedule, `POST /v1/applications/:id/runs`) of this type cannot start; none when it can. */
