@@ -414,7 +414,7 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
     }
   });
 
-  it('fails a write the database refuses for good (a constraint) without retrying, and one it cannot reach for now with retrying', async () => {
+  it('fails a write the database refuses for good (a constraint) without retrying, adopts a row whose key is taken, and retries one it cannot reach', async () => {
     const connector = createSqlConnector(planOf('pg-accounts'), { secrets });
     const unreachable = createSqlConnector(planOf('pg-accounts'), {
       secrets: () => `postgresql://joinery:${pgPassword}@127.0.0.1:1/nowhere`,
@@ -435,6 +435,22 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
       expect(refused).toMatchObject({ status: 'failed', code: 'JNY_WRITEBACK_INVALID', retriable: false });
       const taken = await connector.export({ ...operation, attributes: { userName: 'ada@example.org' } });
       expect(taken).toMatchObject({ status: 'failed', code: 'JNY_WRITEBACK_CONFLICT', retriable: false });
+      // A create whose key is taken adopts the row (an earlier try whose result was lost).
+      const adopting = createSqlConnector(planOf('maria-accounts'), { secrets });
+      try {
+        const adopted = await adopting.export({
+          ...operation,
+          applicationId: apps.mariaAccounts,
+          attributes: { userName: 'ada@example.org', displayName: 'Ada, Countess of Lovelace' },
+        });
+        expect(adopted).toEqual({ status: 'succeeded', externalId: 'ada@example.org' });
+        const [ada] = await maria.query<{ display_name: string }[]>(
+          "select display_name from accounts where username = 'ada@example.org'",
+        );
+        expect(ada?.display_name).toBe('Ada, Countess of Lovelace');
+      } finally {
+        await adopting.close?.();
+      }
       const down = await unreachable.export(operation);
       expect(down).toMatchObject({ status: 'failed', code: 'JNY_UNAVAILABLE', retriable: true });
       expect(JSON.stringify(down)).not.toContain(pgPassword);

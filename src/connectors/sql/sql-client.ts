@@ -234,6 +234,8 @@ export function createSqlClient(options: {
     timezone: 'Z',
     multipleStatements: false,
     enableKeepAlive: true,
+    // The server may never make the engine send it a local file (LOAD DATA LOCAL INFILE).
+    flags: ['-LOCAL_FILES'],
   });
   // Each new connection's session in UTC, before its first statement (they run in order on it): TIMESTAMP
   // columns read as UTC, like PostgreSQL's sessions here.
