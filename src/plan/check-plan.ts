@@ -9,6 +9,7 @@ import { cronProblem } from './cron.ts';
 import { csvSettingsProblems } from '../connectors/csv/csv-settings.ts';
 import { scimSettingsProblems } from '../connectors/scim/scim-settings.ts';
 import { sqlSettingsProblems } from '../connectors/sql/sql-settings.ts';
+import { externalConnectorProblems } from '../connectors/connector.ts';
 import {
   budgetEnvironment,
   compileExpression,
@@ -383,6 +384,8 @@ export function checkPlan(
       problems.push({ path: at('scim', ...problem.path), message: problem.message });
     for (const problem of sqlSettingsProblems(application))
       problems.push({ path: at('sql', ...problem.path), message: problem.message });
+    for (const problem of externalConnectorProblems(application))
+      problems.push({ path: at(...problem.path), message: problem.message });
     application.schedules?.forEach((schedule, s) => {
       if ((schedule.everyMinutes === undefined) === (schedule.cron === undefined))
         problems.push({
