@@ -77,7 +77,11 @@ export async function testConnector(
     } catch (error) {
       return [{ ok: false, name: `${application.type} settings`, detail: describeError(error) }];
     }
-    return connector.test();
+    try {
+      return await connector.test();
+    } finally {
+      await connector.close?.();
+    }
   }
   return [
     {

@@ -3,9 +3,11 @@
 import type { ConnectorType } from './connector.ts';
 import type { ConnectorFactory } from './in-engine-connector.ts';
 import { createScimConnector } from './scim/scim-connector.ts';
+import { createSqlConnector } from './sql/sql-connector.ts';
 
 export type ConnectorRegistry = Partial<Record<ConnectorType, ConnectorFactory>>;
 
 export const inEngineConnectors: ConnectorRegistry = {
   scim: createScimConnector,
+  sql: createSqlConnector,
 };

@@ -21,6 +21,7 @@ import { claimExports, recordExportResult, type ExportInstruction } from '../eng
 import { claimRequestedRuns, renewRunLease } from '../engine/orchestrator.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
+import { logstreamOf, recordOutcome } from './file-import.ts';
 import type { SecretResolver } from './connector-secrets.ts';
 import type { ConnectorContext, InEngineConnector } from './in-engine-connector.ts';
 import type { SensitiveValues } from '../secrets/sensitive-values.ts';
@@ -93,6 +94,7 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     const cached = built.get(application.id);
     if (cached?.version === application.planVersion) return cached;
     const factory = registry[application.plan.type];
+    if (cached !== undefined && 'connector' in cached) release(application.id, cached.connector);
     let entry: { version: number; connector: InEngineConnector } | { version: number; problem: string };
     try {
       if (factory === undefined) throw new Error(`no in-engine connector for type ${application.plan.type}`);
@@ -102,6 +104,15 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     }
     built.set(application.id, entry);
     return entry;
+  };
+
+  /** A connector replaced (a new plan version) is closed once its runs and exports are done with it. */
+  const release = (applicationId: string, connector: InEngineConnector) => {
+    void Promise.allSettled([runChains.get(applicationId), delivering.get(applicationId)])
+      .then(() => connector.close?.())
+      .catch((error: unknown) => {
+        log.warn({ applicationId, error: describeError(error) }, 'a replaced connector did not close');
+      });
   };
 
   const tick = async (): Promise<void> => {
@@ -197,12 +208,16 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
         tenantId,
         data,
       });
-    const marker = (phase: 'started' | 'completed' | 'aborted', objectCount?: number) =>
+    const marker = (
+      phase: 'started' | 'completed' | 'aborted',
+      objectCount?: number,
+      kind: 'full' | 'delta' = reading.mode,
+    ) =>
       message('joinery.import.run.v1', {
         tenantId,
         applicationId: application.id,
         runId: run.runId,
-        kind: reading.mode,
+        kind,
         phase,
         at: new Date().toISOString(),
         ...(objectCount === undefined ? {} : { objectCount }),
@@ -238,11 +253,31 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
           deps.orm.em.fork().getKysely(),
         );
       }
-      await producer.send([{ topic, messages: [marker('completed', sent)] }]);
+      // Objects left out (rows without a key...): what is not read is never a deletion, so the run completes as
+      // a delta, with them listed on it.
+      const rejected = reading.rejected?.() ?? { count: 0, first: [] };
+      const kind = rejected.count > 0 ? 'delta' : reading.mode;
+      if (rejected.count > 0)
+        await recordOutcome(
+          deps.orm.em,
+          run.runId,
+          sent,
+          rejected.count,
+          rejected.first,
+          undefined,
+          logstreamOf(deps, tenantId, application.id, run.runId),
+          (line) => (line === 0 ? 'rows' : `row ${String(line)} of the read`),
+        );
+      await producer.send([{ topic, messages: [marker('completed', sent, kind)] }]);
       clearInterval(heartbeat);
       await sql`update import_run set sent = ${sent}, cursor = ${reading.cursor()}, lease_until = null
         where run_id = ${run.runId}`.execute(deps.orm.em.fork().getKysely());
-      runLog.info({ kind: reading.mode, objects: sent }, 'sync run read: the engine completes it');
+      if (rejected.count > 0)
+        runLog.warn(
+          { kind, objects: sent, rejected: rejected.count },
+          'sync run read with rejected objects: completed as a delta, nothing deleted',
+        );
+      else runLog.info({ kind, objects: sent }, 'sync run read: the engine completes it');
     } catch (error) {
       const reason = `application ${application.name}: the import stopped after ${String(sent)} objects: ${describeError(error)}`;
       await producer.send([{ topic, messages: [marker('aborted')] }]).catch((cause: unknown) => {
@@ -345,6 +380,12 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       clearTimeout(timer);
       await running;
       await Promise.allSettled([...runChains.values(), ...delivering.values()]);
+      await Promise.allSettled(
+        [...built.values()].map(async (entry) => {
+          if ('connector' in entry) await entry.connector.close?.();
+        }),
+      );
+      built.clear();
     },
   };
 }

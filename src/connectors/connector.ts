@@ -51,7 +51,14 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
     deletions: 'engine',
     exports: ['create', 'update', 'delete', 'enable', 'disable', 'groups'],
   },
-  sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
+  // A table, view or query read by the engine (full runs, and deltas by a change-tracking column: they show no
+  // deletions), and a table written (src/connectors/sql/).
+  sql: {
+    runs: 'engine',
+    imports: { full: true, delta: true },
+    deletions: 'engine',
+    exports: ['create', 'update', 'delete', 'enable', 'disable'],
+  },
 };
 
 /**
@@ -81,6 +88,11 @@ export function externalConnectorProblems(
     problems.push({
       path: ['scim'],
       message: `the scim settings are for Joinery's own SCIM client, which does not run for an external connector: remove them (the external connector keeps its own settings)`,
+    });
+  if (application.sql !== undefined)
+    problems.push({
+      path: ['sql'],
+      message: `the sql settings are for Joinery's own SQL connector, which does not run for an external connector: remove them (the external connector keeps its own settings)`,
     });
   if (application.export?.passwords === true)
     problems.push({

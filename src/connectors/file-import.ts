@@ -29,7 +29,7 @@ interface FileLogstream {
   applicationId: string;
 }
 
-function logstreamOf(
+export function logstreamOf(
   deps: Pick<FileImportDeps, 'topicPrefix' | 'source'>,
   tenantId: string,
   applicationId: string,
@@ -294,7 +294,7 @@ export async function importFile(
  * not its aborted marker reached the bus (a bus that is down, a process that stops): a run is never left
  * `requested` or `running` with nothing more to come. The engine's marker leaves an aborted run as it is.
  */
-async function recordOutcome(
+export async function recordOutcome(
   em: EntityManager,
   runId: string,
   sent: number,
@@ -302,6 +302,8 @@ async function recordOutcome(
   errors: { line: number; reason: string }[],
   reason: string | undefined,
   logstream: FileLogstream,
+  /** How a rejected row is named on the logstream (a file's by its line; a table's by its place in the read). */
+  rowName: (line: number) => string = (line) => `row at line ${String(line)}`,
 ): Promise<void> {
   await em.fork().transactional(async (tx) => {
     const k = tx.getKysely();
@@ -315,7 +317,7 @@ async function recordOutcome(
           ...run,
           level: 'warn',
           outcome: 'failed',
-          message: `row at line ${String(error.line)} rejected`,
+          message: `${rowName(error.line)} rejected`,
           errorCode: 'JNY_VALIDATION',
           reason: error.reason.slice(0, 4096),
         }),

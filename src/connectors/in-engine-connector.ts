@@ -36,6 +36,12 @@ export interface ConnectorImport {
   pages: AsyncIterable<ImportedObject[]>;
   /** Once every page is read: where the next delta import starts (null: nowhere, it will be full). */
   cursor(): string | null;
+  /**
+   * Once every page is read: the objects the read had to leave out (no key, a key on several rows, a value
+   * not of its attribute's type), counted, the first ones listed with where they were (`line`: the row's
+   * place in the read). A run with any is completed as a delta — nothing is deleted — and lists them.
+   */
+  rejected?(): { count: number; first: { line: number; reason: string }[] };
 }
 
 export interface InEngineConnector {
@@ -51,6 +57,8 @@ export interface InEngineConnector {
   }): Promise<ConnectorImport>;
   /** Carries out one operation; a failure is a result (retriable or not), never a throw. */
   export(operation: ExportInstruction): Promise<ExportResult>;
+  /** Releases what it holds (a connection pool) when the engine drops it: a new plan version, a stop. */
+  close?(): Promise<void>;
 }
 
 /** What a connector is built with, besides its application's plan. */

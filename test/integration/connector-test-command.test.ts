@@ -78,6 +78,15 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
         '    objectClasses:',
         '      user: { attributes: { userName: {}, givenName: {} } }',
         `    scim: { baseUrl: '${scim.url}', auth: { bearer: env:SLACK_SCIM_TOKEN }, update: put }`,
+        '  - name: ledger',
+        '    type: sql',
+        '    objectClasses:',
+        '      person: { attributes: { id: { direction: both }, name: { direction: both } } }',
+        '    sql:',
+        '      dialect: postgresql',
+        '      connection: env:LEDGER_DB_URL',
+        '      source: { table: ledger_people, key: id }',
+        '      target: { table: ledger_people, key: id, disabledColumn: locked }',
       ].join('\n'),
     });
     const directoryId = applied.applications.find((application) => application.name === 'directory')?.id;
@@ -203,6 +212,27 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
       'ok    Users: readable (1 users), written as object class user',
     ]);
     expect(good.code).toBe(0);
+    environment = {};
+  });
+
+  it('checks a sql application: its connection, its source table and key, the columns its target lacks', async () => {
+    await sql`create table ledger_people (id text primary key, name text)`.execute(orm.em.fork().getKysely());
+    await sql`insert into ledger_people values ('L1', 'Ada')`.execute(orm.em.fork().getKysely());
+    const url = new URL(database.url);
+    url.password = 'ledger-secret-4711'; // trust authentication ignores it: it must not be shown
+    environment = { LEDGER_DB_URL: url.toString() };
+    const result = await test('ledger');
+    const masked = new URL(url);
+    masked.password = '***';
+    expect(result.stdout.trim().split('\n')).toEqual([
+      `ok    sql settings: postgresql at ${masked.toString()} (secret env:LEDGER_DB_URL found); imports table ledger_people by key id, full runs only; writes table ledger_people by key id, delete by delete, enable/disable by locked`,
+      expect.stringMatching(/^ok {4}connection: connected: PostgreSQL \d+/),
+      'ok    source: the table answers: 1 rows; key column id found; attributes read: id, name',
+      'FAIL  target: table ledger_people lacks column locked (it has id, name): map the attributes to its columns in sql.target.columns',
+    ]);
+    expect(result.stdout + result.stderr).not.toContain('ledger-secret-4711');
+    // It exits once done: its connection pool closed.
+    expect(result.code).toBe(1);
     environment = {};
   });
 });
