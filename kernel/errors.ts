@@ -62,6 +62,8 @@ export const errorCodes = {
   JNY_SIEM_DELIVERY:
     'A SIEM destination did not take events (unreachable, connection lost, non-2xx answer); retried with backoff.',
   JNY_LDAP_RESULT: 'The directory answered an operation with an LDAP error result (named in the message).',
+  JNY_EXPORT_NOT_PUBLISHABLE:
+    'An export for an external connector carries a password or a sensitive value, which is never published on Kafka.',
 } as const satisfies Record<`JNY_${string}`, string>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -74,7 +74,17 @@ export const topicCatalog: Readonly<Record<TopicId, TopicSpec>> = {
     partitions: 12,
     retentionMs: 7 * DAY,
     public: true,
-    description: 'Operations queued for a connector or agent to write to its application.',
+    description:
+      'Operations for external connectors (applications with connector: external) to write to their application.',
+  },
+  'export-results': {
+    id: 'export-results',
+    key: 'applicationId:exportId of the export answered',
+    volume: 'fixed',
+    partitions: 6,
+    retentionMs: 7 * DAY,
+    public: true,
+    description: 'Results of the exports that external connectors carried out, recorded in the export queue.',
   },
   logstream: {
     id: 'logstream',

@@ -21,6 +21,7 @@ export const topicIds = [
   'identity',
   'outbound',
   'exports',
+  'export-results',
   'logstream',
   'deadletter',
 ] as const;
@@ -170,6 +171,51 @@ export const ExportSchema = Type.Object(
     secret: Type.Optional(SealedSecretSchema),
     attempt: Type.Optional(Type.Integer({ minimum: 1, description: 'Delivery attempt, from 1.' })),
     at: Instant('When the export was queued.'),
+  },
+  strict,
+);
+
+export const ExportResultSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    exportId: Uuid('The export answered: the exportId of the joinery.export.v1 it carried out.'),
+    applicationId: Uuid("The export's application (it must be the export's own)."),
+    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed')]),
+    externalId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description:
+          "succeeded: the object's anchor in the application (required: a create's anchor becomes the identity's hard join).",
+      }),
+    ),
+    code: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "failed: the connector's own error code (required), stored and shown as given.",
+      }),
+    ),
+    message: Type.Optional(
+      Type.String({
+        maxLength: 4096,
+        description: 'failed: what went wrong, for an administrator (required).',
+      }),
+    ),
+    retriable: Type.Optional(
+      Type.Boolean({
+        description:
+          'failed: true when trying again later may succeed (the export comes back after a backoff until export.maxAttempts); false fails it for good (required).',
+      }),
+    ),
+    attempt: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "The export's attempt this result is for (its `attempt`); a result for an earlier attempt than the one being delivered changes nothing.",
+      }),
+    ),
+    at: Instant('When the connector finished the operation.'),
   },
   strict,
 );
@@ -353,6 +399,13 @@ export const messageContracts = {
       data.externalId === undefined
         ? `${data.applicationId}:${data.identityId}`
         : objectKey({ applicationId: data.applicationId, externalId: data.externalId }),
+  }),
+  'joinery.export.result.v1': contract({
+    topic: 'export-results',
+    schema: ExportResultSchema,
+    description:
+      "What an external connector made of one export: succeeded (with the object's anchor) or failed (with a code, a message and whether to retry).",
+    key: (data) => `${data.applicationId}:${data.exportId}`,
   }),
   'joinery.log.v1': contract({
     topic: 'logstream',

@@ -197,6 +197,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(scimRoutes, {
     prefix: '/scim/v2',
     orm: deps.orm,
+    tenantRole: deps.tenantRole ?? DEFAULT_TENANT_ROLE,
     topicPrefix: deps.topicPrefix ?? 'joinery.',
     failedAuthentication: limits.failedAuthentication,
     now: deps.now ?? (() => new Date()),

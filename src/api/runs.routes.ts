@@ -135,7 +135,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
       const { applicationId } = request.params;
       const application = await requireApplication(request.em, tenantId, applicationId);
       // A run its connector cannot start (a file import, a connector not built yet) fails at once, saying why.
-      const cannot = whyRunCannotStart(application.type, application.name);
+      const cannot = whyRunCannotStart(application.type, application.name, application.connector);
       const { rows } = await sql<RunRow>`
         insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions,
           started_at, finished_at)

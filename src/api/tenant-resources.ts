@@ -8,9 +8,9 @@ export async function requireApplication(
   em: EntityManager,
   tenantId: string,
   applicationId: string,
-): Promise<{ id: string; name: string; type: string }> {
-  const { rows } = await sql<{ id: string; name: string; type: string }>`
-    select id, name, type from application where tenant_id = ${tenantId} and id = ${applicationId}`.execute(
+): Promise<{ id: string; name: string; type: string; connector: string | null }> {
+  const { rows } = await sql<{ id: string; name: string; type: string; connector: string | null }>`
+    select id, name, type, connector from application where tenant_id = ${tenantId} and id = ${applicationId}`.execute(
     em.getKysely(),
   );
   const application = rows[0];

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../kernel/logger.ts';
 import { startService } from '../service.ts';
 import { connectDatabase, type ConnectedDatabase } from '../storage/connect-database.ts';
-import { StartUpError } from '../../kernel/errors.ts';
+import { NotFoundError, StartUpError } from '../../kernel/errors.ts';
 import { assertSchemaCurrent, migrate, migrationState } from '../storage/database.ts';
 import { applyPlan } from '../plan/plan-versions.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent } from '../plan/plan.schema.ts';
@@ -28,6 +28,8 @@ import { describeImport, runImportCommand } from './import-command.ts';
 import { notOpenedAdvice, resolveMasterKey, resolveMasterKeyring } from '../agent-gateway/master-key.ts';
 import { describeUnopened, rewrapTenantKeys } from '../agent-gateway/master-key-rotation.ts';
 import { rotateDataKey } from '../secrets/sensitive-values.ts';
+import { issueScimToken } from '../scim-server/scim-tokens.ts';
+import { Application } from '../storage/entities/application.entity.ts';
 import { describeChecks, testConnector } from './connector-test-command.ts';
 import { secretsFrom } from '../connectors/connector-secrets.ts';
 import { defaultInfraServices, infraServiceNames, type InfraServiceName } from '../infra/catalog.ts';
@@ -346,6 +348,47 @@ connector
     }
   });
 
+const scim = program
+  .command('scim')
+  .description('the SCIM 2.0 server (/scim/v2) identity providers provision into');
+scim
+  .command('token')
+  .description(
+    "issue a SCIM token for a scim application from the server's host (also POST /v1/applications/:id/scim-tokens); printed once, give it to the identity provider with the base URL https://<joinery>/scim/v2",
+  )
+  .argument('<application>', 'the scim application name in the plan')
+  .requiredOption('--tenant <tenant>', 'tenant name or id')
+  .option('--name <name>', 'what the token is for, e.g. "okta"', 'scim')
+  .action(async (application: string, options: { tenant: string; name: string }) => {
+    const settings = config();
+    const logger = commandLogger(settings);
+    const database = await connectDatabase(settings, logger, { command: 'scim token' });
+    try {
+      await currentSchema(database, { migrate: false });
+      const em = database.orm.em.fork();
+      const tenant = await findTenant(em, options.tenant);
+      const found = await em.findOne(
+        Application,
+        { tenant: tenant.id, name: application },
+        { filters: false, fields: ['id'] },
+      );
+      if (found === null)
+        throw new NotFoundError(`application ${application} not found in tenant ${tenant.name}`);
+      const issued = await issueScimToken(em, {
+        tenantId: tenant.id,
+        applicationId: found.id,
+        name: options.name,
+      });
+      console.log(`application      ${application} (${found.id})`);
+      console.log(`SCIM token       ${issued.token}`);
+      console.log(
+        'The token is shown only this once: give it to the identity provider as its bearer token, with the base URL https://<this server>/scim/v2.',
+      );
+    } finally {
+      await database.close();
+    }
+  });
+
 program
   .command('schemas')
   .description(
@@ -385,7 +428,7 @@ plan
     "validate a sync plan and make it the tenant's version in force (the previous one stays on record)",
   )
   .argument('<file>', 'the plan file')
-  .requiredOption('-t, --tenant <id>', 'the tenant id')
+  .requiredOption('-t, --tenant <tenant>', 'tenant name or id')
   .action(async (file: string, options: { tenant: string }) => {
     const source = readPlanFile(file);
     const settings = config();
@@ -395,8 +438,9 @@ plan
     const database = await connectDatabase(settings, logger, { command: 'plan apply' });
     try {
       await currentSchema(database, { migrate: false });
+      const tenant = await findTenant(database.orm.em.fork(), options.tenant);
       const applied = await applyPlan(database.orm.em, {
-        tenantId: options.tenant,
+        tenantId: tenant.id,
         source,
         sourceName: file,
         appliedBy: 'cli',

@@ -18,7 +18,7 @@ import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName } from '../../streams/topics.ts';
 import { claimExports, recordExportResult, type ExportInstruction } from '../engine/export-queue.ts';
-import { claimRequestedRuns } from '../engine/orchestrator.ts';
+import { claimRequestedRuns, renewRunLease } from '../engine/orchestrator.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
 import type { SecretResolver } from './connector-secrets.ts';
@@ -40,6 +40,11 @@ export interface ConnectorRunnerDeps {
   pollMs?: number;
   /** How long a claimed export is this process's before another may claim it again (default 2 min). */
   exportLeaseMs?: number;
+  /**
+   * How long a run being read stays this process's without word from it (default 1 min; renewed every third
+   * of it): past it, another runner aborts the run, saying why, and requests it again.
+   */
+  runLeaseMs?: number;
   /** Opens sensitive attribute values (sealed at rest) for the connector alone; none: sent as stored. */
   sensitiveValues?: SensitiveValues;
 }
@@ -72,6 +77,7 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
   };
   const leaseMs = deps.exportLeaseMs ?? 120_000;
+  const runLeaseMs = deps.runLeaseMs ?? 60_000;
   // Built once per application and plan version: a connector keeps its OAuth token and connections.
   const built = new Map<
     string,
@@ -105,9 +111,10 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     for (const application of applications)
       byTenant.set(application.tenantId, [...(byTenant.get(application.tenantId) ?? []), application]);
     for (const [tenantId, tenantApplications] of byTenant) {
-      const claimed = await claimRequestedRuns(deps.orm.em.fork(), {
+      const claimed = await claimRequestedRuns(deps.orm.em, {
         tenantId,
         applicationIds: tenantApplications.map((application) => application.id),
+        leaseMs: runLeaseMs,
       });
       for (const run of claimed) {
         const application = tenantApplications.find((candidate) => candidate.id === run.applicationId);
@@ -201,6 +208,12 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
         ...(objectCount === undefined ? {} : { objectCount }),
       });
     let sent = 0;
+    // The lease is renewed while the connector reads, however slow its pages are.
+    const heartbeat = setInterval(() => {
+      renewRunLease(deps.orm.em.fork(), run.runId, runLeaseMs).catch((error: unknown) => {
+        runLog.warn({ error: describeError(error) }, "the run's lease could not be renewed");
+      });
+    }, runLeaseMs / 3);
     try {
       await producer.send([{ topic, messages: [marker('started')] }]);
       for await (const page of reading.pages) {
@@ -226,9 +239,9 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
         );
       }
       await producer.send([{ topic, messages: [marker('completed', sent)] }]);
-      await sql`update import_run set sent = ${sent}, cursor = ${reading.cursor()} where run_id = ${run.runId}`.execute(
-        deps.orm.em.fork().getKysely(),
-      );
+      clearInterval(heartbeat);
+      await sql`update import_run set sent = ${sent}, cursor = ${reading.cursor()}, lease_until = null
+        where run_id = ${run.runId}`.execute(deps.orm.em.fork().getKysely());
       runLog.info({ kind: reading.mode, objects: sent }, 'sync run read: the engine completes it');
     } catch (error) {
       const reason = `application ${application.name}: the import stopped after ${String(sent)} objects: ${describeError(error)}`;
@@ -240,6 +253,7 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       });
       runLog.warn({ reason }, 'sync run aborted: nothing deleted');
     } finally {
+      clearInterval(heartbeat);
       await producer.close();
     }
   };
@@ -362,7 +376,10 @@ async function exportOne(connector: InEngineConnector, operation: ExportInstruct
   }
 }
 
-/** The applications of these types, each with its plan in force (the latest version of its tenant). */
+/**
+ * The applications of these types served by Joinery's own connector (not an external one), each with its
+ * plan in force (the latest version of its tenant).
+ */
 async function engineApplications(orm: MikroORM, types: string[]): Promise<EngineApplication[]> {
   if (types.length === 0) return [];
   const { rows } = await sql<{
@@ -378,7 +395,7 @@ async function engineApplications(orm: MikroORM, types: string[]): Promise<Engin
     from application a
     join lateral (select version, document from plan_version where tenant_id = a.tenant_id
       order by version desc limit 1) p on true
-    where a.type = any(${types}::text[])`.execute(orm.em.fork().getKysely());
+    where a.type = any(${types}::text[]) and a.connector is null`.execute(orm.em.fork().getKysely());
   return rows.flatMap((row) =>
     row.plan === null
       ? []
@@ -397,12 +414,12 @@ async function lastCursor(orm: MikroORM, applicationId: string): Promise<string 
 
 /** A claimed run that could not start: failed, with why. */
 async function failRun(orm: MikroORM, runId: string, reason: string): Promise<void> {
-  await sql`update import_run set status = 'failed', reason = ${reason}, finished_at = now()
+  await sql`update import_run set status = 'failed', reason = ${reason}, finished_at = now(), lease_until = null
     where run_id = ${runId} and status in ('requested', 'running')`.execute(orm.em.fork().getKysely());
 }
 
 /** A run that stopped part way: aborted at once (whether or not its aborted marker got through), nothing deleted. */
 async function abortRun(orm: MikroORM, runId: string, sent: number, reason: string): Promise<void> {
-  await sql`update import_run set status = 'aborted', reason = ${reason}, sent = ${sent}, finished_at = now()
+  await sql`update import_run set status = 'aborted', reason = ${reason}, sent = ${sent}, finished_at = now(), lease_until = null
     where run_id = ${runId} and status in ('requested', 'running')`.execute(orm.em.fork().getKysely());
 }

@@ -2,7 +2,8 @@
 // adapts to it — who starts its runs, whether the engine computes its deletions, what it can write. The
 // directory connectors run in the on-prem agent (agent/src/connectors/); file imports run in the service,
 // fed by the API or the CLI (src/connectors/file-import.ts); cloud connectors run inside the engine
-// (src/connectors/in-engine-connector.ts, driven by connector-runner.ts).
+// (src/connectors/in-engine-connector.ts, driven by connector-runner.ts); an application with
+// `connector: external` is served by a connector outside Joinery, over Kafka (external-exports.ts).
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 
 export type ConnectorType = ApplicationPlan['type'];
@@ -13,9 +14,11 @@ export interface ConnectorCapabilities {
    * file is the run: given to `POST /v1/applications/:id/imports` or `joinery import`, or dropped in the
    * application's watched folder (`csv.watch`, imported by the engine as it arrives) — so a requested run
    * has nothing to read and fails, saying where files go; `engine` — the engine's connector runner claims
-   * requested runs and due exports (a cloud connector); `none` — not built yet.
+   * requested runs and due exports (a cloud connector); `external` — a connector outside Joinery sends its
+   * own runs to the `imports` topic, so a requested run has nothing to start and fails, saying so; `none` —
+   * not built yet.
    */
-  runs: 'agent' | 'upload' | 'engine' | 'none';
+  runs: 'agent' | 'upload' | 'engine' | 'external' | 'none';
   /** Full and delta imports. */
   imports: { full: boolean; delta: boolean };
   /**
@@ -51,8 +54,54 @@ export const connectorCapabilities: Record<ConnectorType, ConnectorCapabilities>
   sql: { runs: 'none', imports: { full: false, delta: false }, deletions: 'engine', exports: [] },
 };
 
-/** Why a requested run (a schedule, `POST /v1/applications/:id/runs`) of this type cannot start; none when it can. */
-export function whyRunCannotStart(type: string, applicationName: string): string | undefined {
+/**
+ * The types whose connector may be external (`connector: external`): those the engine serves itself (or
+ * will), not the agent's directories nor files. An external connector sends its own runs and deletions to
+ * `imports` and carries out what it takes from `exports` (src/connectors/external-exports.ts) — every
+ * operation but passwords, which never travel on Kafka.
+ */
+export const externalConnectorTypes: readonly ConnectorType[] = ['scim', 'sql'];
+
+/** Why a plan's `connector: external` cannot work for this application (relative paths); none when it can. */
+export function externalConnectorProblems(
+  application: ApplicationPlan,
+): { path: (string | number)[]; message: string }[] {
+  if (application.connector !== 'external') return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  if (!externalConnectorTypes.includes(application.type))
+    problems.push({
+      path: ['connector'],
+      message: `application ${application.name} (type ${application.type}) cannot have an external connector (${
+        application.type === 'csv'
+          ? 'a csv application is a file source: an outside producer can send its runs to the imports topic as it is'
+          : 'directories are read and written by the on-prem agent'
+      }); external connectors serve ${externalConnectorTypes.join(' and ')} applications`,
+    });
+  if (application.scim !== undefined)
+    problems.push({
+      path: ['scim'],
+      message: `the scim settings are for Joinery's own SCIM client, which does not run for an external connector: remove them (the external connector keeps its own settings)`,
+    });
+  if (application.export?.passwords === true)
+    problems.push({
+      path: ['export', 'passwords'],
+      message:
+        'passwords are never published on Kafka, so an external connector cannot write them: remove export.passwords',
+    });
+  return problems;
+}
+
+/**
+ * Why a requested run (a schedule, `POST /v1/applications/:id/runs`) of this application cannot start; none
+ * when it can. `connector` is the application's `connector` (external), null for Joinery's own.
+ */
+export function whyRunCannotStart(
+  type: string,
+  applicationName: string,
+  connector: string | null = null,
+): string | undefined {
+  if (connector === 'external')
+    return `application ${applicationName} has an external connector: it sends its own import runs to the imports topic whenever it reads the application (docs/connectors.md, "External connectors over Kafka"), and Joinery cannot start one`;
   const capabilities = connectorCapabilities[type as ConnectorType] as ConnectorCapabilities | undefined;
   if (capabilities === undefined) return `application ${applicationName} has an unknown type "${type}"`;
   if (capabilities.runs === 'upload')

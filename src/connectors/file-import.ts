@@ -179,9 +179,11 @@ export async function importFile(
   let pending: ReturnType<typeof message>[] = [];
   let fatal: string | undefined;
   const maxErrors = settings.maxErrors ?? DEFAULT_MAX_ERRORS;
+  let sent = 0;
   const flush = async () => {
     if (pending.length === 0) return;
     await producer.send([{ topic, messages: pending }]);
+    sent += pending.length;
     pending = [];
     request.onProgress?.({ ...progress });
   };
@@ -243,6 +245,7 @@ export async function importFile(
     await recordOutcome(
       deps.em,
       runId,
+      sent,
       progress.rejected,
       errors,
       fatal,
@@ -272,6 +275,7 @@ export async function importFile(
     await recordOutcome(
       deps.em,
       runId,
+      sent,
       progress.rejected,
       errors,
       reason,
@@ -293,6 +297,7 @@ export async function importFile(
 async function recordOutcome(
   em: EntityManager,
   runId: string,
+  sent: number,
   rejected: number,
   errors: { line: number; reason: string }[],
   reason: string | undefined,
@@ -327,7 +332,7 @@ async function recordOutcome(
             }),
           ]),
     ]);
-    await sql`update import_run set rejected = ${rejected},
+    await sql`update import_run set rejected = ${rejected}, sent = ${sent},
         reason = coalesce(${reason ?? null}, reason)
       where run_id = ${runId}`.execute(k);
     if (reason !== undefined)

@@ -155,106 +155,115 @@ export async function claimExports(
     .map(toInstruction);
 }
 
+export interface RecordedResult {
+  tenantId: string;
+  exportId: string;
+  result: ExportResult;
+  maxAttempts?: number;
+  now?: Date;
+  /** Where the result is told (the logstream), and who reported it. */
+  logstream?: LogstreamTarget & { actor: NonNullable<LogEvent['actor']> };
+  /** The delivery the result answers: a result for an earlier attempt than the one under way changes nothing. */
+  attempt?: number;
+}
+
 /**
  * Records a connector's result. A success of a create makes the new object the identity's hard join and
  * gives its anchor to the operations queued after it; a retriable failure comes back after a backoff.
  * A result for an operation that is not being delivered (a late duplicate) changes nothing.
  */
-export async function recordExportResult(
-  em: EntityManager,
-  options: {
-    tenantId: string;
-    exportId: string;
-    result: ExportResult;
-    maxAttempts?: number;
-    now?: Date;
-    /** Where the result is told (the logstream), and who reported it. */
-    logstream?: LogstreamTarget & { actor: NonNullable<LogEvent['actor']> };
-  },
-): Promise<void> {
+export async function recordExportResult(em: EntityManager, options: RecordedResult): Promise<void> {
+  await em.fork().transactional((tx) => recordExportResultIn(tx, options));
+}
+
+/**
+ * recordExportResult inside the caller's transaction (a consumer's batch, with its offset): returns whether
+ * the result changed the export (false for a late duplicate or a stale attempt).
+ */
+export async function recordExportResultIn(tx: EntityManager, options: RecordedResult): Promise<boolean> {
   const now = options.now ?? new Date();
-  await em.fork().transactional(async (tx) => {
-    const k = tx.getKysely();
-    const { rows } = await sql<{
-      application_id: string;
-      identity_id: string;
-      object_class: string;
-      operation: string;
-      attempts: number;
-      status: string;
-      external_id: string | null;
-    }>`
-      select application_id, identity_id, object_class, operation, attempts, status, external_id from export_item
-      where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
-    const item = rows[0];
-    if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
-    if (item.status !== 'delivering') return;
-    const { result } = options;
-    const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-    if (options.logstream !== undefined) {
-      const { actor, ...target } = options.logstream;
-      const externalId = result.status === 'succeeded' ? result.externalId : item.external_id;
-      const what = `${item.operation} of ${externalId ?? `a new ${item.object_class}`} (export ${options.exportId}, attempt ${String(item.attempts)})`;
-      await insertOutbox(tx, [
-        logRow(target, `export/${options.exportId}/result/${String(item.attempts)}`, {
-          tenantId: options.tenantId,
-          at: now.toISOString(),
-          category: 'export',
-          stage: 'export',
-          identityId: item.identity_id,
-          applicationId: item.application_id,
-          objectClass: item.object_class,
-          ...(externalId === null ? {} : { externalId }),
-          actor,
-          ...(result.status === 'succeeded'
-            ? { level: 'info', outcome: 'succeeded', message: `${what} succeeded` }
-            : {
-                level: result.retriable && !exhausted ? 'warn' : 'error',
-                outcome: 'failed',
-                message: `${what} failed${result.retriable && !exhausted ? ', will be retried' : ' for good'}`,
-                errorCode: result.code.slice(0, 64),
-                reason: result.message.slice(0, 4096),
-              }),
-        }),
-      ]);
-    }
-    if (result.status === 'succeeded') {
+  const k = tx.getKysely();
+  const { rows } = await sql<{
+    application_id: string;
+    identity_id: string;
+    object_class: string;
+    operation: string;
+    attempts: number;
+    status: string;
+    external_id: string | null;
+  }>`
+    select application_id, identity_id, object_class, operation, attempts, status, external_id from export_item
+    where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
+  const item = rows[0];
+  if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
+  if (item.status !== 'delivering') return false;
+  if (options.attempt !== undefined && options.attempt < item.attempts) return false;
+  const { result } = options;
+  const exhausted = item.attempts >= (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+  if (options.logstream !== undefined) {
+    const { actor, ...target } = options.logstream;
+    const externalId = result.status === 'succeeded' ? result.externalId : item.external_id;
+    const what = `${item.operation} of ${externalId ?? `a new ${item.object_class}`} (export ${options.exportId}, attempt ${String(item.attempts)})`;
+    await insertOutbox(tx, [
+      logRow(target, `export/${options.exportId}/result/${String(item.attempts)}`, {
+        tenantId: options.tenantId,
+        at: now.toISOString(),
+        category: 'export',
+        stage: 'export',
+        identityId: item.identity_id,
+        applicationId: item.application_id,
+        objectClass: item.object_class,
+        ...(externalId === null ? {} : { externalId }),
+        actor,
+        ...(result.status === 'succeeded'
+          ? { level: 'info', outcome: 'succeeded', message: `${what} succeeded` }
+          : {
+              level: result.retriable && !exhausted ? 'warn' : 'error',
+              outcome: 'failed',
+              message: `${what} failed${result.retriable && !exhausted ? ', will be retried' : ' for good'}`,
+              errorCode: result.code.slice(0, 64),
+              reason: result.message.slice(0, 4096),
+            }),
+      }),
+    ]);
+  }
+  if (result.status === 'succeeded') {
+    await sql`
+      update export_item set status = 'succeeded', completed_at = ${now}, lease_until = null, last_error = null,
+        external_id = coalesce(external_id, ${result.externalId})
+      where export_id = ${options.exportId}`.execute(k);
+    if (item.operation === 'create') {
       await sql`
-        update export_item set status = 'succeeded', completed_at = ${now}, lease_until = null, last_error = null,
-          external_id = coalesce(external_id, ${result.externalId})
-        where export_id = ${options.exportId}`.execute(k);
-      if (item.operation === 'create') {
-        await sql`
-          insert into identity_source (tenant_id, application_id, external_id, identity_id, provenance, created_at)
-          values (${options.tenantId}, ${item.application_id}, ${result.externalId}, ${item.identity_id},
-            ${joinProvenance.provisioned}, ${now})
-          on conflict do nothing`.execute(k);
-        await sql`
-          update outbound_object set external_id = ${result.externalId}
-          where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
-            and identity_id = ${item.identity_id} and external_id is null`.execute(k);
-        await sql`
-          update export_item set external_id = ${result.externalId}
-          where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
-            and identity_id = ${item.identity_id} and external_id is null
-            and status in ('pending', 'held', 'sandbox')`.execute(k);
-      }
-      if (item.operation === 'delete') await forgetDeletedObject(tx, options.tenantId, item, now);
-      return;
-    }
-    const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
-    if (result.retriable && !exhausted) {
-      // `attempts` counts the deliveries (a claim adds one): after the first one failed, it is retry 1.
+        insert into identity_source (tenant_id, application_id, external_id, identity_id, provenance, created_at)
+        values (${options.tenantId}, ${item.application_id}, ${result.externalId}, ${item.identity_id},
+          ${joinProvenance.provisioned}, ${now})
+        on conflict do nothing`.execute(k);
       await sql`
-        update export_item set status = 'pending', lease_until = null, last_error = ${error}::jsonb,
-          next_attempt_at = ${new Date(now.getTime() + backoffDelay(exportRetryBackoff, item.attempts))}
-        where export_id = ${options.exportId}`.execute(k);
-    } else {
+        update outbound_object set external_id = ${result.externalId}
+        where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
+          and identity_id = ${item.identity_id} and external_id is null`.execute(k);
       await sql`
-        update export_item set status = 'failed', lease_until = null, last_error = ${error}::jsonb, completed_at = ${now}
-        where export_id = ${options.exportId}`.execute(k);
+        update export_item set external_id = ${result.externalId}
+        where tenant_id = ${options.tenantId} and application_id = ${item.application_id}
+          and identity_id = ${item.identity_id} and external_id is null
+          and status in ('pending', 'held', 'sandbox')`.execute(k);
     }
-  });
+    if (item.operation === 'delete') await forgetDeletedObject(tx, options.tenantId, item, now);
+    return true;
+  }
+  const error = JSON.stringify({ code: result.code, message: result.message, retriable: result.retriable });
+  if (result.retriable && !exhausted) {
+    // `attempts` counts the deliveries (a claim adds one): after the first one failed, it is retry 1.
+    await sql`
+      update export_item set status = 'pending', lease_until = null, last_error = ${error}::jsonb,
+        next_attempt_at = ${new Date(now.getTime() + backoffDelay(exportRetryBackoff, item.attempts))}
+      where export_id = ${options.exportId}`.execute(k);
+  } else {
+    await sql`
+      update export_item set status = 'failed', lease_until = null, last_error = ${error}::jsonb, completed_at = ${now}
+      where export_id = ${options.exportId}`.execute(k);
+  }
+  return true;
 }
 
 /**

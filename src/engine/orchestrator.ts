@@ -49,8 +49,9 @@ export async function fireDueSchedules(
       cron: string | null;
       name: string;
       type: string;
+      connector: string | null;
     }>`
-      select s.id, s.tenant_id, s.application_id, s.kind, s.every_minutes, s.cron, a.name, a.type
+      select s.id, s.tenant_id, s.application_id, s.kind, s.every_minutes, s.cron, a.name, a.type, a.connector
       from schedule s join application a on a.id = s.application_id
       where s.enabled and s.next_run_at <= ${now}
       order by s.next_run_at limit ${limit}
@@ -60,7 +61,7 @@ export async function fireDueSchedules(
     for (const row of rows) {
       const runId = randomUUID();
       // A run its connector cannot start fails at once, saying why (src/connectors/connector.ts).
-      const cannot = whyRunCannotStart(row.type, row.name);
+      const cannot = whyRunCannotStart(row.type, row.name, row.connector);
       await sql`
         insert into import_run (run_id, tenant_id, application_id, kind, status, reason, object_count, seen, deletions,
           started_at, finished_at)
@@ -160,18 +161,63 @@ export function startOrchestrator(deps: {
  */
 export async function claimRequestedRuns(
   em: EntityManager,
-  options: { tenantId: string; applicationIds: string[] },
+  options: { tenantId: string; applicationIds: string[]; leaseMs: number; now?: Date },
 ): Promise<{ runId: string; applicationId: string; kind: 'full' | 'delta' }[]> {
   if (options.applicationIds.length === 0) return [];
-  const { rows } = await sql<{ run_id: string; application_id: string; kind: 'full' | 'delta' }>`
-    update import_run set status = 'running'
-    where run_id in (
-      select run_id from import_run
-      where tenant_id = ${options.tenantId} and application_id = any(${options.applicationIds}::uuid[])
-        and status = 'requested'
-      order by started_at for update skip locked)
-    returning run_id, application_id, kind`.execute(em.getKysely());
-  return rows.map((row) => ({ runId: row.run_id, applicationId: row.application_id, kind: row.kind }));
+  const now = options.now ?? new Date();
+  const leaseUntil = new Date(now.getTime() + options.leaseMs);
+  return em.fork().transactional(async (tx) => {
+    const k = tx.getKysely();
+    await requestLostRunsAgain(tx, options.tenantId, options.applicationIds, now);
+    const { rows } = await sql<{ run_id: string; application_id: string; kind: 'full' | 'delta' }>`
+      update import_run set status = 'running', lease_until = ${leaseUntil}
+      where run_id in (
+        select run_id from import_run
+        where tenant_id = ${options.tenantId} and application_id = any(${options.applicationIds}::uuid[])
+          and status = 'requested'
+        order by started_at for update skip locked)
+      returning run_id, application_id, kind`.execute(k);
+    return rows.map((row) => ({ runId: row.run_id, applicationId: row.application_id, kind: row.kind }));
+  });
+}
+
+/**
+ * Runs whose engine process stopped renewing their lease mid-read (it crashed or was killed): each is
+ * aborted, saying why — nothing is deleted for an aborted run — and requested again as a new run of the same kind.
+ */
+async function requestLostRunsAgain(
+  tx: EntityManager,
+  tenantId: string,
+  applicationIds: string[],
+  now: Date,
+): Promise<void> {
+  await sql`
+    with lost as (
+      update import_run r set status = 'aborted', finished_at = ${now}, lease_until = null,
+        reason = 'the engine process reading it stopped before it finished (its lease ran out at ' ||
+          to_char(r.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ', after ' || r.sent ||
+          ' objects); nothing was deleted, and the run was requested again'
+      where r.run_id in (
+        select run_id from import_run
+        where tenant_id = ${tenantId} and application_id = any(${applicationIds}::uuid[])
+          and status = 'running' and lease_until < ${now}
+        for update skip locked)
+      returning r.tenant_id, r.application_id, r.kind)
+    insert into import_run (run_id, tenant_id, application_id, kind, status, object_count, seen, deletions, started_at)
+    select gen_random_uuid(), tenant_id, application_id, kind, 'requested', null, 0, 0, ${now} from lost`.execute(
+    tx.getKysely(),
+  );
+}
+
+/** Keeps a run's lease while its connector reads it; `null` once every object is sent (the engine completes it). */
+export async function renewRunLease(
+  em: EntityManager,
+  runId: string,
+  leaseMs: number | null,
+  now: Date = new Date(),
+): Promise<void> {
+  await sql`update import_run set lease_until = ${leaseMs === null ? null : new Date(now.getTime() + leaseMs)}
+    where run_id = ${runId} and status = 'running'`.execute(em.getKysely());
 }
 
 /**

@@ -8,6 +8,7 @@ import { exportClassOf, type ApplicationPlan, type AttributeSpec, type SyncPlan 
 import { cronProblem } from './cron.ts';
 import { csvSettingsProblems } from '../connectors/csv/csv-settings.ts';
 import { scimSettingsProblems } from '../connectors/scim/scim-settings.ts';
+import { externalConnectorProblems } from '../connectors/connector.ts';
 import {
   budgetEnvironment,
   compileExpression,
@@ -380,6 +381,8 @@ export function checkPlan(
       problems.push({ path: at('csv', ...problem.path), message: problem.message });
     for (const problem of scimSettingsProblems(application))
       problems.push({ path: at('scim', ...problem.path), message: problem.message });
+    for (const problem of externalConnectorProblems(application))
+      problems.push({ path: at(...problem.path), message: problem.message });
     application.schedules?.forEach((schedule, s) => {
       if ((schedule.everyMinutes === undefined) === (schedule.cron === undefined))
         problems.push({

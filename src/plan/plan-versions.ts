@@ -141,7 +141,7 @@ export async function applyPlan(
 }
 
 /**
- * The plan's applications as application records (created by name, type and mode kept up to date). An
+ * The plan's applications as application records (created by name, type, mode and connector kept up to date). An
  * application the plan no longer names is kept: its repository and joins outlive a plan edit.
  */
 async function syncApplications(
@@ -163,11 +163,13 @@ async function syncApplications(
         name: planned.name,
         type: planned.type,
         mode: applicationMode(planned),
+        connector: planned.connector ?? null,
       });
     } else {
       application.type = planned.type;
       // The engine queues by the plan's mode, sandbox when it names none: the record says the same.
       application.mode = applicationMode(planned);
+      application.connector = planned.connector ?? null;
     }
     return { name: planned.name, id: application.id };
   });

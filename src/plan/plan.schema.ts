@@ -313,6 +313,12 @@ export const ApplicationPlanSchema = Type.Object(
   {
     name: Name('Unique in the plan.'),
     type: Type.Enum(['ldap', 'active-directory', 'csv', 'scim', 'sql']),
+    connector: Type.Optional(
+      Type.Enum(['external'], {
+        description:
+          'external: the connector runs outside Joinery and talks over Kafka — it sends its import runs to the imports topic, takes its exports from the exports topic and answers each on export-results (docs/connectors.md, "External connectors over Kafka"). For scim and sql applications; absent: Joinery\'s own connector for the type.',
+      }),
+    ),
     mode: Type.Optional(
       Type.Enum(['sandbox', 'approval', 'live'], {
         description:

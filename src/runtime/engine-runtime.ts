@@ -32,6 +32,11 @@ import { startEngineThread, type ThreadConnection } from './engine-threads.ts';
 import { startTimerScheduler, type TimerScheduler } from '../../streams/timers.ts';
 import { startCsvWatcher, type CsvWatcher } from '../connectors/csv/csv-watch.ts';
 import { startConnectorRunner, type ConnectorRunner } from '../connectors/connector-runner.ts';
+import {
+  createExportResultHandler,
+  startExternalExportPublisher,
+  type ExternalExportPublisher,
+} from '../connectors/external-exports.ts';
 import type { SecretResolver } from '../connectors/connector-secrets.ts';
 import { ensureTopics, topicName } from '../../streams/topics.ts';
 import { createAuditBatchHandler } from '../audit/audit-consumer.ts';
@@ -55,6 +60,8 @@ export interface Engine {
   readonly siem: SiemDelivery | undefined;
   /** The in-engine connectors' runs and exports (src/connectors/connector-runner.ts). */
   readonly connectors: ConnectorRunner;
+  /** External connectors' exports published on `exports` (src/connectors/external-exports.ts). */
+  readonly externalExports: ExternalExportPublisher;
   stop(): Promise<void>;
 }
 
@@ -95,8 +102,10 @@ export async function startEngine(deps: {
   };
   /** Where in-engine connectors read the secrets their plans name (env:NAME); none resolve without it. */
   connectorSecrets?: SecretResolver;
-  /** Look for requested runs and due exports of in-engine connectors this often (default 1 s). */
+  /** Look for requested runs and due exports of in-engine and external connectors this often (default 1 s). */
   connectorPollMs?: number;
+  /** How long an external connector has to answer a published export before it is published again (default 5 min). */
+  externalExportLeaseMs?: number;
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -295,6 +304,22 @@ export async function startEngine(deps: {
             role: 'audit',
             logger: deps.logger,
           });
+  // External connectors' results (export-results → the export queue), exactly once like the other groups:
+  // few messages, so in this thread.
+  const startExportResults = () =>
+    startPartitionConsumer({
+      bus,
+      orm,
+      logger: deps.logger,
+      settings,
+      groupId: `${settings.groupId}.export-results`,
+      topics: ['export-results'],
+      concurrency: 1,
+      handle: createExportResultHandler({
+        logstream: { topic: name('logstream'), source: `/joinery/engine/${settings.groupId}/export-results` },
+        ...(deps.now === undefined ? {} : { now: deps.now }),
+      }),
+    });
   const retention = startAuditRetention({
     em: orm.em,
     logger: deps.logger,
@@ -303,12 +328,13 @@ export async function startEngine(deps: {
   });
   // Side by side: each joins its consumer group (or boots its thread) on its own, so a start or a restart
   // takes as long as the slowest of them, not their sum.
-  const [relay, realtime, bulk, imports, audit] = await startAll([
+  const [relay, realtime, bulk, imports, audit, exportResults] = await startAll([
     startRelay,
     startRealtime,
     startBulk,
     startImports,
     startAudit,
+    startExportResults,
   ] as const).catch(async (error: unknown) => {
     await timers.stop();
     await statistics.stop();
@@ -352,7 +378,7 @@ export async function startEngine(deps: {
         }).catch(async (error: unknown) => {
           await csvWatcher.stop();
           await orchestrator.stop();
-          await Promise.all([imports.stop(), bulk.stop(), realtime.stop()]);
+          await Promise.all([imports.stop(), bulk.stop(), realtime.stop(), exportResults.stop()]);
           await timers.stop();
           await statistics.stop();
           await relay.stop();
@@ -373,6 +399,15 @@ export async function startEngine(deps: {
     ...(deps.masterKeys === undefined
       ? {}
       : { sensitiveValues: createSensitiveValues({ keyring: deps.masterKeys, em: orm.em }) }),
+  });
+  const externalExports = startExternalExportPublisher({
+    orm,
+    logger: deps.logger,
+    exportsTopic: name('exports'),
+    logstream: { topic: name('logstream'), source: `/joinery/engine/${settings.groupId}/external-exports` },
+    source: `/joinery/engine/${settings.groupId}/external-exports`,
+    ...(deps.connectorPollMs === undefined ? {} : { pollMs: deps.connectorPollMs }),
+    ...(deps.externalExportLeaseMs === undefined ? {} : { leaseMs: deps.externalExportLeaseMs }),
   });
   log.info(
     {
@@ -395,6 +430,7 @@ export async function startEngine(deps: {
     csvWatcher,
     siem,
     connectors,
+    externalExports,
     async stop() {
       // SIEM delivery first: it only reads the logstream, and a destination waiting out a backoff stops at once.
       await siem?.stop();
@@ -402,11 +438,13 @@ export async function startEngine(deps: {
       // connector's run under way is aborted, its exports in flight are recorded.
       await csvWatcher.stop();
       await connectors.stop();
+      await externalExports.stop();
       // Consumers first: their in-flight batches finish and commit; then the relay publishes what they left.
       await imports.stop();
       await bulk.stop();
       await realtime.stop();
       await audit.stop();
+      await exportResults.stop();
       await retention.stop();
       await timers.stop();
       await statistics.stop();

@@ -36,6 +36,12 @@ import {
   type StoreContext,
 } from './scim-store.ts';
 import { authenticateScimToken, type ScimPrincipal } from './scim-tokens.ts';
+import {
+  abandonTenantTransaction,
+  beginTenantTransaction,
+  endTenantTransaction,
+  tenantEntityManager,
+} from '../api/tenant-transaction.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,6 +52,8 @@ declare module 'fastify' {
 
 export interface ScimRoutesOptions {
   orm: MikroORM;
+  /** The role a request's transaction runs as under row-level security (database.tenantRole). */
+  tenantRole: string;
   topicPrefix: string;
   failedAuthentication: Limits['failedAuthentication'];
   now: () => Date;
@@ -87,6 +95,7 @@ export const scimRoutes: FastifyPluginAsync<ScimRoutesOptions> = async (app, opt
   const limits: ScimLimits = { ...defaultScimLimits, ...options.limits };
   const importsTopic = topicName({ topicPrefix: options.topicPrefix }, 'imports');
   app.decorateRequest('scimPrincipal');
+  app.decorateRequest('em');
 
   // SCIM clients send application/scim+json (RFC 7644 §3.1); application/json is taken as well.
   app.addContentTypeParser(
@@ -134,6 +143,8 @@ export const scimRoutes: FastifyPluginAsync<ScimRoutesOptions> = async (app, opt
       );
     }
     request.scimPrincipal = principal;
+    // As every API request: one transaction as the tenant role, the token's tenant set (row-level security).
+    request.em = tenantEntityManager(options.orm, principal.tenantId, options.tenantRole);
     request.log = request.log.child({
       tenantId: principal.tenantId,
       applicationId: principal.applicationId,
@@ -141,9 +152,13 @@ export const scimRoutes: FastifyPluginAsync<ScimRoutesOptions> = async (app, opt
     });
   });
 
+  app.addHook('preHandler', beginTenantTransaction);
+  app.addHook('onSend', endTenantTransaction);
+  app.addHook('onResponse', abandonTenantTransaction);
+
   const baseUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}/scim/v2`;
   const context = (request: FastifyRequest): StoreContext => ({
-    em: options.orm.em.fork(),
+    em: request.em,
     principal: request.scimPrincipal,
     importsTopic,
   });

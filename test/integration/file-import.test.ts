@@ -30,6 +30,7 @@ interface Run {
   reason: string | null;
   objectCount: number | null;
   rejected: number;
+  sent: number;
   deletions: number;
 }
 
@@ -148,7 +149,7 @@ describe('HR files imported through the API and the CLI (real Kafka and PostgreS
       ignoredColumns: ['Cost Centre'],
     });
     const run = await finished(result.runId);
-    expect(run).toMatchObject({ status: 'completed', kind: 'full', objectCount: 3, deletions: 0 });
+    expect(run).toMatchObject({ status: 'completed', kind: 'full', objectCount: 3, sent: 3, deletions: 0 });
     const zoe = await waitFor('Zoë in the Vault', () => identity('0042'));
     expect(zoe.attributes).toEqual({
       employeeId: '0042',

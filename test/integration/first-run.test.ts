@@ -164,6 +164,49 @@ describe('first run from a clean clone, README only', () => {
     expect(tenant.status).toBe(200);
     expect(await tenant.json()).toMatchObject({ name: 'Acme' });
 
+    // The README's first sync: the example plan, the example HR file, the people through the API.
+    const applied = npm(clone, [
+      'run',
+      'joinery',
+      '--',
+      'plan',
+      'apply',
+      'docs/examples/hr-plan.yaml',
+      '--tenant',
+      'Acme',
+    ]);
+    expect((await applied.exited).code, applied.stderr()).toBe(0);
+    const imported = npm(clone, [
+      'run',
+      'joinery',
+      '--',
+      'import',
+      'hr',
+      'docs/examples/hr.csv',
+      '--tenant',
+      'Acme',
+    ]);
+    expect((await imported.exited).code, imported.stderr()).toBe(0);
+    expect(imported.stdout()).toMatch(/rows\s+5 read, 5 sent, 0 rejected/);
+    const people = await waitFor(
+      'the five people of docs/examples/hr.csv as identities',
+      async () => {
+        const response = await fetch(`${url}/v1/identities?limit=10`, {
+          headers: { authorization: `Bearer ${apiKey}` },
+        });
+        const page = (await response.json()) as { items: { attributes: Record<string, unknown> }[] };
+        return page.items.length === 5 ? page.items : undefined;
+      },
+      60_000,
+    );
+    expect(people.map((person) => person.attributes.displayName).sort()).toEqual([
+      'Ada Lovelace',
+      'Alan Turing',
+      'Dorothy Vaughan, PhD',
+      'Grace Hopper',
+      'Katherine Johnson',
+    ]);
+
     const second = npm(clone, ['start']);
     const refused = await second.exited;
     expect(refused.code).not.toBe(0);
@@ -180,7 +223,7 @@ describe('first run from a clean clone, README only', () => {
     expect(service.stdout()).not.toContain(apiKey);
     expect(existsSync(join(clone, '.joinery', 'running.json'))).toBe(false);
     expect(existsSync(join(clone, '.joinery', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
-  }, 240_000);
+  }, 420_000);
 
   it('as root, from a directory the postgres user cannot enter (mode 700), npm start works and says where its data is', async (context) => {
     if (process.getuid?.() !== 0) {
@@ -206,5 +249,5 @@ describe('first run from a clean clone, README only', () => {
 
     expect((await stop(clone, service)).code).toBe(0);
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
-  }, 240_000);
+  }, 420_000);
 });

@@ -2,7 +2,10 @@
 // client written from the RFC 7643/7644 examples — over HTTP, as an identity provider would — creates,
 // filters, patches (with Okta- and Entra ID-style bodies), replaces and deletes Users and Groups, and the
 // users reach the Vault (GET /v1/identities) through the application's joining rules and projection.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../src/infra/process.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
@@ -559,6 +562,31 @@ describe('SCIM 2.0 server (real engine, Kafka and PostgreSQL): an identity provi
     // Only scim applications get tokens.
     const refused = await admin('POST', `/v1/applications/${apps.hr}/scim-tokens`);
     expect(refused.status).toBe(400);
+  });
+
+  it('issues a token from the command line: `joinery scim token <application> --tenant T`, shown once', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [join(projectRoot, 'src/cli/main.ts'), ...args],
+          { env: { ...process.env, DATABASE_URL: fixture.database.url, JOINERY_LOG_LEVEL: 'warn' } },
+          (error, stdout, stderr) => {
+            resolve({ code: error === null ? 0 : (error.code as number | null), stdout, stderr });
+          },
+        );
+      });
+    const issued = await cli(['scim', 'token', 'entra', '--tenant', fixture.tenantId, '--name', 'entra-id']);
+    expect(issued.code, issued.stderr).toBe(0);
+    const token = /^SCIM token\s+(jsc_\S+)$/m.exec(issued.stdout)?.[1];
+    if (token === undefined) throw new Error(`no token in: ${issued.stdout}`);
+    expect((await scimClient(baseUrl, token)('GET', '/Users')).status).toBe(200);
+    const listed = await admin('GET', `/v1/applications/${apps.entra}/scim-tokens`);
+    expect(listed.body.items).toContainEqual(expect.objectContaining({ name: 'entra-id', revokedAt: null }));
+
+    const missing = await cli(['scim', 'token', 'nowhere', '--tenant', fixture.tenantId]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim()).toMatch(/^joinery: error: application nowhere not found in tenant /);
   });
 
   it('refuses malformed input in the SCIM error shape: bad JSON, wrong types, missing userName, a huge body', async () => {

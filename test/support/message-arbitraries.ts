@@ -150,6 +150,22 @@ export function validData(type: MessageType, tenantId: string): fc.Arbitrary<Rec
         },
         { requiredKeys: ['tenantId', 'exportId', 'applicationId', 'identityId', 'operation', 'at'] },
       );
+    case 'joinery.export.result.v1':
+      return fc.record(
+        {
+          tenantId: tenant,
+          exportId: uuid,
+          applicationId: uuid,
+          status: fc.constantFrom('succeeded', 'failed'),
+          externalId: text(128),
+          code: text(64),
+          message: storableText({ maxLength: 200 }),
+          retriable: fc.boolean(),
+          attempt: fc.integer({ min: 1, max: 100 }),
+          at: instant,
+        },
+        { requiredKeys: ['tenantId', 'exportId', 'applicationId', 'status', 'at'] },
+      );
     case 'joinery.log.v1':
       return fc.record(
         {

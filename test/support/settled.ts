@@ -13,7 +13,7 @@ import { topicOffsets } from './topic-ends.ts';
 
 // The topics the engine consumes (src/runtime/engine-runtime.ts). Each of its consumer groups keeps its
 // offsets in PostgreSQL under the engine's group id, per topic (streams/partition-consumer.ts).
-const consumedTopics: TopicId[] = ['imports', 'identity', 'pulses', 'schedules'];
+const consumedTopics: TopicId[] = ['imports', 'identity', 'pulses', 'schedules', 'export-results'];
 
 /** topic/partition → one past the last message written there. */
 type Ends = Map<string, bigint>;

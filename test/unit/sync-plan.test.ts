@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlanInvalidError } from '../../kernel/errors.ts';
 import { projectRoot } from '../../src/infra/process.ts';
+import { whyRunCannotStart } from '../../src/connectors/connector.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
 import { PLAN_SCHEMA_FILE, planSchemaFileContent, publishedPlanSchema } from '../../src/plan/plan.schema.ts';
 
@@ -70,6 +71,36 @@ describe('sync plan validation', () => {
       directory: '/srv/hr',
       pollSeconds: 10,
     });
+  });
+
+  it('takes an external connector for a SaaS application, and refuses one it cannot serve', () => {
+    const external = variant(
+      '    type: scim\n    mode: sandbox\n',
+      '    type: scim\n    connector: external\n    mode: sandbox\n',
+    );
+    expect(loadPlan(external, 'plan.yaml').plan.applications[2]?.connector).toBe('external');
+    const directory = variant(
+      '    type: active-directory\n',
+      '    type: active-directory\n    connector: external\n',
+    );
+    expect(problemsOf(directory)).toEqual([
+      `plan.yaml:${String(lineOf(directory, '    connector: external'))} applications[1].connector: application active-directory (type active-directory) cannot have an external connector (directories are read and written by the on-prem agent); external connectors serve scim and sql applications`,
+      `plan.yaml:${String(lineOf(directory, 'passwords: true'))} applications[1].export.passwords: passwords are never published on Kafka, so an external connector cannot write them: remove export.passwords`,
+    ]);
+    const passwords = variant(
+      '    export: { deprovision: delete }\n',
+      '    connector: external\n    export: { deprovision: delete, passwords: true }\n',
+    );
+    expect(problemsOf(passwords)).toEqual([
+      `plan.yaml:${String(lineOf(passwords, 'deprovision: delete, passwords: true'))} applications[2].export.passwords: passwords are never published on Kafka, so an external connector cannot write them: remove export.passwords`,
+    ]);
+  });
+
+  it('fails a requested run of an external connector at once, saying it sends its own runs', () => {
+    expect(whyRunCannotStart('scim', 'salesforce', 'external')).toMatch(
+      /^application salesforce has an external connector: it sends its own import runs to the imports topic/,
+    );
+    expect(whyRunCannotStart('scim', 'salesforce', null)).toBeUndefined();
   });
 
   it('names the line of a syntax error', () => {

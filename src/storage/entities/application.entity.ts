@@ -6,6 +6,8 @@ import { tenantFilter } from './tenant-filter.ts';
 export const applicationTypes = ['ldap', 'active-directory', 'csv', 'scim', 'sql'] as const;
 /** Safe go-live: nothing leaves in sandbox; approval holds changes for sign-off; live exports. */
 export const applicationModes = ['sandbox', 'approval', 'live'] as const;
+/** Who serves the application when not Joinery's own connector for its type: a connector outside, over Kafka. */
+export const applicationConnectors = ['external'] as const;
 
 const ApplicationSchema = defineEntity({
   name: 'Application',
@@ -15,6 +17,8 @@ const ApplicationSchema = defineEntity({
     name: p.string().length(200),
     type: p.enum(applicationTypes),
     mode: p.enum(applicationModes).default('sandbox'),
+    /** The plan's `connector` (external), null for Joinery's own connector of the type. */
+    connector: p.enum(applicationConnectors).nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p
       .datetime()
