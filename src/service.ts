@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { Config } from './config/config.schema.ts';
 import { buildApp, type App } from './api/app.ts';
 import { streamTokenKey } from './live/stream-tokens.ts';
+import { createLogstreamHub } from './live/logstream-hub.ts';
 import { createReadiness, type Probe } from './health/readiness.ts';
 import { assertSchemaCurrent, migrate, migrationState } from './storage/database.ts';
 import { connectDatabase, type ConnectedDatabase } from './storage/connect-database.ts';
@@ -24,7 +25,7 @@ import { serverTls } from './api/server-tls.ts';
 import { loadPlugins, type PluginSet } from './plan/plugins.ts';
 import { joineryProduct } from './siem/siem-event.ts';
 import { createMetrics } from './metrics/engine-metrics.ts';
-import { topicName } from '../streams/topics.ts';
+import { ensureTopics, topicName } from '../streams/topics.ts';
 import type { SecretResolver } from './connectors/connector-secrets.ts';
 
 export interface RunningService {
@@ -85,26 +86,53 @@ export async function startService(
         ? createEmbeddedBus({ em: orm.em, logger })
         : createKafkaClient({ brokers, clientId: config.kafka.clientId, logger });
 
-    const engine = await startEngine({
+    // The live streams' logstream consumer joins its group beside the engine's, before the engine tells
+    // anything: a viewer connecting once the API listens can resume (lastEventId) from the first event.
+    const hub = createLogstreamHub({
       bus,
       orm,
       logger,
-      plugins,
-      settings: { ...config.engine, topics: config.kafka },
-      ...(keyring === undefined ? {} : { masterKeys: keyring }),
-      audit: config.audit,
-      siem: { keyring, product: joineryProduct() },
-      ...(options.connectorSecrets === undefined ? {} : { connectorSecrets: options.connectorSecrets }),
-      threads: {
-        databaseUrl: database.url,
-        poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
-        clientId: config.kafka.clientId,
-        logLevel: logger.level,
-        logFormat: config.log.format,
-        ...(brokers === undefined ? {} : { brokers }),
-        ...(config.plugins.dir === undefined ? {} : { pluginsDir: config.plugins.dir }),
+      topicPrefix: config.kafka.topicPrefix,
+      limits: {
+        socketsPerTenant: config.limits.streamSocketsPerTenant,
+        socketsPerAddress: config.limits.streamSocketsPerAddress,
       },
     });
+    cleanups.push(() => hub.close());
+    // The topics first (the engine would create them too): the hub subscribes to one beside the engine.
+    const admin = bus.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, config.kafka);
+    } finally {
+      await admin.disconnect();
+    }
+    const [engine] = await Promise.all([
+      startEngine({
+        bus,
+        orm,
+        logger,
+        plugins,
+        settings: { ...config.engine, topics: config.kafka },
+        ...(keyring === undefined ? {} : { masterKeys: keyring }),
+        audit: config.audit,
+        siem: { keyring, product: joineryProduct() },
+        ...(options.connectorSecrets === undefined ? {} : { connectorSecrets: options.connectorSecrets }),
+        threads: {
+          databaseUrl: database.url,
+          poolSize: Math.max(2, Math.floor(config.database.poolSize / 2)),
+          clientId: config.kafka.clientId,
+          logLevel: logger.level,
+          logFormat: config.log.format,
+          ...(brokers === undefined ? {} : { brokers }),
+          ...(config.plugins.dir === undefined ? {} : { pluginsDir: config.plugins.dir }),
+        },
+      }),
+      // As before: a hub that cannot start leaves the service running, without live events.
+      hub.ready().catch((error: unknown) => {
+        logger.error({ err: error }, 'the logstream consumer of live streams did not start');
+      }),
+    ]);
     cleanups.push(() => engine.stop());
     const name = (id: 'identity' | 'pulses' | 'schedules' | 'imports' | 'logstream') =>
       topicName(config.kafka, id);
@@ -157,7 +185,7 @@ export async function startService(
       trustProxy: config.http.trustProxy,
       siemKeyring: keyring,
       metrics: { scrape: () => metrics.scrape(), contentType: metrics.registry.contentType },
-      live: { tokenKey: streamTokenKey(masterKey) },
+      live: { tokenKey: streamTokenKey(masterKey), hub },
       ...(tls === undefined ? {} : { tls }),
     });
     cleanups.push(() => app.close());

@@ -34,7 +34,7 @@ import type { MasterKeyring } from '../agent-gateway/master-key.ts';
 import websocket from '@fastify/websocket';
 import { viewerRoutes } from './viewer.routes.ts';
 import { streamSocketRoutes, streamTokenRoutes, type LiveStreams } from './streams.routes.ts';
-import { createLogstreamHub, type HubLimits } from '../live/logstream-hub.ts';
+import { createLogstreamHub, type HubLimits, type LogstreamHub } from '../live/logstream-hub.ts';
 import { createStreamTokens, streamTokenKey } from '../live/stream-tokens.ts';
 import type { Bus } from '../../streams/bus.ts';
 import { createAgentServices, type AgentServices } from '../agent-gateway/agent-services.ts';
@@ -82,9 +82,10 @@ export interface AppDeps {
   };
   /**
    * Live streams: the key stream tokens are signed with (the service derives it from the master key, so
-   * every process accepts every process's tokens; random per app when absent) and the hub's limits.
+   * every process accepts every process's tokens; random per app when absent) and the hub's limits, or the
+   * hub itself when the caller started it earlier (the service does, before the engine); closed with the app.
    */
-  live?: { tokenKey?: Buffer; limits?: Partial<HubLimits> };
+  live?: { tokenKey?: Buffer; limits?: Partial<HubLimits>; hub?: LogstreamHub };
   /** Certificate and key (http.tls, read by serverTls()): the API, and the agent channel, then serve TLS only. */
   tls?: ServerTls;
   /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
@@ -154,7 +155,8 @@ export async function buildApp(deps: AppDeps) {
   const live: LiveStreams = {
     tokens: createStreamTokens({ key: deps.live?.tokenKey ?? streamTokenKey(undefined) }),
     hub:
-      deps.bus === undefined
+      deps.live?.hub ??
+      (deps.bus === undefined
         ? undefined
         : createLogstreamHub({
             bus: deps.bus,
@@ -166,7 +168,7 @@ export async function buildApp(deps: AppDeps) {
               socketsPerAddress: limits.streamSocketsPerAddress,
               ...deps.live?.limits,
             },
-          }),
+          })),
   };
   app.decorate('liveStreams', live);
   // Started beside the API, not before it: a stream opened meanwhile gets events once the consumer runs.

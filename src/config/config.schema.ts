@@ -236,6 +236,11 @@ export const ConfigSchema = Type.Object(
           description:
             "Days the audit history is kept; a tenant's sync plan may set its own (audit.retentionDays there).",
         }),
+        consumer: Type.Boolean({
+          default: true,
+          description:
+            "Run the audit history's consumer (logstream → audit_event) in this process. Turn it off in processes that should not store the history (other processes of the same group do); with no process running it, the history is not written.",
+        }),
       },
       { ...strict, default: {} },
     ),
@@ -340,6 +345,7 @@ export const environmentSettings: Readonly<Record<string, { path: string[]; list
   JOINERY_ENGINE_IMPORT_THREADS: { path: ['engine', 'importThreads'] },
   JOINERY_ENGINE_SESSION_TIMEOUT_MS: { path: ['engine', 'sessionTimeoutMs'] },
   JOINERY_AUDIT_RETENTION_DAYS: { path: ['audit', 'retentionDays'] },
+  JOINERY_AUDIT_CONSUMER: { path: ['audit', 'consumer'] },
   JOINERY_LOG_LEVEL: { path: ['log', 'level'] },
   JOINERY_LOG_FORMAT: { path: ['log', 'format'] },
   JOINERY_MASTER_KEY: { path: ['security', 'masterKey'] },

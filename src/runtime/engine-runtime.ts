@@ -85,8 +85,11 @@ export async function startEngine(deps: {
   timerIntervalMs?: number;
   /** Look at every watched folder this often instead of its csv.watch.pollSeconds (tests). */
   csvWatchPollMs?: number;
-  /** The audit history's default retention (audit.retentionDays); 90 days when absent. */
-  audit?: { retentionDays: number };
+  /**
+   * The audit history's default retention (audit.retentionDays; 90 days when absent) and whether this
+   * process runs its consumer (audit.consumer; true when absent).
+   */
+  audit?: { retentionDays: number; consumer?: boolean };
   /**
    * Deliver the logstream to the tenants' SIEM destinations (docs/siem.md): the master key that opens their
    * secrets (none: destinations with a secret are not delivered to) and the product the formats name.
@@ -280,25 +283,27 @@ export async function startEngine(deps: {
   const auditGroup = `${settings.groupId}.audit`;
   const auditOptions = { groupId: auditGroup, topics: ['logstream'] satisfies TopicId[], concurrency: 2 };
   const startAudit = (): Promise<{ stop(): Promise<void> }> =>
-    threads === undefined
-      ? startPartitionConsumer({
-          bus,
-          orm,
-          logger: deps.logger,
-          settings: { ...settings, groupId: auditGroup },
-          ...auditOptions,
-          handle: createAuditBatchHandler(deps.now === undefined ? {} : { now: deps.now }),
-        })
-      : startEngineThread({
-          connection: threads,
-          settings: { ...settings, groupId: auditGroup },
-          ...auditOptions,
-          cacheSize: 0,
-          relay: false,
-          audit: true,
-          role: 'audit',
-          logger: deps.logger,
-        });
+    deps.audit?.consumer === false
+      ? Promise.resolve({ stop: () => Promise.resolve() })
+      : threads === undefined
+        ? startPartitionConsumer({
+            bus,
+            orm,
+            logger: deps.logger,
+            settings: { ...settings, groupId: auditGroup },
+            ...auditOptions,
+            handle: createAuditBatchHandler(deps.now === undefined ? {} : { now: deps.now }),
+          })
+        : startEngineThread({
+            connection: threads,
+            settings: { ...settings, groupId: auditGroup },
+            ...auditOptions,
+            cacheSize: 0,
+            relay: false,
+            audit: true,
+            role: 'audit',
+            logger: deps.logger,
+          });
   // External connectors' results (export-results → the export queue), exactly once like the other groups:
   // few messages, so in this thread.
   const startExportResults = () =>
@@ -405,7 +410,11 @@ export async function startEngine(deps: {
     ...(deps.externalExportLeaseMs === undefined ? {} : { leaseMs: deps.externalExportLeaseMs }),
   });
   log.info(
-    { groupId: settings.groupId, realtime: deps.threads === undefined ? 'inline' : 'worker thread' },
+    {
+      groupId: settings.groupId,
+      realtime: deps.threads === undefined ? 'inline' : 'worker thread',
+      audit: deps.audit?.consumer === false ? 'not stored by this process (audit.consumer off)' : 'stored',
+    },
     'engine started',
   );
 

@@ -62,6 +62,8 @@ export interface EngineChild {
   /** Resident memory now (VmRSS) or at its peak (VmHWM), KiB. */
   memory(field: 'VmRSS' | 'VmHWM'): number;
   log(): string;
+  /** The API's base URL, once it listens (from its "Joinery is listening" line). */
+  url(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -72,6 +74,8 @@ export function spawnEngine(options: {
   topicPrefix: string;
   partitions: number;
   profileDir?: string;
+  /** Further settings for this engine (e.g. JOINERY_AUDIT_CONSUMER). */
+  env?: Record<string, string>;
 }): EngineChild {
   const profiling =
     options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
@@ -98,6 +102,7 @@ export function spawnEngine(options: {
         ...Object.fromEntries(
           Object.entries(process.env).filter(([name]) => name.startsWith('JOINERY_ENGINE_')),
         ),
+        ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -114,6 +119,7 @@ export function spawnEngine(options: {
       return Number(match?.[1] ?? 0);
     },
     log: () => output,
+    url: () => /"url":"(https?:\/\/[^"]+)"[^\n]*Joinery is listening/.exec(output)?.[1],
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

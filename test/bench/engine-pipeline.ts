@@ -2,7 +2,9 @@
 // start` runs it. Four figures, each beside the raw limit measured in the same run:
 //   1. initial load: N HR records (an authoritative source) and N directory accounts joined to them on an
 //      employee id (1% matching nobody, 0.1% ambiguous), classified, provisioned to one target
-//      application's export queue;
+//      application's export queue — twice on identical input, each on a database and topics of its own:
+//      without the logstream persisted (the audit consumer off) and no viewer, then with the audit
+//      consumer storing every event and a viewer reading the tenant's live stream; the two side by side;
 //   2. a second full import of the same N unchanged HR records (no identity, outbound or export writes);
 //   3. a delta of 1,000 changed HR records until their updates are in the export queue;
 //   4. a plan change every provisioned identity must see (the display name sent to the target is written
@@ -13,7 +15,7 @@
 //   npm run bench:engine -- --producer alongside   # the input produced while the engine runs
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Message } from 'kafkajs';
@@ -29,6 +31,7 @@ import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createLogger } from '../../kernel/logger.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { createViewer, tenantPartition } from './live-viewer.ts';
 import { cpuSpent, describeCpu, sampleCpu, type CpuSample, type CpuSpent } from './cpu-meter.ts';
 import {
   mib,
@@ -67,6 +70,14 @@ const isContractor = (i: number) => i % 10 === 0;
 const isAmbiguous = (i: number) => i % 1000 === 1;
 const isUnmatched = (i: number) => i % 100 === 50;
 const nameOf = (i: number) => (i % 1000 === 2 ? i - 1 : i);
+const workerAttributes = (i: number, title: string): Record<string, string> => ({
+  WorkerID: `W${String(i)}`,
+  FirstName: `Given${String(nameOf(i))}`,
+  LastName: `Surname${String(nameOf(i))}`,
+  JobTitle: title,
+  Department: `D${String(i % 50)}`,
+  WorkerType: isContractor(i) ? 'Contractor' : 'Employee',
+});
 
 const plan = (suffix: string, displayName = 'from: displayName') => `
 version: 1
@@ -135,157 +146,82 @@ function describeWork(spent: CpuSpent & { walBytes: number }, records: number): 
   return `${describeCpu(spent, cpus().length)}; WAL ${thousands(Math.round(spent.walBytes / 2 ** 20))} MiB (${perRecord.toFixed(1)} KiB per HR record)`;
 }
 
+/** What the two initial loads of one run differ in, printed beside their figures. */
+const variants = {
+  without:
+    'without: the audit consumer off (JOINERY_AUDIT_CONSUMER=false), no viewer — the stages still write their logstream events in their transactions and the relay publishes them to the logstream topic; nothing stores them, no socket reads them',
+  with: 'with: the audit consumer storing every event in audit_event (the clock stops once it has caught up) and a viewer — a WebSocket client on the tenant-wide live stream (GET /v1/streams) reading every frame',
+} as const;
+type Variant = keyof typeof variants;
+
+const loadAverage = (): string =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+
 async function main(): Promise<void> {
   for (const name of ['postgres', 'kafka'] as const) await (await createInfraService(name)).up();
   const brokers = [(await (await createInfraService('kafka')).status()).endpoint];
-  const database = await createTestDatabase();
-  const orm = await openDatabase({ url: database.url, poolSize: 4, logger });
-  await migrate(orm);
-  const { tenantId } = await createTenant(orm.em, { tenant: 'bench' });
-  const suffix = randomUUID().slice(0, 8);
-  const applied = await applyPlan(orm.em, {
-    tenantId,
-    source: plan(suffix),
-    sourceName: 'bench.yaml',
-    appliedBy: 'bench',
-  });
-  const [hr = '', directory = '', saas = ''] = applied.applications.map((application) => application.id);
-  await orm.close();
-  const topics: TopicSettings = { topicPrefix: `bench-${suffix}.`, partitions, replicationFactor: 1 };
   const kafka = createKafkaClient({ brokers, clientId: 'joinery-bench', logger });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, topics);
-  const importsTopic = topicName(topics, 'imports');
+  const producer = kafka.producer();
+  await producer.connect();
   say(
-    `${thousands(N)} HR records + ${thousands(N)} directory accounts, ${String(partitions)} partitions, ${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB`,
+    `${thousands(N)} HR records + ${thousands(N)} directory accounts, ${String(partitions)} partitions, ${String(cpus().length)} cores, ${String(Math.round(totalmem() / 2 ** 30))} GiB; load average ${loadAverage()}`,
   );
+  const deleteTopics = async (prefix: string) => {
+    await admin.deleteTopics({
+      topics: (await admin.listTopics()).filter((topic) => topic.startsWith(prefix)),
+    });
+  };
 
-  const object = (
-    applicationId: string,
-    objectClass: string,
-    externalId: string,
-    attributes: Record<string, string>,
-    runId?: string,
-  ): Message => {
-    const at = new Date().toISOString();
-    const data: MessageData<'joinery.import.object.v1'> = {
-      tenantId,
-      applicationId,
-      objectClass,
-      externalId,
-      operation: 'upsert',
-      attributes,
-      observedAt: at,
-      ...(runId === undefined ? {} : { runId }),
-    };
-    return encodeMessage({
+  /** Waits until every partition of these new topics has a leader (a new topic's take a moment). */
+  const usable = async (names: string[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: names });
+        if (topics.every((topic) => topic.partitions.every((partition) => partition.leader >= 0))) return;
+      } catch (error) {
+        if (attempt >= 40) throw error;
+      }
+      if (attempt >= 40) throw new Error(`topics ${names.join(', ')} have no leaders after 20 s`);
+      await sleep(500);
+    }
+  };
+
+  // Raw limit, same run: producing and consuming N messages of the same shape with no processing.
+  const rawPrefix = `bench-raw-${randomUUID().slice(0, 8)}.`;
+  const rawTopic = `${rawPrefix}raw`;
+  await admin.createTopics({
+    topics: [{ topic: rawTopic, numPartitions: partitions }],
+    waitForLeaders: true,
+  });
+  await usable([rawTopic]);
+  const rawWorker = (i: number) =>
+    encodeMessage({
       id: randomUUID(),
       type: 'joinery.import.object.v1',
       source: '/bench',
-      time: at,
-      tenantId,
-      data,
-    });
-  };
-  const marker = (
-    applicationId: string,
-    runId: string,
-    phase: 'started' | 'completed',
-    objectCount?: number,
-  ) => {
-    const at = new Date().toISOString();
-    return encodeMessage({
-      id: randomUUID(),
-      type: 'joinery.import.run.v1',
-      source: '/bench',
-      time: at,
-      tenantId,
+      time: new Date().toISOString(),
+      tenantId: randomUUID(),
       data: {
-        tenantId,
-        applicationId,
-        runId,
-        kind: 'full',
-        phase,
-        at,
-        ...(objectCount === undefined ? {} : { objectCount }),
+        tenantId: randomUUID(),
+        applicationId: randomUUID(),
+        objectClass: 'worker',
+        externalId: `W${String(i)}`,
+        operation: 'upsert',
+        attributes: workerAttributes(i, 'Engineer'),
+        observedAt: new Date().toISOString(),
+        runId: randomUUID(),
       },
     });
-  };
-  const worker = (i: number, runId?: string, title = 'Engineer') =>
-    object(
-      hr,
-      'worker',
-      `W${String(i)}`,
-      {
-        WorkerID: `W${String(i)}`,
-        FirstName: `Given${String(nameOf(i))}`,
-        LastName: `Surname${String(nameOf(i))}`,
-        JobTitle: title,
-        Department: `D${String(i % 50)}`,
-        WorkerType: isContractor(i) ? 'Contractor' : 'Employee',
-      },
-      runId,
-    );
-  const account = (i: number) =>
-    object(directory, 'user', `uid=u${String(i)}`, {
-      ...(isAmbiguous(i) ? {} : { employeeNumber: isUnmatched(i) ? `X${String(i)}` : `W${String(i)}` }),
-      cn: isUnmatched(i) ? `Nobody ${String(i)}` : `Given${String(nameOf(i))} Surname${String(nameOf(i))}`,
-      mail: `u${String(i)}@example.com`,
-    });
-
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  /** The engine's, PostgreSQL's and Kafka's CPU so far, and PostgreSQL's WAL position. */
-  const mark = async (): Promise<Mark> => {
-    const { rows } = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
-    return { cpu: sampleCpu(), wal: lsnBytes(rows[0]?.lsn ?? '0/0') };
-  };
-  const count = async (text: string, values: unknown[] = []): Promise<number> =>
-    Number((await client.query<{ n: string }>(text, values)).rows[0]?.n ?? 0);
-  const consumedOf = (topic: string) =>
-    count('select coalesce(sum(next_offset), 0) as n from stream_offset where topic = $1', [topic]);
-  // Polls cheaply (a count over a million rows is not free on two cores): once a second, 50 ms for the delta.
-  const waitUntil = async (
-    what: string,
-    check: () => Promise<boolean>,
-    progress?: () => Promise<string>,
-    intervalMs = 1000,
-  ) => {
-    let last = performance.now();
-    while (!(await check())) {
-      if (progress !== undefined && performance.now() - last > 15_000) {
-        last = performance.now();
-        say(`  ${what}: ${await progress()}`);
-      }
-      await sleep(intervalMs);
-    }
-  };
-  const producer = kafka.producer();
-  await producer.connect();
-
-  // Raw limit, same run: producing and consuming N messages of the same shape with no processing.
-  const rawTopic = `${topics.topicPrefix}raw`;
-  // A new topic's leaders take a moment to be elected: retry until it is usable.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await admin.createTopics({
-        topics: [{ topic: rawTopic, numPartitions: partitions }],
-        waitForLeaders: true,
-      });
-      await admin.fetchTopicMetadata({ topics: [rawTopic] });
-      break;
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await sleep(500);
-    }
-  }
   let started = performance.now();
-  await produceAll(producer, rawTopic, N, (i) => worker(i));
+  await produceAll(producer, rawTopic, N, rawWorker);
   const rawProduce = rate(N, performance.now() - started);
   started = performance.now();
   const rawConsumer = kafka.consumer({
-    groupId: `bench-raw-${suffix}`,
+    groupId: `bench-raw-${randomUUID()}`,
     maxBytesPerPartition: 4 * 1024 * 1024,
   });
   await rawConsumer.connect();
@@ -303,140 +239,363 @@ async function main(): Promise<void> {
   await rawConsumer.disconnect();
   say(`raw: produce ${thousands(rawProduce)} msg/s, consume ${thousands(rawConsume)} msg/s`);
 
-  const startEngine = async () => {
-    const child = spawnEngine({
-      databaseUrl: database.url,
-      brokers,
-      topicPrefix: topics.topicPrefix,
-      partitions,
-      ...(args.profile === undefined ? {} : { profileDir: args.profile }),
-    });
-    await waitUntil('engine start', async () => child.log().includes('Joinery is listening'));
-    return child;
-  };
-  // Where the input is produced: `before` (default) — each phase's records are on the topic before the
-  // engine starts on them, so the clock measures the engine alone (in production the records come from
-  // agents and connectors on other machines; here the producer would take a core from the engine);
-  // `alongside` — produced while the engine runs, end to end, producer included.
-  const producedBefore = args.producer === 'before';
-  let engine = producedBefore ? undefined : await startEngine();
-  let peakRss = 0;
   const logs: string[] = [];
-  const stopEngine = async () => {
-    if (engine === undefined) return;
-    peakRss = Math.max(peakRss, mib(engine.memory('VmHWM')));
-    await engine.stop();
-    logs.push(engine.log());
-    engine = undefined;
-  };
-  const running = () => {
-    if (engine === undefined) throw new Error('the engine is not running');
-    return engine;
-  };
-  /** Produces one phase's input; with --producer before, the engine is stopped meanwhile and the clock starts when it is back. */
-  const phase = async (
-    produce: () => Promise<void>,
-  ): Promise<{ producedMs: number; clockStart: number; started: Mark }> => {
-    if (producedBefore) await stopEngine();
-    const started = await mark();
-    const start = performance.now();
-    await produce();
-    const producedMs = performance.now() - start;
-    if (!producedBefore) return { producedMs, clockStart: start, started };
-    const clockStart = performance.now();
-    const engineStarted = await mark();
-    engine = await startEngine();
-    return { producedMs, clockStart, started: engineStarted };
+  let peakRss = 0;
+
+  /**
+   * A tenant of its own (database, topics, plan) and its initial load: HR first (it creates the identities),
+   * then the directory joins them. Returns what the later phases need, the engine still running.
+   */
+  const initialLoad = async (variant: Variant) => {
+    say(variants[variant]);
+    const loadAverageBefore = loadAverage();
+    const database = await createTestDatabase();
+    const orm = await openDatabase({ url: database.url, poolSize: 4, logger });
+    await migrate(orm);
+    const { tenantId, apiKey } = await createTenant(orm.em, { tenant: 'bench' });
+    const suffix = randomUUID().slice(0, 8);
+    const applied = await applyPlan(orm.em, {
+      tenantId,
+      source: plan(suffix),
+      sourceName: 'bench.yaml',
+      appliedBy: 'bench',
+    });
+    const [hr = '', directory = '', saas = ''] = applied.applications.map((application) => application.id);
+    await orm.close();
+    const topics: TopicSettings = { topicPrefix: `bench-${suffix}.`, partitions, replicationFactor: 1 };
+    await ensureTopics(admin, topics);
+    await usable((await admin.listTopics()).filter((topic) => topic.startsWith(topics.topicPrefix)));
+    const importsTopic = topicName(topics, 'imports');
+    const identityTopic = topicName(topics, 'identity');
+    const outboundTopic = topicName(topics, 'outbound');
+    const logstreamTopic = topicName(topics, 'logstream');
+
+    const object = (
+      applicationId: string,
+      objectClass: string,
+      externalId: string,
+      attributes: Record<string, string>,
+      runId?: string,
+    ): Message => {
+      const at = new Date().toISOString();
+      const data: MessageData<'joinery.import.object.v1'> = {
+        tenantId,
+        applicationId,
+        objectClass,
+        externalId,
+        operation: 'upsert',
+        attributes,
+        observedAt: at,
+        ...(runId === undefined ? {} : { runId }),
+      };
+      return encodeMessage({
+        id: randomUUID(),
+        type: 'joinery.import.object.v1',
+        source: '/bench',
+        time: at,
+        tenantId,
+        data,
+      });
+    };
+    const marker = (
+      applicationId: string,
+      runId: string,
+      phase: 'started' | 'completed',
+      objectCount?: number,
+    ) => {
+      const at = new Date().toISOString();
+      return encodeMessage({
+        id: randomUUID(),
+        type: 'joinery.import.run.v1',
+        source: '/bench',
+        time: at,
+        tenantId,
+        data: {
+          tenantId,
+          applicationId,
+          runId,
+          kind: 'full',
+          phase,
+          at,
+          ...(objectCount === undefined ? {} : { objectCount }),
+        },
+      });
+    };
+    const worker = (i: number, runId?: string, title = 'Engineer') =>
+      object(hr, 'worker', `W${String(i)}`, workerAttributes(i, title), runId);
+    const account = (i: number) =>
+      object(directory, 'user', `uid=u${String(i)}`, {
+        ...(isAmbiguous(i) ? {} : { employeeNumber: isUnmatched(i) ? `X${String(i)}` : `W${String(i)}` }),
+        cn: isUnmatched(i) ? `Nobody ${String(i)}` : `Given${String(nameOf(i))} Surname${String(nameOf(i))}`,
+        mail: `u${String(i)}@example.com`,
+      });
+
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    /** The engine's, PostgreSQL's and Kafka's CPU so far, and PostgreSQL's WAL position. */
+    const mark = async (): Promise<Mark> => {
+      const { rows } = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+      return { cpu: sampleCpu(), wal: lsnBytes(rows[0]?.lsn ?? '0/0') };
+    };
+    const count = async (text: string, values: unknown[] = []): Promise<number> =>
+      Number((await client.query<{ n: string }>(text, values)).rows[0]?.n ?? 0);
+    const consumedOf = (topic: string) =>
+      count('select coalesce(sum(next_offset), 0) as n from stream_offset where topic = $1', [topic]);
+    // Polls cheaply (a count over a million rows is not free on two cores): once a second, 50 ms for the delta.
+    const waitUntil = async (
+      what: string,
+      check: () => Promise<boolean>,
+      progress?: () => Promise<string>,
+      intervalMs = 1000,
+    ) => {
+      let last = performance.now();
+      while (!(await check())) {
+        if (progress !== undefined && performance.now() - last > 15_000) {
+          last = performance.now();
+          say(`  ${what}: ${await progress()}`);
+        }
+        await sleep(intervalMs);
+      }
+    };
+
+    // With: a viewer on the tenant's stream from each engine start (a stopped engine closes its sockets).
+    const viewer = variant === 'with' ? createViewer() : undefined;
+    const startEngine = async () => {
+      const child = spawnEngine({
+        databaseUrl: database.url,
+        brokers,
+        topicPrefix: topics.topicPrefix,
+        partitions,
+        ...(args.profile === undefined ? {} : { profileDir: join(args.profile, variant) }),
+        ...(variant === 'without' ? { env: { JOINERY_AUDIT_CONSUMER: 'false' } } : {}),
+      });
+      await waitUntil('engine start', async () => child.log().includes('Joinery is listening'));
+      const url = child.url();
+      if (viewer !== undefined) {
+        if (url === undefined) throw new Error('the engine did not say where its API listens');
+        // The first time, after the partition's first event (a resume cannot name "before the first"): the
+        // events the engine told before the socket opened come from the hub's ring.
+        await viewer.connect(url, apiKey, `${String(tenantPartition(tenantId, partitions))}-0`);
+      }
+      return child;
+    };
+    // Where the input is produced: `before` (default) — each phase's records are on the topic before the
+    // engine starts on them, so the clock measures the engine alone (in production the records come from
+    // agents and connectors on other machines; here the producer would take a core from the engine);
+    // `alongside` — produced while the engine runs, end to end, producer included.
+    const producedBefore = args.producer === 'before';
+    let engine = producedBefore ? undefined : await startEngine();
+    const stopEngine = async () => {
+      if (engine === undefined) return;
+      peakRss = Math.max(peakRss, mib(engine.memory('VmHWM')));
+      await engine.stop();
+      logs.push(`--- ${variant} ---\n${engine.log()}`);
+      engine = undefined;
+    };
+    const running = () => {
+      if (engine === undefined) throw new Error('the engine is not running');
+      return engine;
+    };
+    const topicEnd = async (topic: string) =>
+      (await admin.fetchTopicOffsets(topic)).reduce((sum, partition) => sum + Number(partition.high), 0);
+    /** Lets the viewer (with) read every event published so far, or be told of it, while it makes progress. */
+    const viewerCaughtUp = async () => {
+      if (viewer === undefined) return;
+      const published = await topicEnd(logstreamTopic);
+      const seen = () => viewer.counts.events + viewer.counts.dropped;
+      let last = seen();
+      let progressAt = performance.now();
+      while (seen() < published && performance.now() - progressAt < 10_000) {
+        await sleep(200);
+        if (seen() > last) [last, progressAt] = [seen(), performance.now()];
+      }
+    };
+    /** Produces one phase's input; with --producer before, the engine is stopped meanwhile and the clock starts when it is back. */
+    const phase = async (
+      produce: () => Promise<void>,
+    ): Promise<{ producedMs: number; clockStart: number; started: Mark }> => {
+      if (producedBefore && engine !== undefined) {
+        // Off the clock, in both variants: what the relay has left is published, and (with) read by the
+        // viewer, before the engine stops (a stopping API closes its sockets before the relay's last batch).
+        await waitUntil(
+          'outbox before stopping',
+          async () => (await count('select count(*) as n from outbox')) === 0,
+        );
+        await viewerCaughtUp();
+        await stopEngine();
+      }
+      const started = await mark();
+      const start = performance.now();
+      await produce();
+      const producedMs = performance.now() - start;
+      if (!producedBefore) return { producedMs, clockStart: start, started };
+      const clockStart = performance.now();
+      const engineStarted = await mark();
+      engine = await startEngine();
+      return { producedMs, clockStart, started: engineStarted };
+    };
+
+    const employees = Array.from({ length: N }, (_, i) => i).filter((i) => !isContractor(i)).length;
+    const joinable = Array.from({ length: N }, (_, i) => i).filter(
+      (i) => !isAmbiguous(i) && !isUnmatched(i),
+    ).length;
+    const hrRun = randomUUID();
+    const hrPhase = await phase(async () => {
+      await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'started')] });
+      await produceAll(producer, importsTopic, N, (i) => worker(i, hrRun));
+      await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'completed', N)] });
+    });
+    const loadStart = hrPhase.clockStart;
+    say(`HR records produced in ${String(Math.round(hrPhase.producedMs) / 1000)} s`);
+    /** The engine has consumed everything on these topics so far (a cheap check: offsets, not counts). */
+    const caughtUp = async (...names: string[]) => {
+      for (const topic of names) if ((await consumedOf(topic)) < (await topicEnd(topic))) return false;
+      return true;
+    };
+    // Each count over a growing table is only run once the engine has caught up with its input.
+    await waitUntil(
+      'identities',
+      async () =>
+        (await caughtUp(importsTopic, identityTopic)) &&
+        (await count('select count(*) as n from identity')) >= N,
+      async () =>
+        `${thousands(await count('select count(*) as n from identity'))} identities, RSS ${String(mib(running().memory('VmRSS')))} MiB`,
+    );
+    const identitiesAt = performance.now() - loadStart;
+    const identitiesMark = await mark();
+    say(`${thousands(N)} identities in ${String(Math.round(identitiesAt) / 1000)} s`);
+    const directoryPhase = await phase(() => produceAll(producer, importsTopic, N, (i) => account(i)));
+    say(`directory accounts produced in ${String(Math.round(directoryPhase.producedMs) / 1000)} s`);
+    await waitUntil(
+      'directory joins',
+      async () =>
+        (await caughtUp(importsTopic)) &&
+        (await count(
+          'select count(*) as n from repository_object where application_id = $1 and join_state is not null',
+          [directory],
+        )) >= N,
+      async () =>
+        `${thousands(await count('select count(*) as n from repository_object where application_id = $1 and join_state is not null', [directory]))} accounts decided`,
+    );
+    await waitUntil(
+      'export queue',
+      async () =>
+        (await caughtUp(identityTopic)) &&
+        (await count(
+          "select count(*) as n from export_item where application_id = $1 and operation = 'create'",
+          [saas],
+        )) >= employees,
+      async () =>
+        `${thousands(await count('select count(*) as n from export_item where application_id = $1', [saas]))} exports`,
+    );
+    // Settled: every identity event the directory caused has been processed too (outbound runs with them),
+    // and the outbox is empty (the outbound and log events of the load are on their topics); with the
+    // logstream persisted, the audit consumer has stored everything on the logstream topic.
+    await waitUntil(
+      'settle',
+      async () =>
+        (await consumedOf(identityTopic)) >= (await topicEnd(identityTopic)) &&
+        (await count('select count(*) as n from outbox')) === 0 &&
+        (variant === 'without' || (await caughtUp(logstreamTopic))),
+      async () =>
+        `${thousands(await count('select count(*) as n from outbox'))} rows in the outbox, ${thousands((await topicEnd(logstreamTopic)) - (await consumedOf(logstreamTopic)))} logstream events not yet stored`,
+    );
+    const loadEnd = await mark();
+    // Alongside: one clock from the first record produced. Before: the engine's two phases, each from its start.
+    const loadMs = producedBefore
+      ? identitiesAt + (performance.now() - directoryPhase.clockStart)
+      : performance.now() - loadStart;
+    const joins = await client.query<{ join_state: string; n: string }>(
+      'select join_state, count(*) as n from repository_object where application_id = $1 group by 1 order by 1',
+      [directory],
+    );
+    const joinCounts = Object.fromEntries(joins.rows.map((row) => [row.join_state, Number(row.n)]));
+    const exportCount = await count('select count(*) as n from export_item where application_id = $1', [
+      saas,
+    ]);
+    say(
+      `initial load ${variant} the logstream persisted and a viewer: ${String(Math.round(loadMs / 100) / 10)} s ${producedBefore ? 'of engine time, input produced before each phase' : 'end to end, producer alongside'} (identities after ${String(Math.round(identitiesAt / 100) / 10)} s); joins ${JSON.stringify(joinCounts)}; ${thousands(exportCount)} exports queued (${thousands(employees)} employees); peak RSS ${String(mib(running().memory('VmHWM')))} MiB`,
+    );
+    const loadWork = work(
+      [hrPhase.started, producedBefore ? identitiesMark : loadEnd],
+      ...(producedBefore ? [[directoryPhase.started, loadEnd] as [Mark, Mark]] : []),
+    );
+    say(`  initial load work: ${describeWork(loadWork, N)}`);
+    if (joinCounts.joined !== joinable)
+      say(`  WARNING: ${String(joinCounts.joined)} joined, expected ${String(joinable)}`);
+    // The proof: every event on the logstream topic stored once (with), and read by the viewer or told as
+    // dropped to it; the viewer is given a bounded time to read what the hub still has for it.
+    await viewerCaughtUp();
+    const published = await topicEnd(logstreamTopic);
+    const logstream = {
+      eventsPublished: published,
+      auditRows: await count('select count(*) as n from audit_event where tenant_id = $1', [tenantId]),
+      ...(viewer === undefined ? {} : { viewer: { ...viewer.counts } }),
+    };
+    say(
+      `  logstream: ${thousands(published)} events published (${(published / N).toFixed(1)} per HR record), ${thousands(logstream.auditRows)} stored in audit_event${viewer === undefined ? '' : `; the viewer received ${thousands(viewer.counts.events)} events, was told of ${thousands(viewer.counts.dropped)} dropped (${String(viewer.counts.dropNotices)} notices), ${thousands(published - viewer.counts.events - viewer.counts.dropped)} unaccounted for (${String(viewer.counts.missedNotices)} missed notices; the first event is never replayed), over ${String(viewer.counts.connections)} connections, ${thousands(Math.round(viewer.counts.bytes / 2 ** 20))} MiB`}`,
+    );
+    const loadAverageAfter = loadAverage();
+    say(`  load average before ${loadAverageBefore}, after ${loadAverageAfter}`);
+    const figures = {
+      seconds: Math.round(loadMs / 100) / 10,
+      identitiesAfterSeconds: Math.round(identitiesAt / 100) / 10,
+      producedSeconds: Math.round((hrPhase.producedMs + directoryPhase.producedMs) / 100) / 10,
+      joins: joinCounts,
+      exportsQueued: exportCount,
+      targetSeconds: 600,
+      work: loadWork,
+      logstream,
+      loadAverage: { before: loadAverageBefore, after: loadAverageAfter },
+    };
+    return {
+      database,
+      client,
+      tenantId,
+      hr,
+      saas,
+      suffix,
+      topics,
+      importsTopic,
+      identityTopic,
+      outboundTopic,
+      employees,
+      exportCount,
+      figures,
+      viewer,
+      worker,
+      marker,
+      mark,
+      count,
+      waitUntil,
+      topicEnd,
+      phase,
+      stopEngine,
+      /** Stops the engine and drops the tenant's database (kept with --keep); its topics go at the end. */
+      async discard() {
+        await stopEngine();
+        viewer?.close();
+        await client.end();
+        if (!args.keep) await database.drop();
+      },
+    };
   };
 
-  // 1. Initial load: HR first (it creates the identities), then the directory joins them.
-  const employees = Array.from({ length: N }, (_, i) => i).filter((i) => !isContractor(i)).length;
-  const joinable = Array.from({ length: N }, (_, i) => i).filter(
-    (i) => !isAmbiguous(i) && !isUnmatched(i),
-  ).length;
-  const hrRun = randomUUID();
-  const hrPhase = await phase(async () => {
-    await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'started')] });
-    await produceAll(producer, importsTopic, N, (i) => worker(i, hrRun));
-    await producer.send({ topic: importsTopic, messages: [marker(hr, hrRun, 'completed', N)] });
-  });
-  const loadStart = hrPhase.clockStart;
-  say(`HR records produced in ${String(Math.round(hrPhase.producedMs) / 1000)} s`);
-  const identityTopic = topicName(topics, 'identity');
-  const outboundTopic = topicName(topics, 'outbound');
-  const topicEnd = async (topic: string) =>
-    (await admin.fetchTopicOffsets(topic)).reduce((sum, partition) => sum + Number(partition.high), 0);
-  /** The engine has consumed everything on these topics so far (a cheap check: offsets, not counts). */
-  const caughtUp = async (...names: string[]) => {
-    for (const topic of names) if ((await consumedOf(topic)) < (await topicEnd(topic))) return false;
-    return true;
-  };
-  // Each count over a growing table is only run once the engine has caught up with its input.
-  await waitUntil(
-    'identities',
-    async () =>
-      (await caughtUp(importsTopic, identityTopic)) &&
-      (await count('select count(*) as n from identity')) >= N,
-    async () =>
-      `${thousands(await count('select count(*) as n from identity'))} identities, RSS ${String(mib(running().memory('VmRSS')))} MiB`,
-  );
-  const identitiesAt = performance.now() - loadStart;
-  const identitiesMark = await mark();
-  say(`${thousands(N)} identities in ${String(Math.round(identitiesAt) / 1000)} s`);
-  const directoryPhase = await phase(() => produceAll(producer, importsTopic, N, (i) => account(i)));
-  say(`directory accounts produced in ${String(Math.round(directoryPhase.producedMs) / 1000)} s`);
-  await waitUntil(
-    'directory joins',
-    async () =>
-      (await caughtUp(importsTopic)) &&
-      (await count(
-        'select count(*) as n from repository_object where application_id = $1 and join_state is not null',
-        [directory],
-      )) >= N,
-    async () =>
-      `${thousands(await count('select count(*) as n from repository_object where application_id = $1 and join_state is not null', [directory]))} accounts decided`,
-  );
-  await waitUntil(
-    'export queue',
-    async () =>
-      (await caughtUp(identityTopic)) &&
-      (await count(
-        "select count(*) as n from export_item where application_id = $1 and operation = 'create'",
-        [saas],
-      )) >= employees,
-    async () =>
-      `${thousands(await count('select count(*) as n from export_item where application_id = $1', [saas]))} exports`,
-  );
-  // Settled: every identity event the directory caused has been processed too (outbound runs with them),
-  // and the outbox is empty (the outbound and log events of the load are on their topics).
-  await waitUntil(
-    'settle',
-    async () =>
-      (await consumedOf(identityTopic)) >= (await topicEnd(identityTopic)) &&
-      (await count('select count(*) as n from outbox')) === 0,
-    async () => `${thousands(await count('select count(*) as n from outbox'))} rows in the outbox`,
-  );
-  const loadEnd = await mark();
-  // Alongside: one clock from the first record produced. Before: the engine's two phases, each from its start.
-  const loadMs = producedBefore
-    ? identitiesAt + (performance.now() - directoryPhase.clockStart)
-    : performance.now() - loadStart;
-  const joins = await client.query<{ join_state: string; n: string }>(
-    'select join_state, count(*) as n from repository_object where application_id = $1 group by 1 order by 1',
-    [directory],
-  );
-  const joinCounts = Object.fromEntries(joins.rows.map((row) => [row.join_state, Number(row.n)]));
-  const exportCount = await count('select count(*) as n from export_item where application_id = $1', [saas]);
+  // 1. The initial load twice on identical input, each on a tenant, database and topics of its own: without
+  // the logstream persisted and a viewer, then with them. The later phases run on the second.
+  const without = await initialLoad('without');
+  await without.discard();
+  const loaded = await initialLoad('with');
+  const slower = loaded.figures.seconds / without.figures.seconds;
+  const cpuWith = loaded.figures.work.engine + loaded.figures.work.postgres + loaded.figures.work.kafka;
+  const cpuWithout = without.figures.work.engine + without.figures.work.postgres + without.figures.work.kafka;
   say(
-    `initial load: ${String(Math.round(loadMs / 100) / 10)} s ${producedBefore ? 'of engine time, input produced before each phase' : 'end to end, producer alongside'} (identities after ${String(Math.round(identitiesAt / 100) / 10)} s); joins ${JSON.stringify(joinCounts)}; ${thousands(exportCount)} exports queued (${thousands(employees)} employees); peak RSS ${String(mib(running().memory('VmHWM')))} MiB`,
+    `initial load without → with the logstream persisted and a viewer: ${String(without.figures.seconds)} s → ${String(loaded.figures.seconds)} s (${slower >= 1 ? '+' : ''}${((slower - 1) * 100).toFixed(1)}%, target within 10%); CPU of engine + PostgreSQL + Kafka ${cpuWithout.toFixed(1)} s → ${cpuWith.toFixed(1)} s (${((cpuWith / cpuWithout - 1) * 100).toFixed(1)}%); WAL ${thousands(Math.round(without.figures.work.walBytes / 2 ** 20))} → ${thousands(Math.round(loaded.figures.work.walBytes / 2 ** 20))} MiB`,
   );
-  const loadWork = work(
-    [hrPhase.started, producedBefore ? identitiesMark : loadEnd],
-    ...(producedBefore ? [[directoryPhase.started, loadEnd] as [Mark, Mark]] : []),
-  );
-  say(`  initial load work: ${describeWork(loadWork, N)}`);
-  if (joinCounts.joined !== joinable)
-    say(`  WARNING: ${String(joinCounts.joined)} joined, expected ${String(joinable)}`);
+  const { tenantId, hr, saas, employees, exportCount, worker, marker, mark, count, waitUntil, topicEnd } =
+    loaded;
+  const { importsTopic, identityTopic, outboundTopic, phase, suffix, database } = loaded;
+  const producedBefore = args.producer === 'before';
 
   // 2. The same HR records again, as a full run: nothing changes, nothing is written past the repository.
   // The clock runs until the run is completed (with --producer before: from the engine's start, start-up
@@ -542,7 +701,7 @@ async function main(): Promise<void> {
   );
 
   say(`  plan change work: ${describeWork(reconcileWork, N)}`);
-  await stopEngine();
+  await loaded.stopEngine();
   const logFile = join(tmpdir(), 'joinery-bench-engine-pipeline.log');
   writeFileSync(logFile, logs.join('\n'));
   say(`engine log: ${logFile}`);
@@ -564,15 +723,11 @@ async function main(): Promise<void> {
     producer: producedBefore
       ? 'before: each phase is produced while the engine is stopped; its clock starts with the engine (start-up included)'
       : 'alongside: produced while the engine runs; one clock from the first record',
-    initialLoad: {
-      seconds: Math.round(loadMs / 100) / 10,
-      identitiesAfterSeconds: Math.round(identitiesAt / 100) / 10,
-      producedSeconds: Math.round((hrPhase.producedMs + directoryPhase.producedMs) / 100) / 10,
-      joins: joinCounts,
-      exportsQueued: exportCount,
-      targetSeconds: 600,
-      work: loadWork,
-    },
+    // The engine as it runs: the logstream persisted and a viewer connected.
+    initialLoad: loaded.figures,
+    // The same load, same input, same run, before it: what `without` means is in variants.without.
+    initialLoadWithout: { ...without.figures, means: variants.without },
+    initialLoadWithLogstreamRatio: Math.round(slower * 1000) / 1000,
     unchangedReimport: {
       seconds: Math.round(secondMs / 100) / 10,
       producedSeconds: Math.round(secondProduceMs / 100) / 10,
@@ -601,13 +756,12 @@ async function main(): Promise<void> {
   printBeside(previousBenchmark('engine-pipeline', N), result);
   recordBenchmark('engine-pipeline', N, result);
 
-  await client.end();
+  await loaded.discard();
+  // Only now: the producer asks for the metadata of every topic it sent to, a deleted one included.
   await producer.disconnect();
-  await admin.deleteTopics({
-    topics: (await admin.listTopics()).filter((t) => t.startsWith(topics.topicPrefix)),
-  });
+  for (const prefix of [rawPrefix, without.topics.topicPrefix, loaded.topics.topicPrefix])
+    await deleteTopics(prefix);
   await admin.disconnect();
-  if (!args.keep) await database.drop();
 }
 
 /** This run's four figures beside the last recorded run of the same size (its commit and date), one line each. */

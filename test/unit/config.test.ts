@@ -43,6 +43,15 @@ describe('configuration', () => {
     );
   });
 
+  it('stores the audit history in every process unless JOINERY_AUDIT_CONSUMER turns its consumer off', () => {
+    expect(loadConfig({ env: {} }).audit.consumer).toBe(true);
+    expect(loadConfig({ env: { JOINERY_AUDIT_CONSUMER: 'false' } }).audit.consumer).toBe(false);
+    expect(loadConfig({ file: yamlFile('audit:\n  consumer: false\n'), env: {} }).audit.consumer).toBe(false);
+    expect(errorOf(() => loadConfig({ env: { JOINERY_AUDIT_CONSUMER: 'sometimes' } }))).toBe(
+      'audit.consumer (from JOINERY_AUDIT_CONSUMER): must be boolean, got "sometimes"',
+    );
+  });
+
   it('reads the YAML file and lets the environment override it', () => {
     const file = yamlFile('http:\n  port: 9000\n  host: 0.0.0.0\nkafka:\n  brokers: [a:9092]\n');
     const config = loadConfig({
