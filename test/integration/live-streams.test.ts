@@ -274,83 +274,79 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     slow.socket.close();
   });
 
-  it.runIf(busKind === 'kafka')(
-    "streams a run: its snapshot, then the engine's exact counters until it completes",
-    async () => {
-      const engine: Engine = await startTestEngine(fixture);
-      try {
-        const hr =
-          (
-            await applyPlan(fixture.orm.em, {
-              tenantId: fixture.tenantId,
-              sourceName: 'plan.yaml',
-              appliedBy: 'test',
-              source: planSource,
-            })
-          ).applications[0]?.id ?? '';
-        const rows = Array.from(
-          { length: 2000 },
-          (_, index) => `E${String(index + 1000)},Person ${String(index)}`,
-        );
-        // One malformed row (a field too many): rejected with its line and reason, the run goes on.
-        rows.splice(500, 0, 'E-bad,Grace,oops');
-        const run = await app.inject({
-          method: 'POST',
-          url: `/v1/applications/${hr}/imports`,
-          headers: { authorization: `Bearer ${fixture.apiKey}`, 'content-type': 'text/csv' },
-          payload: ['Employee Number,First Name', ...rows].join('\n') + '\n',
-        });
-        expect(run.statusCode, run.body).toBe(202);
-        const runId = run.json<{ runId: string }>().runId;
-        const read = await app.inject({
-          method: 'GET',
-          url: `/v1/runs/${runId}`,
-          headers: { authorization: `Bearer ${fixture.apiKey}` },
-        });
-        const client = await connectStream(
-          `${base}${read.json<{ streamUrl: string }>().streamUrl}&token=${encodeURIComponent(await mintToken(app, fixture.apiKey))}`,
-        );
-        const snapshot = await client.until('snapshot', (frame) => frame.type === 'snapshot');
-        expect(snapshot).toMatchObject({ type: 'snapshot', run: { id: runId, applicationId: hr } });
-        const isDone = (progress: RunProgress) =>
-          progress.status === 'completed' &&
-          progress.stages.join !== null &&
-          progress.stages.join.joined === 2000;
-        await client.until(
-          'the run to complete',
-          (frame) => (frame.type === 'snapshot' || frame.type === 'progress') && isDone(frame.run),
-          60_000,
-        );
-        const last = client.frames
-          .filter((frame) => frame.type === 'progress' || frame.type === 'snapshot')
-          .at(-1);
-        expect(
-          last?.type === 'progress' || last?.type === 'snapshot' ? last.run.stages.import : undefined,
-        ).toEqual({
-          seen: 2000,
-          total: 2000,
-          rejected: 1,
-          deletions: 0,
-        });
-        // Events of the run reach its stream; another run's do not.
-        await produceLogEvents(fixture, [
-          logEvent(fixture.tenantId, { category: 'seq', message: '1', runId: randomUUID(), stage: 'import' }),
-          logEvent(fixture.tenantId, {
-            category: 'seq',
-            message: '2',
-            runId,
-            stage: 'import',
-            outcome: 'failed',
-            reason: 'bad row',
-          }),
-        ]);
-        await client.until('its event', (frame) => frame.type === 'event' && frame.event.message === '2');
-        expect(numbered(client.frames)).toEqual([2]);
-        client.socket.close();
-      } finally {
-        await engine.stop();
-      }
-    },
-    90_000,
-  );
+  it("streams a run: its snapshot, then the engine's exact counters until it completes", async () => {
+    const engine: Engine = await startTestEngine(fixture);
+    try {
+      const hr =
+        (
+          await applyPlan(fixture.orm.em, {
+            tenantId: fixture.tenantId,
+            sourceName: 'plan.yaml',
+            appliedBy: 'test',
+            source: planSource,
+          })
+        ).applications[0]?.id ?? '';
+      const rows = Array.from(
+        { length: 2000 },
+        (_, index) => `E${String(index + 1000)},Person ${String(index)}`,
+      );
+      // One malformed row (a field too many): rejected with its line and reason, the run goes on.
+      rows.splice(500, 0, 'E-bad,Grace,oops');
+      const run = await app.inject({
+        method: 'POST',
+        url: `/v1/applications/${hr}/imports`,
+        headers: { authorization: `Bearer ${fixture.apiKey}`, 'content-type': 'text/csv' },
+        payload: ['Employee Number,First Name', ...rows].join('\n') + '\n',
+      });
+      expect(run.statusCode, run.body).toBe(202);
+      const runId = run.json<{ runId: string }>().runId;
+      const read = await app.inject({
+        method: 'GET',
+        url: `/v1/runs/${runId}`,
+        headers: { authorization: `Bearer ${fixture.apiKey}` },
+      });
+      const client = await connectStream(
+        `${base}${read.json<{ streamUrl: string }>().streamUrl}&token=${encodeURIComponent(await mintToken(app, fixture.apiKey))}`,
+      );
+      const snapshot = await client.until('snapshot', (frame) => frame.type === 'snapshot');
+      expect(snapshot).toMatchObject({ type: 'snapshot', run: { id: runId, applicationId: hr } });
+      const isDone = (progress: RunProgress) =>
+        progress.status === 'completed' &&
+        progress.stages.join !== null &&
+        progress.stages.join.joined === 2000;
+      await client.until(
+        'the run to complete',
+        (frame) => (frame.type === 'snapshot' || frame.type === 'progress') && isDone(frame.run),
+        60_000,
+      );
+      const last = client.frames
+        .filter((frame) => frame.type === 'progress' || frame.type === 'snapshot')
+        .at(-1);
+      expect(
+        last?.type === 'progress' || last?.type === 'snapshot' ? last.run.stages.import : undefined,
+      ).toEqual({
+        seen: 2000,
+        total: 2000,
+        rejected: 1,
+        deletions: 0,
+      });
+      // Events of the run reach its stream; another run's do not.
+      await produceLogEvents(fixture, [
+        logEvent(fixture.tenantId, { category: 'seq', message: '1', runId: randomUUID(), stage: 'import' }),
+        logEvent(fixture.tenantId, {
+          category: 'seq',
+          message: '2',
+          runId,
+          stage: 'import',
+          outcome: 'failed',
+          reason: 'bad row',
+        }),
+      ]);
+      await client.until('its event', (frame) => frame.type === 'event' && frame.event.message === '2');
+      expect(numbered(client.frames)).toEqual([2]);
+      client.socket.close();
+    } finally {
+      await engine.stop();
+    }
+  }, 90_000);
 });
