@@ -183,8 +183,11 @@ export async function recordExportResult(
       attempts: number;
       status: string;
       external_id: string | null;
+      is_group: boolean;
     }>`
-      select application_id, identity_id, object_class, operation, attempts, status, external_id from export_item
+      select application_id, identity_id, object_class, operation, attempts, status, external_id,
+        exists (select 1 from vault_group g where g.id = export_item.identity_id) as is_group
+      from export_item
       where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
     const item = rows[0];
     if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
@@ -199,9 +202,10 @@ export async function recordExportResult(
         logRow(target, `export/${options.exportId}/result/${String(item.attempts)}`, {
           tenantId: options.tenantId,
           at: now.toISOString(),
-          category: 'export',
+          category: item.is_group ? 'group' : 'export',
           stage: 'export',
-          identityId: item.identity_id,
+          // A group's operations name the Vault group in identity_id.
+          ...(item.is_group ? { groupId: item.identity_id } : { identityId: item.identity_id }),
           applicationId: item.application_id,
           objectClass: item.object_class,
           ...(externalId === null ? {} : { externalId }),
