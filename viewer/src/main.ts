@@ -275,6 +275,19 @@ function RunPage(props: { id: string }) {
                     ${fmt(progress.stages.join?.unjoined)}
                   </td>
                 </tr>
+                <tr data-stage="export">
+                  <td>Export</td>
+                  <td class="n" data-count="delivered">${fmt(progress.stages.export?.delivered)}</td>
+                  <td class="n"></td>
+                  <td></td>
+                  <td></td>
+                  <td>
+                    queued <span data-count="queued">${fmt(progress.stages.export?.queued)}</span>, held
+                    <span data-count="held">${fmt(progress.stages.export?.held)}</span>, failed
+                    <span data-count="failed">${fmt(progress.stages.export?.failed)}</span>, sandbox
+                    ${fmt(progress.stages.export?.sandbox)}
+                  </td>
+                </tr>
               </tbody>
             </table>
             <progress max="100" value=${percent ?? 0} aria-label="import progress"></progress>
