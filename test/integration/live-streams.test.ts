@@ -398,13 +398,12 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
           url: `/v1/runs/${runId}`,
           headers: { authorization: `Bearer ${fixture.apiKey}` },
         });
-        expect(answer.json<{ exports: unknown }>().exports).toEqual({
+        expect(answer.json<{ exports: unknown }>().exports).toMatchObject({
           queued: 1990,
           held: 2000,
           delivered: 7,
           failed: 3,
           sandbox: 0,
-          at: expect.any(String),
         });
         client.socket.close();
       } finally {
