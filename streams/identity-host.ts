@@ -41,6 +41,8 @@ export interface IdentityWork {
   deletionDelayDays?: number;
   /** The event's source is already recorded as the identity's hard join (by the Inbound stage). */
   hardJoinRecorded?: boolean;
+  /** The import run whose object caused the event. */
+  runId?: string;
   origin: ConsumedMessage;
 }
 
@@ -94,6 +96,8 @@ export interface OutboundSubject {
   sources: readonly Source[];
   /** Password changes, sealed, in order. */
   passwords: SealedSecret[];
+  /** The import run of the batch's latest event for it that came from a run: its exports count there. */
+  runId?: string;
 }
 
 /** The Outbound stage, run in the batch's transaction after the identities are persisted. */
@@ -197,6 +201,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
       const timersCancelled: Extract<IdentityEffect, { type: 'timer.cancel' }>[] = [];
       const tenantOf = new Map<string, string>();
       const outboundOf = new Map<string, SealedSecret[]>();
+      const runOf = new Map<string, string>();
       const noteOutbound = (effect: IdentityEffect): void => {
         if (effect.type !== 'outbound') return;
         const passwords = outboundOf.get(effect.identityId) ?? [];
@@ -245,6 +250,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
         if (step.snapshot === before.snapshot && step.effects.length === 0) continue;
         changed.set(item.identityId, { ...before, snapshot: step.snapshot });
         tenantOf.set(item.identityId, item.tenantId);
+        if (item.runId !== undefined) runOf.set(item.identityId, item.runId);
         // A source the identity did not know yet becomes its hard join; a known one was recorded then.
         if (
           item.event.type === 'inbound.changed' &&
@@ -344,6 +350,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
           [...outboundOf].flatMap(([identityId, passwords]) => {
             const hosted = changed.get(identityId);
             if (hosted === undefined) return [];
+            const runId = runOf.get(identityId);
             return [
               {
                 tenantId: hosted.tenantId,
@@ -353,6 +360,7 @@ export function createIdentityHost(options: IdentityHostOptions): IdentityHost {
                 classification: hosted.snapshot.context.classification,
                 sources: hosted.snapshot.context.sources,
                 passwords,
+                ...(runId === undefined ? {} : { runId }),
               },
             ];
           }),
@@ -397,6 +405,7 @@ function receivedEvent(
       outcome: 'succeeded',
       message: `${String(changes.length)} attribute(s) changed by application object ${event.source.externalId}`,
       identityId,
+      ...(item.runId === undefined ? {} : { runId: item.runId }),
       applicationId: event.source.applicationId,
       externalId: event.source.externalId,
       decidedBy: { kind: 'mapper', name: `inbound mappers of application ${event.source.applicationId}` },

@@ -27,6 +27,7 @@ export async function toIdentityWork(
           origin: message,
           ...(data.deletionDelayDays === undefined ? {} : { deletionDelayDays: data.deletionDelayDays }),
           ...(data.hardJoinRecorded === true ? { hardJoinRecorded: true } : {}),
+          ...(data.runId === undefined ? {} : { runId: data.runId }),
         });
         break;
       }

@@ -103,6 +103,9 @@ export const IdentityMessageSchema = Type.Object(
           "The sender already recorded the hard join of the event's source (the Inbound stage does, as it decides the join), so the actor need not.",
       }),
     ),
+    runId: Type.Optional(
+      Uuid('The import run whose object caused the event: the exports it leads to count in that run.'),
+    ),
   },
   strict,
 );

@@ -16,6 +16,7 @@ import { AfterQuery, LimitQuery, decodeCursor, encodeCursor, page, pageSize } fr
 import { requireApplication } from './tenant-resources.ts';
 import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
 import { whyRunCannotStart } from '../connectors/connector.ts';
+import { readExportCounts } from '../live/run-progress.ts';
 import { runStreamUrl } from './streams.routes.ts';
 
 interface RunRow {
@@ -117,7 +118,12 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = as
         throw new NotFoundError(`sync run ${request.params.id} not found`, {
           details: { runId: request.params.id },
         });
-      return present(row);
+      // The exports the run caused, by status (docs/live.md).
+      const exports = await readExportCounts(request.em, {
+        tenantId: request.principal.tenantId,
+        runId: row.run_id,
+      });
+      return { ...present(row), exports };
     },
   );
 

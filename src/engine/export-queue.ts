@@ -39,6 +39,8 @@ export interface NewExport {
   secret?: SealedSecret;
   status: 'sandbox' | 'held' | 'pending';
   holdReason?: string;
+  /** The import run that caused it (its object's change reached the identity): counted in that run. */
+  runId?: string;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -73,16 +75,17 @@ export async function enqueueExports(tx: EntityManager, exports: NewExport[], no
       secret: item.secret ?? null,
       status: item.status,
       hold_reason: item.holdReason ?? null,
+      run_id: item.runId ?? null,
     })),
   );
   await sql`
     insert into export_item (export_id, tenant_id, application_id, identity_id, object_class, external_id, operation,
-      attributes, members, secret, status, hold_reason, attempts, next_attempt_at, created_at)
+      attributes, members, secret, status, hold_reason, run_id, attempts, next_attempt_at, created_at)
     select export_id, tenant_id, application_id, identity_id, object_class, external_id, operation,
-      attributes, members, secret, status, hold_reason, 0, ${now}, ${now}
+      attributes, members, secret, status, hold_reason, run_id, 0, ${now}, ${now}
     from rows from (jsonb_to_recordset(${document}::jsonb) as (export_id uuid, tenant_id uuid,
       application_id uuid, identity_id uuid, object_class text, external_id text, operation text, attributes jsonb,
-      members jsonb, secret jsonb, status text, hold_reason text)) with ordinality as u
+      members jsonb, secret jsonb, status text, hold_reason text, run_id uuid)) with ordinality as u
     order by u.ordinality`.execute(tx.getKysely());
   return exports.length;
 }
@@ -191,8 +194,12 @@ export async function recordExportResultIn(tx: EntityManager, options: RecordedR
     attempts: number;
     status: string;
     external_id: string | null;
+    is_group: boolean;
+    run_id: string | null;
   }>`
-    select application_id, identity_id, object_class, operation, attempts, status, external_id from export_item
+    select application_id, identity_id, object_class, operation, attempts, status, external_id, run_id,
+      exists (select 1 from vault_group g where g.id = export_item.identity_id) as is_group
+    from export_item
     where tenant_id = ${options.tenantId} and export_id = ${options.exportId} for update`.execute(k);
   const item = rows[0];
   if (item === undefined) throw new NotFoundError(`export ${options.exportId} not found in this tenant`);
@@ -208,12 +215,14 @@ export async function recordExportResultIn(tx: EntityManager, options: RecordedR
       logRow(target, `export/${options.exportId}/result/${String(item.attempts)}`, {
         tenantId: options.tenantId,
         at: now.toISOString(),
-        category: 'export',
+        category: item.is_group ? 'group' : 'export',
         stage: 'export',
-        identityId: item.identity_id,
+        // A group's operations name the Vault group in identity_id.
+        ...(item.is_group ? { groupId: item.identity_id } : { identityId: item.identity_id }),
         applicationId: item.application_id,
         objectClass: item.object_class,
         ...(externalId === null ? {} : { externalId }),
+        ...(item.run_id === null ? {} : { runId: item.run_id }),
         actor,
         ...(result.status === 'succeeded'
           ? { level: 'info', outcome: 'succeeded', message: `${what} succeeded` }

@@ -4,9 +4,13 @@
 // the target states and the exports.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { v7 as uuidv7 } from 'uuid';
 import type { Attributes } from '../../kernel/contracts/identity-events.ts';
 import type { ExpressionBudgetError } from '../../kernel/errors.ts';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
+import { insertOutbox } from '../../streams/outbox.ts';
 import { enqueueExports } from './export-queue.ts';
+import { groupExportEvent } from './group-events.ts';
 import { keysDocument, type ObjectKey } from './group-keys.ts';
 import { lockGroups } from './group-locks.ts';
 import {
@@ -24,7 +28,8 @@ import { readTargetStates, saveTargetStates } from './target-states.ts';
 /**
  * Decides every target application of the given groups and queues the differences; `batch` holds the
  * objects the import's batch just joined (their hard joins are not recorded yet). Returns the exports
- * queued, and the groups left undecided in a target because an expression went over its budget.
+ * queued, and the groups left undecided in a target because an expression went over its budget. With
+ * `logstream`, each operation is told there (with its group's id), in the same transaction.
  */
 export async function exportChangedGroups(
   tx: EntityManager,
@@ -32,6 +37,7 @@ export async function exportChangedGroups(
   groupIds: string[],
   batch: ObjectKey[],
   now: Date,
+  logstream?: LogstreamTarget,
 ): Promise<{ exports: number; failures: ExpressionBudgetError[] }> {
   const ids = [...groupIds].sort();
   await lockGroups(tx, ids);
@@ -58,7 +64,11 @@ export async function exportChangedGroups(
   const previous = await readTargetStates(tx, ids, targetApplications);
   const copies = await readCopies(tx, pairsWithoutDecision(groups, targetsByGroup, previous));
 
-  const { exports, states, failures } = decideGroupExports({
+  const {
+    exports: decided,
+    states,
+    failures,
+  } = decideGroupExports({
     groups,
     targetsByGroup,
     membersOf,
@@ -66,8 +76,16 @@ export async function exportChangedGroups(
     previous,
     copies,
   });
+  // Named here, so that each operation's logstream event can name it.
+  const exports = decided.map((item) => ({ ...item, exportId: uuidv7() }));
   await saveTargetStates(tx, states, now);
-  return { exports: await enqueueExports(tx, exports, now), failures };
+  const queued = await enqueueExports(tx, exports, now);
+  if (logstream !== undefined && exports.length > 0)
+    await insertOutbox(
+      tx,
+      exports.map((item) => logRow(logstream, `export/${item.exportId}/queued`, groupExportEvent(item, now))),
+    );
+  return { exports: queued, failures };
 }
 
 async function readGroups(tx: EntityManager, ids: string[]): Promise<VaultGroupRow[]> {

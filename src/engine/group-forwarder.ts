@@ -7,13 +7,16 @@
 // the import's transaction.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
+import type { OutboxRow } from '../../streams/outbox.ts';
+import { groupDeletedEvent, groupImportedEvent } from './group-events.ts';
 import { exportChangedGroups } from './group-exports.ts';
 import { deleteGroups, importGroups, withoutExportedCopies } from './group-import.ts';
 import { vaultGroupId, type ObjectKey } from './group-keys.ts';
 import { lockGroupTenants } from './group-locks.ts';
 import { groupsOfMembers, replaceMembers, resolveReferences } from './group-members.ts';
 import { groupTest, usesGroups } from './group-plan.ts';
-import type { InboundForwarder } from './inbound.ts';
+import type { DeletedObject, InboundForwarder } from './inbound.ts';
 import type { PlanCache, PlanInForce } from './plan-cache.ts';
 
 export interface GroupCounters {
@@ -28,12 +31,14 @@ export function createGroupForwarder(options: {
   now?: () => Date;
   /** Where a group an expression could not map within its budget is reported. */
   logger?: Logger;
+  /** Where the groups' imports, deletions and exports are told (the logstream); not told when absent. */
+  logstream?: LogstreamTarget;
 }): InboundForwarder & { groupCounters: GroupCounters } {
-  const { inbound, plans } = options;
+  const { inbound, plans, logstream } = options;
   const groupCounters: GroupCounters = { groups: 0, exports: 0 };
   const exportGroups = async (tx: EntityManager, groupIds: Set<string>, batch: ObjectKey[]) => {
     const now = options.now?.() ?? new Date();
-    const { exports, failures } = await exportChangedGroups(tx, plans, [...groupIds], batch, now);
+    const { exports, failures } = await exportChangedGroups(tx, plans, [...groupIds], batch, now, logstream);
     groupCounters.exports += exports;
     for (const failure of failures)
       options.logger?.warn(
@@ -71,8 +76,21 @@ export function createGroupForwarder(options: {
       await lockGroupTenants(tx, withGroups.keys());
       const changed = new Set<string>();
       const imported = await importGroups(tx, groups, withGroups);
-      await replaceMembers(tx, imported);
+      const membership = await replaceMembers(tx, imported);
       for (const { id } of imported) changed.add(id);
+      if (logstream !== undefined)
+        outbox.push(
+          ...imported.map((group) =>
+            logRow(
+              logstream,
+              `group/${group.id}/${group.observedAt}`,
+              groupImportedEvent({
+                ...group,
+                members: membership.get(group.id) ?? { added: [], removed: [] },
+              }),
+            ),
+          ),
+        );
       groupCounters.groups += groups.length;
       const ofTenants = others.filter((object) => withGroups.has(object.tenantId));
       for (const id of await resolveReferences(tx, ofTenants)) changed.add(id);
@@ -89,6 +107,7 @@ export function createGroupForwarder(options: {
       const deletedGroups = await deleteGroups(tx, ofTenants);
       const others = deleted.filter((object) => !deletedGroups.has(vaultGroupId(object)));
       const outbox = await inbound.forwardDeletions(tx, others);
+      if (logstream !== undefined) outbox.push(...deletedGroupEvents(logstream, ofTenants, deletedGroups));
       const changed = new Set(deletedGroups);
       const members = others.filter((object) => withGroups.has(object.tenantId));
       for (const id of await resolveReferences(tx, members)) changed.add(id);
@@ -111,4 +130,17 @@ async function plansWithGroups(
     if (plan !== undefined && usesGroups(plan)) byTenant.set(tenantId, plan);
   }
   return byTenant;
+}
+
+function deletedGroupEvents(
+  logstream: LogstreamTarget,
+  objects: DeletedObject[],
+  deletedGroups: Set<string>,
+): OutboxRow[] {
+  return objects.flatMap((object) => {
+    const id = vaultGroupId(object);
+    return deletedGroups.has(id)
+      ? [logRow(logstream, `group/${id}/deleted/${object.at}`, groupDeletedEvent(id, object))]
+      : [];
+  });
 }

@@ -35,13 +35,22 @@ export async function withoutExportedCopies(
 
 /**
  * Upserts the batch's groups in one statement; returns them with the member references their objects
- * carry (under the group class's members attribute), for group-members.ts to store.
+ * carry (under the group class's members attribute), for group-members.ts to store, and whether each is
+ * new to the Vault.
  */
 export async function importGroups(
   tx: EntityManager,
   groups: ImportObject[],
   plans: Map<string, PlanInForce>,
-): Promise<ImportedGroup[]> {
+): Promise<
+  (ImportedGroup & {
+    external_id: string;
+    object_class: string;
+    name: string;
+    created: boolean;
+    observedAt: string;
+  })[]
+> {
   if (groups.length === 0) return [];
   const rows = groups.map((group) => {
     const application = plans.get(group.tenantId)?.applications.get(group.applicationId)?.plan;
@@ -56,16 +65,19 @@ export async function importGroups(
       name: groupName(attributes, group.externalId),
       attributes,
       members: memberReferences(attributes[membersAttribute]),
+      observedAt: group.observedAt,
     };
   });
-  await sql`
+  const { rows: written } = await sql<{ id: string; created: boolean }>`
     insert into vault_group (id, tenant_id, application_id, external_id, object_class, name, attributes, deleted, created_at, updated_at)
     select id, tenant_id, application_id, external_id, object_class, name, attributes, false, now(), now()
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
       as u(id uuid, tenant_id uuid, application_id uuid, external_id text, object_class text, name text, attributes jsonb)
     on conflict (id) do update set object_class = excluded.object_class, name = excluded.name,
-      attributes = excluded.attributes, deleted = false, updated_at = now()`.execute(tx.getKysely());
-  return rows;
+      attributes = excluded.attributes, deleted = false, updated_at = now()
+    returning id, (xmax = 0) as created`.execute(tx.getKysely());
+  const created = new Set(written.filter((row) => row.created).map((row) => row.id));
+  return rows.map((row) => ({ ...row, created: created.has(row.id) }));
 }
 
 /** Groups deleted in their source application: flagged, their exported copies deleted next. */

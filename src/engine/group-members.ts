@@ -14,9 +14,21 @@ export interface ImportedGroup {
   members: string[];
 }
 
-/** Replaces the groups' member references with the ones imported, and resolves them: one statement each. */
-export async function replaceMembers(tx: EntityManager, groups: ImportedGroup[]): Promise<void> {
-  if (groups.length === 0) return;
+/** The member references a group's import added and removed (for its logstream event). */
+export type MembershipChanges = Map<string, { added: string[]; removed: string[] }>;
+
+/**
+ * Replaces the groups' member references with the ones imported, and resolves them: one statement each.
+ * Returns, per group, the references added and removed.
+ */
+export async function replaceMembers(tx: EntityManager, groups: ImportedGroup[]): Promise<MembershipChanges> {
+  const changes: MembershipChanges = new Map();
+  if (groups.length === 0) return changes;
+  const changesOf = (groupId: string) => {
+    const entry = changes.get(groupId) ?? { added: [], removed: [] };
+    changes.set(groupId, entry);
+    return entry;
+  };
   const k = tx.getKysely();
   const ids = groups.map((group) => group.id);
   const members = JSON.stringify(
@@ -29,14 +41,15 @@ export async function replaceMembers(tx: EntityManager, groups: ImportedGroup[])
       })),
     ),
   );
-  await sql`
+  const { rows: removed } = await sql<{ group_id: string; reference: string }>`
     delete from vault_group_member m where m.group_id = any(${ids}::uuid[])
       and (m.group_id, m.reference) not in (
-        select group_id, reference from jsonb_to_recordset(${members}::jsonb) as u(group_id uuid, reference text))`.execute(
-    k,
-  );
+        select group_id, reference from jsonb_to_recordset(${members}::jsonb) as u(group_id uuid, reference text))
+    returning m.group_id, m.reference`.execute(k);
+  for (const row of removed) changesOf(row.group_id).removed.push(row.reference);
   // A reference is resolved through the source application's object it names: by external id, or by dn.
-  await sql`
+  // xmax = 0: the row was inserted (a new member), not updated (a member resolved anew).
+  const { rows: written } = await sql<{ group_id: string; reference: string; inserted: boolean }>`
     insert into vault_group_member (group_id, reference, tenant_id, application_id, identity_id)
     select u.group_id, u.reference, u.tenant_id, u.application_id, r.identity_id
     from jsonb_to_recordset(${members}::jsonb) as u(group_id uuid, reference text, tenant_id uuid, application_id uuid)
@@ -48,7 +61,23 @@ export async function replaceMembers(tx: EntityManager, groups: ImportedGroup[])
           or (r.attributes ? 'dn' and lower(r.attributes->>'dn') = lower(u.reference)))
       limit 1) r on true
     on conflict (group_id, reference) do update set identity_id = excluded.identity_id
-      where vault_group_member.identity_id is distinct from excluded.identity_id`.execute(k);
+      where vault_group_member.identity_id is distinct from excluded.identity_id
+    returning group_id, reference, (xmax = 0) as inserted`.execute(k);
+  for (const row of written) if (row.inserted) changesOf(row.group_id).added.push(row.reference);
+  return withoutCaseChanges(changes);
+}
+
+/** A reference written in another case names the same member (DNs compare ignoring case): no change. */
+function withoutCaseChanges(changes: MembershipChanges): MembershipChanges {
+  for (const [groupId, { added, removed }] of changes) {
+    const addedLower = new Set(added.map((reference) => reference.toLowerCase()));
+    const removedLower = new Set(removed.map((reference) => reference.toLowerCase()));
+    changes.set(groupId, {
+      added: added.filter((reference) => !removedLower.has(reference.toLowerCase())),
+      removed: removed.filter((reference) => !addedLower.has(reference.toLowerCase())),
+    });
+  }
+  return changes;
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { ExpressionBudgetError } from '../../kernel/errors.ts';
+import type { LogstreamTarget } from '../../streams/logstream.ts';
 import { exportChangedGroups } from './group-exports.ts';
 import { lockGroupTenants } from './group-locks.ts';
 import { usesGroups } from './group-plan.ts';
@@ -16,7 +17,13 @@ import type { PlanCache } from './plan-cache.ts';
 export async function reconcileGroups(
   tx: EntityManager,
   plans: PlanCache,
-  tenant: { tenantId: string; afterGroupId: string | null; limit: number; now: Date },
+  tenant: {
+    tenantId: string;
+    afterGroupId: string | null;
+    limit: number;
+    now: Date;
+    logstream?: LogstreamTarget;
+  },
 ): Promise<{ groupIds: string[]; exports: number; failures: ExpressionBudgetError[] }> {
   const plan = await plans.get(tx, tenant.tenantId);
   if (plan === undefined || !usesGroups(plan)) return { groupIds: [], exports: 0, failures: [] };
@@ -28,5 +35,5 @@ export async function reconcileGroups(
   const groupIds = rows.map((row) => row.id);
   if (groupIds.length === 0) return { groupIds, exports: 0, failures: [] };
   await lockGroupTenants(tx, [tenant.tenantId]);
-  return { groupIds, ...(await exportChangedGroups(tx, plans, groupIds, [], tenant.now)) };
+  return { groupIds, ...(await exportChangedGroups(tx, plans, groupIds, [], tenant.now, tenant.logstream)) };
 }

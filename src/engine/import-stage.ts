@@ -170,6 +170,7 @@ export function createEngineImportStage(options: {
       plans,
       ...(now === undefined ? {} : { now }),
       ...(logger === undefined ? {} : { logger }),
+      ...(logstream === undefined ? {} : { logstream }),
       inbound: createInboundForwarder({
         plans,
         identityTopic,

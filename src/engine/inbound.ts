@@ -213,6 +213,7 @@ export function createInboundForwarder(options: {
           ...deletionDelay(plan),
           // Known, or recorded below in this transaction: the actor need not record it again.
           hardJoinRecorded: true,
+          ...(object.runId === undefined ? {} : { runId: object.runId }),
         };
         outbox.push(
           identityEvent(

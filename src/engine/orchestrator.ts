@@ -124,7 +124,14 @@ export function startOrchestrator(deps: {
   const rejoin = deps.rejoin && createRejoinSweep({ ...deps.rejoin, em: deps.em, logger: log });
   const now = deps.now ?? (() => new Date());
   const reconcile =
-    deps.reconcile && createPlanReconciliation({ ...deps.reconcile, em: deps.em, logger: log, now });
+    deps.reconcile &&
+    createPlanReconciliation({
+      ...(deps.logstream === undefined ? {} : { logstream: deps.logstream }),
+      ...deps.reconcile,
+      em: deps.em,
+      logger: log,
+      now,
+    });
   let running: Promise<number> = Promise.resolve(0);
   const tick = (): Promise<number> => {
     running = running.then(async () => {

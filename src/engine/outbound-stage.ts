@@ -167,6 +167,7 @@ export function createOutboundStage(options: {
             operation: operation.operation,
             ...(operation.attributes === undefined ? {} : { attributes: operation.attributes }),
             ...(operation.secret === undefined ? {} : { secret: operation.secret }),
+            ...(identity.runId === undefined ? {} : { runId: identity.runId }),
             ...queuedStatus(target.plan),
           });
         }
@@ -201,6 +202,7 @@ export function queuedEvent(item: NewExport, at: Date, sensitive?: ReadonlySet<s
     category: 'export',
     stage: 'outbound' as const,
     identityId: item.identityId,
+    ...(item.runId === undefined ? {} : { runId: item.runId }),
     applicationId: item.applicationId,
     objectClass: item.objectClass,
     ...(item.externalId === null ? {} : { externalId: item.externalId }),

@@ -17,6 +17,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
+import type { LogstreamTarget } from '../../streams/logstream.ts';
 import { insertOutbox, outboxMessage, type OutboxRow } from '../../streams/outbox.ts';
 import { applicationMode, type SyncPlan } from '../plan/plan.schema.ts';
 import { reconcileGroups } from './group-reconciliation.ts';
@@ -128,6 +129,8 @@ export interface ReconciliationTarget {
   identityTopic: string;
   /** ce_source of the events, e.g. /joinery/engine/<group>/reconcile. */
   source: string;
+  /** Where the Vault groups' exports it queues are told; not told when absent. */
+  logstream?: LogstreamTarget;
 }
 
 function planAppliedRow(
@@ -220,6 +223,7 @@ async function reconcileBatch(
       afterGroupId: job.after_group_id,
       limit: sizes.groups,
       now: at,
+      ...(deps.logstream === undefined ? {} : { logstream: deps.logstream }),
     });
     const done = groupIds.length < sizes.groups;
     const groups = Number(job.groups) + groupIds.length;

@@ -14,7 +14,15 @@ import { startSupervisedConsumer, type SupervisedConsumer } from '../../streams/
 import { topicName } from '../../streams/topics.ts';
 import type { LogEvent } from '../../kernel/contracts/messages.ts';
 import { createEventRing, type RingEntry } from './event-ring.ts';
-import { finalRunStatuses, readJoinCounts, readRuns, type JoinCounts } from './run-progress.ts';
+import {
+  exportsUnsettled,
+  finalRunStatuses,
+  readExportCounts,
+  readJoinCounts,
+  readRuns,
+  type ExportCounts,
+  type JoinCounts,
+} from './run-progress.ts';
 import { createSocketQueue, type SocketQueue, type SocketQueueLimits } from './socket-queue.ts';
 import { matchesFilter } from './stream-filter.ts';
 import type { RunProgress, StreamFilter, StreamFrame } from './stream-messages.ts';
@@ -62,6 +70,7 @@ interface WatchedRun {
   subscribers: Set<Subscriber>;
   lastFrame: string | undefined;
   join: JoinCounts | null;
+  exports: ExportCounts | null;
   joinReadAt: number;
   final: boolean;
 }
@@ -142,7 +151,7 @@ export function createLogstreamHub(options: {
     const { import: imported, ...rest } = progress;
     return JSON.stringify({
       type,
-      run: { ...rest, stages: { import: imported, join: run.join } },
+      run: { ...rest, stages: { import: imported, join: run.join, export: run.exports } },
     } satisfies StreamFrame);
   };
 
@@ -158,14 +167,17 @@ export function createLogstreamHub(options: {
         if (current === undefined) continue;
         const final = finalRunStatuses.includes(current.progress.status);
         const due = Date.now() - run.joinReadAt >= limits.joinCountsIntervalMs;
-        if ((!run.final && due) || (final && !run.final)) {
+        const ending = final && !run.final;
+        if ((!run.final && due) || ending)
           run.join = await readJoinCounts(em, {
             tenantId: run.tenantId,
             applicationId: run.applicationId,
             runId,
           });
-          run.joinReadAt = Date.now();
-        }
+        // Exports go on after the run ends: read while some are queued or held.
+        if ((due && (!run.final || exportsUnsettled(run.exports))) || ending)
+          run.exports = await readExportCounts(em, { tenantId: run.tenantId, runId });
+        if (due || ending) run.joinReadAt = Date.now();
         run.final = final;
         // Compared without the time read, so an unchanged run sends nothing.
         const frame = progressFrame(run, { ...current.progress, at: '' }, 'progress');
@@ -324,6 +336,7 @@ export function createLogstreamHub(options: {
             subscribers: new Set(),
             lastFrame: undefined,
             join: null,
+            exports: null,
             joinReadAt: 0,
             final: false,
           };
@@ -337,6 +350,7 @@ export function createLogstreamHub(options: {
           applicationId: run.applicationId,
           runId: filter.run,
         });
+        run.exports ??= await readExportCounts(em, { tenantId, runId: filter.run });
         if (read !== undefined && socket.readyState === socket.OPEN)
           socket.send(progressFrame(run, read.progress, 'snapshot'));
       }

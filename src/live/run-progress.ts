@@ -1,5 +1,7 @@
 // A sync run's counters as the engine's own transactions left them: the import_run row (the Import stage
-// counts in the transaction that stores the objects) and the run's repository objects by join state.
+// counts in the transaction that stores the objects), the run's repository objects by join state, and the
+// exports it caused by status (the Outbound stage writes each export with the run of the object that
+// caused it, in the identity's transaction; the export queue moves its status).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
 import type { RunProgress } from './stream-messages.ts';
@@ -29,6 +31,35 @@ export const finalRunStatuses: readonly string[] = [
 ];
 
 export type JoinCounts = NonNullable<RunProgress['stages']['join']>;
+export type ExportCounts = NonNullable<RunProgress['stages']['export']>;
+
+/** The run's exports by status (a partial index on export_item's run_id holds only those with a run). */
+export async function readExportCounts(
+  em: EntityManager,
+  run: { tenantId: string; runId: string },
+): Promise<ExportCounts> {
+  const { rows } = await sql<Record<'queued' | 'held' | 'delivered' | 'failed' | 'sandbox', string>>`
+    select count(*) filter (where status in ('pending', 'delivering')) as queued,
+      count(*) filter (where status = 'held') as held,
+      count(*) filter (where status in ('succeeded', 'confirmed')) as delivered,
+      count(*) filter (where status = 'failed') as failed,
+      count(*) filter (where status = 'sandbox') as sandbox
+    from export_item where run_id = ${run.runId} and tenant_id = ${run.tenantId}`.execute(em.getKysely());
+  const row = rows[0];
+  return {
+    queued: Number(row?.queued ?? 0),
+    held: Number(row?.held ?? 0),
+    delivered: Number(row?.delivered ?? 0),
+    failed: Number(row?.failed ?? 0),
+    sandbox: Number(row?.sandbox ?? 0),
+    at: new Date().toISOString(),
+  };
+}
+
+/** Whether a run's exports may still change status (queued ones will be delivered, held ones released). */
+export function exportsUnsettled(counts: ExportCounts | null): boolean {
+  return counts === null || counts.queued + counts.held > 0;
+}
 
 /** The runs' import counters (primary-key lookups: cheap enough to read every 250 ms). */
 export async function readRuns(

@@ -67,6 +67,25 @@ export const RunProgressSchema = Type.Object(
           Type.Object({ joined: Count, conflicts: Count, unjoined: Count, at: Type.String() }, strict),
           Type.Null(),
         ]),
+        /**
+         * The exports the run caused (export_item.run_id) by status: queued (pending or being delivered),
+         * held (approval, mass-deletion guard), delivered (succeeded or confirmed), failed, sandbox (decided,
+         * never sent). Read every few seconds while the run runs, and after it while some are queued or held.
+         */
+        export: Type.Union([
+          Type.Object(
+            {
+              queued: Count,
+              held: Count,
+              delivered: Count,
+              failed: Count,
+              sandbox: Count,
+              at: Type.String(),
+            },
+            strict,
+          ),
+          Type.Null(),
+        ]),
       },
       strict,
     ),

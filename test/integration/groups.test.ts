@@ -185,6 +185,7 @@ describe('groups (real Kafka and PostgreSQL)', () => {
       tenantId: fixture.tenantId,
       exportId,
       result: { status: 'succeeded', externalId },
+      logstream: { topic: fixture.topic('logstream'), source: '/tests', actor: { kind: 'connector' } },
     });
   };
   const vaultGroup = async (applicationId: string, externalId: string) => {
@@ -274,6 +275,41 @@ describe('groups (real Kafka and PostgreSQL)', () => {
     expect((await get(`/v1/groups/${groupId}`)).body).toMatchObject({
       members: [identities.get(ada), identities.get(bob)].sort(),
     });
+
+    // The group's story in the audit history, found by its id: imported with its members, its create
+    // queued and delivered, a member leaving it in the directory, and that removal queued for the target.
+    const history = await waitFor('the group in the audit history', async () => {
+      const { body } = await get(`/v1/audit?groupId=${groupId}&limit=50`);
+      const items = body.items as Record<string, unknown>[];
+      return items.some((event) => event.stage === 'outbound' && /^group update/.test(String(event.message)))
+        ? items.reverse()
+        : undefined;
+    });
+    expect(history.every((event) => event.groupId === groupId && event.identityId === undefined)).toBe(true);
+    expect(history.map((event) => [event.stage, event.outcome, event.message])).toEqual([
+      ['import', 'succeeded', `group eng-${suffix} created in the Vault with 3 member(s)`],
+      [
+        'outbound',
+        'succeeded',
+        expect.stringMatching(/^group create of a new Group queued .*\(3 member\(s\) added, 0 removed\)$/),
+      ],
+      [
+        'export',
+        'succeeded',
+        expect.stringMatching(new RegExp(`^create of saas-group-${suffix} .* succeeded$`)),
+      ],
+      ['import', 'succeeded', `group eng-${suffix} changed: 0 member(s) added, 1 removed`],
+      [
+        'outbound',
+        'succeeded',
+        expect.stringMatching(/^group update of saas-group-.* queued .*\(0 member\(s\) added, 1 removed\)$/),
+      ],
+    ]);
+    expect(history[0]?.changes).toEqual([
+      { attribute: 'members.added', new: [dnOf(ada), dnOf(bob).toUpperCase(), dnOf(cy)].sort() },
+    ]);
+    expect(history[3]?.changes).toEqual([{ attribute: 'members.removed', old: [dnOf(cy)] }]);
+    expect(history[4]?.changes).toEqual([{ attribute: 'members.removed', old: [`saas-${cy}`] }]);
 
     // A contact follows the user path: it joins its person's identity and is no group.
     await fixture.send('imports', [

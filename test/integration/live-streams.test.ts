@@ -9,6 +9,7 @@ import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
 import { createStreamTokens } from '../../src/live/stream-tokens.ts';
 import type { RunProgress, StreamFrame } from '../../src/live/stream-messages.ts';
+import { claimExports, recordExportResult } from '../../src/engine/export-queue.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
@@ -39,6 +40,20 @@ const planSource = [
   '      - { vault: employeeId, from: WorkerID, authority: 100 }',
   '      - { vault: givenName, from: FirstName, authority: 100 }',
   '    joining: [{ name: worker id, all: [{ source: WorkerID, vault: employeeId }] }]',
+  // Two targets: every person is exported to one at once, and held for approval in the other.
+  ...['saas live', 'audited approval'].flatMap((target) => {
+    const [name, mode] = target.split(' ');
+    return [
+      `  - name: ${name ?? ''}`,
+      '    type: scim',
+      `    mode: ${mode ?? ''}`,
+      '    objectClasses: { User: { attributes: { userName: { direction: out } } } }',
+      '    outbound: [{ target: userName, from: employeeId }]',
+      '    classifications: [1]',
+    ];
+  }),
+  'classifications:',
+  `  - { value: 1, name: person, when: 'identity.employeeId != "none"' }`,
 ].join('\n');
 
 const limits = { maxEvents: 200, maxBytes: 256 * 1024, highWaterBytes: 64 * 1024, ringEvents: 5000 };
@@ -277,15 +292,15 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
   it("streams a run: its snapshot, then the engine's exact counters until it completes", async () => {
     const engine: Engine = await startTestEngine(fixture);
     try {
-      const hr =
-        (
-          await applyPlan(fixture.orm.em, {
-            tenantId: fixture.tenantId,
-            sourceName: 'plan.yaml',
-            appliedBy: 'test',
-            source: planSource,
-          })
-        ).applications[0]?.id ?? '';
+      const applications = (
+        await applyPlan(fixture.orm.em, {
+          tenantId: fixture.tenantId,
+          sourceName: 'plan.yaml',
+          appliedBy: 'test',
+          source: planSource,
+        })
+      ).applications;
+      const [hr, saas] = [applications[0]?.id ?? '', applications[1]?.id ?? ''];
       const rows = Array.from(
         { length: 2000 },
         (_, index) => `E${String(index + 1000)},Person ${String(index)}`,
@@ -344,6 +359,50 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
       ]);
       await client.until('its event', (frame) => frame.type === 'event' && frame.event.message === '2');
       expect(numbered(client.frames)).toEqual([2]);
+
+      // The exports the run caused, counted in it: every person queued for one target, held for the
+      // other; then the connector delivers some, and some fail — the run's counters follow, after its end.
+      const exportsAre = (expected: Omit<NonNullable<RunProgress['stages']['export']>, 'at'>) =>
+        client.until(
+          `the run's exports ${JSON.stringify(expected)}`,
+          (frame) =>
+            (frame.type === 'snapshot' || frame.type === 'progress') &&
+            frame.run.stages.export !== null &&
+            Object.entries(expected).every(
+              ([status, count]) => frame.run.stages.export?.[status as keyof typeof expected] === count,
+            ),
+          60_000,
+        );
+      await exportsAre({ queued: 2000, held: 2000, delivered: 0, failed: 0, sandbox: 0 });
+      const claimed = await claimExports(fixture.orm.em.fork(), {
+        tenantId: fixture.tenantId,
+        applicationIds: [saas],
+        limit: 10,
+        leaseMs: 60_000,
+      });
+      expect(claimed).toHaveLength(10);
+      for (const [index, item] of claimed.entries())
+        await recordExportResult(fixture.orm.em.fork(), {
+          tenantId: fixture.tenantId,
+          exportId: item.exportId,
+          result:
+            index < 7
+              ? { status: 'succeeded', externalId: `user-${String(index)}` }
+              : { status: 'failed', code: 'SCIM_400', message: 'refused', retriable: false },
+        });
+      await exportsAre({ queued: 1990, held: 2000, delivered: 7, failed: 3, sandbox: 0 });
+      const answer = await app.inject({
+        method: 'GET',
+        url: `/v1/runs/${runId}`,
+        headers: { authorization: `Bearer ${fixture.apiKey}` },
+      });
+      expect(answer.json<{ exports: unknown }>().exports).toMatchObject({
+        queued: 1990,
+        held: 2000,
+        delivered: 7,
+        failed: 3,
+        sandbox: 0,
+      });
       client.socket.close();
     } finally {
       await engine.stop();

@@ -1,10 +1,11 @@
 // The live viewer end to end (issue 20, item 4) in real headless Chromium (Debian's chromium, installed by
 // the project's infrastructure code, driven by playwright-core), against the real API, engine, Kafka and
 // PostgreSQL: sign in with an API key, watch a CSV sync of thousands of people advance to completion with
-// exact counts, see its malformed row with its reason, and keep a screenshot (test-results/).
+// exact counts, see its malformed row with its reason, and keep a screenshot (test-results/); then open a
+// person's identity page and read their audit history, with a later change shown before → after.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
@@ -14,7 +15,14 @@ import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { silentLogger } from '../support/factories.ts';
 import { logEvent, produceLogEvents } from '../support/live-streams.ts';
-import { createStreamsFixture, startTestEngine, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  importObjectMessage,
+  query,
+  startTestEngine,
+  waitFor,
+  type StreamsFixture,
+} from '../support/streams.ts';
 
 const planSource = [
   'version: 1',
@@ -44,6 +52,7 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
   let browser: Browser;
   let base: string;
   let hr: string;
+  let page: Page;
 
   beforeAll(async () => {
     const { executablePath } = await ensureChromium();
@@ -77,7 +86,7 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
   });
 
   it('shows a sync advance to completion with exact counts and its bad row with the reason', async () => {
-    const page = await browser.newPage();
+    page = await browser.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => {
@@ -157,4 +166,46 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
     console.log(`[live-viewer] seen values sampled: ${[...new Set(seenValues)].join(', ')}`);
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it("shows a person's audit history on their identity page, a later change before → after", async () => {
+    // The sync above made the person; a later change of their first name comes as a delta import.
+    const [person] = await query<{ identity_id: string }>(
+      fixture.database.url,
+      `select identity_id from repository_object where application_id = $1 and external_id = 'E100000'`,
+      [hr],
+    );
+    const identityId = person?.identity_id ?? '';
+    await fixture.send('imports', [
+      importObjectMessage({
+        tenantId: fixture.tenantId,
+        applicationId: hr,
+        objectClass: 'worker',
+        externalId: 'E100000',
+        attributes: { WorkerID: 'E100000', FirstName: 'Ada' },
+      }),
+    ]);
+    await waitFor('the change in the audit history', async () => {
+      const [row] = await query(
+        fixture.database.url,
+        `select 1 from audit_event where tenant_id = $1 and identity_id = $2 and stage = 'inbound'
+           and event->'changes' @> '[{"attribute": "givenName", "new": "Ada"}]'`,
+        [fixture.tenantId, identityId],
+      );
+      return row;
+    });
+
+    await page.goto(`${base}/viewer/#/identities/${identityId}`);
+    await page.waitForSelector('[data-history=loaded] [data-history-event]');
+    const change = page.locator('[data-history-event] [data-change=givenName]').first();
+    expect(await change.locator('.old').textContent()).toBe('"Person 0"');
+    expect(await change.locator('.new').textContent()).toBe('"Ada"');
+    // The history goes back to how the person came to be: joined by the plan (projected), first name set.
+    const history = (await page.textContent('[data-history]')) ?? '';
+    expect(history).toContain('plan createsIdentities');
+    expect(history).toContain('mapper');
+    await page.screenshot({
+      path: join(projectRoot, 'test-results', 'live-viewer-identity.png'),
+      fullPage: true,
+    });
+  }, 60_000);
 });

@@ -12,13 +12,25 @@ import type { LogEvent } from '../../kernel/contracts/messages.ts';
 /** How many events a page keeps and renders: the rest are counted, not drawn. */
 const EVENT_CAP = 200;
 
-type Route = { page: 'runs' } | { page: 'run'; id: string } | { page: 'identity'; id: string };
+type Route =
+  | { page: 'runs' }
+  | { page: 'run'; id: string }
+  | { page: 'identity'; id: string }
+  | { page: 'object'; applicationId: string; externalId: string };
 
 function parseRoute(hash: string): Route {
   const run = /^#\/runs\/([0-9a-f-]{36})$/.exec(hash);
   if (run?.[1] !== undefined) return { page: 'run', id: run[1] };
   const identity = /^#\/identities\/([0-9a-f-]{36})$/.exec(hash);
   if (identity?.[1] !== undefined) return { page: 'identity', id: identity[1] };
+  const object = /^#\/objects\/([0-9a-f-]{36})\/(.+)$/.exec(hash);
+  if (object?.[1] !== undefined && object[2] !== undefined) {
+    try {
+      return { page: 'object', applicationId: object[1], externalId: decodeURIComponent(object[2]) };
+    } catch {
+      return { page: 'runs' };
+    }
+  }
   return { page: 'runs' };
 }
 
@@ -263,6 +275,19 @@ function RunPage(props: { id: string }) {
                     ${fmt(progress.stages.join?.unjoined)}
                   </td>
                 </tr>
+                <tr data-stage="export">
+                  <td>Export</td>
+                  <td class="n" data-count="delivered">${fmt(progress.stages.export?.delivered)}</td>
+                  <td class="n"></td>
+                  <td></td>
+                  <td></td>
+                  <td>
+                    queued <span data-count="queued">${fmt(progress.stages.export?.queued)}</span>, held
+                    <span data-count="held">${fmt(progress.stages.export?.held)}</span>, failed
+                    <span data-count="failed">${fmt(progress.stages.export?.failed)}</span>, sandbox
+                    ${fmt(progress.stages.export?.sandbox)}
+                  </td>
+                </tr>
               </tbody>
             </table>
             <progress max="100" value=${percent ?? 0} aria-label="import progress"></progress>
@@ -299,13 +324,95 @@ function objectLink(event: LogEvent) {
     return html`<a href=${`#/identities/${event.identityId}`}
       >${event.externalId ?? event.identityId.slice(0, 8)}</a
     >`;
-  return event.externalId === undefined ? null : html`<code>${event.externalId}</code>`;
+  if (event.externalId === undefined) return null;
+  return event.applicationId === undefined
+    ? html`<code>${event.externalId}</code>`
+    : html`<a href=${objectHref(event.applicationId, event.externalId)}><code>${event.externalId}</code></a>`;
+}
+
+/** A history item: a logstream event as the audit history stored it, with its id. */
+type HistoryItem = LogEvent & { id: string };
+
+const shown = (value: unknown) => (value === undefined ? '∅' : JSON.stringify(value));
+
+/** One event of a history: when, which stage and outcome, what decided, and the changes before → after. */
+function HistoryEntry(props: { item: HistoryItem }) {
+  const { item } = props;
+  return html`<li data-history-event=${item.id}>
+    <time datetime=${item.at}>${new Date(item.at).toLocaleString()}</time>${' '}
+    <span class="stage">${item.stage ?? item.category}</span>${' '}
+    ${item.outcome === undefined ? null : html`<span class=${`outcome ${item.outcome}`}>${item.outcome}</span>`}
+    ${' '}${item.message}
+    ${item.decidedBy === undefined ? null : html` <span class="decided-by" data-decided-by>— ${item.decidedBy.kind} ${item.decidedBy.name}</span>`}
+    ${item.actor === undefined ? null : html` <span class="actor">by ${item.actor.kind} ${item.actor.name ?? item.actor.id ?? ''}</span>`}
+    ${item.applicationId === undefined || item.externalId === undefined ? null : html` <a href=${objectHref(item.applicationId, item.externalId)}><code>${item.externalId}</code></a>`}
+    ${item.errorCode === undefined && item.reason === undefined ? null : html`<div class="reason">${item.errorCode ?? ''} ${item.reason ?? ''}</div>`}
+    ${
+      item.changes === undefined || item.changes.length === 0
+        ? null
+        : html`<table class="changes">
+            <tbody>
+              ${item.changes.map(
+                (change) =>
+                  html`<tr data-change=${change.attribute}>
+                    <th>${change.attribute}</th>
+                    <td class="old">${shown(change.old)}</td>
+                    <td>→</td>
+                    <td class="new">${shown(change.new)}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
+  </li>`;
 }
 
 /**
- * One identity: its Vault record now and, live, what happens to it. The audit history (GET /v1/audit) is
- * not on this branch yet: this is the seam where it goes, above the live events.
+ * The audit history of what `path` names (`/v1/identities/:id/history`, `/v1/audit?…`), newest first, a
+ * page at a time: "Older events" follows the page's keyset cursor.
  */
+function History(props: { path: string }) {
+  const [items, setItems] = useState<HistoryItem[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const load = async (after: string | null) => {
+    setLoading(true);
+    try {
+      const separator = props.path.includes('?') ? '&' : '?';
+      const page = await api<{ items: HistoryItem[]; nextCursor: string | null }>(
+        `${props.path}${separator}limit=50${after === null ? '' : `&after=${encodeURIComponent(after)}`}`,
+      );
+      setItems((previous) => (after === null ? page.items : [...previous, ...page.items]));
+      setCursor(page.nextCursor);
+      setError(null);
+    } catch (caught) {
+      setError((caught as Error).message);
+    } finally {
+      setLoading(false);
+    }
+  };
+  useEffect(() => {
+    void load(null);
+  }, [props.path]);
+  return html`<div class="history" data-history=${loading ? 'loading' : 'loaded'}>
+    <p>
+      <button class="link" onClick=${() => void load(null)}>Refresh</button>
+    </p>
+    ${error === null ? null : html`<p class="error">${error}</p>`}
+    ${!loading && items.length === 0 && error === null ? html`<p class="hint">No events recorded yet.</p>` : null}
+    <ol class="events">
+      ${items.map((item) => html`<${HistoryEntry} key=${item.id} item=${item} />`)}
+    </ol>
+    ${cursor === null ? null : html`<button data-older disabled=${loading} onClick=${() => void load(cursor)}>Older events</button>`}
+  </div>`;
+}
+
+function objectHref(applicationId: string, externalId: string): string {
+  return `#/objects/${applicationId}/${encodeURIComponent(externalId)}`;
+}
+
+/** One identity: its Vault record now, its audit history, and, live, what happens to it. */
 function IdentityPage(props: { id: string }) {
   const [identity, setIdentity] = useState<Record<string, unknown> | null>(null);
   const [events, setEvents] = useState<{ id: string; event: LogEvent }[]>([]);
@@ -332,26 +439,23 @@ function IdentityPage(props: { id: string }) {
     <h2>Identity <span class="id">${props.id}</span></h2>
     <pre class="record">${identity === null ? 'Loading…' : JSON.stringify(identity, null, 2)}</pre>
     <h3>History</h3>
-    <p class="hint">
-      The full audit history appears here once the audit API is available; below, what happens to this
-      identity live.
-    </p>
-    <ol class="events">
-      ${events.map(
-        ({ id, event }) =>
-          html`<li key=${id}>
-            <time>${new Date(event.at).toLocaleTimeString()}</time> ${event.message}
-            ${event.decidedBy === undefined ? null : html` (${event.decidedBy.kind} ${event.decidedBy.name})`}
-            ${
-              event.changes === undefined
-                ? null
-                : html`<ul>
-                    ${event.changes.map((change) => html`<li>${change.attribute}: ${JSON.stringify(change.old ?? null)} → ${JSON.stringify(change.new ?? null)}</li>`)}
-                  </ul>`
-            }
-          </li>`,
-      )}
+    <${History} path=${`/v1/identities/${props.id}/history`} />
+    <h3>Live <small>(events as they happen)</small></h3>
+    <ol class="events live">
+      ${events.map(({ id, event }) => html`<${HistoryEntry} key=${id} item=${{ ...event, id }} />`)}
     </ol>
+  </section>`;
+}
+
+/** One application object (application and external id): its audit history. */
+function ObjectPage(props: { applicationId: string; externalId: string }) {
+  const query = new URLSearchParams({ applicationId: props.applicationId, externalId: props.externalId });
+  return html`<section>
+    <h2>
+      Object <code>${props.externalId}</code> <span class="id">application ${props.applicationId}</span>
+    </h2>
+    <h3>History</h3>
+    <${History} path=${`/v1/audit?${query.toString()}`} />
   </section>`;
 }
 
@@ -359,6 +463,10 @@ const pages = {
   runs: () => html`<${Runs} />`,
   run: (route: Route) => (route.page === 'run' ? html`<${RunPage} id=${route.id} />` : null),
   identity: (route: Route) => (route.page === 'identity' ? html`<${IdentityPage} id=${route.id} />` : null),
+  object: (route: Route) =>
+    route.page === 'object'
+      ? html`<${ObjectPage} applicationId=${route.applicationId} externalId=${route.externalId} />`
+      : null,
 };
 
 function Shell() {

@@ -56,6 +56,8 @@ const ExportItemSchema = defineEntity({
      */
     status: p.string().length(16),
     holdReason: p.string().length(64).nullable(),
+    /** The import run that caused it (a run's export counts read it; partial index where set). */
+    runId: p.uuid().nullable(),
     attempts: p.integer().default(0),
     nextAttemptAt: p.datetime(),
     leaseUntil: p.datetime().nullable(),
