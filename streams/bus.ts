@@ -59,6 +59,10 @@ export interface BusAdmin {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   listTopics(): Promise<string[]>;
+  /** The topics' partitions (only their number is used: where a key lands, streams/partitioner.ts). */
+  fetchTopicMetadata(options: {
+    topics: string[];
+  }): Promise<{ topics: { name: string; partitions: unknown[] }[] }>;
   createTopics(options: { topics: ITopicConfig[]; waitForLeaders?: boolean }): Promise<boolean>;
 }
 

@@ -57,7 +57,10 @@ export function recordHeaders(envelope: Omit<Envelope, 'data'>): Record<string, 
   };
 }
 
-export function encodeMessage<T extends MessageType>(envelope: Envelope<T>): Message {
+/** The message as a Kafka record; `json` is the data's JSON when the caller has it already (sized it). */
+export function encodeMessage<T extends MessageType>(envelope: Envelope<T>, json?: string): Message {
+  if (json !== undefined)
+    return { key: recordKey(envelope), value: Buffer.from(json), headers: recordHeaders(envelope) };
   const record = encodeRecord(envelope);
   return { ...record, value: Buffer.from(record.value) };
 }

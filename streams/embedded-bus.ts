@@ -70,6 +70,21 @@ function createAdmin(em: () => EntityManager): BusAdmin {
       const { rows } = await sql<{ name: string }>`select name from bus_topic`.execute(em().getKysely());
       return rows.map((row) => row.name);
     },
+    async fetchTopicMetadata({ topics }: { topics: string[] }) {
+      const { rows } = await sql<{ name: string; partitions: number }>`
+        select name, partitions from bus_topic where name = any(${topics})`.execute(em().getKysely());
+      const found = new Map(rows.map((row) => [row.name, row.partitions]));
+      return {
+        topics: topics.map((name) => {
+          const partitions = found.get(name);
+          if (partitions === undefined) throw new Error(`the embedded bus has no topic ${name}`);
+          return {
+            name,
+            partitions: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId })),
+          };
+        }),
+      };
+    },
     async createTopics({ topics }: { topics: ITopicConfig[] }) {
       await em().transactional(async (tx) => {
         for (const topic of topics) {

@@ -33,6 +33,11 @@ export function murmur2(key: Buffer): number {
   return h | 0;
 }
 
+/** The partition Kafka's default partitioner gives a key among `partitions`. */
+export function partitionOfKey(key: string | Buffer, partitions: number): number {
+  return (murmur2(typeof key === 'string' ? Buffer.from(key) : key) & 0x7fffffff) % partitions;
+}
+
 /**
  * kafkajs's default partitioning strategy with the fast hash: the message's own partition if it names one,
  * else murmur2 of its key, else round robin over the partitions that have a leader.
@@ -42,8 +47,7 @@ export const JavaCompatiblePartitioner: ICustomPartitioner = () => {
   return ({ topic, partitionMetadata, message }) => {
     if (message.partition !== undefined) return message.partition;
     if (message.key !== null && message.key !== undefined) {
-      const key = typeof message.key === 'string' ? Buffer.from(message.key) : message.key;
-      return (murmur2(key) & 0x7fffffff) % partitionMetadata.length;
+      return partitionOfKey(message.key, partitionMetadata.length);
     }
     const available = partitionMetadata.filter((partition) => partition.leader >= 0);
     const next = (counters.get(topic) ?? Math.floor(Math.random() * 0x7fffffff)) + 1;

@@ -56,6 +56,37 @@ export const ImportObjectSchema = Type.Object(
   strict,
 );
 
+/** Most objects one `joinery.import.objects.v1` message carries. */
+export const MAX_OBJECTS_PER_IMPORT_CHUNK = 5000;
+
+/**
+ * Many objects of one application and run in one message, for bulk sources (files): each is what a
+ * `joinery.import.object.v1` would carry, without the fields the chunk gives once. All of them must belong
+ * to the partition the message is on (the partition of each object's own key), so an object's messages stay
+ * in order whichever form they take: the producer groups them by partition (src/connectors/file-import.ts).
+ */
+export const ImportObjectsSchema = Type.Object(
+  {
+    tenantId: TenantId,
+    applicationId: Uuid('The application the objects were read from.'),
+    runId: Type.Optional(Uuid('The import run that read them.')),
+    observedAt: Instant('When the connector read them.'),
+    objects: Type.Array(
+      Type.Object(
+        {
+          objectClass: ImportObjectSchema.properties.objectClass,
+          externalId: ImportObjectSchema.properties.externalId,
+          operation: ImportObjectSchema.properties.operation,
+          attributes: ImportObjectSchema.properties.attributes,
+        },
+        strict,
+      ),
+      { minItems: 1, maxItems: MAX_OBJECTS_PER_IMPORT_CHUNK },
+    ),
+  },
+  strict,
+);
+
 export const ImportRunSchema = Type.Object(
   {
     tenantId: TenantId,
@@ -363,6 +394,14 @@ export const messageContracts = {
     schema: ImportObjectSchema,
     description: 'One application object read by a full or delta import (upsert), or its deletion.',
     key: objectKey,
+  }),
+  'joinery.import.objects.v1': contract({
+    topic: 'imports',
+    schema: ImportObjectsSchema,
+    description:
+      "Many objects of one application and run, all on this message's partition (the partition of each object's own key): a bulk source's form of joinery.import.object.v1.",
+    key: (data) =>
+      objectKey({ applicationId: data.applicationId, externalId: data.objects[0]?.externalId ?? '' }),
   }),
   'joinery.import.run.v1': contract({
     topic: 'imports',

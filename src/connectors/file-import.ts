@@ -1,6 +1,7 @@
 // A file is a full import run of its application: read row by row (src/connectors/csv/csv-reader.ts), sent to
 // the `imports` topic as the agent sends a directory — a `started` marker, the objects under the run's id, a
-// `completed` marker with their count — and the engine finds the deletions (the rows not in the file).
+// `completed` marker with their count — and the engine finds the deletions (the rows not in the file). The
+// objects travel many to a message (src/connectors/import-chunks.ts), grouped by the partition of their key.
 //
 // What is not read is never a deletion: a file with malformed rows completes as a delta run (its rows
 // imported, nothing deleted, the rejected rows listed on the run) unless `onError: fail`, which aborts it;
@@ -20,6 +21,7 @@ import { logRow, type LogstreamTarget } from '../../streams/logstream.ts';
 import { insertOutbox } from '../../streams/outbox.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { readCsv } from './csv/csv-reader.ts';
+import { createObjectChunker, topicPartitions } from './import-chunks.ts';
 import { csvObjectClass } from './csv/csv-settings.ts';
 
 /** Where a file import tells its rejected rows and its abort. */
@@ -42,8 +44,6 @@ export function logstreamOf(
   };
 }
 
-/** Objects per send: bounded memory, and few round trips. */
-const BATCH = 500;
 /** Rejected rows kept on the run with their line and reason (all are counted). */
 const KEPT_ERRORS = 1000;
 const DEFAULT_MAX_ERRORS = 1000;
@@ -142,18 +142,15 @@ export async function importFile(
   const log = deps.logger.child({ tenantId, applicationId: application.id, runId });
   const topic = topicName({ topicPrefix: deps.topicPrefix }, 'imports');
   const producer = createOrderedProducer(deps.bus);
-  const message = <T extends 'joinery.import.object.v1' | 'joinery.import.run.v1'>(
+  const message = <T extends 'joinery.import.objects.v1' | 'joinery.import.run.v1'>(
     type: T,
     data: MessageData<T>,
+    json?: string,
   ) =>
-    encodeMessage({
-      id: randomUUID(),
-      type,
-      source: deps.source,
-      time: new Date().toISOString(),
-      tenantId,
-      data,
-    });
+    encodeMessage(
+      { id: randomUUID(), type, source: deps.source, time: new Date().toISOString(), tenantId, data },
+      json,
+    );
   const marker = (phase: 'started' | 'completed' | 'aborted', kind: 'full' | 'delta', objectCount?: number) =>
     message('joinery.import.run.v1', {
       tenantId,
@@ -176,18 +173,24 @@ export async function importFile(
   const progress: FileImportProgress = { rows: 0, objects: 0, rejected: 0 };
   const errors: { line: number; reason: string }[] = [];
   let header: { columns: string[]; ignored: string[] } = { columns: [], ignored: [] };
-  let pending: ReturnType<typeof message>[] = [];
   let fatal: string | undefined;
   const maxErrors = settings.maxErrors ?? DEFAULT_MAX_ERRORS;
   let sent = 0;
+  let chunker: ReturnType<typeof createObjectChunker> | undefined;
   const flush = async () => {
-    if (pending.length === 0) return;
-    await producer.send([{ topic, messages: pending }]);
-    sent += pending.length;
-    pending = [];
+    if (chunker === undefined || chunker.waiting === 0) return;
+    const chunks = chunker.take();
+    await producer.send([
+      { topic, messages: chunks.map(({ data, json }) => message('joinery.import.objects.v1', data, json)) },
+    ]);
+    sent += chunks.reduce((sum, { data }) => sum + data.objects.length, 0);
     request.onProgress?.({ ...progress });
   };
   try {
+    chunker = createObjectChunker({
+      partitions: await topicPartitions(deps.bus, topic),
+      common: { tenantId, applicationId: application.id, runId },
+    });
     await producer.send([{ topic, messages: [marker('started', 'full')] }]);
     for await (const record of readCsv(request.file, {
       settings,
@@ -216,23 +219,16 @@ export async function importFile(
         }
         continue;
       }
-      pending.push(
-        message('joinery.import.object.v1', {
-          tenantId,
-          applicationId: application.id,
-          runId,
-          objectClass,
-          externalId: record.externalId,
-          operation: 'upsert',
-          attributes: record.attributes,
-          observedAt: new Date().toISOString(),
-        }),
-      );
       progress.objects++;
-      if (pending.length >= BATCH) await flush();
+      const due = chunker.add({
+        objectClass,
+        externalId: record.externalId,
+        operation: 'upsert',
+        attributes: record.attributes,
+      });
+      if (due) await flush();
     }
     if (fatal === undefined) await flush();
-    pending = [];
     const kind = progress.rejected === 0 ? 'full' : 'delta';
     await producer.send([
       {

@@ -37,6 +37,7 @@ import type { PlanCache, PlanInForce } from './plan-cache.ts';
 import type { SensitiveValues, TenantSealer } from '../secrets/sensitive-values.ts';
 
 type ImportObject = MessageData<'joinery.import.object.v1'>;
+type ImportObjects = MessageData<'joinery.import.objects.v1'>;
 type ImportRunMarker = MessageData<'joinery.import.run.v1'>;
 
 /** Counters of one batch, for logs and tests. */
@@ -208,6 +209,14 @@ export function createImportStage(
         const key = `${data.tenantId}|${data.applicationId}|${data.externalId}`;
         objects.delete(key);
         objects.set(key, data);
+      } else if (envelope.type === 'joinery.import.objects.v1') {
+        // A bulk source's chunk: its objects, in order, as if each had come in its own message.
+        const { objects: chunk, ...common } = envelope.data as ImportObjects;
+        for (const object of chunk) {
+          const key = `${common.tenantId}|${common.applicationId}|${object.externalId}`;
+          objects.delete(key);
+          objects.set(key, { ...common, ...object });
+        }
       } else if (envelope.type === 'joinery.import.run.v1') {
         const marker = envelope.data as ImportRunMarker;
         if (marker.phase === 'completed' && marker.kind === 'full' && marker.objectCount === undefined)

@@ -185,7 +185,10 @@ async function main(): Promise<void> {
   );
 
   // End to end, as a user sees it: the engine running (`joinery start`), the file imported under a real
-  // application, until its run is completed — every row stored in the Application Repository.
+  // application, until its run is completed — every row stored in the Application Repository. On topics of
+  // its own: the engine must not first work through the raw messages and the import above.
+  const engineTopics: TopicSettings = { ...topics, topicPrefix: `csvbench-${randomUUID().slice(0, 8)}.` };
+  await ensureTopics(admin, engineTopics);
   const applied = await applyPlan(orm.em, {
     tenantId,
     sourceName: 'bench-plan.yaml',
@@ -201,7 +204,7 @@ async function main(): Promise<void> {
   const engine = spawnEngine({
     databaseUrl: database.url,
     brokers,
-    topicPrefix: topics.topicPrefix,
+    topicPrefix: engineTopics.topicPrefix,
     partitions: 12,
   });
   const client = new pg.Client({ connectionString: database.url });
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
     let runId = '';
     const endToEnd = await timed(async () => {
       const sent = await importFile(
-        { em: orm.em, bus: kafka, topicPrefix: topics.topicPrefix, logger, source: '/joinery/bench' },
+        { em: orm.em, bus: kafka, topicPrefix: engineTopics.topicPrefix, logger, source: '/joinery/bench' },
         {
           tenantId,
           application: { id: hrId, plan: application },

@@ -31,7 +31,11 @@ import {
 
 const MALFORMED = 60;
 const VALID = 6;
-const importTypes: MessageType[] = ['joinery.import.object.v1', 'joinery.import.run.v1'];
+const importTypes: MessageType[] = [
+  'joinery.import.object.v1',
+  'joinery.import.objects.v1',
+  'joinery.import.run.v1',
+];
 
 type Broken = { data: unknown } | { bytes: Buffer | null } | { headers: Record<string, string> };
 

@@ -87,6 +87,28 @@ export function validData(type: MessageType, tenantId: string): fc.Arbitrary<Rec
           requiredKeys: ['tenantId', 'applicationId', 'objectClass', 'externalId', 'operation', 'observedAt'],
         },
       );
+    case 'joinery.import.objects.v1':
+      return fc.record(
+        {
+          tenantId: tenant,
+          applicationId: uuid,
+          runId: uuid,
+          observedAt: instant,
+          objects: fc.array(
+            fc.record(
+              {
+                objectClass: text(32),
+                externalId: text(128),
+                operation: fc.constantFrom('upsert', 'delete'),
+                attributes,
+              },
+              { requiredKeys: ['objectClass', 'externalId', 'operation'] },
+            ),
+            { minLength: 1, maxLength: 3 },
+          ),
+        },
+        { requiredKeys: ['tenantId', 'applicationId', 'observedAt', 'objects'] },
+      );
     case 'joinery.import.run.v1':
       return fc.record(
         {
