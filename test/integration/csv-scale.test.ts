@@ -4,11 +4,8 @@
 // then a truncated file (its first 60%) is held by the deletion guard and nobody leaves until it is
 // released. JOINERY_CSV_SCALE_ROWS sets another size.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/api/app.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
-import { applyPlan } from '../../src/plan/plan-versions.ts';
+import type { App } from '../../src/api/app.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
-import { silentLogger } from '../support/factories.ts';
 import { waitUntilSettled } from '../support/settled.ts';
 import {
   createStreamsFixture,
@@ -17,6 +14,7 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
+import { applyTestPlan, testApp } from '../support/system.ts';
 
 const ROWS = Number(process.env.JOINERY_CSV_SCALE_ROWS ?? 100_000);
 const CHANGED = ROWS / 100;
@@ -65,20 +63,9 @@ describe(`an HR file of ${String(ROWS)} rows (real Kafka and PostgreSQL)`, () =>
   beforeAll(async () => {
     fixture = await createStreamsFixture();
     engine = await startTestEngine(fixture);
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: silentLogger,
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: planSource,
-    });
-    hr = applied.applications[0]?.id ?? '';
+    app = await testApp(fixture);
+    const ids = await applyTestPlan(fixture, planSource);
+    hr = ids.hr ?? '';
   });
   afterAll(async () => {
     await app.close();

@@ -15,10 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/api/app.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
+import type { App } from '../../src/api/app.ts';
 import { startCsvWatcher, type CsvWatcher } from '../../src/connectors/csv/csv-watch.ts';
-import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { silentLogger } from '../support/factories.ts';
 import {
@@ -28,6 +26,7 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
+import { applyTestPlan, testApp } from '../support/system.ts';
 
 interface RunRow {
   run_id: string;
@@ -75,21 +74,10 @@ describe('a watched folder of HR files (real Kafka and PostgreSQL, the test engi
 
   beforeAll(async () => {
     fixture = await createStreamsFixture();
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: planSource,
-    });
-    hr = applied.applications.find((application) => application.name === 'hr')?.id ?? '';
-    badge = applied.applications.find((application) => application.name === 'badge')?.id ?? '';
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: silentLogger,
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
+    const ids = await applyTestPlan(fixture, planSource);
+    hr = ids.hr ?? '';
+    badge = ids.badge ?? '';
+    app = await testApp(fixture);
     // The watchers look only when the test tells them to (every wait below does): a look of their own, at
     // whatever moment a loaded machine gives it, would race the writer of the file being written.
     engine = await startTestEngine(fixture, { csvWatchPollMs: 3_600_000 });

@@ -9,12 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/api/app.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
+import type { App } from '../../src/api/app.ts';
 import { projectRoot } from '../../src/infra/process.ts';
-import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
-import { silentLogger } from '../support/factories.ts';
 import {
   createStreamsFixture,
   query,
@@ -22,6 +19,7 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
+import { applyTestPlan, testApp } from '../support/system.ts';
 
 interface Run {
   id: string;
@@ -76,23 +74,11 @@ describe('HR files imported through the API and the CLI (real Kafka and PostgreS
   beforeAll(async () => {
     fixture = await createStreamsFixture();
     engine = await startTestEngine(fixture);
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: silentLogger,
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: planSource,
-    });
-    const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
-    apps.hr = ids.get('hr') ?? '';
-    apps.payroll = ids.get('payroll') ?? '';
-    apps.directory = ids.get('directory') ?? '';
+    app = await testApp(fixture);
+    const ids = await applyTestPlan(fixture, planSource);
+    apps.hr = ids.hr ?? '';
+    apps.payroll = ids.payroll ?? '';
+    apps.directory = ids.directory ?? '';
   });
   afterAll(async () => {
     await app.close();
