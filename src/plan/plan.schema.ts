@@ -547,6 +547,14 @@ export const ApplicationPlanSchema = Type.Object(
               description: 'Delivery attempts before failing (default 8).',
             }),
           ),
+          leaseSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 10,
+              maximum: 86_400,
+              description:
+                'connector: external only: how long a published export waits for its result before it is published again with the same exportId and the next attempt, 10 s to 24 h (default 300).',
+            }),
+          ),
         },
         strict,
       ),
