@@ -17,10 +17,11 @@ import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName } from '../../streams/topics.ts';
-import { claimExports, recordExportResult, type ExportInstruction } from '../engine/export-queue.ts';
+import { claimExports, type ExportInstruction } from '../engine/export-queue.ts';
 import { claimRequestedRuns, renewRunLease } from '../engine/orchestrator.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
+import { createExportResultBatches } from './export-result-batches.ts';
 import { logstreamOf, recordOutcome } from './file-import.ts';
 import type { SecretResolver } from './connector-secrets.ts';
 import type { ConnectorContext, InEngineConnector } from './in-engine-connector.ts';
@@ -68,6 +69,12 @@ interface EngineApplication {
 
 /** Objects per message batch sent to the bus. */
 const SEND_BATCH = 500;
+
+/**
+ * Exports claimed ahead, in operations per worker: the next claim starts while this many are left, so a
+ * claim slowed by a busy database never leaves the workers idle (each claim takes twice as many).
+ */
+const CLAIM_AHEAD = 4;
 
 export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner {
   const log = deps.logger.child({ component: 'connector-runner' });
@@ -295,67 +302,79 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
 
   /**
    * Claims and delivers the application's due exports until none is due: `concurrency` workers, each taking
-   * the next claimed operation as soon as it is done with one (claims are made a few at a time, so a slow
-   * operation never holds the others back, and few leases wait unused).
+   * the next claimed operation as soon as it is done with one. Claims are made ahead, a few at a time (a
+   * worker waits for one only when none is left), and results are recorded in batches off the workers' path
+   * (export-result-batches.ts), so requests stay in flight up to the concurrency while claims and results
+   * commit. An operation queued after another of the same object is claimable only once the earlier one's
+   * result is recorded, so the order per object holds.
    */
   const deliverExports = async (
     application: EngineApplication,
     connector: InEngineConnector,
   ): Promise<void> => {
+    const { tenantId } = application;
     const maxAttempts = application.plan.export?.maxAttempts;
     const claimed: ExportInstruction[] = [];
     let exhausted = false;
     let claiming: Promise<void> | null = null;
-    const nextOperation = async (): Promise<ExportInstruction | undefined> => {
-      while (claimed.length === 0) {
-        if (exhausted || stopping.signal.aborted) return undefined;
-        claiming ??= claimExports(deps.orm.em.fork(), {
-          tenantId: application.tenantId,
-          applicationIds: [application.id],
-          limit: connector.concurrency * 2,
-          leaseMs,
-        })
-          .then((rows) => {
+    const claimAhead = () => {
+      if (claiming !== null || exhausted || stopping.signal.aborted) return;
+      claiming = claimExports(deps.orm.em.fork(), {
+        tenantId,
+        applicationIds: [application.id],
+        limit: connector.concurrency * CLAIM_AHEAD * 2,
+        leaseMs,
+      })
+        .then(
+          (rows) => {
             claimed.push(...rows);
             if (rows.length === 0) exhausted = true;
-          })
-          .finally(() => {
-            claiming = null;
-          });
+          },
+          (error: unknown) => {
+            // Nothing more is claimed this round; what is claimed is delivered, the next look claims again.
+            exhausted = true;
+            log.warn(
+              { tenantId, applicationId: application.id, error: describeError(error) },
+              'exports could not be claimed; retrying at the next look',
+            );
+          },
+        )
+        .finally(() => {
+          claiming = null;
+        });
+    };
+    const nextOperation = async (): Promise<ExportInstruction | undefined> => {
+      for (;;) {
+        if (claimed.length <= connector.concurrency * CLAIM_AHEAD) claimAhead();
+        const next = claimed.shift();
+        if (next !== undefined) return next;
+        if (claiming === null) return undefined;
         await claiming;
       }
-      return claimed.shift();
     };
-    const deliver = async (operation: ExportInstruction) => {
-      const result = await exportOne(
-        connector,
-        await opened(deps.sensitiveValues, application.tenantId, operation),
-      );
-      await recordExportResult(deps.orm.em, {
-        tenantId: application.tenantId,
-        exportId: operation.exportId,
-        result,
-        ...(maxAttempts === undefined ? {} : { maxAttempts }),
-      });
-      const fields = {
-        tenantId: application.tenantId,
-        applicationId: application.id,
-        exportId: operation.exportId,
-        operation: operation.operation,
-        status: result.status,
-      };
-      if (result.status === 'succeeded') log.debug(fields, 'export delivered');
-      else
-        log.warn(
-          { ...fields, code: result.code, retriable: result.retriable, reason: result.message },
-          'export failed',
-        );
-    };
+    const results = createExportResultBatches({
+      orm: deps.orm,
+      logger: log,
+      tenantId,
+      applicationId: application.id,
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+      backlogLimit: connector.concurrency * 4,
+    });
     const worker = async () => {
-      for (let operation = await nextOperation(); operation !== undefined; operation = await nextOperation())
-        await deliver(operation);
+      for (
+        let operation = await nextOperation();
+        operation !== undefined;
+        operation = await nextOperation()
+      ) {
+        const result = await exportOne(connector, await opened(deps.sensitiveValues, tenantId, operation));
+        await results.add(operation, result);
+      }
     };
-    await Promise.all(Array.from({ length: connector.concurrency }, worker));
+    try {
+      await Promise.all(Array.from({ length: connector.concurrency }, worker));
+    } finally {
+      await results.drained();
+    }
   };
 
   let running: Promise<void> = Promise.resolve();

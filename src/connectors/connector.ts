@@ -73,7 +73,15 @@ export const externalConnectorTypes: readonly ConnectorType[] = ['scim', 'sql'];
 export function externalConnectorProblems(
   application: ApplicationPlan,
 ): { path: (string | number)[]; message: string }[] {
-  if (application.connector !== 'external') return [];
+  if (application.connector !== 'external')
+    return application.export?.leaseSeconds === undefined
+      ? []
+      : [
+          {
+            path: ['export', 'leaseSeconds'],
+            message: `export.leaseSeconds is how long an external connector has to answer an export, and application ${application.name} has Joinery's own connector: remove it, or add connector: external`,
+          },
+        ];
   const problems: { path: (string | number)[]; message: string }[] = [];
   if (!externalConnectorTypes.includes(application.type))
     problems.push({

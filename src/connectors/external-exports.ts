@@ -4,8 +4,9 @@
 // - the publisher claims the due exports of external applications under the queue's lease and writes each
 //   as a `joinery.export.v1` to the outbox in the claim's own transaction, so an export is leased if and
 //   only if it is published (a crash loses or doubles nothing silently); the relay publishes on `exports`
-//   in order per object. An export whose lease runs out with no result is claimed and published again with
-//   the same exportId and the next attempt: the connector must be idempotent on exportId.
+//   in order per object. An export whose lease (the application's export.leaseSeconds, default 5 min) runs
+//   out with no result is claimed and published again with the same exportId and the next attempt: the
+//   connector must be idempotent on exportId.
 // - the result handler takes `joinery.export.result.v1` from `export-results` in the exactly-once batches of
 //   its consumer group and records each in the export queue in the batch's transaction (retries, attempts,
 //   confirmation, logstream: export-queue.ts); a result that cannot be recorded goes to deadletter with why.
@@ -25,8 +26,8 @@ import {
   type ExportResult,
 } from '../engine/export-queue.ts';
 
-/** How long a published export waits for its result before it is published again (default 5 min). */
-export const DEFAULT_EXTERNAL_LEASE_MS = 300_000;
+/** How long a published export waits for its result before it is published again, when its plan says nothing. */
+export const DEFAULT_EXTERNAL_LEASE_SECONDS = 300;
 
 /** Exports claimed and published in one transaction. */
 const CLAIM_BATCH = 500;
@@ -41,7 +42,6 @@ export interface ExternalExportPublisherDeps {
   /** ce_source of the published exports. */
   source: string;
   pollMs?: number;
-  leaseMs?: number;
 }
 
 export interface ExternalExportPublisher {
@@ -52,11 +52,17 @@ export interface ExternalExportPublisher {
 
 export function startExternalExportPublisher(deps: ExternalExportPublisherDeps): ExternalExportPublisher {
   const log = deps.logger.child({ component: 'external-exports' });
-  const leaseMs = deps.leaseMs ?? DEFAULT_EXTERNAL_LEASE_MS;
   let stopped = false;
 
-  /** One tenant's claim and publication, in one transaction; returns how many were claimed. */
-  const publishSome = async (tenantId: string, applications: ExternalApplication[]): Promise<number> =>
+  /**
+   * The claim and publication of one tenant's applications with the same lease, in one transaction; returns
+   * how many were claimed.
+   */
+  const publishSome = async (
+    tenantId: string,
+    leaseMs: number,
+    applications: ExternalApplication[],
+  ): Promise<number> =>
     deps.orm.em.fork().transactional(async (tx) => {
       const claimed = await claimExports(tx, {
         tenantId,
@@ -103,11 +109,15 @@ export function startExternalExportPublisher(deps: ExternalExportPublisherDeps):
     });
 
   const tick = async (): Promise<void> => {
-    const byTenant = new Map<string, ExternalApplication[]>();
-    for (const application of await externalApplications(deps.orm))
-      byTenant.set(application.tenantId, [...(byTenant.get(application.tenantId) ?? []), application]);
-    for (const [tenantId, applications] of byTenant)
-      while (!stopped && (await publishSome(tenantId, applications)) === CLAIM_BATCH);
+    const byLease = new Map<string, ExternalApplication[]>();
+    for (const application of await externalApplications(deps.orm)) {
+      const key = `${application.tenantId}:${String(application.leaseSeconds)}`;
+      byLease.set(key, [...(byLease.get(key) ?? []), application]);
+    }
+    for (const applications of byLease.values()) {
+      const [{ tenantId, leaseSeconds }] = applications as [ExternalApplication];
+      while (!stopped && (await publishSome(tenantId, leaseSeconds * 1000, applications)) === CLAIM_BATCH);
+    }
   };
 
   let running: Promise<void> = Promise.resolve();
@@ -139,14 +149,26 @@ interface ExternalApplication {
   id: string;
   tenantId: string;
   name: string;
+  /** export.leaseSeconds of its plan in force. */
+  leaseSeconds: number;
 }
 
 async function externalApplications(orm: MikroORM): Promise<ExternalApplication[]> {
-  const { rows } = await sql<{ id: string; tenant_id: string; name: string }>`
-    select id, tenant_id, name from application where connector = 'external'`.execute(
-    orm.em.fork().getKysely(),
-  );
-  return rows.map((row) => ({ id: row.id, tenantId: row.tenant_id, name: row.name }));
+  const { rows } = await sql<{ id: string; tenant_id: string; name: string; lease_seconds: number | null }>`
+    select a.id, a.tenant_id, a.name, (
+      select (e.application->'export'->>'leaseSeconds')::int
+      from jsonb_array_elements(p.document->'applications') as e(application)
+      where e.application->>'name' = a.name) as lease_seconds
+    from application a
+    join lateral (select document from plan_version where tenant_id = a.tenant_id
+      order by version desc limit 1) p on true
+    where a.connector = 'external'`.execute(orm.em.fork().getKysely());
+  return rows.map((row) => ({
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    leaseSeconds: row.lease_seconds ?? DEFAULT_EXTERNAL_LEASE_SECONDS,
+  }));
 }
 
 const holdsSealed = (attributes: Attributes | undefined): boolean =>

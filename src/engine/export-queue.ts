@@ -276,6 +276,49 @@ export async function recordExportResultIn(tx: EntityManager, options: RecordedR
 }
 
 /**
+ * Successes of operations other than deletes, recorded set-based in the caller's transaction (an in-engine
+ * connector's batch of results, with no logstream event each): the same changes as recordExportResultIn,
+ * a few statements for the whole batch. Returns the exports it changed; one not being delivered (a late
+ * duplicate) changes nothing.
+ */
+export async function recordExportSuccessesIn(
+  tx: EntityManager,
+  options: { tenantId: string; succeeded: { exportId: string; externalId: string }[]; now?: Date },
+): Promise<string[]> {
+  if (options.succeeded.length === 0) return [];
+  const now = options.now ?? new Date();
+  const k = tx.getKysely();
+  const { rows } = await sql<{ export_id: string }>`
+    with result as (
+      select * from unnest(${options.succeeded.map((one) => one.exportId)}::uuid[],
+        ${options.succeeded.map((one) => one.externalId)}::text[]) as r(export_id, external_id)),
+    done as (
+      update export_item e set status = 'succeeded', completed_at = ${now}, lease_until = null, last_error = null,
+        external_id = coalesce(e.external_id, r.external_id)
+      from result r
+      where e.tenant_id = ${options.tenantId} and e.export_id = r.export_id and e.status = 'delivering'
+        and e.operation <> 'delete'
+      returning e.export_id, e.application_id, e.identity_id, e.operation, r.external_id),
+    created as (select * from done where operation = 'create'),
+    joined as (
+      insert into identity_source (tenant_id, application_id, external_id, identity_id, provenance, created_at)
+      select ${options.tenantId}, application_id, external_id, identity_id, ${joinProvenance.provisioned}, ${now}
+      from created
+      on conflict do nothing),
+    anchored as (
+      update outbound_object o set external_id = c.external_id from created c
+      where o.tenant_id = ${options.tenantId} and o.application_id = c.application_id
+        and o.identity_id = c.identity_id and o.external_id is null),
+    queued_after as (
+      update export_item e set external_id = c.external_id from created c
+      where e.tenant_id = ${options.tenantId} and e.application_id = c.application_id
+        and e.identity_id = c.identity_id and e.external_id is null
+        and e.status in ('pending', 'held', 'sandbox'))
+    select export_id from done`.execute(k);
+  return rows.map((row) => row.export_id);
+}
+
+/**
  * A deleted object is gone from its application: the repository shows it deleted at once (not only after
  * the next import), so it no longer counts as joined, and the target state forgets its anchor — if the
  * identity (or group) belongs there again, it gets a new object, not an update of the deleted one.

@@ -46,13 +46,21 @@ function identityFacingParts(plan: SyncPlan): unknown {
           outbound: application.outbound ?? [],
           outboundFilter: application.filters?.outbound ?? null,
           classifications: application.classifications ?? null,
-          export: application.export ?? null,
+          export: decidingExportSettings(application.export),
           // Leaving sandbox: what the report showed must now really be exported (see outbound.ts).
           sandbox: applicationMode(application) === 'sandbox',
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     }),
   );
+}
+
+/** The export settings that decide what an identity gets: not the external connector's lease. */
+function decidingExportSettings(settings: SyncPlan['applications'][number]['export']): unknown {
+  if (settings === undefined) return null;
+  const deciding: Record<string, unknown> = { ...settings };
+  delete deciding.leaseSeconds;
+  return Object.keys(deciding).length === 0 ? null : deciding;
 }
 
 /** Whether moving from `previous` to `next` can change what an identity already in the Vault is or gets. */

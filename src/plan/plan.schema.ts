@@ -357,8 +357,16 @@ export const SqlSettingsSchema = Type.Object(
           key: SqlIdentifier("The column holding each row's unique key: its external id."),
           changedColumn: Type.Optional(
             SqlIdentifier(
-              'A column that grows whenever a row changes (a timestamp or a version number): a delta import reads the rows where it is above the last run’s highest value.',
+              'A column that grows whenever a row changes (a timestamp or a version number): a delta import reads the rows where it is above the last run’s highest value, less changedOverlap.',
             ),
+          ),
+          changedOverlap: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 2_147_483_647,
+              description:
+                'How far back before the last run’s highest change value each delta reads again, so a row committed late with an older value is not missed: seconds for a date or timestamp column (default 300), values for a number column (default 0). Rows read again unchanged change nothing.',
+            }),
           ),
           pageSize: Type.Optional(
             Type.Integer({
@@ -545,6 +553,14 @@ export const ApplicationPlanSchema = Type.Object(
               minimum: 1,
               maximum: 100,
               description: 'Delivery attempts before failing (default 8).',
+            }),
+          ),
+          leaseSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 10,
+              maximum: 86_400,
+              description:
+                'connector: external only: how long a published export waits for its result before it is published again with the same exportId and the next attempt, 10 s to 24 h (default 300).',
             }),
           ),
         },

@@ -104,8 +104,6 @@ export async function startEngine(deps: {
   connectorSecrets?: SecretResolver;
   /** Look for requested runs and due exports of in-engine and external connectors this often (default 1 s). */
   connectorPollMs?: number;
-  /** How long an external connector has to answer a published export before it is published again (default 5 min). */
-  externalExportLeaseMs?: number;
 }): Promise<Engine> {
   const { bus, orm, settings } = deps;
   const log = deps.logger.child({ component: 'engine' });
@@ -407,7 +405,6 @@ export async function startEngine(deps: {
     logstream: { topic: name('logstream'), source: `/joinery/engine/${settings.groupId}/external-exports` },
     source: `/joinery/engine/${settings.groupId}/external-exports`,
     ...(deps.connectorPollMs === undefined ? {} : { pollMs: deps.connectorPollMs }),
-    ...(deps.externalExportLeaseMs === undefined ? {} : { leaseMs: deps.externalExportLeaseMs }),
   });
   log.info(
     {

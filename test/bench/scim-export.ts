@@ -1,11 +1,18 @@
 // npm run bench:connectors — the SCIM export rate against the in-test SCIM server (SCIMMY, with an added
-// latency per request), beside that server's own raw capacity measured in the same run: the same number of
-// creates POSTed straight at it by a plain HTTP client at the same concurrency. Joinery's path adds the
-// export queue (claim under a lease, one result transaction per operation) and the connector's mapping.
-// Target: the server, not Joinery, is the bound — the two rates close together.
+// latency per request, in a child process of its own: test/support/scim-server-child.ts), beside that
+// server's own raw capacity measured in the same run: the same number of creates POSTed straight at it by a
+// plain HTTP client at the same concurrency, before and after Joinery's phase (after a warm-up). Joinery's
+// path adds the export queue (claims under a lease, results recorded in batches) and the connector's mapping.
+// Each phase also reports the CPU the server process and this process spent, and how busy the server was:
+// a server busy all the time is the bound. Target: the server, not Joinery, is the bound.
 //
 //   BENCH_SCIM_USERS (default 2000), BENCH_SCIM_LATENCY_MS (default 20), BENCH_SCIM_CONCURRENCY (default 8)
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { sql } from 'kysely';
 import { startConnectorRunner } from '../../src/connectors/connector-runner.ts';
 import { enqueueExports, type NewExport } from '../../src/engine/export-queue.ts';
@@ -15,7 +22,6 @@ import { createTenant } from '../../src/tenancy/tenants.ts';
 import { createEmbeddedBus } from '../../streams/embedded-bus.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { silentLogger } from '../support/factories.ts';
-import { startScimTestServer } from '../support/scim-server.ts';
 import { rate, say, thousands } from './bench-support.ts';
 
 const users = Number(process.env.BENCH_SCIM_USERS ?? 2000);
@@ -31,14 +37,63 @@ const person = (index: number, prefix: string) => ({
   employeeNumber: String(index),
 });
 
-/** The server's raw capacity: `count` creates POSTed by a plain client, `concurrency` at a time. */
-async function rawCapacity(url: string, token: string, count: number): Promise<number> {
-  let next = 0;
+/** The SCIM test server in its own process: its URL and token, from the line it prints once it listens. */
+async function spawnScimServer(): Promise<{ child: ChildProcess; url: string; token: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, '../support/scim-server-child.ts'), String(latencyMs)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout });
+  for await (const line of lines) {
+    const { url, token } = JSON.parse(line) as { url: string; token: string };
+    return { child, url, token };
+  }
+  throw new Error(`the SCIM server process exited (code ${String(child.exitCode)}) before listening`);
+}
+
+/** CPU seconds a process has spent so far (utime + stime, /proc; 0 where there is none). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs a phase and says how long it took and what CPU the server process and this one spent in it. */
+async function measured(serverPid: number | undefined, phase: () => Promise<void>) {
+  const server = cpuSeconds(serverPid);
+  const own = process.cpuUsage();
   const started = performance.now();
+  await phase();
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(own);
+  return {
+    ms,
+    serverCpu: cpuSeconds(serverPid) - server,
+    benchCpu: (used.user + used.system) / 1e6,
+  };
+}
+
+const describe = (phase: { ms: number; serverCpu: number; benchCpu: number }) =>
+  `server ${phase.serverCpu.toFixed(1)} s CPU (${String(Math.round((phase.serverCpu * 100_000) / phase.ms))}% busy, ${((phase.serverCpu * 1000) / users).toFixed(1)} ms a create), this process ${phase.benchCpu.toFixed(1)} s CPU in ${(phase.ms / 1000).toFixed(1)} s`;
+
+const loadAverage = () =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+
+/** The server's raw capacity: `count` creates POSTed by a plain client, `concurrency` at a time. */
+async function rawCapacity(url: string, token: string, count: number, prefix: string): Promise<void> {
+  let next = 0;
   const worker = async () => {
     while (next < count) {
       const index = next++;
-      const p = person(index, 'raw');
+      const p = person(index, prefix);
       const response = await fetch(`${url}/Users`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
@@ -54,11 +109,11 @@ async function rawCapacity(url: string, token: string, count: number): Promise<n
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return performance.now() - started;
 }
 
 async function main(): Promise<void> {
-  const scim = await startScimTestServer({ latencyMs });
+  const scim = await spawnScimServer();
+  const serverPid = scim.child.pid;
   const database = await createTestDatabase();
   const orm = await openDatabase({ url: database.url, poolSize: 10, logger: silentLogger });
   try {
@@ -87,11 +142,15 @@ async function main(): Promise<void> {
     });
     const applicationId = applied.applications[0]?.id ?? '';
     say(
-      `${thousands(users)} SCIM creates, ${String(latencyMs)} ms added per request, concurrency ${String(concurrency)} (ideal bound ${thousands(Math.round((concurrency * 1000) / latencyMs))}/s)`,
+      `${thousands(users)} SCIM creates, ${String(latencyMs)} ms added per request, concurrency ${String(concurrency)} (ideal bound ${thousands(Math.round((concurrency * 1000) / latencyMs))}/s); load average ${loadAverage()}`,
     );
 
-    const rawMs = await rawCapacity(scim.url, scim.token, users);
-    say(`raw: the server alone, a plain client      ${thousands(rate(users, rawMs))} creates/s`);
+    // The server's code warmed up first (its JIT): a cold server would make the first phase look slower.
+    await rawCapacity(scim.url, scim.token, Math.min(users, 1000), 'warm');
+    const raw = await measured(serverPid, () => rawCapacity(scim.url, scim.token, users, 'raw'));
+    say(
+      `raw, before: the server alone, a plain client  ${thousands(rate(users, raw.ms))} creates/s; ${describe(raw)}`,
+    );
 
     const exports: NewExport[] = Array.from({ length: users }, (_, index) => ({
       tenantId,
@@ -104,39 +163,44 @@ async function main(): Promise<void> {
       status: 'pending',
     }));
     await orm.em.fork().transactional((tx) => enqueueExports(tx, exports, new Date()));
-    const started = performance.now();
-    const runner = startConnectorRunner({
-      orm,
-      bus: createEmbeddedBus({ em: orm.em, logger: silentLogger }),
-      topicPrefix: 'bench.',
-      logger: silentLogger,
-      source: '/bench',
-      secrets: () => scim.token,
-      pollMs: 50,
-    });
-    for (;;) {
-      const { rows } = await sql<{ done: string }>`
+    let runner: ReturnType<typeof startConnectorRunner> | undefined;
+    const joinery = await measured(serverPid, async () => {
+      runner = startConnectorRunner({
+        orm,
+        bus: createEmbeddedBus({ em: orm.em, logger: silentLogger }),
+        topicPrefix: 'bench.',
+        logger: silentLogger,
+        source: '/bench',
+        secrets: () => scim.token,
+        pollMs: 50,
+      });
+      for (;;) {
+        const { rows } = await sql<{ done: string }>`
         select count(*) as done from export_item where application_id = ${applicationId} and status <> 'pending' and status <> 'delivering'`.execute(
-        orm.em.fork().getKysely(),
-      );
-      if (Number(rows[0]?.done) >= users) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const joineryMs = performance.now() - started;
-    await runner.stop();
+          orm.em.fork().getKysely(),
+        );
+        if (Number(rows[0]?.done) >= users) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
+    await runner?.stop();
     const { rows: outcome } = await sql<{ status: string; count: string }>`
       select status, count(*) from export_item where application_id = ${applicationId} group by status`.execute(
       orm.em.fork().getKysely(),
     );
-    const joineryRate = rate(users, joineryMs);
-    const rawRate = rate(users, rawMs);
+    const joineryRate = rate(users, joinery.ms);
+    const rawRate = rate(users, raw.ms);
     say(
-      `joinery: export queue → SCIM connector      ${thousands(joineryRate)} creates/s (${String(Math.round((joineryRate * 100) / rawRate))}% of raw; ${outcome.map((row) => `${row.count} ${row.status}`).join(', ')})`,
+      `joinery: export queue → SCIM connector          ${thousands(joineryRate)} creates/s (${String(Math.round((joineryRate * 100) / rawRate))}% of raw before; ${outcome.map((row) => `${row.count} ${row.status}`).join(', ')}); ${describe(joinery)}`,
+    );
+    const after = await measured(serverPid, () => rawCapacity(scim.url, scim.token, users, 'after'));
+    say(
+      `raw, after: the server alone, a plain client   ${thousands(rate(users, after.ms))} creates/s; ${describe(after)}; load average ${loadAverage()}`,
     );
   } finally {
     await orm.close();
     await database.drop();
-    await scim.close();
+    scim.child.kill('SIGTERM');
   }
 }
 

@@ -125,7 +125,8 @@ const planSource = [
   '      - { target: userName, from: employeeId }',
   '      - { target: givenName, from: givenName }',
   '      - { target: familyName, from: familyName }',
-  '    export: { maxAttempts: 5 }',
+  // The shortest lease the plan allows: W3's unanswered create comes back within the test.
+  '    export: { maxAttempts: 5, leaseSeconds: 10 }',
 ].join('\n');
 
 describe('external connector over Kafka (real Kafka and PostgreSQL)', () => {
@@ -136,11 +137,14 @@ describe('external connector over Kafka (real Kafka and PostgreSQL)', () => {
   /** The application: objects by id, and every operation it was given, in the order it saw them. */
   const store = new Map<string, Record<string, unknown>>();
   const seen: Export[] = [];
+  /** When the connector took each delivery, by exportId and attempt. */
+  const takenAt = new Map<string, number>();
   let failedOnce = false;
   let ignoredOnce = false;
 
   const write = (operation: Export): string | null => {
     seen.push(operation);
+    takenAt.set(`${operation.exportId}:${String(operation.attempt)}`, Date.now());
     const userName = operation.attributes?.userName;
     // W2's create fails once with a retriable error; W3's first delivery is never answered (a lost reply).
     if (operation.operation === 'create' && userName === 'W2' && !failedOnce) {
@@ -197,7 +201,7 @@ describe('external connector over Kafka (real Kafka and PostgreSQL)', () => {
     const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
     apps.hr = ids.get('hr') ?? '';
     apps.saas = ids.get('saas') ?? '';
-    engine = await startTestEngine(fixture, { connectorPollMs: 100, externalExportLeaseMs: 4_000 });
+    engine = await startTestEngine(fixture, { connectorPollMs: 100 });
     connector = await startExternalConnector({
       kafka: fixture.kafka,
       prefix: fixture.topics.topicPrefix,
@@ -232,6 +236,11 @@ describe('external connector over Kafka (real Kafka and PostgreSQL)', () => {
     const w3 = await createOf('W3');
     const w3Deliveries = seen.filter((operation) => operation.exportId === w3?.export_id);
     expect(w3Deliveries.map((operation) => operation.attempt)).toEqual([1, 2]);
+    // After the plan's 10 s lease (less the first delivery's way through the relay), not the default 5 min.
+    const w3Wait =
+      (takenAt.get(`${String(w3?.export_id)}:2`) ?? 0) - (takenAt.get(`${String(w3?.export_id)}:1`) ?? 0);
+    expect(w3Wait).toBeGreaterThan(7_000);
+    expect(w3Wait).toBeLessThan(45_000);
     // A create's anchor is the identity's hard join.
     const joins = await query<{ external_id: string }>(
       fixture.database.url,

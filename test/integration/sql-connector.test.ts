@@ -342,7 +342,8 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
     );
     await maria.query(`update staff set department = 'External', version = 2 where staff_id = 'C1'`);
     const people = await finished(await requestRun(apps.people, 'delta'));
-    expect(people).toMatchObject({ status: 'completed', kind: 'delta', sent: 2 });
+    // E1 and E2 changed; E3 is read again, unchanged, being within the overlap before the cursor (its own value).
+    expect(people).toMatchObject({ status: 'completed', kind: 'delta', sent: 3 });
     const staff = await finished(await requestRun(apps.staff, 'delta'));
     expect(staff).toMatchObject({ status: 'completed', kind: 'delta', sent: 1 });
 
@@ -375,9 +376,33 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
         expect.arrayContaining(['create', 'update', 'disable', 'delete']),
       );
     }
-    // A delta with nothing changed reads nothing.
+    // A delta with nothing changed reads again only the rows within the overlap before its cursor (5 minutes
+    // by default for a timestamp: E1 and E2, changed 2026-01-02 00:00:00.00000x); the staff table's version
+    // number has no overlap by default, so its delta reads nothing.
     const again = await finished(await requestRun(apps.people, 'delta'));
-    expect(again).toMatchObject({ status: 'completed', kind: 'delta', sent: 0 });
+    expect(again).toMatchObject({ status: 'completed', kind: 'delta', sent: 2 });
+    const staffAgain = await finished(await requestRun(apps.staff, 'delta'));
+    expect(staffAgain).toMatchObject({ status: 'completed', kind: 'delta', sent: 0 });
+    // A row committed late, with a change value older than the cursor but within the overlap, is not missed.
+    await query(
+      source.url,
+      `insert into people (id, given_name, family_name, email, department, status, updated_at) values
+        ('E9', 'Katherine', 'Johnson', 'katherine@example.org', 'External', 'active', '2026-01-01 23:58:00+00')`,
+    );
+    const late = await finished(await requestRun(apps.people, 'delta'));
+    expect(late).toMatchObject({ status: 'completed', kind: 'delta', sent: 3 });
+    const katherine = await waitFor('the late row in the repository', async () => {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/v1/applications/${apps.people}/objects/E9`,
+        headers: headers(),
+      });
+      return response.statusCode === 200
+        ? response.json<{ attributes: Record<string, unknown> }>()
+        : undefined;
+    });
+    expect(katherine.attributes).toMatchObject({ givenName: 'Katherine', department: 'External' });
+    await query(source.url, "delete from people where id = 'E9'"); // the table as the next cases know it
   }, 90_000);
 
   it('says what works: the connection, the source query and its key, the target table and its columns', async () => {

@@ -200,14 +200,7 @@ export function startTestEngine(
   options: Partial<
     Pick<
       Parameters<typeof startEngine>[0],
-      | 'now'
-      | 'bus'
-      | 'logger'
-      | 'csvWatchPollMs'
-      | 'connectorSecrets'
-      | 'connectorPollMs'
-      | 'masterKeys'
-      | 'externalExportLeaseMs'
+      'now' | 'bus' | 'logger' | 'csvWatchPollMs' | 'connectorSecrets' | 'connectorPollMs' | 'masterKeys'
     >
   > = {},
 ): Promise<Engine> {

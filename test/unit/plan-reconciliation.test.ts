@@ -37,7 +37,7 @@ describe('which plan changes are reconciled with the identities already in the V
     }
   });
 
-  it('not a comment, a schedule, a move between approval and live, or the same plan read back from the database', () => {
+  it("not a comment, a schedule, a move between approval and live, an external connector's lease, or the same plan read back from the database", () => {
     expect(planChangesIdentities(current, loadPlan(`# reviewed\n${example}`, 'plan.yaml').plan)).toBe(false);
     expect(
       planChangesIdentities(
@@ -46,6 +46,15 @@ describe('which plan changes are reconciled with the identities already in the V
       ),
     ).toBe(false);
     expect(planChangesIdentities(current, edited('mode: approval', 'mode: live'))).toBe(false);
+    // An external connector's lease decides when an export is published again, not what it holds.
+    const external = (settings: string) =>
+      edited('    export: { deprovision: delete }', `    connector: external\n    export: { ${settings} }`);
+    expect(
+      planChangesIdentities(
+        external('deprovision: delete'),
+        external('deprovision: delete, leaseSeconds: 60'),
+      ),
+    ).toBe(false);
     // jsonb gives the keys back in its own order.
     const reordered = JSON.parse(
       JSON.stringify(current, (_key, value: unknown) =>

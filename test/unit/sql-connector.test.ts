@@ -20,7 +20,13 @@ import {
   quoteTable,
   updateStatement,
 } from '../../src/connectors/sql/sql-statements.ts';
-import { isoTimestamp, readKey, readRow, writeParameter } from '../../src/connectors/sql/sql-values.ts';
+import {
+  deltaStart,
+  isoTimestamp,
+  readKey,
+  readRow,
+  writeParameter,
+} from '../../src/connectors/sql/sql-values.ts';
 import { loadPlan } from '../../src/plan/load-plan.ts';
 
 const planWith = (sql: string[], attributes = '{ id: {}, name: {}, mail-address: { direction: out } }') =>
@@ -105,6 +111,30 @@ describe('sql settings', () => {
       ]),
     );
     expect(problems.find((problem) => problem.path.endsWith('source.query'))?.line).toBe(line('source:'));
+  });
+
+  it('takes changedOverlap with a change-tracking column, and refuses it without one or below 0', () => {
+    const overlap = (source: string) =>
+      planWith(['dialect: postgresql', 'connection: env:CRM_URL', `source: ${source}`]);
+    const application = loadPlan(
+      overlap('{ table: people, key: id, changedColumn: modified, changedOverlap: 60 }'),
+      'plan.yaml',
+    ).plan.applications[0];
+    if (application === undefined) throw new Error('no application');
+    expect(resolveSqlSettings(application).source).toMatchObject({ changedOverlap: 60 });
+    expect(problemsOf(overlap('{ table: people, key: id, changedOverlap: 60 }'))).toEqual([
+      {
+        line: 12,
+        path: 'applications[0].sql.source.changedOverlap',
+        message:
+          'changedOverlap is how far back a delta reads before the last change value, and there is no changedColumn: add changedColumn, or remove changedOverlap',
+      },
+    ]);
+    expect(
+      problemsOf(overlap('{ table: people, key: id, changedColumn: modified, changedOverlap: -1 }')).map(
+        (problem) => [problem.path, problem.message],
+      ),
+    ).toEqual([['applications[0].sql.source.changedOverlap', expect.stringMatching(/must be >= 0/)]]);
   });
 
   it('refuses identifiers outside the strict pattern, placeholders, and soft deletes without a column', () => {
@@ -283,6 +313,22 @@ describe('sql values', () => {
     expect(isoTimestamp('2026-12-06 16:00:00.5+02')).toBe('2026-12-06T14:00:00.500Z');
     expect(isoTimestamp('2026-12-06T19:30:00+0530')).toBe('2026-12-06T14:00:00.000Z');
     expect(isoTimestamp('yesterday')).toBeNull();
+  });
+
+  it('starts a delta before its cursor by the overlap: seconds for a timestamp, values for a number', () => {
+    // Timestamps as the drivers give them: the fraction and the offset kept, the wall clock moved back.
+    expect(deltaStart('2026-01-02 00:00:00.000002+00', null)).toBe('2026-01-01 23:55:00.000002+00');
+    expect(deltaStart('2026-01-02 00:04:30', 60)).toBe('2026-01-02 00:03:30');
+    expect(deltaStart('2026-03-01 00:00:10.5+0530', 20)).toBe('2026-02-28 23:59:50.5+0530');
+    expect(deltaStart('2026-01-02', 86_400)).toBe('2026-01-01 00:00:00');
+    expect(deltaStart('2026-01-02 00:00:00', 0)).toBe('2026-01-02 00:00:00');
+    // Numbers: none by default; a version beyond 2^53 stays exact.
+    expect(deltaStart('42', null)).toBe('42');
+    expect(deltaStart('42', 5)).toBe('37');
+    expect(deltaStart('9007199254740993', 1)).toBe('9007199254740992');
+    expect(deltaStart('10.5', 2)).toBe('8.5');
+    // Anything else (a text column) is read from as it is.
+    expect(deltaStart('v-0042', 10)).toBe('v-0042');
   });
 
   it('makes a key an external id, refusing what cannot be one', () => {

@@ -96,6 +96,27 @@ describe('sync plan validation', () => {
     ]);
   });
 
+  it("takes an external connector's lease between 10 s and 24 h, and refuses it without an external connector", () => {
+    const external = (lease: string) =>
+      variant(
+        '    export: { deprovision: delete }\n',
+        `    connector: external\n    export: { leaseSeconds: ${lease} }\n`,
+      );
+    expect(loadPlan(external('30'), 'plan.yaml').plan.applications[2]?.export?.leaseSeconds).toBe(30);
+    for (const lease of ['5', '86401']) {
+      const [problem] = problemsOf(external(lease));
+      expect(problem).toMatch(
+        new RegExp(
+          `^plan\\.yaml:${String(lineOf(external(lease), `leaseSeconds: ${lease}`))} applications\\[2\\]\\.export\\.leaseSeconds: must be [<>]= (10|86400)`,
+        ),
+      );
+    }
+    const own = variant('    export: { deprovision: delete }\n', '    export: { leaseSeconds: 60 }\n');
+    expect(problemsOf(own)).toEqual([
+      `plan.yaml:${String(lineOf(own, 'leaseSeconds: 60'))} applications[2].export.leaseSeconds: export.leaseSeconds is how long an external connector has to answer an export, and application salesforce has Joinery's own connector: remove it, or add connector: external`,
+    ]);
+  });
+
   it('fails a requested run of an external connector at once, saying it sends its own runs', () => {
     expect(whyRunCannotStart('scim', 'salesforce', 'external')).toMatch(
       /^application salesforce has an external connector: it sends its own import runs to the imports topic/,

@@ -27,7 +27,7 @@ import {
   type SqlRow,
   type SqlSourceShape,
 } from './sql-statements.ts';
-import { readKey, readRow, writeParameter } from './sql-values.ts';
+import { deltaStart, readKey, readRow, writeParameter } from './sql-values.ts';
 
 /** Rejected rows listed on a run (the count covers them all). */
 const LISTED_REJECTIONS = 100;
@@ -106,6 +106,10 @@ async function readRows(
     changedColumn: source.changedColumn,
   };
   const since = request.mode === 'delta' && source.changedColumn !== null ? request.cursor : null;
+  // A delta reads again from a little before the cursor (changedOverlap): a row committed late with an older
+  // change value is not missed; the rows read again unchanged stop at the Import stage's content hash. The
+  // cursor itself only moves on with the rows read, so an empty delta never moves it back.
+  const readFrom = since === null ? null : deltaStart(since, source.changedOverlap);
   let cursor = since;
   // Where the next delta starts after a full read: the highest change value before reading (a row changed
   // while reading is read again by that delta, never missed).
@@ -119,7 +123,7 @@ async function readRows(
     if (rejected.first.length < LISTED_REJECTIONS) rejected.first.push({ line, reason });
   };
   const missing = Number(
-    (await client.query(missingKeyStatement(dialect, shape, since))).rows[0]?.missing ?? 0,
+    (await client.query(missingKeyStatement(dialect, shape, readFrom))).rows[0]?.missing ?? 0,
   );
   if (missing > 0)
     reject(0, `${String(missing)} rows have no key (column ${source.key} is null): not imported`, missing);
@@ -137,7 +141,9 @@ async function readRows(
     for (;;) {
       if (request.signal?.aborted === true) throw new Error('the import was stopped');
       const limit = source.pageSize + readAtLast;
-      const { rows } = await client.query(pageStatement(dialect, shape, { since, after: last, limit }));
+      const { rows } = await client.query(
+        pageStatement(dialect, shape, { since: readFrom, after: last, limit }),
+      );
       const objects: ImportedObject[] = [];
       let skipped = 0;
       for (const row of rows) {

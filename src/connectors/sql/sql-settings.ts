@@ -14,6 +14,8 @@ export interface ResolvedSqlSource {
   relation: SqlRelation;
   key: string;
   changedColumn: string | null;
+  /** changedOverlap as given; null: the default for the column's kind (sql-values.ts, deltaStart). */
+  changedOverlap: number | null;
   pageSize: number;
 }
 
@@ -128,6 +130,12 @@ export function sqlSettingsProblems(application: ApplicationPlan): SqlSettingsPr
         path: ['source', 'changedColumn'],
         message: 'the change-tracking column cannot be the key column',
       });
+    if (source.changedOverlap !== undefined && source.changedColumn === undefined)
+      problems.push({
+        path: ['source', 'changedOverlap'],
+        message:
+          'changedOverlap is how far back a delta reads before the last change value, and there is no changedColumn: add changedColumn, or remove changedOverlap',
+      });
   }
   const target = settings.target;
   if (target !== undefined) {
@@ -210,6 +218,7 @@ export function resolveSqlSettings(application: ApplicationPlan): ResolvedSqlSet
             relation: source.query !== undefined ? { query: source.query } : { table: source.table ?? '' },
             key: source.key,
             changedColumn: source.changedColumn ?? null,
+            changedOverlap: source.changedOverlap ?? null,
             pageSize: source.pageSize ?? 500,
           },
     target: resolvedTarget,

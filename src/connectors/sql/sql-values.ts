@@ -44,6 +44,36 @@ export function isoTimestamp(value: unknown): string | null {
   return Number.isNaN(parsed.getTime()) ? null : parsed.toISOString();
 }
 
+/** changedOverlap's default for a date or timestamp change column, seconds; a number column's is 0. */
+export const DEFAULT_TIMESTAMP_OVERLAP_SECONDS = 300;
+
+const wholeNumber = /^-?\d+$/;
+const decimalNumber = /^-?\d+\.\d+$/;
+
+/**
+ * Where a delta reads from: the last run's cursor (the highest change value it read, as text) less the
+ * overlap — `overlap` seconds for a timestamp (its fraction and offset kept, so microseconds stay exact),
+ * `overlap` values for a number (integers as bigint: a version column may pass 2^53). A cursor that is
+ * neither (a text column) is read from as it is. `overlap` null: the default for the cursor's kind.
+ */
+export function deltaStart(cursor: string, overlap: number | null): string {
+  const text = cursor.trim();
+  if (wholeNumber.test(text))
+    return overlap === null || overlap === 0 ? text : String(BigInt(text) - BigInt(overlap));
+  if (decimalNumber.test(text))
+    return overlap === null || overlap === 0 ? text : String(Number(text) - overlap);
+  const match = sqlTimestamp.exec(text);
+  const seconds = overlap ?? DEFAULT_TIMESTAMP_OVERLAP_SECONDS;
+  if (match === null || seconds === 0) return text;
+  const [, date = '', hoursMinutes = '00:00', second = '00', fraction, zone] = match;
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  const [hours, minutes] = hoursMinutes.split(':').map(Number) as [number, number];
+  // The wall clock moved back in the cursor's own offset: exact, whatever the offset is.
+  const shifted = new Date(Date.UTC(year, month - 1, day, hours, minutes, Number(second)) - seconds * 1000);
+  const wall = shifted.toISOString().slice(0, 19).replace('T', ' ');
+  return `${wall}${fraction === undefined ? '' : `.${fraction}`}${zone ?? ''}`;
+}
+
 function describe(value: unknown): string {
   const text = typeof value === 'string' ? `"${value}"` : Buffer.isBuffer(value) ? 'bytes' : String(value);
   return text.length > 60 ? `${text.slice(0, 57)}…` : text;
