@@ -102,6 +102,8 @@ export const streamSocketRoutes: FastifyPluginAsyncTypebox<{ live: LiveStreams; 
       request.log.info({ tenantId, filter, lastEventId }, 'live stream opened');
       await hub.attach({
         socket,
+        // The upgraded request's TCP socket is the WebSocket's: the hub corks it to write frames together.
+        connection: request.raw.socket,
         tenantId,
         address: request.ip,
         filter,

@@ -43,7 +43,12 @@ export function createAuditBatchHandler(options: { now?: () => Date } = {}): Bat
         });
         continue;
       }
-      entries.push({ eventId: envelope.id, event });
+      // The value's text is what decodeMessage parsed and validated: stored as it is, not serialised again.
+      entries.push({
+        eventId: envelope.id,
+        event,
+        ...(message.value === null ? {} : { json: message.value.toString('utf8') }),
+      });
     }
     const { inserted, days } = await insertAuditEvents(tx, entries, knownDays);
     return {

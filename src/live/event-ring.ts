@@ -1,14 +1,15 @@
 // The last logstream events this process saw, so that a client reconnecting with its lastEventId gets what
 // it missed. Bounded by count and bytes; an id is "partition-offset", and all of a tenant's events share
 // one partition (the logstream is keyed by tenant), so "after this id" is a simple offset comparison.
-import type { LogEvent } from '../../kernel/contracts/messages.ts';
+import type { FilterKeys } from './stream-filter.ts';
 
 export interface RingEntry {
   id: string;
   partition: number;
   offset: bigint;
-  event: LogEvent;
-  /** The frame as sent to sockets, serialised once for all of them. */
+  /** What filters read of the event (the rest of it is in the frame). */
+  event: FilterKeys;
+  /** The frame as sent to sockets, made once for all of them. */
   frame: string;
 }
 

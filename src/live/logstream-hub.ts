@@ -8,11 +8,9 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { describeError } from '../../kernel/errors.ts';
-import type { Bus, BusBatchPayload } from '../../streams/bus.ts';
-import { decodeMessage } from '../../streams/cloudevents.ts';
+import type { Bus, BusBatchPayload, BusMessage } from '../../streams/bus.ts';
 import { startSupervisedConsumer, type SupervisedConsumer } from '../../streams/consumer-supervisor.ts';
 import { topicName } from '../../streams/topics.ts';
-import type { LogEvent } from '../../kernel/contracts/messages.ts';
 import { createEventRing, type RingEntry } from './event-ring.ts';
 import {
   exportsUnsettled,
@@ -24,6 +22,7 @@ import {
   type JoinCounts,
 } from './run-progress.ts';
 import { createSocketQueue, type SocketQueue, type SocketQueueLimits } from './socket-queue.ts';
+import { eventFrame, readStreamEvent } from './stream-events.ts';
 import { matchesFilter } from './stream-filter.ts';
 import type { RunProgress, StreamFilter, StreamFrame } from './stream-messages.ts';
 
@@ -59,6 +58,8 @@ interface Subscriber {
   address: string;
   filter: StreamFilter;
   socket: WebSocket;
+  /** The socket's connection, when known: corked while frames are handed over, so they leave in one write. */
+  connection: Connection | undefined;
   queue: SocketQueue;
   /** False until the snapshot is sent: events queue behind it. */
   open: boolean;
@@ -75,7 +76,15 @@ interface WatchedRun {
   final: boolean;
 }
 
+/** The TCP connection under a WebSocket (node:net Socket): its writes held back and let go as one. */
+export interface Connection {
+  cork(): void;
+  uncork(): void;
+}
+
 const FLUSH_INTERVAL_MS = 50;
+/** Events of a consumed batch handed to a corked connection before it writes them (well under highWaterBytes). */
+const EVENTS_PER_WRITE = 64;
 
 export function createLogstreamHub(options: {
   bus: Bus;
@@ -104,8 +113,22 @@ export function createLogstreamHub(options: {
 
   const flush = (subscriber: Subscriber): void => {
     if (!subscriber.open || subscriber.socket.readyState !== subscriber.socket.OPEN) return;
-    if (subscriber.queue.flush()) pending.add(subscriber);
+    subscriber.connection?.cork();
+    let left: boolean;
+    try {
+      left = subscriber.queue.flush();
+    } finally {
+      subscriber.connection?.uncork();
+    }
+    if (left) pending.add(subscriber);
     else pending.delete(subscriber);
+  };
+
+  /** Subscribers whose connection is corked while a consumed batch is delivered. */
+  const corked = new Set<Subscriber>();
+  const uncorkAll = (): void => {
+    for (const subscriber of corked) subscriber.connection?.uncork();
+    corked.clear();
   };
 
   const deliver = (entry: RingEntry): void => {
@@ -114,32 +137,45 @@ export function createLogstreamHub(options: {
     for (const subscriber of subscribers) {
       if (!matchesFilter(subscriber.tenantId, subscriber.filter, entry.event)) continue;
       subscriber.queue.push(entry.id, entry.frame);
+      if (subscriber.connection !== undefined && !corked.has(subscriber)) {
+        subscriber.connection.cork();
+        corked.add(subscriber);
+      }
       flush(subscriber);
     }
   };
 
-  // Nothing is committed: a new process starts at the topic's end, and its ring fills from there.
+  /** One record of the logstream: into the ring, and to the sockets of its tenant that want it. */
+  const receive = (partition: number, message: BusMessage): void => {
+    const read = readStreamEvent(message);
+    if ('skipped' in read) {
+      log.debug({ partition, offset: message.offset, reason: read.skipped }, 'logstream message skipped');
+      return;
+    }
+    const id = `${String(partition)}-${message.offset}`;
+    const entry: RingEntry = {
+      id,
+      partition,
+      offset: BigInt(message.offset),
+      event: read.keys,
+      frame: eventFrame(id, read.json),
+    };
+    ring.add(entry);
+    consumed++;
+    deliver(entry);
+  };
+
+  // Nothing is committed: a new process starts at the topic's end, and its ring fills from there. The
+  // connections that get events are corked for EVENTS_PER_WRITE records at a time: one write for them all.
   const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
-    for (const message of batch.messages) {
-      resolveOffset(message.offset);
-      const decoded = decodeMessage('logstream', message);
-      if (!decoded.ok || decoded.envelope.type !== 'joinery.log.v1') {
-        log.debug({ partition: batch.partition, offset: message.offset }, 'logstream message skipped');
-        continue;
+    try {
+      for (const [index, message] of batch.messages.entries()) {
+        if (index % EVENTS_PER_WRITE === 0) uncorkAll();
+        resolveOffset(message.offset);
+        receive(batch.partition, message);
       }
-      const event = decoded.envelope.data as LogEvent;
-      const id = `${String(batch.partition)}-${message.offset}`;
-      const frame = JSON.stringify({ type: 'event', id, event } satisfies StreamFrame);
-      const entry: RingEntry = {
-        id,
-        partition: batch.partition,
-        offset: BigInt(message.offset),
-        event,
-        frame,
-      };
-      ring.add(entry);
-      consumed++;
-      deliver(entry);
+    } finally {
+      uncorkAll();
     }
   };
 
@@ -264,6 +300,7 @@ export function createLogstreamHub(options: {
      */
     async attach(request: {
       socket: WebSocket;
+      connection?: Connection;
       tenantId: string;
       address: string;
       filter: StreamFilter;
@@ -276,6 +313,7 @@ export function createLogstreamHub(options: {
         address: request.address,
         filter,
         socket,
+        connection: request.connection,
         open: false,
         queue: createSocketQueue(limits, {
           send: (frame) => {

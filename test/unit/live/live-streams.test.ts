@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createEventRing, type RingEntry } from '../../../src/live/event-ring.ts';
 import { createSocketQueue } from '../../../src/live/socket-queue.ts';
+import { eventFrame, readStreamEvent } from '../../../src/live/stream-events.ts';
+import { auditDocument } from '../../../src/audit/audit-store.ts';
 import { createStreamTokens } from '../../../src/live/stream-tokens.ts';
 import type { LogEvent } from '../../../kernel/contracts/messages.ts';
 
@@ -19,7 +21,7 @@ const entry = (partition: number, offset: number): RingEntry => {
     id: `${String(partition)}-${String(offset)}`,
     partition,
     offset: BigInt(offset),
-    event,
+    event: { tenantId: event.tenantId },
     frame: `{"n":${String(offset)}}`,
   };
 };
@@ -46,6 +48,68 @@ describe('the reconnect ring', () => {
   it('knows nothing of a partition it never saw', () => {
     const ring = createEventRing({ maxEvents: 5, maxBytes: 1 << 20 });
     expect(ring.after('4-100', () => true).gap).toEqual({ retainedFrom: null });
+  });
+});
+
+describe('a logstream record on a live stream', () => {
+  const event = {
+    tenantId,
+    at: '2026-12-06T10:00:00.000Z',
+    level: 'info',
+    category: 'identity',
+    message: 'identity created',
+    stage: 'identity',
+    runId: '7a1c6c4e-8a43-4b59-9d4f-3c2d1e0f9a88',
+  };
+  const record = (headers: Record<string, string>, value: string | null) => ({
+    headers: { ce_type: 'joinery.log.v1', ce_tenantid: tenantId, ...headers },
+    value: value === null ? null : Buffer.from(value),
+  });
+
+  it('is sent as the text it came with, its filter keys read once', () => {
+    const json = JSON.stringify(event);
+    const read = readStreamEvent(record({}, json));
+    expect(read).toEqual({
+      json,
+      keys: { tenantId, runId: event.runId, stage: 'identity' },
+    });
+    const frame = eventFrame('3-1207', json);
+    expect(JSON.parse(frame)).toEqual({ type: 'event', id: '3-1207', event });
+  });
+
+  it('is skipped when it is not a log event, not JSON, or its data names another tenant', () => {
+    expect(readStreamEvent(record({ ce_type: 'joinery.identity.event.v1' }, '{}'))).toEqual({
+      skipped: 'ce_type joinery.identity.event.v1 is not joinery.log.v1',
+    });
+    expect(readStreamEvent(record({}, '{"tenantId":'))).toEqual({ skipped: 'the value is not JSON' });
+    expect(readStreamEvent(record({}, null))).toEqual({ skipped: 'no value' });
+    const other = JSON.stringify({ ...event, tenantId: '0b7e3c1a-5d2f-4e6a-8b9c-1d2e3f4a5b6c' });
+    expect(readStreamEvent(record({}, other))).toEqual({ skipped: 'ce_tenantid and data.tenantId differ' });
+  });
+});
+
+describe("the audit history's insert document", () => {
+  it('carries the event text it was given as it is, and serialises an event given without text', () => {
+    const event = {
+      tenantId,
+      at: '2026-12-06T10:00:00.000Z',
+      level: 'info' as const,
+      category: 'identity',
+      message: 'identity created',
+      identityId: '5f0e2d1c-3b4a-4968-8776-655443322110',
+    };
+    // Text with its own spacing: kept to the character (PostgreSQL's jsonb reads both the same).
+    const json = JSON.stringify(event, null, 1);
+    const document = auditDocument([
+      { eventId: 'a', event, json },
+      { eventId: 'b', event },
+    ]);
+    expect(document).toContain(`"event":${json}}`);
+    const rows = JSON.parse(document) as Record<string, unknown>[];
+    expect(rows).toEqual([
+      expect.objectContaining({ event_id: 'a', identity_id: event.identityId, run_id: null, event }),
+      expect.objectContaining({ event_id: 'b', tenant_id: tenantId, category: 'identity', event }),
+    ]);
   });
 });
 
