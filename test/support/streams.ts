@@ -208,6 +208,7 @@ export function startTestEngine(
       | 'connectorPollMs'
       | 'masterKeys'
       | 'externalExportLeaseMs'
+      | 'audit'
     >
   > = {},
 ): Promise<Engine> {
