@@ -184,6 +184,7 @@ export async function startService(
       tenantRole: config.database.tenantRole,
       trustProxy: config.http.trustProxy,
       siemKeyring: keyring,
+      auditRecording: config.audit.consumer,
       metrics: { scrape: () => metrics.scrape(), contentType: metrics.registry.contentType },
       live: { tokenKey: streamTokenKey(masterKey), hub },
       ...(tls === undefined ? {} : { tls }),

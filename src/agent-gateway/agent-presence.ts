@@ -2,7 +2,7 @@
 // is stored and acknowledged — unless the connector was revoked meanwhile, which ends the session.
 import type { AgentFrame, ServerFrame } from '../../kernel/channel/protocol.ts';
 import { logRow } from '../../streams/logstream.ts';
-import { insertOutbox } from '../../streams/outbox.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 import { recordHeartbeat, type AgentPrincipal } from './connectors.ts';
 import type { GatewayContext } from './gateway-context.ts';
 
@@ -15,31 +15,40 @@ export function agentLogstream(ctx: GatewayContext, principal: AgentPrincipal) {
   };
 }
 
-/** Tells the logstream that the connector's agent connected or went away. */
-export async function tellAgentPresence(
+/** The logstream event that the connector's agent connected or went away, as an outbox row. */
+function presenceRow(
   ctx: GatewayContext,
   principal: AgentPrincipal,
   session: string,
   connected: boolean,
+): OutboxRow {
+  return logRow(
+    { topic: ctx.logstreamTopic, source: '/joinery/api/agent-gateway' },
+    `agent/${session}/${connected ? 'connected' : 'disconnected'}`,
+    {
+      tenantId: principal.tenantId,
+      at: new Date().toISOString(),
+      level: connected ? 'info' : 'warn',
+      category: 'agent',
+      stage: 'agent',
+      outcome: 'succeeded',
+      message: `agent of connector ${principal.name} ${connected ? 'connected' : 'disconnected'}`,
+      actor: { kind: 'agent', id: principal.connectorId, name: principal.name.slice(0, 256) },
+    },
+  );
+}
+
+/**
+ * Tells the logstream that the connector's agent went away. A disconnection changes nothing stored (the
+ * connection is recorded when it opens, with its event): the event is the record, in a transaction of its own.
+ */
+export async function tellAgentDisconnected(
+  ctx: GatewayContext,
+  principal: AgentPrincipal,
+  session: string,
 ): Promise<void> {
-  const at = new Date().toISOString();
   await ctx.orm.em.fork().transactional(async (tx) => {
-    await insertOutbox(tx, [
-      logRow(
-        { topic: ctx.logstreamTopic, source: '/joinery/api/agent-gateway' },
-        `agent/${session}/${connected ? 'connected' : 'disconnected'}`,
-        {
-          tenantId: principal.tenantId,
-          at,
-          level: connected ? 'info' : 'warn',
-          category: 'agent',
-          stage: 'agent',
-          outcome: 'succeeded',
-          message: `agent of connector ${principal.name} ${connected ? 'connected' : 'disconnected'}`,
-          actor: { kind: 'agent', id: principal.connectorId, name: principal.name.slice(0, 256) },
-        },
-      ),
-    ]);
+    await insertOutbox(tx, [presenceRow(ctx, principal, session, false)]);
   });
 }
 
@@ -50,13 +59,13 @@ export async function welcomeAgent(
   agentVersion: string,
   session: string,
 ): Promise<ServerFrame> {
-  await recordHeartbeat(ctx.orm.em, principal.connectorId, {
-    version: agentVersion,
-    health: { status: 'ok' },
-    queueDepth: 0,
-    connected: true,
-  });
-  await tellAgentPresence(ctx, principal, session, true);
+  // The connection and its event are one transaction: the event exists iff the connection was recorded.
+  await recordHeartbeat(
+    ctx.orm.em,
+    principal.connectorId,
+    { version: agentVersion, health: { status: 'ok' }, queueDepth: 0, connected: true },
+    [presenceRow(ctx, principal, session, true)],
+  );
   return {
     type: 'welcome',
     connectorId: principal.connectorId,

@@ -14,6 +14,7 @@ import { Application } from '../storage/entities/application.entity.ts';
 import { Connector, type AgentHealth } from '../storage/entities/connector.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import type { TenantKeys } from './tenant-keys.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 
 const CLIENT_KEY_PATTERN = /^jnyc_([A-Za-z0-9_-]{43})$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -286,16 +287,20 @@ export async function recordHeartbeat(
   em: EntityManager,
   connectorId: string,
   heartbeat: { version: string; health: AgentHealth; queueDepth: number; connected?: boolean },
+  /** Messages that tell of this heartbeat (a connection), written in its transaction. */
+  told: readonly OutboxRow[] = [],
 ): Promise<{ revoked: boolean }> {
-  const fork = em.fork();
-  const connector = await fork.findOne(Connector, { id: connectorId }, { filters: false });
-  if (connector === null) return { revoked: true };
-  const now = new Date();
-  connector.lastHeartbeatAt = now;
-  connector.agentVersion = heartbeat.version;
-  connector.health = heartbeat.health;
-  connector.queueDepth = heartbeat.queueDepth;
-  if (heartbeat.connected === true) connector.lastConnectedAt = now;
-  await fork.flush();
-  return { revoked: connector.revokedAt != null };
+  return em.fork().transactional(async (tx) => {
+    const connector = await tx.findOne(Connector, { id: connectorId }, { filters: false });
+    if (connector === null) return { revoked: true };
+    const now = new Date();
+    connector.lastHeartbeatAt = now;
+    connector.agentVersion = heartbeat.version;
+    connector.health = heartbeat.health;
+    connector.queueDepth = heartbeat.queueDepth;
+    if (heartbeat.connected === true) connector.lastConnectedAt = now;
+    await tx.flush();
+    await insertOutbox(tx, told);
+    return { revoked: connector.revokedAt != null };
+  });
 }

@@ -15,7 +15,7 @@ import {
 } from '../../kernel/channel/protocol.ts';
 import { CHANNEL_PROTOCOL } from '../../kernel/channel/sealing.ts';
 import { UnauthenticatedError, type ErrorCode } from '../../kernel/errors.ts';
-import { receiveHeartbeat, tellAgentPresence, welcomeAgent } from './agent-presence.ts';
+import { receiveHeartbeat, tellAgentDisconnected, welcomeAgent } from './agent-presence.ts';
 import { authenticateAgent, type AgentPrincipal } from './connectors.ts';
 import { deliverExports } from './export-delivery.ts';
 import { receiveResults } from './export-results.ts';
@@ -229,7 +229,7 @@ export class AgentSession {
       this.log.info('agent disconnected');
       const { principal } = this;
       if (principal !== undefined)
-        void tellAgentPresence(this.ctx, principal, this.id, false).catch((error: unknown) => {
+        void tellAgentDisconnected(this.ctx, principal, this.id).catch((error: unknown) => {
           this.log.warn({ err: error }, 'the disconnection could not be told to the logstream');
         });
     }

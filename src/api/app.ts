@@ -90,6 +90,11 @@ export interface AppDeps {
   tls?: ServerTls;
   /** The master key that wraps SIEM destinations' secrets; without it a destination with a secret is refused. */
   siemKeyring?: MasterKeyring;
+  /**
+   * Whether this process stores the audit history (audit.consumer); when false the audit API says so with
+   * every answer. True when absent.
+   */
+  auditRecording?: boolean;
   /** The Prometheus metrics served at GET /metrics (unauthenticated); no route without them. */
   metrics?: MetricsSource;
 }
@@ -229,7 +234,7 @@ export async function buildApp(deps: AppDeps) {
       });
       await api.register(exportRoutes, { prefix: '/exports', topicPrefix });
       await api.register(runRoutes, { topicPrefix });
-      await api.register(auditRoutes);
+      await api.register(auditRoutes, { recording: deps.auditRecording ?? true });
       await api.register(streamTokenRoutes, { live });
       await api.register(importRoutes, { bus: deps.bus, topicPrefix });
       await api.register(scimTokenRoutes);

@@ -156,8 +156,11 @@ async function answer(
   em: EntityManager,
   filter: AuditFilter,
   query: Static<typeof IdentityHistoryQuery>,
+  notice: string | undefined,
 ) {
   const format = formatOf(request, query.format);
+  // Every format says so in a header; the JSON page in its body too.
+  if (notice !== undefined) void reply.header('joinery-audit-recording', 'off');
   const after = positionOf(query.after);
   if (format === 'json') {
     const { records, more } = await readAuditPage(em, filter, pageSize(query.limit), after);
@@ -166,6 +169,7 @@ async function answer(
       items: records.map(present),
       nextCursor:
         more && last !== undefined ? encodeCursor(`${last.position.at}|${last.position.eventId}`) : null,
+      ...(notice === undefined ? {} : { notice }),
     });
   }
   const events = readAuditEvents(em, filter, MAX_EXPORT_EVENTS, after);
@@ -189,7 +193,15 @@ async function answer(
     .send(csv);
 }
 
-export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
+/** Said with every answer of a process that does not store the history (docs/audit.md). */
+export const notRecordedNotice =
+  'this service does not record the audit history: audit.consumer (JOINERY_AUDIT_CONSUMER) is off, so events are stored only while another process of its engine group runs the audit consumer; with none, what happens now is not kept';
+
+export const auditRoutes: FastifyPluginAsyncTypebox<{
+  /** Whether this process stores the history (audit.consumer); true when absent. */
+  recording?: boolean;
+}> = async (app, options) => {
+  const notice = options.recording === false ? notRecordedNotice : undefined;
   app.get(
     '/audit',
     { config: { scope: 'read' }, schema: { querystring: AuditQuery } },
@@ -214,7 +226,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...(query.outcome === undefined ? {} : { outcome: query.outcome }),
         ...timeRange(query),
       };
-      return answer(request, reply, request.em, filter, query);
+      return answer(request, reply, request.em, filter, query, notice);
     },
   );
 
@@ -246,7 +258,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...(query.outcome === undefined ? {} : { outcome: query.outcome }),
         ...timeRange(query),
       };
-      return answer(request, reply, request.em, filter, query);
+      return answer(request, reply, request.em, filter, query, notice);
     },
   );
 };

@@ -7,7 +7,7 @@ import { NotFoundError, ValidationError } from '../../kernel/errors.ts';
 import { reconciliationStatus } from '../engine/plan-reconciliation.ts';
 import { applyPlan, getPlanVersion, listPlanVersions } from '../plan/plan-versions.ts';
 import type { PlanCheckPool } from '../plan/plan-check-pool.ts';
-import { adminRow, logstreamOf, tellAdminActions } from './admin-events.ts';
+import { adminRow, logstreamOf } from './admin-events.ts';
 
 const yamlTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'];
 /** A plan's text may be larger than other bodies (1 MiB): the route and its parsers say so alike. */
@@ -42,31 +42,27 @@ export const planRoutes: FastifyPluginAsyncTypebox<{ checks: PlanCheckPool; topi
           `send the plan as the request body (${yamlTypes.join(', ')} or application/json)`,
         );
       }
+      const { principal } = request;
       const applied = await applyPlan(request.em, {
-        tenantId: request.principal.tenantId,
+        tenantId: principal.tenantId,
         source: request.body,
         sourceName: 'request body',
-        appliedBy: `service-account:${request.principal.serviceAccountId}`,
+        appliedBy: `service-account:${principal.serviceAccountId}`,
         checker: options.checks,
+        tell: (version) => [
+          adminRow(
+            logstreamOf(options.topicPrefix ?? 'joinery.'),
+            principal,
+            `plan/${principal.tenantId}/${String(version)}`,
+            new Date().toISOString(),
+            {
+              outcome: 'succeeded',
+              message: `sync plan version ${String(version)} applied`,
+              decidedBy: { kind: 'plan', name: `version ${String(version)}` },
+            },
+          ),
+        ],
       });
-      if (applied.changed) {
-        const at = new Date().toISOString();
-        await request.em.fork().transactional((tx) =>
-          tellAdminActions(tx, [
-            adminRow(
-              logstreamOf(options.topicPrefix ?? 'joinery.'),
-              request.principal,
-              `plan/${request.principal.tenantId}/${String(applied.version)}`,
-              at,
-              {
-                outcome: 'succeeded',
-                message: `sync plan version ${String(applied.version)} applied`,
-                decidedBy: { kind: 'plan', name: `version ${String(applied.version)}` },
-              },
-            ),
-          ]),
-        );
-      }
       return reply.status(applied.changed ? 201 : 200).send(applied);
     },
   );

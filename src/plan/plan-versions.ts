@@ -1,6 +1,7 @@
 // Applying a sync plan: validated first (an invalid plan changes nothing: the version in force stays),
 // then kept as a new version with who applied it and the diff from the previous one. Applying the same
-// text again creates no version. Concurrent applies for one tenant are serialized on the tenant's row.
+// text again creates no version. Concurrent applies for one tenant are serialized on the tenant's row. What
+// tells of a new version (the API's logstream event) is written in its transaction: it exists iff it did.
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
@@ -8,6 +9,7 @@ import { syncPlanSchedules } from '../engine/orchestrator.ts';
 import { applyJoinKeys, holdJoinKeys } from '../engine/join-keys.ts';
 import { planChangesIdentities, requestReconciliation } from '../engine/plan-reconciliation.ts';
 import { NotFoundError } from '../../kernel/errors.ts';
+import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 import { PlanVersion } from '../storage/entities/plan-version.entity.ts';
 import { Tenant } from '../storage/entities/tenant.entity.ts';
 import { Application } from '../storage/entities/application.entity.ts';
@@ -69,6 +71,8 @@ export async function applyPlan(
     plugins?: PluginSet;
     /** Validates and diffs the text: the API's worker threads (plan-check-pool.ts); default this thread. */
     checker?: PlanChecker;
+    /** The messages that tell of a new version (none when unchanged), written in the version's transaction. */
+    tell?: (version: number) => OutboxRow[];
   },
 ): Promise<AppliedPlan> {
   const checker = options.checker ?? localChecker(options.plugins);
@@ -136,6 +140,7 @@ export async function applyPlan(
     // The stored document was validated when it was applied.
     const reconciles = planChangesIdentities(latest?.document as SyncPlan | undefined, compiled.plan);
     if (reconciles) await requestReconciliation(tx, options.tenantId, version);
+    if (options.tell !== undefined) await insertOutbox(tx, options.tell(version));
     return { ...summary(row), changed: true, diff, applications, reconciles };
   });
 }

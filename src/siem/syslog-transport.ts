@@ -3,7 +3,7 @@
 // RELP would add one). Because a collector that stops may drop what sat in its socket buffer, the frames
 // written in the last REPLAY_MS (bounded in bytes) are sent again, first, on the next connection: at least
 // once, so a collector deduplicates by the eventId in the structured data.
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { isIP, connect as tcpConnect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { SiemDeliveryError, describeError } from '../../kernel/errors.ts';
@@ -15,6 +15,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const WRITE_TIMEOUT_MS = 30_000;
 const REPLAY_MS = 10_000;
 const REPLAY_MAX_BYTES = 4 * 1024 * 1024;
+
+const serverName = (host: string): { servername?: string } => (isIP(host) === 0 ? { servername: host } : {});
 
 export function createSyslogTransport(options: {
   settings: SyslogSettings;
@@ -50,7 +52,9 @@ export function createSyslogTransport(options: {
               {
                 host: settings.host,
                 port: settings.port,
-                servername: tls.serverName ?? settings.host,
+                // SNI carries host names only (RFC 6066): an IP address is checked against the
+                // certificate's IP SANs without it.
+                ...serverName(tls.serverName ?? settings.host),
                 ...(tls.ca === undefined ? {} : { ca: tls.ca }),
                 ...(tls.cert === undefined ? {} : { cert: tls.cert }),
                 ...(options.tlsKey === undefined ? {} : { key: options.tlsKey }),

@@ -241,6 +241,18 @@ function refusalsSince(home: string, since: number): number {
     .filter((line) => Date.parse((JSON.parse(line) as { time: string }).time) > since).length;
 }
 
+/** A logstream event telling that the connector's agent connected or disconnected. */
+function isPresence(message: ReadMessage, connectorId: string, what: 'connected' | 'disconnected'): boolean {
+  const { data } = message;
+  return (
+    message.type === 'joinery.log.v1' &&
+    data.category === 'agent' &&
+    (data.actor as { id?: string } | undefined)?.id === connectorId &&
+    typeof data.message === 'string' &&
+    data.message.endsWith(` ${what}`)
+  );
+}
+
 describe('the agent channel (real API, PostgreSQL and Kafka; in-test directory)', () => {
   let dir: string;
   let api: AgentApi;
@@ -260,7 +272,7 @@ describe('the agent channel (real API, PostgreSQL and Kafka; in-test directory)'
     dir = temporaryDirectory('joinery-agent-channel-');
     api = await startAgentApi({ dir });
     tenant = await createTestTenant(api);
-    topics = await collectTopics(api, ['imports', 'pulses']);
+    topics = await collectTopics(api, ['imports', 'pulses', 'logstream']);
   }, 120_000);
 
   afterAll(async () => {
@@ -316,7 +328,15 @@ describe('the agent channel (real API, PostgreSQL and Kafka; in-test directory)'
         messages.some((message) => attributesOf(message).description === 'renamed-alice'),
       );
       const view = await callApi(api, tenant.apiKey, 'GET', `/v1/connectors/${connector.connectorId}`);
-      expect(view.body).toMatchObject({ status: 'enrolled', enrolled: true });
+      expect(view.body).toMatchObject({
+        status: 'enrolled',
+        enrolled: true,
+        lastConnectedAt: expect.any(String) as string,
+      });
+      // The connection recorded above is told on the logstream, with the agent as its actor.
+      await topics.waitFor('the logstream event of the connection', (messages) =>
+        messages.some((message) => isPresence(message, connector.connectorId, 'connected')),
+      );
     });
 
     it("refuses the used client key, a wrong key, and a key presented with another tenant's connector or tenant", async () => {
@@ -390,6 +410,10 @@ describe('the agent channel (real API, PostgreSQL and Kafka; in-test directory)'
         message: expect.stringMatching(/connector .* was revoked at .*: enrol a new connector/) as string,
       });
       expect((await channel.closed).code).toBe(4401);
+      // The revoked agent's session ended: told on the logstream too.
+      await topics.waitFor('the logstream event of the disconnection', (messages) =>
+        messages.some((message) => isPresence(message, connector.connectorId, 'disconnected')),
+      );
 
       // A change made now does not get through: the agent reads it into its queue, tries the API again
       // with it queued, is refused, and keeps it (a delivered message leaves the queue once acknowledged).

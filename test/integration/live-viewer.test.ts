@@ -208,4 +208,63 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
       fullPage: true,
     });
   }, 60_000);
+
+  it('pages a long identity history: 50 events, then "Older events" shows the older ones', async () => {
+    const [person] = await query<{ identity_id: string }>(
+      fixture.database.url,
+      `select identity_id from repository_object where application_id = $1 and external_id = 'E100001'`,
+      [hr],
+    );
+    const identityId = person?.identity_id ?? '';
+    // 60 earlier events of this person (two hours ago, a minute apart), beside those of the sync above.
+    const earlier = Date.now() - 2 * 3600_000;
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: 60 }, (_, index) =>
+        logEvent(fixture.tenantId, {
+          at: new Date(earlier + index * 60_000).toISOString(),
+          category: 'lifecycle',
+          stage: 'inbound',
+          outcome: 'succeeded',
+          message: `earlier event ${String(index)}`,
+          identityId,
+        }),
+      ),
+    );
+    const total = await waitFor('the earlier events in the audit history', async () => {
+      const rows = await query<{ count: string; earlier: string }>(
+        fixture.database.url,
+        `select count(*) as count, count(*) filter (where event->>'message' like 'earlier event %') as earlier
+           from audit_event where tenant_id = $1 and identity_id = $2`,
+        [fixture.tenantId, identityId],
+      );
+      const counted = rows[0];
+      return counted !== undefined && Number(counted.earlier) === 60 ? Number(counted.count) : undefined;
+    });
+    expect(total).toBeGreaterThan(60);
+
+    await page.goto(`${base}/viewer/#/identities/${identityId}`);
+    await page.waitForSelector('[data-history=loaded] [data-history-event]');
+    const events = page.locator('[data-history] [data-history-event]');
+    /** The earlier events shown, by their number, in the page's order. */
+    const earlierShown = async () =>
+      (await events.allTextContents())
+        .map((text) => /earlier event (\d+)/.exec(text)?.[1])
+        .filter((index) => index !== undefined)
+        .map(Number);
+    expect(await events.count()).toBe(50);
+    // Newest first: the sync's events, then the latest of the earlier ones; the oldest are not shown yet.
+    const firstPage = await earlierShown();
+    expect(firstPage.length).toBe(50 - (total - 60));
+    expect(firstPage[0]).toBe(59);
+    expect(firstPage).not.toContain(0);
+
+    await page.click('[data-history] button[data-older]');
+    await waitFor('the older events to be shown', async () =>
+      (await events.count()) === total ? true : undefined,
+    );
+    expect(await earlierShown()).toEqual(Array.from({ length: 60 }, (_, index) => 59 - index));
+    // The last page has no further cursor: no "Older events" button is left.
+    expect(await page.locator('[data-history] button[data-older]').count()).toBe(0);
+  }, 90_000);
 });

@@ -2,8 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { logRow } from '../../streams/logstream.ts';
+import type { OutboxRow } from '../../streams/outbox.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import { createReadiness } from '../../src/health/readiness.ts';
+import { applyPlan } from '../../src/plan/plan-versions.ts';
 import { projectRoot } from '../../src/infra/process.ts';
 import { migrate, openDatabase } from '../../src/storage/database.ts';
 import { createTenant, type IssuedServiceAccount } from '../../src/tenancy/tenants.ts';
@@ -169,6 +173,72 @@ describe('sync plan versions through the HTTP API (real PostgreSQL)', () => {
     expect((await patch(other.json<{ id: string }>().id, { mode: 'live' })).json()).toMatchObject({
       mode: 'live',
     });
+  });
+
+  it('tells the logstream of each version applied, in the transaction that applies it', async () => {
+    const tenant = await createTenant(orm.em, { tenant: uniqueName('hooli') });
+    /** The tenant's logstream events waiting in the outbox (no relay runs here), oldest first. */
+    const told = async () => {
+      const { rows } = await sql<{ value: Buffer }>`
+        select value from outbox_message where topic = 'joinery.logstream' and tenant_id = ${tenant.tenantId}
+        order by outbox_id, position`.execute(orm.em.getKysely());
+      return rows.map((row) => JSON.parse(row.value.toString('utf8')) as Record<string, unknown>);
+    };
+    expect((await put(tenant, example)).statusCode).toBe(201);
+    expect(await told()).toEqual([
+      expect.objectContaining({
+        category: 'admin',
+        stage: 'admin',
+        outcome: 'succeeded',
+        message: 'sync plan version 1 applied',
+        actor: { kind: 'service-account', id: tenant.serviceAccountId },
+      }),
+    ]);
+    // The same text again and an invalid plan apply nothing, and tell nothing.
+    expect((await put(tenant, example)).statusCode).toBe(200);
+    expect((await put(tenant, 'version: 1\napplications: nope\n')).statusCode).toBe(400);
+    expect(await told()).toHaveLength(1);
+
+    // An apply whose transaction rolls back leaves neither the version nor its event.
+    const renamed = example.replace('name: by worker id', 'name: by worker number');
+    const tell = (version: number): OutboxRow[] => [
+      logRow({ topic: 'joinery.logstream', source: '/test' }, `plan/${String(version)}`, {
+        tenantId: tenant.tenantId,
+        at: new Date().toISOString(),
+        level: 'info',
+        category: 'admin',
+        stage: 'admin',
+        outcome: 'succeeded',
+        message: `sync plan version ${String(version)} applied`,
+      }),
+    ];
+    const rolledBack = orm.em.fork().transactional(async (tx) => {
+      const applied = await applyPlan(tx, {
+        tenantId: tenant.tenantId,
+        source: renamed,
+        sourceName: 'renamed.yaml',
+        appliedBy: 'test',
+        tell,
+      });
+      expect(applied).toMatchObject({ version: 2, changed: true });
+      throw new Error('the caller fails after the apply');
+    });
+    await expect(rolledBack).rejects.toThrow('the caller fails after the apply');
+    expect((await get(tenant, '/v1/plan')).json()).toMatchObject({ version: 1 });
+    expect(await told()).toHaveLength(1);
+    // Committed, the version and its event exist together.
+    await applyPlan(orm.em, {
+      tenantId: tenant.tenantId,
+      source: renamed,
+      sourceName: 'renamed.yaml',
+      appliedBy: 'test',
+      tell,
+    });
+    expect((await get(tenant, '/v1/plan')).json()).toMatchObject({ version: 2 });
+    expect((await told()).map((event) => event.message)).toEqual([
+      'sync plan version 1 applied',
+      'sync plan version 2 applied',
+    ]);
   });
 
   it("never shows a tenant another tenant's plan", async () => {

@@ -1,63 +1,82 @@
-// SIEM export as syslog over TLS, for real: a Node `tls` server in the test (self-signed certificate made
-// by openssl, trusted through the destination's `tls.ca`) reads the octet-counted RFC 5424 frames (RFC 5425)
-// the engine's SIEM worker sends from real Kafka and PostgreSQL. Debian's rsyslog with gtls is not used: the
-// infrastructure code installs rsyslog without rsyslog-gnutls (docs/siem.md).
+// SIEM export as syslog over TLS to the real rsyslog (Debian's, with rsyslog-gnutls: imtcp's gtls stream
+// driver on its own port, a self-signed certificate for 127.0.0.1 trusted through the destination's
+// `tls.ca`): a sync's logstream events, from real Kafka and PostgreSQL, arrive as octet-counted RFC 5424
+// frames (RFC 5425) carrying OCSF JSON. A destination that does not trust rsyslog's certificate delivers
+// nothing and says why.
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:tls';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogEvent } from '../../kernel/contracts/messages.ts';
+import { createRsyslog, type RsyslogService } from '../../src/infra/rsyslog.ts';
 import { startEngine, type Engine } from '../../src/runtime/engine-runtime.ts';
-import { putDestination } from '../../src/siem/destinations.ts';
+import { getDestination, putDestination } from '../../src/siem/destinations.ts';
+import { toOcsf } from '../../src/siem/ocsf.ts';
+import { decodeMessage } from '../../streams/cloudevents.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
-import { logEvent, produceLogEvents } from '../support/live-streams.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
-import { createStreamsFixture, waitFor, type StreamsFixture } from '../support/streams.ts';
+import {
+  createStreamsFixture,
+  identityMessage,
+  inbound,
+  readTopic,
+  waitFor,
+  type StreamsFixture,
+} from '../support/streams.ts';
 
 const product = { name: 'Joinery', vendor: 'Joinery', version: 'test' };
 const rfc5424 =
-  /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[joinery@32473 eventId="([^"]+)" tenantId="([^"]+)"\] (.*)$/s;
+  /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[joinery@32473 eventId="([^"]+)" tenantId="([^"]+)"\] (.*)$/;
 
-/** Splits octet-counted frames (`<length> <message>`) off a buffer; returns the messages and what is left. */
-function frames(buffer: Buffer): { messages: string[]; rest: Buffer } {
-  const messages: string[] = [];
-  let rest = buffer;
-  for (;;) {
-    const space = rest.indexOf(0x20);
-    if (space < 0) break;
-    const length = Number(rest.subarray(0, space).toString('ascii'));
-    if (!Number.isInteger(length) || length <= 0) throw new Error(`not an octet count: ${rest.toString()}`);
-    if (rest.length < space + 1 + length) break;
-    messages.push(rest.subarray(space + 1, space + 1 + length).toString('utf8'));
-    rest = rest.subarray(space + 1 + length);
-  }
-  return { messages, rest };
+/** The lines rsyslog wrote for one tenant, each the RFC 5424 message as received, split into its parts. */
+function receivedBy(rsyslog: RsyslogService, tenantId: string) {
+  if (!existsSync(rsyslog.receivedFile)) return [];
+  return readFileSync(rsyslog.receivedFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(`tenantId="${tenantId}"`))
+    .map((line) => {
+      const parts = rfc5424.exec(line);
+      if (parts === null) throw new Error(`not an RFC 5424 message as Joinery frames it: ${line}`);
+      return {
+        pri: Number(parts[1]),
+        msgId: parts[6] ?? '',
+        eventId: parts[7] ?? '',
+        payload: JSON.parse(parts[9] ?? '') as Record<string, unknown>,
+      };
+    });
 }
 
-describe('SIEM export as syslog over TLS (a real TLS server, Kafka, PostgreSQL)', () => {
+/** The logstream events one identity below makes: its inbound changes, created, disabled. */
+const EVENTS_PER_IDENTITY = 3;
+
+describe('SIEM export as syslog over TLS (real rsyslog with gtls, Kafka, PostgreSQL)', () => {
   let fixture: StreamsFixture;
   let engine: Engine;
-  let server: Server;
-  const messages: string[] = [];
+  let rsyslog: RsyslogService;
+  const untrusting = randomUUID();
+  const warnings: string[] = [];
+  const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code ?? warning.message);
 
   beforeAll(async () => {
-    const { key, cert } = selfSignedCertificate();
-    server = createServer({ key, cert }, (socket) => {
-      let pending: Buffer = Buffer.alloc(0);
-      socket.on('data', (chunk: Buffer) => {
-        const split = frames(Buffer.concat([pending, chunk]));
-        messages.push(...split.messages);
-        pending = split.rest;
-      });
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    process.on('warning', onWarning);
+    rsyslog = createRsyslog();
+    await rsyslog.up();
     fixture = await createStreamsFixture();
     await putDestination(fixture.orm.em.fork(), undefined, fixture.tenantId, randomUUID(), {
       kind: 'syslog',
-      name: uniqueName('syslog-tls'),
+      name: uniqueName('rsyslog-tls'),
       format: 'ocsf',
-      settings: { host: '127.0.0.1', port, tls: { ca: cert } },
+      settings: {
+        host: rsyslog.host,
+        port: rsyslog.tlsPort,
+        tls: { ca: readFileSync(rsyslog.certificateFile, 'utf8') },
+      },
+    });
+    // Trusts another certificate than the one rsyslog shows.
+    await putDestination(fixture.orm.em.fork(), undefined, fixture.tenantId, untrusting, {
+      kind: 'syslog',
+      name: uniqueName('rsyslog-tls-untrusted'),
+      format: 'ocsf',
+      settings: { host: rsyslog.host, port: rsyslog.tlsPort, tls: { ca: selfSignedCertificate().cert } },
     });
     engine = await startEngine({
       bus: fixture.bus,
@@ -77,42 +96,66 @@ describe('SIEM export as syslog over TLS (a real TLS server, Kafka, PostgreSQL)'
         backoff: { initialDelayMs: 100, maxDelayMs: 500, jitter: 'equal' },
       },
     });
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
+    process.off('warning', onWarning);
     await engine.stop();
     await fixture.close();
-    await new Promise((resolve) => server.close(resolve));
   });
 
-  it('sends every event as an octet-counted RFC 5424 frame with OCSF JSON over TLS', async () => {
-    const events = Array.from({ length: 5 }, (_, index) =>
-      logEvent(fixture.tenantId, {
-        category: 'lifecycle',
-        stage: 'inbound',
-        outcome: 'succeeded',
-        message: `event ${String(index)}`,
-        identityId: randomUUID(),
-      }),
+  it("delivers a sync's events to rsyslog over TLS as octet-counted RFC 5424 frames with OCSF JSON", async () => {
+    const ids = Array.from({ length: 20 }, () => randomUUID());
+    await fixture.send(
+      'identity',
+      ids.flatMap((id, index) => [
+        identityMessage(
+          fixture.tenantId,
+          id,
+          inbound({ mail: `p${String(index)}@example.com` }, { externalId: id }),
+        ),
+        identityMessage(fixture.tenantId, id, inbound({}, { externalId: id, lifecycle: 'disabled' })),
+      ]),
     );
-    await produceLogEvents(fixture, events);
-    await waitFor('the TLS collector to receive every event', async () =>
-      messages.length >= events.length ? true : undefined,
-    );
-    const parsed = messages.map((message) => {
-      const parts = rfc5424.exec(message);
-      if (parts === null) throw new Error(`not an RFC 5424 message as Joinery frames it: ${message}`);
-      return {
-        pri: Number(parts[1]),
-        msgId: parts[6],
-        tenantId: parts[8],
-        payload: JSON.parse(parts[9] ?? '{}') as { message: string },
-      };
-    });
-    expect(parsed.map((line) => line.payload.message)).toEqual(events.map((event) => event.message));
-    for (const line of parsed) {
-      expect(line.pri).toBe(13 * 8 + 6);
-      expect(line.msgId).toBe('inbound');
-      expect(line.tenantId).toBe(fixture.tenantId);
+    const expected = ids.length * EVENTS_PER_IDENTITY;
+    const produced = new Map<string, LogEvent>();
+    for (const message of await readTopic(
+      fixture.bus,
+      fixture.topic('logstream'),
+      (all) => all.length >= expected,
+      60_000,
+    )) {
+      const decoded = decodeMessage('logstream', message);
+      if (decoded.ok && decoded.envelope.tenantId === fixture.tenantId)
+        produced.set(decoded.envelope.id, decoded.envelope.data as LogEvent);
     }
+    expect(produced.size).toBe(expected);
+
+    const received = await waitFor('rsyslog to receive every event over TLS', async () => {
+      const lines = receivedBy(rsyslog, fixture.tenantId);
+      return new Set(lines.map((line) => line.eventId)).size >= expected ? lines : undefined;
+    });
+    // rsyslog split the stream into exactly the messages sent: each one whole, its OCSF JSON intact.
+    const byId = new Map(received.map((line) => [line.eventId, line]));
+    expect([...byId.keys()].sort()).toEqual([...produced.keys()].sort());
+    for (const [id, event] of produced) {
+      const line = byId.get(id);
+      expect(line?.payload).toEqual(toOcsf({ id, event }, product));
+      expect(line?.pri).toBe(13 * 8 + 6);
+      expect(line?.msgId).toBe(event.stage ?? event.category);
+    }
+    // The collector is given by IP address: no TLS server name is sent for it (Node's DEP0123).
+    expect(warnings).not.toContain('DEP0123');
+  }, 120_000);
+
+  it('delivers nothing to a collector whose certificate it does not trust, and says why', async () => {
+    const destination = await waitFor('the untrusting destination to record a failure', async () => {
+      const found = await getDestination(fixture.orm.em.fork(), fixture.tenantId, untrusting);
+      return found.delivery.failures > 0 ? found : undefined;
+    });
+    expect(destination.delivery.delivered).toBe(0);
+    expect(destination.delivery.lastError).toContain(
+      `syslog collector tls://${rsyslog.host}:${String(rsyslog.tlsPort)} unreachable`,
+    );
+    expect(destination.delivery.lastError).toMatch(/certificate/);
   }, 60_000);
 });

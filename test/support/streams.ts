@@ -200,7 +200,14 @@ export function startTestEngine(
   options: Partial<
     Pick<
       Parameters<typeof startEngine>[0],
-      'now' | 'bus' | 'logger' | 'csvWatchPollMs' | 'connectorSecrets' | 'connectorPollMs' | 'masterKeys'
+      | 'now'
+      | 'bus'
+      | 'logger'
+      | 'csvWatchPollMs'
+      | 'connectorSecrets'
+      | 'connectorPollMs'
+      | 'masterKeys'
+      | 'audit'
     >
   > = {},
 ): Promise<Engine> {

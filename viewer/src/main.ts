@@ -376,15 +376,17 @@ function History(props: { path: string }) {
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const load = async (after: string | null) => {
     setLoading(true);
     try {
       const separator = props.path.includes('?') ? '&' : '?';
-      const page = await api<{ items: HistoryItem[]; nextCursor: string | null }>(
+      const page = await api<{ items: HistoryItem[]; nextCursor: string | null; notice?: string }>(
         `${props.path}${separator}limit=50${after === null ? '' : `&after=${encodeURIComponent(after)}`}`,
       );
       setItems((previous) => (after === null ? page.items : [...previous, ...page.items]));
       setCursor(page.nextCursor);
+      setNotice(page.notice ?? null);
       setError(null);
     } catch (caught) {
       setError((caught as Error).message);
@@ -400,6 +402,7 @@ function History(props: { path: string }) {
       <button class="link" onClick=${() => void load(null)}>Refresh</button>
     </p>
     ${error === null ? null : html`<p class="error">${error}</p>`}
+    ${notice === null ? null : html`<p class="hint" data-audit-notice>${notice}</p>`}
     ${!loading && items.length === 0 && error === null ? html`<p class="hint">No events recorded yet.</p>` : null}
     <ol class="events">
       ${items.map((item) => html`<${HistoryEntry} key=${item.id} item=${item} />`)}
