@@ -208,6 +208,8 @@ describe('Okta "SCIM 2.0 Spec Test" (Runscope): Okta SCIM Integration provisions
   });
 
   it('Required Test: Username Case Sensitivity Check', async () => {
+    // The list asks only for a 200; Joinery also finds the user, userName being caseExact: false (RFC 7643
+    // §4.1.1) as Okta expects, where a case-sensitive server would answer none.
     const answer = await okta('GET', `/Users?${filter(`userName eq "${randomEmail.toUpperCase()}"`)}`);
     expect(answer.status).toBe(200);
     expect(answer.body.totalResults).toBe(1);
