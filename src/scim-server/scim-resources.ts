@@ -256,7 +256,7 @@ export function applyPatch(
   >[0];
   let patched: Record<string, unknown>;
   try {
-    patched = scimPatch(document, canonicalCase(type, operations), {
+    patched = scimPatch(document, removalsByValue(canonicalCase(type, operations)), {
       mutateDocument: false,
       treatMissingAsAdd: true,
     }) as unknown as Record<string, unknown>;
@@ -273,6 +273,27 @@ export function applyPatch(
     );
   }
   return normaliseResource(type, patched);
+}
+
+/**
+ * A remove of items named in its value (Entra ID's "Remove Members": path `members`, value
+ * `[{ "$ref": null, "value": "<id>" }]`) as one remove per item by its `value` sub-attribute
+ * (`members[value eq "<id>"]`): scim-patch would remove only items deeply equal to the ones sent, and a
+ * stored member never has `$ref: null`, so nothing was removed.
+ */
+function removalsByValue(operations: ScimPatchOperation[]): ScimPatchOperation[] {
+  return operations.flatMap((operation) => {
+    if (operation.op !== 'remove' || !/^[\w$]+$/.test(operation.path)) return [operation];
+    const items: unknown[] = Array.isArray(operation.value) ? operation.value : [operation.value];
+    const values = items.map((item) =>
+      isObject(item) && typeof item.value === 'string' ? item.value : undefined,
+    );
+    if (values.length === 0 || values.some((value) => value === undefined)) return [operation];
+    return values.map((value) => ({
+      op: 'remove' as const,
+      path: `${operation.path}[value eq ${JSON.stringify(value)}]`,
+    }));
+  });
 }
 
 /** Attribute names in a path as the schema spells them ("Active" → "active"), so scim-patch finds them. */

@@ -6,58 +6,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/infra/process.ts';
-import { buildApp, type App } from '../../src/api/app.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
+import type { App } from '../../src/api/app.ts';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
-import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { createTenant } from '../../src/tenancy/tenants.ts';
-import { createLogger } from '../../kernel/logger.ts';
-import { silentLogger, uniqueName } from '../support/factories.ts';
-import { createStreamsFixture, startTestEngine, waitFor, type StreamsFixture } from '../support/streams.ts';
+import { uniqueName } from '../support/factories.ts';
+import { SCIM, scimClient, startScimService, type ScimService } from '../support/scim-service.ts';
+import { waitFor, type StreamsFixture } from '../support/streams.ts';
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown> & {
-    id?: string;
-    Resources?: Record<string, unknown>[];
-    totalResults?: number;
-    meta?: { version: string };
-  };
-}
-
-/** A SCIM client over HTTP: application/scim+json both ways, a bearer token. */
-function scimClient(baseUrl: string, token: string) {
-  return async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<Answer> => {
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        accept: 'application/scim+json',
-        ...(body === undefined ? {} : { 'content-type': 'application/scim+json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      headers: response.headers,
-      body: text === '' ? {} : (JSON.parse(text) as Answer['body']),
-    };
-  };
-}
+const { user: USER, enterprise: ENTERPRISE, group: GROUP, patchOp: PATCH_OP, error: ERROR } = SCIM;
 
 /** An RFC 7643 §8.2-style user (Barbara Jensen), made unique. */
 function userBody(userName: string, extra: Record<string, unknown> = {}) {
@@ -78,8 +34,8 @@ function userBody(userName: string, extra: Record<string, unknown> = {}) {
 }
 
 describe('SCIM 2.0 server (real engine, Kafka and PostgreSQL): an identity provider provisions into Joinery', () => {
+  let service: ScimService;
   let fixture: StreamsFixture;
-  let engine: Engine;
   let app: App;
   let baseUrl = '';
   let scim: ReturnType<typeof scimClient>;
@@ -119,57 +75,20 @@ describe('SCIM 2.0 server (real engine, Kafka and PostgreSQL): an identity provi
     '    csv: { externalId: id }',
   ].join('\n');
 
-  const admin = async (method: string, url: string, apiKey = fixture.apiKey, payload?: unknown) => {
-    const response = await app.inject({
-      method: method as 'POST',
-      url,
-      headers: { authorization: `Bearer ${apiKey}` },
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
-    return {
-      status: response.statusCode,
-      body: response.body === '' ? {} : response.json<Record<string, unknown>>(),
-    };
-  };
-  const identity = async (userName: string) =>
-    (
-      await app.inject({
-        method: 'GET',
-        url: `/v1/identities?attribute=userName&value=${encodeURIComponent(userName)}`,
-        headers: { authorization: `Bearer ${fixture.apiKey}` },
-      })
-    ).json<{ items: { id: string; state: string; attributes: Record<string, unknown> }[] }>().items[0];
+  const admin = (method: string, url: string, apiKey?: string, payload?: unknown) =>
+    service.admin(method, url, apiKey, payload);
+  const identity = (userName: string) => service.identity(userName);
 
   beforeAll(async () => {
-    fixture = await createStreamsFixture();
-    engine = await startTestEngine(fixture);
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: process.env.SCIM_DEBUG === undefined ? silentLogger : createLogger({ level: 'error' }),
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    baseUrl = `http://127.0.0.1:${String(typeof address === 'object' && address !== null ? address.port : 0)}/scim/v2`;
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: planSource,
-    });
-    const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
-    apps.okta = ids.get('okta') ?? '';
-    apps.entra = ids.get('entra') ?? '';
-    apps.hr = ids.get('hr') ?? '';
-    const issued = await admin('POST', `/v1/applications/${apps.okta}/scim-tokens`, fixture.apiKey, {
-      name: 'okta',
-    });
-    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
-    expect(issued.body.baseUrl).toMatch(/\/scim\/v2$/);
-    scim = scimClient(baseUrl, String(issued.body.token));
-    entraToken = String((await admin('POST', `/v1/applications/${apps.entra}/scim-tokens`)).body.token);
+    service = await startScimService(planSource);
+    ({ fixture, app, baseUrl } = service);
+    apps.okta = service.applications.get('okta') ?? '';
+    apps.entra = service.applications.get('entra') ?? '';
+    apps.hr = service.applications.get('hr') ?? '';
+    const issued = await service.issueToken('okta', 'okta');
+    expect(issued.baseUrl).toMatch(/\/scim\/v2$/);
+    scim = scimClient(baseUrl, issued.token);
+    entraToken = (await service.issueToken('entra')).token;
     // Another tenant with a scim application of its own.
     const other = await createTenant(fixture.orm.em, { tenant: uniqueName('globex') });
     const otherPlan = await applyPlan(fixture.orm.em, {
@@ -192,9 +111,7 @@ describe('SCIM 2.0 server (real engine, Kafka and PostgreSQL): an identity provi
     otherTenantToken = String(otherIssued.body.token);
   }, 60_000);
   afterAll(async () => {
-    await app.close();
-    await engine.stop();
-    await fixture.close();
+    await service.close();
   });
 
   it('serves ServiceProviderConfig, Schemas and ResourceTypes as application/scim+json', async () => {

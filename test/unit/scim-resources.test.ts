@@ -66,6 +66,32 @@ describe('SCIM resources', () => {
     });
   });
 
+  it('removes the members an Entra ID "Remove Members" names in its value, matched by value, and only those', () => {
+    const group = normaliseResource('Group', {
+      schemas: [SCHEMA.group],
+      displayName: 'Tour Guides',
+      members: [{ value: 'u-1', display: 'Ada' }, { value: 'u-2' }, { value: 'u-3' }],
+    });
+    const operations = patchOperations(
+      {
+        schemas: [SCHEMA.patchOp],
+        Operations: [
+          {
+            op: 'Remove',
+            path: 'members',
+            value: [
+              { $ref: null, value: 'u-1' },
+              { $ref: null, value: 'u-3' },
+              { $ref: null, value: 'not-a-member' },
+            ],
+          },
+        ],
+      },
+      10,
+    );
+    expect(applyPatch('Group', group.data, operations).data.members).toEqual([{ value: 'u-2' }]);
+  });
+
   it('refuses a PatchOp without its schema, a remove without a path and too many operations', () => {
     expect(() => patchOperations({ Operations: [{ op: 'add', value: {} }] }, 10)).toThrow(/PatchOp/);
     expect(() => patchOperations({ schemas: [SCHEMA.patchOp], Operations: [{ op: 'remove' }] }, 10)).toThrow(
