@@ -3,7 +3,6 @@
 // started again mid-run still ends with every event, exactly as produced (at least once: duplicates are
 // allowed and recognised by the event id).
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../kernel/contracts/messages.ts';
 import { createRsyslog, type RsyslogService } from '../../src/infra/rsyslog.ts';
@@ -12,6 +11,7 @@ import { putDestination } from '../../src/siem/destinations.ts';
 import { toOcsf } from '../../src/siem/ocsf.ts';
 import { decodeMessage } from '../../streams/cloudevents.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { receivedBy, type Received } from '../support/rsyslog-received.ts';
 import {
   createStreamsFixture,
   identityMessage,
@@ -22,36 +22,6 @@ import {
 } from '../support/streams.ts';
 
 const product = { name: 'Joinery', vendor: 'Joinery', version: 'test' };
-
-/** One line rsyslog wrote: the RFC 5424 message as received, split into its parts. */
-interface Received {
-  pri: number;
-  msgId: string;
-  eventId: string;
-  tenantId: string;
-  payload: Record<string, unknown>;
-}
-
-const rfc5424 =
-  /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[joinery@32473 eventId="([^"]+)" tenantId="([^"]+)"\] (.*)$/;
-
-function receivedBy(rsyslog: RsyslogService, tenantId: string): Received[] {
-  if (!existsSync(rsyslog.receivedFile)) return [];
-  return readFileSync(rsyslog.receivedFile, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes(`tenantId="${tenantId}"`))
-    .map((line) => {
-      const parts = rfc5424.exec(line);
-      if (parts === null) throw new Error(`not an RFC 5424 message as Joinery frames it: ${line}`);
-      return {
-        pri: Number(parts[1]),
-        msgId: parts[6] ?? '',
-        eventId: parts[7] ?? '',
-        tenantId: parts[8] ?? '',
-        payload: JSON.parse(parts[9] ?? '') as Record<string, unknown>,
-      };
-    });
-}
 
 /** The logstream events one identity of sync() makes: its inbound changes, created, disabled. */
 const EVENTS_PER_IDENTITY = 3;

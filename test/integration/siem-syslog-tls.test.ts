@@ -4,7 +4,7 @@
 // frames (RFC 5425) carrying OCSF JSON. A destination that does not trust rsyslog's certificate delivers
 // nothing and says why.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../kernel/contracts/messages.ts';
 import { createRsyslog, type RsyslogService } from '../../src/infra/rsyslog.ts';
@@ -13,6 +13,7 @@ import { getDestination, putDestination } from '../../src/siem/destinations.ts';
 import { toOcsf } from '../../src/siem/ocsf.ts';
 import { decodeMessage } from '../../streams/cloudevents.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { receivedBy } from '../support/rsyslog-received.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
 import {
   createStreamsFixture,
@@ -24,27 +25,6 @@ import {
 } from '../support/streams.ts';
 
 const product = { name: 'Joinery', vendor: 'Joinery', version: 'test' };
-const rfc5424 =
-  /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[joinery@32473 eventId="([^"]+)" tenantId="([^"]+)"\] (.*)$/;
-
-/** The lines rsyslog wrote for one tenant, each the RFC 5424 message as received, split into its parts. */
-function receivedBy(rsyslog: RsyslogService, tenantId: string) {
-  if (!existsSync(rsyslog.receivedFile)) return [];
-  return readFileSync(rsyslog.receivedFile, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes(`tenantId="${tenantId}"`))
-    .map((line) => {
-      const parts = rfc5424.exec(line);
-      if (parts === null) throw new Error(`not an RFC 5424 message as Joinery frames it: ${line}`);
-      return {
-        pri: Number(parts[1]),
-        msgId: parts[6] ?? '',
-        eventId: parts[7] ?? '',
-        payload: JSON.parse(parts[9] ?? '') as Record<string, unknown>,
-      };
-    });
-}
-
 /** The logstream events one identity below makes: its inbound changes, created, disabled. */
 const EVENTS_PER_IDENTITY = 3;
 
