@@ -5,14 +5,12 @@
 // requested run imports the service's users back, in full and then only what changed.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/api/app.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
-import { applyPlan } from '../../src/plan/plan-versions.ts';
+import type { App } from '../../src/api/app.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import type { MessageData } from '../../kernel/contracts/messages.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { topicName } from '../../streams/topics.ts';
-import { silentLogger } from '../support/factories.ts';
+import { applyTestPlan, runsApi, testApp } from '../support/system.ts';
 import { startScimTestServer, type ScimTestServer } from '../support/scim-server.ts';
 import {
   createStreamsFixture,
@@ -22,15 +20,6 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
-
-interface Run {
-  id: string;
-  kind: string;
-  status: string;
-  reason: string | null;
-  objectCount: number | null;
-  sent: number;
-}
 
 const enterprise = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
@@ -117,24 +106,12 @@ describe('SCIM 2.0 client connector (SCIMMY server, real Kafka and PostgreSQL)',
       },
       connectorPollMs: 100,
     });
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: silentLogger,
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: planSource(scim.url),
-    });
-    const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
-    apps.hr = ids.get('hr') ?? '';
-    apps.directory = ids.get('directory') ?? '';
-    apps.saas = ids.get('saas') ?? '';
-    apps.unset = ids.get('unset') ?? '';
+    app = await testApp(fixture);
+    const ids = await applyTestPlan(fixture, planSource(scim.url));
+    apps.hr = ids['hr'] ?? '';
+    apps.directory = ids['directory'] ?? '';
+    apps.saas = ids['saas'] ?? '';
+    apps.unset = ids['unset'] ?? '';
   });
   afterAll(async () => {
     await app.close();
@@ -156,21 +133,9 @@ describe('SCIM 2.0 client connector (SCIMMY server, real Kafka and PostgreSQL)',
   };
   const get = async <T>(url: string) =>
     (await app.inject({ method: 'GET', url, headers: headers() })).json<T>();
-  const requestRun = async (applicationId: string, kind: 'full' | 'delta') => {
-    const response = await app.inject({
-      method: 'POST',
-      url: `/v1/applications/${applicationId}/runs`,
-      headers: headers(),
-      payload: { kind },
-    });
-    expect(response.statusCode, response.body).toBe(201);
-    return response.json<Run>().id;
-  };
-  const finished = (runId: string) =>
-    waitFor(`run ${runId} to finish`, async () => {
-      const run = await get<Run>(`/v1/runs/${runId}`);
-      return ['completed', 'aborted', 'held', 'incomplete', 'failed'].includes(run.status) ? run : undefined;
-    });
+  const runs = () => runsApi(app, fixture);
+  const requestRun = (applicationId: string, kind: 'full' | 'delta') => runs().request(applicationId, kind);
+  const finished = (runId: string) => runs().finished(runId);
   const sendDirectory = async (
     objects: { objectClass: string; externalId: string; attributes: Record<string, string | string[]> }[],
   ) => {

@@ -10,15 +10,13 @@ import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildApp, type App } from '../../src/api/app.ts';
+import type { App } from '../../src/api/app.ts';
 import { createSqlConnector } from '../../src/connectors/sql/sql-connector.ts';
-import { createReadiness } from '../../src/health/readiness.ts';
 import { ensureMariaDb } from '../../src/infra/mariadb.ts';
 import type { ApplicationPlan } from '../../src/plan/plan.schema.ts';
-import { applyPlan } from '../../src/plan/plan-versions.ts';
 import type { Engine } from '../../src/runtime/engine-runtime.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { silentLogger } from '../support/factories.ts';
+import { applyTestPlan, runsApi, testApp } from '../support/system.ts';
 import {
   createStreamsFixture,
   exportQueue,
@@ -27,16 +25,6 @@ import {
   waitFor,
   type StreamsFixture,
 } from '../support/streams.ts';
-
-interface Run {
-  id: string;
-  kind: string;
-  status: string;
-  reason: string | null;
-  objectCount: number | null;
-  sent: number;
-  rejected: number;
-}
 
 const pgPassword = `pg-${randomBytes(9).toString('hex')}`;
 const mariaPassword = `maria-${randomBytes(9).toString('hex')}`;
@@ -212,24 +200,12 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
       connectorPollMs: 100,
       logger: pino({ level: 'debug' }, { write: (line: string) => logged.push(line) }),
     });
-    app = await buildApp({
-      orm: fixture.orm,
-      readiness: createReadiness({}),
-      logger: silentLogger,
-      topicPrefix: fixture.topics.topicPrefix,
-      bus: fixture.bus,
-    });
-    const applied = await applyPlan(fixture.orm.em, {
-      tenantId: fixture.tenantId,
-      sourceName: 'plan.yaml',
-      appliedBy: 'test',
-      source: plan,
-    });
-    const ids = new Map(applied.applications.map((a) => [a.name, a.id]));
-    apps.people = ids.get('people') ?? '';
-    apps.staff = ids.get('staff') ?? '';
-    apps.pgAccounts = ids.get('pg-accounts') ?? '';
-    apps.mariaAccounts = ids.get('maria-accounts') ?? '';
+    app = await testApp(fixture);
+    const ids = await applyTestPlan(fixture, plan);
+    apps.people = ids['people'] ?? '';
+    apps.staff = ids['staff'] ?? '';
+    apps.pgAccounts = ids['pg-accounts'] ?? '';
+    apps.mariaAccounts = ids['maria-accounts'] ?? '';
   }, 60_000);
   afterAll(async () => {
     await app.close();
@@ -242,21 +218,9 @@ describe('SQL connector (PostgreSQL and MariaDB tables, real Kafka and PostgreSQ
   const headers = () => ({ authorization: `Bearer ${fixture.apiKey}` });
   const get = async <T>(url: string) =>
     (await app.inject({ method: 'GET', url, headers: headers() })).json<T>();
-  const requestRun = async (applicationId: string, kind: 'full' | 'delta') => {
-    const response = await app.inject({
-      method: 'POST',
-      url: `/v1/applications/${applicationId}/runs`,
-      headers: headers(),
-      payload: { kind },
-    });
-    expect(response.statusCode, response.body).toBe(201);
-    return response.json<Run>().id;
-  };
-  const finished = (runId: string) =>
-    waitFor(`run ${runId} to finish`, async () => {
-      const run = await get<Run>(`/v1/runs/${runId}`);
-      return ['completed', 'aborted', 'held', 'incomplete', 'failed'].includes(run.status) ? run : undefined;
-    });
+  const runs = () => runsApi(app, fixture);
+  const requestRun = (applicationId: string, kind: 'full' | 'delta') => runs().request(applicationId, kind);
+  const finished = (runId: string) => runs().finished(runId);
   const pgAccounts = () =>
     query<{ id: number; username: string; given_name: string; department: string; disabled: boolean }>(
       source.url,
