@@ -97,10 +97,12 @@ async function exportsByApplication(
     throw new NotFoundError(`exports not found: ${missing.slice(0, 10).join(', ')}`, {
       details: { exportIds: missing },
     });
-  const byApplication = new Map<string, string[]>();
-  for (const row of rows)
-    byApplication.set(row.application_id, [...(byApplication.get(row.application_id) ?? []), row.export_id]);
-  return byApplication;
+  return new Map(
+    [...Map.groupBy(rows, (row) => row.application_id)].map(([applicationId, group]) => [
+      applicationId,
+      group.map((row) => row.export_id),
+    ]),
+  );
 }
 
 export const exportRoutes: FastifyPluginAsyncTypebox<{ topicPrefix?: string }> = async (app, options) => {

@@ -125,9 +125,7 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
   const tick = async (): Promise<void> => {
     if (stopping.signal.aborted) return;
     const applications = await engineApplications(deps.orm, types);
-    const byTenant = new Map<string, EngineApplication[]>();
-    for (const application of applications)
-      byTenant.set(application.tenantId, [...(byTenant.get(application.tenantId) ?? []), application]);
+    const byTenant = Map.groupBy(applications, (application) => application.tenantId);
     for (const [tenantId, tenantApplications] of byTenant) {
       const claimed = await claimRequestedRuns(deps.orm.em, {
         tenantId,

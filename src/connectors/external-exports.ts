@@ -109,11 +109,10 @@ export function startExternalExportPublisher(deps: ExternalExportPublisherDeps):
     });
 
   const tick = async (): Promise<void> => {
-    const byLease = new Map<string, ExternalApplication[]>();
-    for (const application of await externalApplications(deps.orm)) {
-      const key = `${application.tenantId}:${String(application.leaseSeconds)}`;
-      byLease.set(key, [...(byLease.get(key) ?? []), application]);
-    }
+    const byLease = Map.groupBy(
+      await externalApplications(deps.orm),
+      (application) => `${application.tenantId}:${String(application.leaseSeconds)}`,
+    );
     for (const applications of byLease.values()) {
       const [{ tenantId, leaseSeconds }] = applications as [ExternalApplication];
       while (!stopped && (await publishSome(tenantId, leaseSeconds * 1000, applications)) === CLAIM_BATCH);

@@ -43,9 +43,12 @@ export async function exportChangedGroups(
   await lockGroups(tx, ids);
   const groups = await readGroups(tx, ids);
   const members = await readMembers(tx, ids);
-  const membersOf = new Map<string, string[]>();
-  for (const row of members)
-    membersOf.set(row.group_id, [...(membersOf.get(row.group_id) ?? []), row.identity_id]);
+  const membersOf = new Map(
+    [...Map.groupBy(members, (row) => row.group_id)].map(([groupId, rows]) => [
+      groupId,
+      rows.map((row) => row.identity_id),
+    ]),
+  );
 
   const targetsByGroup: GroupTargets = new Map();
   for (const group of groups) {

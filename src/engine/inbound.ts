@@ -745,11 +745,10 @@ async function matchJoiningRules(
   candidates: { object: ImportObject; application: { plan: ApplicationPlan } }[],
 ): Promise<Map<string, JoinMatch>> {
   const matches = new Map<string, JoinMatch>();
-  const byApplication = new Map<string, typeof candidates>();
-  for (const candidate of candidates) {
-    const key = `${candidate.object.tenantId}|${candidate.object.applicationId}`;
-    byApplication.set(key, [...(byApplication.get(key) ?? []), candidate]);
-  }
+  const byApplication = Map.groupBy(
+    candidates,
+    (candidate) => `${candidate.object.tenantId}|${candidate.object.applicationId}`,
+  );
   for (const group of byApplication.values()) {
     const first = group[0];
     if (first === undefined) continue;

@@ -305,12 +305,10 @@ async function holdMassDeletions(
   now: Date,
   thresholds: Map<string, DeletionLimits>,
 ): Promise<void> {
-  const perApplication = new Map<string, NewExport[]>();
-  for (const item of exports) {
-    if (!removals.has(item.operation) || item.status === 'sandbox') continue;
-    const key = `${item.tenantId}|${item.applicationId}`;
-    perApplication.set(key, [...(perApplication.get(key) ?? []), item]);
-  }
+  const perApplication = Map.groupBy(
+    exports.filter((item) => removals.has(item.operation) && item.status !== 'sandbox'),
+    (item) => `${item.tenantId}|${item.applicationId}`,
+  );
   // Sorted, so two batches lock the applications they share in the same order (no deadlock).
   for (const [key, deletions] of [...perApplication].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const [tenantId = '', applicationId = ''] = key.split('|');

@@ -5,6 +5,7 @@
 // otherwise compete with the bulk consumer for the main thread. The main thread sees counters and
 // latencies through messages; a thread that dies is restarted.
 import type { LogFormat } from '../../kernel/logger.ts';
+import { useModuleCompileCache } from '../config/compile-cache.ts';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { describeError } from '../../kernel/errors.ts';
@@ -82,6 +83,8 @@ export async function startEngineThread(
   let stopping = false;
   let worker: Worker;
 
+  // Each thread loads the module graph again: compiled once, then from the cache.
+  useModuleCompileCache();
   const spawn = (): Promise<void> =>
     new Promise((resolve, reject) => {
       worker = new Worker(new URL('./engine-worker.ts', import.meta.url), { workerData: data });

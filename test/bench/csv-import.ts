@@ -9,6 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse';
@@ -23,6 +25,7 @@ import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { ensureTopics, topicName, type TopicSettings } from '../../streams/topics.ts';
 import { createTestDatabase } from '../support/database.ts';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { applyPlan } from '../../src/plan/plan-versions.ts';
 import {
   mib,
@@ -83,7 +86,8 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
   return { ms: performance.now() - started, value };
 }
 
-let repository: { rowsPerSecond: number; seconds: number; engineRssMiB: number } | undefined;
+let repository:
+  { rowsPerSecond: number; seconds: number; engineRssMiB: number; rawCopyRowsPerSecond: number } | undefined;
 
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'joinery-csv-bench-'));
@@ -206,6 +210,7 @@ async function main(): Promise<void> {
     brokers,
     topicPrefix: engineTopics.topicPrefix,
     partitions: 12,
+    ...(process.env.BENCH_PROFILE_DIR === undefined ? {} : { profileDir: process.env.BENCH_PROFILE_DIR }),
   });
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
@@ -251,10 +256,33 @@ async function main(): Promise<void> {
     say(
       `file import to the Application Repository (engine running, run ${runId} completed): ${thousands(stored)} rows in ${(endToEnd.ms / 1000).toFixed(1)} s = ${thousands(rate(stored, endToEnd.ms))} rows/s = csv-parse alone ÷ ${(rate(parseOnly.value, parseOnly.ms) / rate(stored, endToEnd.ms)).toFixed(1)}, engine peak RSS ${String(mib(engine.memory('VmHWM')))} MiB`,
     );
+    const engineRssMiB = mib(engine.memory('VmHWM'));
+    await engine.stop();
+    // Raw: the very rows the engine stored, COPYed into a table shaped like the repository (its indexes
+    // included), with nothing else running — what PostgreSQL alone takes to store them on this machine.
+    const copied: Buffer[] = [];
+    await pipeline(
+      client.query(
+        copyTo(`copy (select * from repository_object where application_id = '${hrId}') to stdout`),
+      ),
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) copied.push(chunk);
+      },
+    );
+    await client.query('create table bench_repository (like repository_object including all)');
+    const copy = await timed(async () => {
+      await pipeline(Readable.from(copied), client.query(copyFrom('copy bench_repository from stdin')));
+      return stored;
+    });
+    await client.query('drop table bench_repository');
+    say(
+      `raw: COPY of the same ${thousands(stored)} rows into a table shaped like the repository: ${thousands(rate(stored, copy.ms))} rows/s (the engine at ${(rate(stored, copy.ms) / rate(stored, endToEnd.ms)).toFixed(1)}x its time)`,
+    );
     repository = {
       rowsPerSecond: rate(stored, endToEnd.ms),
       seconds: Math.round(endToEnd.ms / 100) / 10,
-      engineRssMiB: mib(engine.memory('VmHWM')),
+      engineRssMiB,
+      rawCopyRowsPerSecond: rate(stored, copy.ms),
     };
   } finally {
     await client.end();
