@@ -2,7 +2,8 @@
 // the project's infrastructure code, driven by playwright-core), against the real API, engine, Kafka and
 // PostgreSQL: sign in with an API key, watch a CSV sync of thousands of people advance to completion with
 // exact counts, see its malformed row with its reason, and keep a screenshot (test-results/); then open a
-// person's identity page and read their audit history, with a later change shown before → after.
+// person's identity page and read their audit history, with a later change shown before → after; find a
+// person by an attribute, and watch the tenant's events live, narrowed to one stage.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -266,5 +267,67 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
     expect(await earlierShown()).toEqual(Array.from({ length: 60 }, (_, index) => 59 - index));
     // The last page has no further cursor: no "Older events" button is left.
     expect(await page.locator('[data-history] button[data-older]').count()).toBe(0);
+  }, 90_000);
+
+  it("finds a person by an attribute's value and watches the tenant's events live, narrowed to a stage", async () => {
+    const [person] = await query<{ identity_id: string }>(
+      fixture.database.url,
+      `select identity_id from repository_object where application_id = $1 and external_id = 'E100002'`,
+      [hr],
+    );
+    const identityId = person?.identity_id ?? '';
+    expect(identityId).not.toBe('');
+
+    // People: employeeId, in another case than stored, finds the one person; their page opens from the list.
+    await page.goto(`${base}/viewer/#/people`);
+    await page.fill('input[name=attribute]', 'employeeId');
+    await page.fill('input[name=value]', 'e100002');
+    await page.click('form.filters button[type=submit]');
+    const found = page.locator('[data-people=found] a[data-identity]');
+    await found.first().waitFor();
+    expect(await found.count()).toBe(1);
+    expect(await found.getAttribute('data-identity')).toBe(identityId);
+    await found.click();
+    await page.waitForSelector('[data-history=loaded] [data-history-event]');
+    expect(page.url()).toContain(`#/identities/${identityId}`);
+    // Nobody has an unknown value: said, not an empty table.
+    await page.goto(`${base}/viewer/#/people`);
+    await page.fill('input[name=value]', 'E999999');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForSelector('[data-people=none]');
+
+    // Live: the tenant's stream, narrowed to the Inbound stage on the server.
+    await page.goto(`${base}/viewer/#/live`);
+    await page.waitForSelector('[data-stream-status=live]');
+    await page.selectOption('select[name=stage]', 'inbound');
+    await page.waitForSelector('[data-stream-status=live]');
+    // An event of another stage, then the person's change: only the change is shown.
+    await produceLogEvents(fixture, [
+      logEvent(fixture.tenantId, {
+        category: 'lifecycle',
+        stage: 'pulse',
+        outcome: 'succeeded',
+        message: 'a pulse the filter leaves out',
+        identityId,
+      }),
+    ]);
+    await fixture.send('imports', [
+      importObjectMessage({
+        tenantId: fixture.tenantId,
+        applicationId: hr,
+        objectClass: 'worker',
+        externalId: 'E100002',
+        attributes: { WorkerID: 'E100002', FirstName: 'Grace' },
+      }),
+    ]);
+    const change = page.locator('[data-live-events] [data-change=givenName] .new', { hasText: '"Grace"' });
+    await change.first().waitFor({ timeout: 30_000 });
+    const stages = await page.locator('[data-live-events] [data-history-event] .stage').allTextContents();
+    expect(stages.length).toBeGreaterThan(0);
+    expect(new Set(stages)).toEqual(new Set(['inbound']));
+    await page.screenshot({
+      path: join(projectRoot, 'test-results', 'live-viewer-live.png'),
+      fullPage: true,
+    });
   }, 90_000);
 });

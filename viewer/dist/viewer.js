@@ -1,5 +1,5 @@
-var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|s|text|space)$/,ae=Array.isArray,_e=te.slice,U=Object.assign;function N(t){t&&t.parentNode&&t.remove()}function ue(t,e,n){var o,i,s,r={},a=arguments.length;for(s in e)s=="key"?o=e[s]:s=="ref"&&typeof t!="function"?i=e[s]:r[s]=e[s];return a>2&&(r.children=a>3?_e.call(arguments,2):n),q(t,r,o,i,null)}function q(t,e,n,o,i){var s={type:t,props:e,key:n,ref:o,__k:null,__:null,__b:0,__e:null,__c:null,constructor:V,__v:i||++xe,__i:-1,__u:0};return!i&&$.vnode&&$.vnode(s),s}function ne(t){return t.children}function B(t,e){this.props=t,this.context=e,this.__g=0}function L(t,e){if(e==null)return t.__&&L(t.__,t.__i+1);for(var n;e<t.__k.length;e++)if((n=t.__k[e])&&n.__e)return n.__e;return typeof t.type!="function"||t.props.__P?null:L(t)}function at(t){var e,n=t.__v,o=n.__e,i=[],s=[],r=t.__P;r&&((e=U({constructor:V},n)).__v=n.__v+1,$.vnode&&$.vnode(e),le(r,e,n,t.__n,r.namespaceURI,32&n.__u?[o]:null,i,o||L(n),32&n.__u,s),e.__v=n.__v,e.__.__k[e.__i]=e,He(i,e,s),n.__=n.__e=null,e.__e!=o&&Ce(e))}function Ce(t){if((t=t.__)&&t.__c&&!t.props.__P)return t.__e=null,t.__k.some(function(e){return e&&(t.__e=e.__e)}),Ce(t)}function ke(t){(8&t.__g||(t.__g|=8,T.push(t),Z++))&&oe==$.debounceRendering||((oe=$.debounceRendering)||queueMicrotask)(Ee)}function Ee(){try{for(var t,e=1;T.length;)T.length>e&&T.sort(we),t=T.shift(),e=T.length,8&t.__g&&at(t)}finally{(Z=T.length)&&(oe||queueMicrotask)(Ee)}}function Re(t,e,n,o,i,s,r,a,l,c,u){var f,d,_,h,g,m,b=o.__k||te,v=e.length;for(l=_t(n,e,b,l,v),f=0;f<v;f++)(_=n.__k[f])!=null&&(d=~_.__i&&b[_.__i]||ee,_.__i=f,m=le(t,_,d,i,s,r,a,l,c,u),h=_.__e,(d.ref!=_.ref||8&d.__u)&&(d.ref&&ce(d.ref,null,_,d),_.ref&&u.push(_.ref,_.__c||h,_)),g=g||h,4&_.__u?(l=Pe(_,l,t,!d.__v),d.__e&&(d.__e=null)):typeof _.type=="function"&&m!==void 0?l=m:h&&(l=h.nextSibling),_.__u&=-21);return n.__e=g,l}function _t(t,e,n,o,i){var s,r,a,l,c,u,f,d,_,h=n.length,g=h,m=0,b=0,v=t.__k=Array(i);for(s=0;s<i;s++)(r=e[s])!=null&&typeof r!="boolean"&&typeof r!="function"?(typeof r!="object"||r.constructor===String?r=v[s]=q(null,r):ae(r)?r=v[s]=q(ne,{children:r}):r.constructor===V&&r.__b?r=v[s]=q(r.type,r.props,r.key,r.ref,r.__v):v[s]=r,l=s+m,r.__=t,r.__b=t.__b+1,a=null,~(c=r.__i=ut(r,n,l,g))&&(g--,(a=n[c])&&(a.__u|=2)),a&&a.__v?(r.__u|=16,c==l-1?m--:c==l+1?m++:c!=l&&(c>l?m--:m++,b=1)):(~c||(i>h?m--:i<h&&m++),typeof r.type!="function"&&(r.__u|=4))):v[s]=null;if(b){for(u=[],f=[],s=0;s<i;s++)if((r=v[s])&&16&r.__u){for(m=0,d=u.length;m<d;)u[_=m+d>>1]<r.__i?m=_+1:d=_;u[m]=r.__i,f[s]=m+1}for(m=u.length;s--;)f[s]&&(f[s]==m?m--:v[s].__u|=4)}if(g)for(s=0;s<h;s++)!(a=n[s])||2&a.__u||(a.__e==o&&(o=L(a)),de(a,a));return o}function Pe(t,e,n,o){var i,s,r,a;if(typeof t.type=="function"){if(t.props.__P)return e;if(i=t.__k)for(s=0;s<i.length;s++)i[s]&&(i[s].__=t,e=Pe(i[s],e,n,!1));return e}for(e&&!e.parentNode&&(e=L(t))&&!e.parentNode&&(e=null),r=t.__e,a=e;a&&a.nodeType==8;)a=a.nextSibling;for(r!=a&&(!o&&n.moveBefore&&r.parentNode?n.moveBefore(r,e):n.insertBefore(r,e||null)),e=r;(e=e&&e.nextSibling)&&e.nodeType==8&&!e.data.startsWith("$s"););return e}function ut(t,e,n,o){var i,s=t.key,r=t.type,a=e[n],l=a&&!(2&a.__u);if(a===null&&s==null||l&&s==a.key&&r==a.type)return n;if(o>(l?1:0)){for(i=n-1;i>=0;i--)if((a=e[i])&&!(2&a.__u)&&s==a.key&&r==a.type)return i;for(i=n+1;i<e.length;i++)if((a=e[i])&&!(2&a.__u)&&s==a.key&&r==a.type)return i}return-1}function Se(t,e,n){n==null&&(n=""),e[0]=="-"?t.setProperty(e,n):t[e]=n}function Y(t,e,n,o,i){var s,r;if(e=="style")if(typeof n=="string")t.style.cssText=n;else{if(typeof o=="string"&&(t.style.cssText=o=""),o)for(e in o)n&&e in n||Se(t.style,e);if(n)for(e in n)o&&n[e]==o[e]||Se(t.style,e,n[e])}else if(e[0]=="o"&&e[1]=="n")typeof n!="function"&&(n=null),typeof o!="function"&&(o=null),(t.__e||(t.__e={}))[e]=n,n&&o||(r=re[e]||(re[e]=lt(e)),(t.__a||(t.__a={}))[e]=ie,s=e!=(e=e.replace(Ie,"$1")),(e=e.slice(2))[0]<"a"&&(e=e.toLowerCase()),n?t.addEventListener(e,r,s):t.removeEventListener(e,r,s));else{if(i=="http://www.w3.org/2000/svg")e=e.replace(/xlink(H|:h)/,"h").replace(/sName$/,"s");else if(e!="width"&&e!="height"&&e!="href"&&e!="list"&&e!="form"&&e!="tabIndex"&&e!="download"&&e!="rowSpan"&&e!="colSpan"&&e!="role"&&e!="popover"&&e in t)try{return void(t[e]=n??"")}catch{}if(typeof n=="function")return;n==null||n===!1&&e[4]!="-"?t.removeAttribute(e):t.setAttribute(e,e=="popover"&&n==1?"":n)}}function lt(t){return function(e){var n=this.__e;if(n){if(n=n[t],e[Q]==null)e[Q]=ie++;else if(e[Q]<this.__a[t])return;return n($.event?$.event(e):e)}}}function le(t,e,n,o,i,s,r,a,l,c){var u,f,d,_,h,g,m,b,v,k,y,F,W,H,E,w,P,M,j=e.type;if(e.constructor!==V)return null;128&n.__u&&(l=32&n.__u,u=n.__c.__z)&&(e.__u|=l,f=s=[],u.nodeType==8?a=X(u,s):s.push(u),a=s[0]||a),(u=$.__b)&&u(e);e:if(typeof j=="function"){d=r.length;try{if(b=e.props,v=(u=j.prototype)&&u.render,k=(u=j.contextType)&&o[u.__c],y=u?k?k.props.value:u.__:o,(_=n.__c)?(e.__c=_,2&_.__g&&(_.__g|=1)):(v?e.__c=_=new j(b,y):(e.__c=_=new B(b,y),_.constructor=j,_.render=dt),k&&k.sub(_),_.state||(_.state={}),_.__n=o,_.__g|=8,_.__h=[],_.__k=[]),v&&(_.__s||(_.__s=_.state),j.getDerivedStateFromProps&&(_.__s==_.state&&(_.__s=U({},_.__s)),U(_.__s,j.getDerivedStateFromProps(b,_.__s)))),h=_.props,g=_.state,_.__v=e,n.__c){if(b!==h&&v&&!j.getDerivedStateFromProps&&_.componentWillReceiveProps&&_.componentWillReceiveProps(b,y),e.__v==n.__v&&!(8&_.__g)||!(4&_.__g)&&_.shouldComponentUpdate&&_.shouldComponentUpdate(b,_.__s,y)===!1){e.__v!=n.__v&&(_.props=b,_.state=_.__s,_.__g&=-9),e.__e=n.__e,e.__k=n.__k,e.__k.some(function(R){R&&(R.__=e)}),te.push.apply(_.__h,_.__k),_.__k=[],_.__h.length&&r.push(_),a=L(n);break e}_.componentWillUpdate&&_.componentWillUpdate(b,_.__s,y),v&&_.componentDidUpdate&&_.__h.push(function(){_.componentDidUpdate(h,g,m)})}else v&&!j.getDerivedStateFromProps&&_.componentWillMount&&_.componentWillMount(),v&&_.componentDidMount&&_.__h.push(_.componentDidMount);_.context=y,_.props=b,_.__P=t,_.__g&=-5,F=$.__r,W=v?25:0;do _.__g&=-9,F&&F(e),u=_.render(_.props,_.state=_.__s,_.context);while(8&_.__g&&++W<25);v&&(te.push.apply(_.__h,_.__k),_.__k=[]),_.state=_.__s,_.getChildContext&&(o=U({},o,_.getChildContext())),v&&n.__c&&_.getSnapshotBeforeUpdate&&(m=_.getSnapshotBeforeUpdate(h,g)),H=u&&u.type===ne&&u.key==null?u.props.children:u,b.__P&&(u=a,i=(t=b.__P).namespaceURI,l=s=null,n.props&&n.props.__P!=t&&(n.__k.some(function(R){R&&de(R,R)}),n.__k=null),a=n.__k?L(n,0):null),a=Re(t,ae(H)?H:[H],e,n,o,i,s,r,a,l,c),b.__P&&(e.__e=null,a=u),e.__u&=-161,f&&f.some(N),_.__h.length&&r.push(_),1&_.__g&&(_.__g&=-4)}catch(R){if(r.length=d,e.__v=null,l||s)if(R&&R.then){if(e.__u|=128|l,s){for(~(P=s.indexOf(a||void 0))||(P=s.length);(M=s[P-1])&&M.nodeType==8;)P--;for(;P<s.length;P++)if(M=s[P])if(s[P]=null,E){if(M==w)break}else{if(M.nodeType!=8)break;M.data.startsWith("$s")&&(w=X(E=M))}}if(!E){for(;a&&a.nodeType==8&&a.nextSibling;)a=a.nextSibling;E=a}(u=X(E=e.__c.__z||(e.__c.__z=E)))?(e.__e=E,a=u):e.__e=a,a=a&&a.nextSibling}else s&&s.some(N);else e.__e=n.__e;e.__k||(e.__k=n.__k||[]),R&&R.then||je(e),$.__e(R,e,n)}}else a=e.__e=ct(n.__e,e,n,o,i,s,r,l,c,t);return(u=$.diffed)&&u(e),a}function X(t,e){if(t&&t.nodeType==8&&t.data.startsWith("$s"))for(var n=1;t=t.nextSibling;){if(t.nodeType==8){if(t.data.startsWith("$s"))n++;else if(t.data.startsWith("/$s")&&!--n)return t}e&&e.push(t)}}function je(t){t&&(t.__c&&(t.__c.__g|=4),t.__k&&t.__k.some(je))}function He(t,e,n){for(var o=0;o<n.length;)ce(n[o++],n[o++],n[o++]);$.__c&&$.__c(e,t),t.some(function(i){try{t=i.__h,i.__h=[],t.some(function(s){s.call(i)})}catch(s){$.__e(s,i.__v)}})}function ct(t,e,n,o,i,s,r,a,l,c){var u,f,d,_,h,g,m,b,v=n.props||ee,k=e.props,y=e.type;if(y=="svg"?i="http://www.w3.org/2000/svg":y=="math"?i="http://www.w3.org/1998/Math/MathML":i||(i="http://www.w3.org/1999/xhtml"),s){for(u=0;u<s.length;u++)if((h=s[u])&&(y?h.localName==y:h.nodeType==3)){t=h,s[u]=null;break}}if(!t){if(b=c.ownerDocument||document,!y)return b.createTextNode(k);t=b.createElementNS(i,y,k.is?k:c),a&&($.__m&&$.__m(e,s),a=!1),s=null}if(y){if(c=y=="template"&&t.content||t,s=y=="textarea"&&k.defaultValue!=null?null:s&&_e.call(c.childNodes),!a&&s)for(v={},u=0;u<t.attributes.length;u++)v[(h=t.attributes[u]).name]=h.value;for(u in v)h=v[u],u=="dangerouslySetInnerHTML"?d=h:u=="children"||u in k||u=="value"&&"defaultValue"in k||u=="checked"&&"defaultChecked"in k||Y(t,u,null,h,i);for(u in k)h=k[u],u=="children"?_=h:u=="dangerouslySetInnerHTML"?f=h:u=="value"?g=h:u=="checked"?m=h:a&&typeof h!="function"||v[u]===h||Y(t,u,h,v[u],i);f?(a||d&&(f.__html==d.__html||f.__html==t.innerHTML)||(t.innerHTML=f.__html),e.__k=[]):(d&&(t.textContent=""),(y=="foreignObject"||i=="http://www.w3.org/1998/Math/MathML"&&it.test(y))&&(i="http://www.w3.org/1999/xhtml"),Re(c,ae(_)?_:[_],e,n,o,i,s,r,s?s[0]:n.__k&&L(n,0),a,l),s&&s.some(N)),a&&y!="textarea"||(u="value",y=="progress"&&g==null?t.removeAttribute(u):g==null||g===t[u]&&(y!="progress"||g)||Y(t,u,g,v[u],i),u="checked",m!=null&&m!=t[u]&&Y(t,u,m,v[u],i))}else v===k||a&&t.data==k||(t.data=k);return t}function ce(t,e,n,o){try{typeof t=="function"?e?e.__x=t(e)||1:o&&(o=o.__c||o.__e)&&(e=o.__x)&&(o.__x=null,typeof e=="function"?e():t(null)):t.current=e}catch(i){$.__e(i,n)}}function de(t,e,n){var o,i,s,r;if($.unmount&&$.unmount(t),!(o=t.ref)||o.current&&o.current!=t.__e||ce(o,null,e,t),o=t.__c){if(o.componentWillUnmount)try{o.componentWillUnmount()}catch(a){$.__e(a,e)}o.__P=o.__n=null}if(o=t.__k)for(r=0;r<o.length;r++)o[r]&&de(o[r],e,typeof t.type!="function"||n&&!t.props.__P);!n&&(o=t.__c)&&(o=o.__z)&&(i=X(o,s=[]))&&(o==t.__e&&s.some(N),N(i),N(o)),n||N(t.__e),t.__e=t.__c=t.__=null}function dt(t,e,n){return this.constructor(t,n)}function fe(t,e){var n,o,i,s;$.__&&$.__(t,e),e.nodeType==9&&(e=e.documentElement),o=(n=t&&32&t.__u)?null:e.__k,e.__k=q(ne,{children:[t]}),i=[],s=[],le(e,e.__k,o||ee,ee,e.namespaceURI,o?null:e.firstChild?_e.call(e.childNodes):null,i,o?o.__e:e.firstChild,n,s),He(i,e.__k,s),e.__k.props.children=null}$={__e:function(t,e,n,o){for(var i,s,r;e=e.__;)if((i=e.__c)&&!(1&i.__g)){i.__g|=4;try{if((r=(s=i.constructor)&&s.getDerivedStateFromError)&&i.setState(s.getDerivedStateFromError(t)),i.componentDidCatch&&(i.componentDidCatch(t,o||{}),r=1),r&&8&i.__g)return void(i.__g|=2)}catch(a){t=a}}throw Z=0,t}},xe=0,ot=function(t){return t!=null&&t.constructor===V},B.prototype.setState=function(t,e){var n=this.__s;n&&n!=this.state||(n=this.__s=U({},this.state)),typeof t=="function"&&(t=t(U({},n),this.props)),t&&(U(n,t),this.__v&&(e&&this.__k.push(e),ke(this)))},B.prototype.forceUpdate=function(t){this.__v&&(this.__g|=4,t&&this.__h.push(t),ke(this))},B.prototype.render=ne,T=[],Z=0,we=function(t,e){return t.__v.__b-e.__v.__b},Q=Symbol(),Ie=/(PointerCapture)$|Capture$/i,ie=0,re={},rt=0;var z,x,pe,Te,me=Object.is,se=0,We=[],he=[],S=$,Le=S.__b,Me=S.__r,Ne=S.diffed,Ue=S.__c,Ae=S.unmount,De=S.__;function ve(t,e){S.__h&&S.__h(x,t,se||e),se=0;var n=x.__H||(x.__H={__:[],__h:[]});return t>=n.__.length&&n.__.push({}),n.__[t]}function C(t){return se=1,ft(Ve,t)}function ft(t,e,n){var o=ve(z++,2);if(o.t=t,!o.__c&&(o.__=[n?n(e):Ve(void 0,e),function(s){var r=(o.__N||o.__)[0],a=o.t(r,s);me(r,a)||(o.__N=[a,o.__[1]],o.__c.setState({}))}],o.__c=x,!x.__f)){x.__f=!0;var i=x.shouldComponentUpdate;x.shouldComponentUpdate=function(s,r,a){var l=this.__H;if(!l)return!0;var c=!1,u=this.props!=s;if(l.__.some(function(d){d.__N&&(c=!0,me(d.__[0],d.__N[0])||(u=!0))}),i){var f=i.call(this,s,r,a);return c?f||u:f}return!c||u}}return o.__}function A(t,e){var n=ve(z++,3);!S.__s&&Be(n.__H,e)&&(n.__P=!0,n.__=t,n.u=e,x.__H.__h.push(n))}function qe(t){return se=5,ye(function(){return{current:t}},[])}function ye(t,e){var n=ve(z++,7);return Be(n.__H,e)&&(n.__=t(),n.__H=e),n.__}function pt(){var t;do{for(;t=he.shift();)try{J(t)}catch(n){S.__e(n,{__:(t=t.__P)&&t.__v})}for(;t=We.shift();){var e=t.__H;if(t.__P&&e)try{e.__h.some(J),e.__h.some(ge),e.__h=[]}catch(n){e.__h=[],S.__e(n,t.__v)}}}while(he.length)}S.__b=function(t){x=null,Le&&Le(t)},S.__=function(t,e){t&&e.__k&&e.__k.__m&&(t.__m=e.__k.__m),De&&De(t,e)},S.__r=function(t){Me&&Me(t),z=0;var e=(x=t.__c).__H;e&&(pe==x?x.__h=[]:(e.__h.some(J),e.__h.some(ge),z=0),e.__h=[],e.__.some(function(n){n.__N&&(n.__=n.__N),n.u=n.__N=void 0})),pe=x},S.diffed=function(t){Ne&&Ne(t);var e=t.__c;e&&e.__H&&(e.__H.__h.length&&Oe(We.push(e)),e.__H.__.some(function(n){n.u&&(n.__H=n.u)})),pe=x=null},S.__c=function(t,e){e.some(function(n){try{n.__h.some(J),n.__h=n.__h.filter(function(o){return!o.__||ge(o)})}catch(o){n.__h=[function(){throw o}]}}),Ue&&Ue(t,e)},S.unmount=function(t){Ae&&Ae(t);var e,n,o=t.__c;o&&o.__H&&(o.__H.__.some(function(i){try{if(i.__P&&i.__c){if(n===void 0){for(n=t.__;n&&(!n.__c||!n.__c.__P);)n=n.__;n=n&&n.__c}i.__P=n,Oe(he.push(i))}else J(i)}catch(s){e=s}}),o.__H=void 0,e&&S.__e(e,o.__v))};var Fe=typeof requestAnimationFrame=="function";function mt(t){var e,n=function(){clearTimeout(o),Fe&&cancelAnimationFrame(e),setTimeout(t)},o=setTimeout(n,35);Fe&&(e=requestAnimationFrame(n))}function Oe(t){t!=1&&Te==S.requestAnimationFrame||((Te=S.requestAnimationFrame)||mt)(pt)}function J(t){var e=x,n=t.__c;typeof n=="function"&&(t.__c=void 0,n()),x=e}function ge(t){var e=x;t.__c=t.__(),x=e}function Be(t,e){return!t||t.length!=e.length||e.some(function(n,o){return!me(n,t[o])})}function Ve(t,e){return typeof e=="function"?e(t):e}var ze=function(t,e,n,o){var i;e[0]=0;for(var s=1;s<e.length;s++){var r=e[s++],a=e[s]?(e[0]|=r?1:2,n[e[s++]]):e[++s];r===3?o[0]=a:r===4?o[1]=Object.assign(o[1]||{},a):r===5?(o[1]=o[1]||{})[e[++s]]=a:r===6?o[1][e[++s]]+=a+"":r?(i=t.apply(a,ze(t,a,n,["",null])),o.push(i),a[0]?e[0]|=2:(e[s-2]=0,e[s]=i)):o.push(a)}return o},Je=new Map;function Ke(t){var e=Je.get(this);return e||(e=new Map,Je.set(this,e)),(e=ze(this,e.get(t)||(e.set(t,e=(function(n){for(var o,i,s=1,r="",a="",l=[0],c=function(d){s===1&&(d||(r=r.replace(/^\s*\n\s*|\s*\n\s*$/g,"")))?l.push(0,d,r):s===3&&(d||r)?(l.push(3,d,r),s=2):s===2&&r==="..."&&d?l.push(4,d,0):s===2&&r&&!d?l.push(5,0,!0,r):s>=5&&((r||!d&&s===5)&&(l.push(s,0,r,i),s=6),d&&(l.push(s,d,0,i),s=6)),r=""},u=0;u<n.length;u++){u&&(s===1&&c(),c(u));for(var f=0;f<n[u].length;f++)o=n[u][f],s===1?o==="<"?(c(),l=[l],s=3):r+=o:s===4?r==="--"&&o===">"?(s=1,r=""):r=o+r[0]:a?o===a?a="":r+=o:o==='"'||o==="'"?a=o:o===">"?(c(),s=1):s&&(o==="="?(s=5,i=r,r=""):o==="/"&&(s<5||n[u][f+1]===">")?(c(),s===3&&(l=l[0]),s=l,(l=l[0]).push(2,0,s),s=0):o===" "||o==="	"||o===`
-`||o==="\r"?(c(),s=2):r+=o),s===3&&r==="!--"&&(s=4,l=l[0])}return c(),l})(t)),e),arguments,[])).length>1?e:e[0]}var p=Ke.bind(ue);var $e="joinery.apiKey",O={key:()=>sessionStorage.getItem($e),signIn:t=>{sessionStorage.setItem($e,t)},signOut:()=>{sessionStorage.removeItem($e)}},K=class extends Error{status;code;constructor(e,n,o){super(o),this.status=e,this.code=n}};async function D(t,e={}){let n=await fetch(t,{method:e.method??"GET",headers:{authorization:`Bearer ${O.key()??""}`}}),o=await n.json().catch(()=>({}));if(!n.ok){let i=o.error;throw new K(n.status,i?.code??"JNY_UNKNOWN",i?.message??n.statusText)}return o}async function Ge(t,e){let{token:n}=await D("/v1/streams/tokens",{method:"POST"}),o=new URL(t,location.href);return o.protocol=location.protocol==="https:"?"wss:":"ws:",o.searchParams.set("token",n),e!==void 0&&o.searchParams.set("lastEventId",e),o.toString()}function be(t,e){let n,o,i=!1,s=[],r=!1,a=0,l=()=>{r=!1;let f=s;s=[],f.length>0&&e.frames(f)},c=async()=>{try{n=new WebSocket(await Ge(t,o))}catch(f){e.status(`cannot open the live stream: ${f.message}`),u();return}n.onopen=()=>{a=0,e.status("live")},n.onmessage=f=>{let d=JSON.parse(f.data);d.type==="event"&&(o=d.id),s.push(d),r||(r=!0,requestAnimationFrame(l))},n.onclose=f=>{if(!i){if(f.code>=4e3&&f.code!==4429){e.status(`the live stream was refused: ${f.reason} (${String(f.code)})`);return}e.status("reconnecting\u2026"),u()}}},u=()=>{i||(a++,setTimeout(()=>{c()},Math.min(1e4,500*2**a)))};return c(),{close(){i=!0,n?.close(1e3,"page left")}}}function Ye(t,e){let n=t.at(-1);if(n===void 0)return{rate:null,etaSeconds:null};let o=t.find(a=>n.at-a.at<=1e4)??n,i=(n.at-o.at)/1e3,s=i>0?(n.seen-o.seen)/i:null,r=s!==null&&s>0&&e!==null?Math.max(0,(e-n.seen)/s):null;return{rate:s,etaSeconds:r}}var G=200;function Qe(t){let e=/^#\/runs\/([0-9a-f-]{36})$/.exec(t);if(e?.[1]!==void 0)return{page:"run",id:e[1]};let n=/^#\/identities\/([0-9a-f-]{36})$/.exec(t);if(n?.[1]!==void 0)return{page:"identity",id:n[1]};let o=/^#\/objects\/([0-9a-f-]{36})\/(.+)$/.exec(t);if(o?.[1]!==void 0&&o[2]!==void 0)try{return{page:"object",applicationId:o[1],externalId:decodeURIComponent(o[2])}}catch{return{page:"runs"}}return{page:"runs"}}function ht(){let[t,e]=C(Qe(location.hash));return A(()=>{let n=()=>{e(Qe(location.hash))};return addEventListener("hashchange",n),()=>{removeEventListener("hashchange",n)}},[]),t}var gt=new Intl.NumberFormat,I=t=>t==null?"\u2013":gt.format(t),vt=t=>t===null?"\u2013":t<90?`${String(Math.round(t))} s`:`${String(Math.round(t/60))} min`;function yt(t){let[e,n]=C(""),[o,i]=C(null);return p`<form class="sign-in" onSubmit=${async r=>{r.preventDefault(),O.signIn(e.trim());try{await D("/v1/tenant"),t.onSignedIn()}catch(a){O.signOut(),i(a instanceof K?a.message:String(a))}}}>
+var S,Ie,ot,H,re,Z,we,Q,Ee,ae,ie,rt,J=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|s|text|space)$/,le=Array.isArray,ue=te.slice,D=Object.assign;function F(t){t&&t.parentNode&&t.remove()}function ce(t,e,n){var o,i,s,r={},a=arguments.length;for(s in e)s=="key"?o=e[s]:s=="ref"&&typeof t!="function"?i=e[s]:r[s]=e[s];return a>2&&(r.children=a>3?ue.call(arguments,2):n),B(t,r,o,i,null)}function B(t,e,n,o,i){var s={type:t,props:e,key:n,ref:o,__k:null,__:null,__b:0,__e:null,__c:null,constructor:J,__v:i||++Ie,__i:-1,__u:0};return!i&&S.vnode&&S.vnode(s),s}function ne(t){return t.children}function V(t,e){this.props=t,this.context=e,this.__g=0}function M(t,e){if(e==null)return t.__&&M(t.__,t.__i+1);for(var n;e<t.__k.length;e++)if((n=t.__k[e])&&n.__e)return n.__e;return typeof t.type!="function"||t.props.__P?null:M(t)}function at(t){var e,n=t.__v,o=n.__e,i=[],s=[],r=t.__P;r&&((e=D({constructor:J},n)).__v=n.__v+1,S.vnode&&S.vnode(e),_e(r,e,n,t.__n,r.namespaceURI,32&n.__u?[o]:null,i,o||M(n),32&n.__u,s),e.__v=n.__v,e.__.__k[e.__i]=e,Te(i,e,s),n.__=n.__e=null,e.__e!=o&&Ce(e))}function Ce(t){if((t=t.__)&&t.__c&&!t.props.__P)return t.__e=null,t.__k.some(function(e){return e&&(t.__e=e.__e)}),Ce(t)}function Se(t){(8&t.__g||(t.__g|=8,H.push(t),Z++))&&re==S.debounceRendering||((re=S.debounceRendering)||queueMicrotask)(Re)}function Re(){try{for(var t,e=1;H.length;)H.length>e&&H.sort(we),t=H.shift(),e=H.length,8&t.__g&&at(t)}finally{(Z=H.length)&&(re||queueMicrotask)(Re)}}function Pe(t,e,n,o,i,s,r,a,_,d,u){var m,c,l,p,h,g,y=o.__k||te,v=e.length;for(_=lt(n,e,y,_,v),m=0;m<v;m++)(l=n.__k[m])!=null&&(c=~l.__i&&y[l.__i]||ee,l.__i=m,g=_e(t,l,c,i,s,r,a,_,d,u),p=l.__e,(c.ref!=l.ref||8&c.__u)&&(c.ref&&de(c.ref,null,l,c),l.ref&&u.push(l.ref,l.__c||p,l)),h=h||p,4&l.__u?(_=Le(l,_,t,!c.__v),c.__e&&(c.__e=null)):typeof l.type=="function"&&g!==void 0?_=g:p&&(_=p.nextSibling),l.__u&=-21);return n.__e=h,_}function lt(t,e,n,o,i){var s,r,a,_,d,u,m,c,l,p=n.length,h=p,g=0,y=0,v=t.__k=Array(i);for(s=0;s<i;s++)(r=e[s])!=null&&typeof r!="boolean"&&typeof r!="function"?(typeof r!="object"||r.constructor===String?r=v[s]=B(null,r):le(r)?r=v[s]=B(ne,{children:r}):r.constructor===J&&r.__b?r=v[s]=B(r.type,r.props,r.key,r.ref,r.__v):v[s]=r,_=s+g,r.__=t,r.__b=t.__b+1,a=null,~(d=r.__i=ut(r,n,_,h))&&(h--,(a=n[d])&&(a.__u|=2)),a&&a.__v?(r.__u|=16,d==_-1?g--:d==_+1?g++:d!=_&&(d>_?g--:g++,y=1)):(~d||(i>p?g--:i<p&&g++),typeof r.type!="function"&&(r.__u|=4))):v[s]=null;if(y){for(u=[],m=[],s=0;s<i;s++)if((r=v[s])&&16&r.__u){for(g=0,c=u.length;g<c;)u[l=g+c>>1]<r.__i?g=l+1:c=l;u[g]=r.__i,m[s]=g+1}for(g=u.length;s--;)m[s]&&(m[s]==g?g--:v[s].__u|=4)}if(h)for(s=0;s<p;s++)!(a=n[s])||2&a.__u||(a.__e==o&&(o=M(a)),pe(a,a));return o}function Le(t,e,n,o){var i,s,r,a;if(typeof t.type=="function"){if(t.props.__P)return e;if(i=t.__k)for(s=0;s<i.length;s++)i[s]&&(i[s].__=t,e=Le(i[s],e,n,!1));return e}for(e&&!e.parentNode&&(e=M(t))&&!e.parentNode&&(e=null),r=t.__e,a=e;a&&a.nodeType==8;)a=a.nextSibling;for(r!=a&&(!o&&n.moveBefore&&r.parentNode?n.moveBefore(r,e):n.insertBefore(r,e||null)),e=r;(e=e&&e.nextSibling)&&e.nodeType==8&&!e.data.startsWith("$s"););return e}function ut(t,e,n,o){var i,s=t.key,r=t.type,a=e[n],_=a&&!(2&a.__u);if(a===null&&s==null||_&&s==a.key&&r==a.type)return n;if(o>(_?1:0)){for(i=n-1;i>=0;i--)if((a=e[i])&&!(2&a.__u)&&s==a.key&&r==a.type)return i;for(i=n+1;i<e.length;i++)if((a=e[i])&&!(2&a.__u)&&s==a.key&&r==a.type)return i}return-1}function xe(t,e,n){n==null&&(n=""),e[0]=="-"?t.setProperty(e,n):t[e]=n}function Y(t,e,n,o,i){var s,r;if(e=="style")if(typeof n=="string")t.style.cssText=n;else{if(typeof o=="string"&&(t.style.cssText=o=""),o)for(e in o)n&&e in n||xe(t.style,e);if(n)for(e in n)o&&n[e]==o[e]||xe(t.style,e,n[e])}else if(e[0]=="o"&&e[1]=="n")typeof n!="function"&&(n=null),typeof o!="function"&&(o=null),(t.__e||(t.__e={}))[e]=n,n&&o||(r=ie[e]||(ie[e]=ct(e)),(t.__a||(t.__a={}))[e]=ae,s=e!=(e=e.replace(Ee,"$1")),(e=e.slice(2))[0]<"a"&&(e=e.toLowerCase()),n?t.addEventListener(e,r,s):t.removeEventListener(e,r,s));else{if(i=="http://www.w3.org/2000/svg")e=e.replace(/xlink(H|:h)/,"h").replace(/sName$/,"s");else if(e!="width"&&e!="height"&&e!="href"&&e!="list"&&e!="form"&&e!="tabIndex"&&e!="download"&&e!="rowSpan"&&e!="colSpan"&&e!="role"&&e!="popover"&&e in t)try{return void(t[e]=n??"")}catch{}if(typeof n=="function")return;n==null||n===!1&&e[4]!="-"?t.removeAttribute(e):t.setAttribute(e,e=="popover"&&n==1?"":n)}}function ct(t){return function(e){var n=this.__e;if(n){if(n=n[t],e[Q]==null)e[Q]=ae++;else if(e[Q]<this.__a[t])return;return n(S.event?S.event(e):e)}}}function _e(t,e,n,o,i,s,r,a,_,d){var u,m,c,l,p,h,g,y,v,$,b,O,q,A,C,E,P,U,L=e.type;if(e.constructor!==J)return null;128&n.__u&&(_=32&n.__u,u=n.__c.__z)&&(e.__u|=_,m=s=[],u.nodeType==8?a=X(u,s):s.push(u),a=s[0]||a),(u=S.__b)&&u(e);e:if(typeof L=="function"){c=r.length;try{if(y=e.props,v=(u=L.prototype)&&u.render,$=(u=L.contextType)&&o[u.__c],b=u?$?$.props.value:u.__:o,(l=n.__c)?(e.__c=l,2&l.__g&&(l.__g|=1)):(v?e.__c=l=new L(y,b):(e.__c=l=new V(y,b),l.constructor=L,l.render=dt),$&&$.sub(l),l.state||(l.state={}),l.__n=o,l.__g|=8,l.__h=[],l.__k=[]),v&&(l.__s||(l.__s=l.state),L.getDerivedStateFromProps&&(l.__s==l.state&&(l.__s=D({},l.__s)),D(l.__s,L.getDerivedStateFromProps(y,l.__s)))),p=l.props,h=l.state,l.__v=e,n.__c){if(y!==p&&v&&!L.getDerivedStateFromProps&&l.componentWillReceiveProps&&l.componentWillReceiveProps(y,b),e.__v==n.__v&&!(8&l.__g)||!(4&l.__g)&&l.shouldComponentUpdate&&l.shouldComponentUpdate(y,l.__s,b)===!1){e.__v!=n.__v&&(l.props=y,l.state=l.__s,l.__g&=-9),e.__e=n.__e,e.__k=n.__k,e.__k.some(function(R){R&&(R.__=e)}),te.push.apply(l.__h,l.__k),l.__k=[],l.__h.length&&r.push(l),a=M(n);break e}l.componentWillUpdate&&l.componentWillUpdate(y,l.__s,b),v&&l.componentDidUpdate&&l.__h.push(function(){l.componentDidUpdate(p,h,g)})}else v&&!L.getDerivedStateFromProps&&l.componentWillMount&&l.componentWillMount(),v&&l.componentDidMount&&l.__h.push(l.componentDidMount);l.context=b,l.props=y,l.__P=t,l.__g&=-5,O=S.__r,q=v?25:0;do l.__g&=-9,O&&O(e),u=l.render(l.props,l.state=l.__s,l.context);while(8&l.__g&&++q<25);v&&(te.push.apply(l.__h,l.__k),l.__k=[]),l.state=l.__s,l.getChildContext&&(o=D({},o,l.getChildContext())),v&&n.__c&&l.getSnapshotBeforeUpdate&&(g=l.getSnapshotBeforeUpdate(p,h)),A=u&&u.type===ne&&u.key==null?u.props.children:u,y.__P&&(u=a,i=(t=y.__P).namespaceURI,_=s=null,n.props&&n.props.__P!=t&&(n.__k.some(function(R){R&&pe(R,R)}),n.__k=null),a=n.__k?M(n,0):null),a=Pe(t,le(A)?A:[A],e,n,o,i,s,r,a,_,d),y.__P&&(e.__e=null,a=u),e.__u&=-161,m&&m.some(F),l.__h.length&&r.push(l),1&l.__g&&(l.__g&=-4)}catch(R){if(r.length=c,e.__v=null,_||s)if(R&&R.then){if(e.__u|=128|_,s){for(~(P=s.indexOf(a||void 0))||(P=s.length);(U=s[P-1])&&U.nodeType==8;)P--;for(;P<s.length;P++)if(U=s[P])if(s[P]=null,C){if(U==E)break}else{if(U.nodeType!=8)break;U.data.startsWith("$s")&&(E=X(C=U))}}if(!C){for(;a&&a.nodeType==8&&a.nextSibling;)a=a.nextSibling;C=a}(u=X(C=e.__c.__z||(e.__c.__z=C)))?(e.__e=C,a=u):e.__e=a,a=a&&a.nextSibling}else s&&s.some(F);else e.__e=n.__e;e.__k||(e.__k=n.__k||[]),R&&R.then||je(e),S.__e(R,e,n)}}else a=e.__e=_t(n.__e,e,n,o,i,s,r,_,d,t);return(u=S.diffed)&&u(e),a}function X(t,e){if(t&&t.nodeType==8&&t.data.startsWith("$s"))for(var n=1;t=t.nextSibling;){if(t.nodeType==8){if(t.data.startsWith("$s"))n++;else if(t.data.startsWith("/$s")&&!--n)return t}e&&e.push(t)}}function je(t){t&&(t.__c&&(t.__c.__g|=4),t.__k&&t.__k.some(je))}function Te(t,e,n){for(var o=0;o<n.length;)de(n[o++],n[o++],n[o++]);S.__c&&S.__c(e,t),t.some(function(i){try{t=i.__h,i.__h=[],t.some(function(s){s.call(i)})}catch(s){S.__e(s,i.__v)}})}function _t(t,e,n,o,i,s,r,a,_,d){var u,m,c,l,p,h,g,y,v=n.props||ee,$=e.props,b=e.type;if(b=="svg"?i="http://www.w3.org/2000/svg":b=="math"?i="http://www.w3.org/1998/Math/MathML":i||(i="http://www.w3.org/1999/xhtml"),s){for(u=0;u<s.length;u++)if((p=s[u])&&(b?p.localName==b:p.nodeType==3)){t=p,s[u]=null;break}}if(!t){if(y=d.ownerDocument||document,!b)return y.createTextNode($);t=y.createElementNS(i,b,$.is?$:d),a&&(S.__m&&S.__m(e,s),a=!1),s=null}if(b){if(d=b=="template"&&t.content||t,s=b=="textarea"&&$.defaultValue!=null?null:s&&ue.call(d.childNodes),!a&&s)for(v={},u=0;u<t.attributes.length;u++)v[(p=t.attributes[u]).name]=p.value;for(u in v)p=v[u],u=="dangerouslySetInnerHTML"?c=p:u=="children"||u in $||u=="value"&&"defaultValue"in $||u=="checked"&&"defaultChecked"in $||Y(t,u,null,p,i);for(u in $)p=$[u],u=="children"?l=p:u=="dangerouslySetInnerHTML"?m=p:u=="value"?h=p:u=="checked"?g=p:a&&typeof p!="function"||v[u]===p||Y(t,u,p,v[u],i);m?(a||c&&(m.__html==c.__html||m.__html==t.innerHTML)||(t.innerHTML=m.__html),e.__k=[]):(c&&(t.textContent=""),(b=="foreignObject"||i=="http://www.w3.org/1998/Math/MathML"&&it.test(b))&&(i="http://www.w3.org/1999/xhtml"),Pe(d,le(l)?l:[l],e,n,o,i,s,r,s?s[0]:n.__k&&M(n,0),a,_),s&&s.some(F)),a&&b!="textarea"||(u="value",b=="progress"&&h==null?t.removeAttribute(u):h==null||h===t[u]&&(b!="progress"||h)||Y(t,u,h,v[u],i),u="checked",g!=null&&g!=t[u]&&Y(t,u,g,v[u],i))}else v===$||a&&t.data==$||(t.data=$);return t}function de(t,e,n,o){try{typeof t=="function"?e?e.__x=t(e)||1:o&&(o=o.__c||o.__e)&&(e=o.__x)&&(o.__x=null,typeof e=="function"?e():t(null)):t.current=e}catch(i){S.__e(i,n)}}function pe(t,e,n){var o,i,s,r;if(S.unmount&&S.unmount(t),!(o=t.ref)||o.current&&o.current!=t.__e||de(o,null,e,t),o=t.__c){if(o.componentWillUnmount)try{o.componentWillUnmount()}catch(a){S.__e(a,e)}o.__P=o.__n=null}if(o=t.__k)for(r=0;r<o.length;r++)o[r]&&pe(o[r],e,typeof t.type!="function"||n&&!t.props.__P);!n&&(o=t.__c)&&(o=o.__z)&&(i=X(o,s=[]))&&(o==t.__e&&s.some(F),F(i),F(o)),n||F(t.__e),t.__e=t.__c=t.__=null}function dt(t,e,n){return this.constructor(t,n)}function fe(t,e){var n,o,i,s;S.__&&S.__(t,e),e.nodeType==9&&(e=e.documentElement),o=(n=t&&32&t.__u)?null:e.__k,e.__k=B(ne,{children:[t]}),i=[],s=[],_e(e,e.__k,o||ee,ee,e.namespaceURI,o?null:e.firstChild?ue.call(e.childNodes):null,i,o?o.__e:e.firstChild,n,s),Te(i,e.__k,s),e.__k.props.children=null}S={__e:function(t,e,n,o){for(var i,s,r;e=e.__;)if((i=e.__c)&&!(1&i.__g)){i.__g|=4;try{if((r=(s=i.constructor)&&s.getDerivedStateFromError)&&i.setState(s.getDerivedStateFromError(t)),i.componentDidCatch&&(i.componentDidCatch(t,o||{}),r=1),r&&8&i.__g)return void(i.__g|=2)}catch(a){t=a}}throw Z=0,t}},Ie=0,ot=function(t){return t!=null&&t.constructor===J},V.prototype.setState=function(t,e){var n=this.__s;n&&n!=this.state||(n=this.__s=D({},this.state)),typeof t=="function"&&(t=t(D({},n),this.props)),t&&(D(n,t),this.__v&&(e&&this.__k.push(e),Se(this)))},V.prototype.forceUpdate=function(t){this.__v&&(this.__g|=4,t&&this.__h.push(t),Se(this))},V.prototype.render=ne,H=[],Z=0,we=function(t,e){return t.__v.__b-e.__v.__b},Q=Symbol(),Ee=/(PointerCapture)$|Capture$/i,ae=0,ie={},rt=0;var K,w,me,Ae,ge=Object.is,se=0,qe=[],he=[],x=S,He=x.__b,Me=x.__r,Ne=x.diffed,Ue=x.__c,Fe=x.unmount,De=x.__;function $e(t,e){x.__h&&x.__h(w,t,se||e),se=0;var n=w.__H||(w.__H={__:[],__h:[]});return t>=n.__.length&&n.__.push({}),n.__[t]}function k(t){return se=1,pt(Je,t)}function pt(t,e,n){var o=$e(K++,2);if(o.t=t,!o.__c&&(o.__=[n?n(e):Je(void 0,e),function(s){var r=(o.__N||o.__)[0],a=o.t(r,s);ge(r,a)||(o.__N=[a,o.__[1]],o.__c.setState({}))}],o.__c=w,!w.__f)){w.__f=!0;var i=w.shouldComponentUpdate;w.shouldComponentUpdate=function(s,r,a){var _=this.__H;if(!_)return!0;var d=!1,u=this.props!=s;if(_.__.some(function(c){c.__N&&(d=!0,ge(c.__[0],c.__N[0])||(u=!0))}),i){var m=i.call(this,s,r,a);return d?m||u:m}return!d||u}}return o.__}function j(t,e){var n=$e(K++,3);!x.__s&&Ve(n.__H,e)&&(n.__P=!0,n.__=t,n.u=e,w.__H.__h.push(n))}function Be(t){return se=5,ye(function(){return{current:t}},[])}function ye(t,e){var n=$e(K++,7);return Ve(n.__H,e)&&(n.__=t(),n.__H=e),n.__}function ft(){var t;do{for(;t=he.shift();)try{z(t)}catch(n){x.__e(n,{__:(t=t.__P)&&t.__v})}for(;t=qe.shift();){var e=t.__H;if(t.__P&&e)try{e.__h.some(z),e.__h.some(ve),e.__h=[]}catch(n){e.__h=[],x.__e(n,t.__v)}}}while(he.length)}x.__b=function(t){w=null,He&&He(t)},x.__=function(t,e){t&&e.__k&&e.__k.__m&&(t.__m=e.__k.__m),De&&De(t,e)},x.__r=function(t){Me&&Me(t),K=0;var e=(w=t.__c).__H;e&&(me==w?w.__h=[]:(e.__h.some(z),e.__h.some(ve),K=0),e.__h=[],e.__.some(function(n){n.__N&&(n.__=n.__N),n.u=n.__N=void 0})),me=w},x.diffed=function(t){Ne&&Ne(t);var e=t.__c;e&&e.__H&&(e.__H.__h.length&&We(qe.push(e)),e.__H.__.some(function(n){n.u&&(n.__H=n.u)})),me=w=null},x.__c=function(t,e){e.some(function(n){try{n.__h.some(z),n.__h=n.__h.filter(function(o){return!o.__||ve(o)})}catch(o){n.__h=[function(){throw o}]}}),Ue&&Ue(t,e)},x.unmount=function(t){Fe&&Fe(t);var e,n,o=t.__c;o&&o.__H&&(o.__H.__.some(function(i){try{if(i.__P&&i.__c){if(n===void 0){for(n=t.__;n&&(!n.__c||!n.__c.__P);)n=n.__;n=n&&n.__c}i.__P=n,We(he.push(i))}else z(i)}catch(s){e=s}}),o.__H=void 0,e&&x.__e(e,o.__v))};var Oe=typeof requestAnimationFrame=="function";function mt(t){var e,n=function(){clearTimeout(o),Oe&&cancelAnimationFrame(e),setTimeout(t)},o=setTimeout(n,35);Oe&&(e=requestAnimationFrame(n))}function We(t){t!=1&&Ae==x.requestAnimationFrame||((Ae=x.requestAnimationFrame)||mt)(ft)}function z(t){var e=w,n=t.__c;typeof n=="function"&&(t.__c=void 0,n()),w=e}function ve(t){var e=w;t.__c=t.__(),w=e}function Ve(t,e){return!t||t.length!=e.length||e.some(function(n,o){return!ge(n,t[o])})}function Je(t,e){return typeof e=="function"?e(t):e}var Ke=function(t,e,n,o){var i;e[0]=0;for(var s=1;s<e.length;s++){var r=e[s++],a=e[s]?(e[0]|=r?1:2,n[e[s++]]):e[++s];r===3?o[0]=a:r===4?o[1]=Object.assign(o[1]||{},a):r===5?(o[1]=o[1]||{})[e[++s]]=a:r===6?o[1][e[++s]]+=a+"":r?(i=t.apply(a,Ke(t,a,n,["",null])),o.push(i),a[0]?e[0]|=2:(e[s-2]=0,e[s]=i)):o.push(a)}return o},ze=new Map;function Ge(t){var e=ze.get(this);return e||(e=new Map,ze.set(this,e)),(e=Ke(this,e.get(t)||(e.set(t,e=(function(n){for(var o,i,s=1,r="",a="",_=[0],d=function(c){s===1&&(c||(r=r.replace(/^\s*\n\s*|\s*\n\s*$/g,"")))?_.push(0,c,r):s===3&&(c||r)?(_.push(3,c,r),s=2):s===2&&r==="..."&&c?_.push(4,c,0):s===2&&r&&!c?_.push(5,0,!0,r):s>=5&&((r||!c&&s===5)&&(_.push(s,0,r,i),s=6),c&&(_.push(s,c,0,i),s=6)),r=""},u=0;u<n.length;u++){u&&(s===1&&d(),d(u));for(var m=0;m<n[u].length;m++)o=n[u][m],s===1?o==="<"?(d(),_=[_],s=3):r+=o:s===4?r==="--"&&o===">"?(s=1,r=""):r=o+r[0]:a?o===a?a="":r+=o:o==='"'||o==="'"?a=o:o===">"?(d(),s=1):s&&(o==="="?(s=5,i=r,r=""):o==="/"&&(s<5||n[u][m+1]===">")?(d(),s===3&&(_=_[0]),s=_,(_=_[0]).push(2,0,s),s=0):o===" "||o==="	"||o===`
+`||o==="\r"?(d(),s=2):r+=o),s===3&&r==="!--"&&(s=4,_=_[0])}return d(),_})(t)),e),arguments,[])).length>1?e:e[0]}var f=Ge.bind(ce);var be="joinery.apiKey",W={key:()=>sessionStorage.getItem(be),signIn:t=>{sessionStorage.setItem(be,t)},signOut:()=>{sessionStorage.removeItem(be)}},G=class extends Error{status;code;constructor(e,n,o){super(o),this.status=e,this.code=n}};async function T(t,e={}){let n=await fetch(t,{method:e.method??"GET",headers:{authorization:`Bearer ${W.key()??""}`}}),o=await n.json().catch(()=>({}));if(!n.ok){let i=o.error;throw new G(n.status,i?.code??"JNY_UNKNOWN",i?.message??n.statusText)}return o}async function Ye(t,e){let{token:n}=await T("/v1/streams/tokens",{method:"POST"}),o=new URL(t,location.href);return o.protocol=location.protocol==="https:"?"wss:":"ws:",o.searchParams.set("token",n),e!==void 0&&o.searchParams.set("lastEventId",e),o.toString()}function oe(t,e){let n,o,i=!1,s=[],r=!1,a=0,_=()=>{r=!1;let m=s;s=[],m.length>0&&e.frames(m)},d=async()=>{try{n=new WebSocket(await Ye(t,o))}catch(m){e.status(`cannot open the live stream: ${m.message}`),u();return}n.onopen=()=>{a=0,e.status("live")},n.onmessage=m=>{let c=JSON.parse(m.data);c.type==="event"&&(o=c.id),s.push(c),r||(r=!0,requestAnimationFrame(_))},n.onclose=m=>{if(!i){if(m.code>=4e3&&m.code!==4429){e.status(`the live stream was refused: ${m.reason} (${String(m.code)})`);return}e.status("reconnecting\u2026"),u()}}},u=()=>{i||(a++,setTimeout(()=>{d()},Math.min(1e4,500*2**a)))};return d(),{close(){i=!0,n?.close(1e3,"page left")}}}function Qe(t,e){let n=t.at(-1);if(n===void 0)return{rate:null,etaSeconds:null};let o=t.find(a=>n.at-a.at<=1e4)??n,i=(n.at-o.at)/1e3,s=i>0?(n.seen-o.seen)/i:null,r=s!==null&&s>0&&e!==null?Math.max(0,(e-n.seen)/s):null;return{rate:s,etaSeconds:r}}var N=200;function Xe(t){if(t==="#/people")return{page:"people"};if(t==="#/live")return{page:"live"};let e=/^#\/runs\/([0-9a-f-]{36})$/.exec(t);if(e?.[1]!==void 0)return{page:"run",id:e[1]};let n=/^#\/identities\/([0-9a-f-]{36})$/.exec(t);if(n?.[1]!==void 0)return{page:"identity",id:n[1]};let o=/^#\/objects\/([0-9a-f-]{36})\/(.+)$/.exec(t);if(o?.[1]!==void 0&&o[2]!==void 0)try{return{page:"object",applicationId:o[1],externalId:decodeURIComponent(o[2])}}catch{return{page:"runs"}}return{page:"runs"}}function gt(){let[t,e]=k(Xe(location.hash));return j(()=>{let n=()=>{e(Xe(location.hash))};return addEventListener("hashchange",n),()=>{removeEventListener("hashchange",n)}},[]),t}var ht=new Intl.NumberFormat,I=t=>t==null?"\u2013":ht.format(t),vt=t=>t===null?"\u2013":t<90?`${String(Math.round(t))} s`:`${String(Math.round(t/60))} min`;function $t(t){let[e,n]=k(""),[o,i]=k(null);return f`<form class="sign-in" onSubmit=${async r=>{r.preventDefault(),W.signIn(e.trim());try{await T("/v1/tenant"),t.onSignedIn()}catch(a){W.signOut(),i(a instanceof G?a.message:String(a))}}}>
     <h1>Joinery</h1>
     <label for="api-key">API key</label>
     <input
@@ -11,8 +11,8 @@ var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
     />
     <p class="hint">Kept in this tab only (sessionStorage); used to call the API and open live streams.</p>
     <button type="submit">Sign in</button>
-    ${o===null?null:p`<p class="error" role="alert">${o}</p>`}
-  </form>`}function $t(){let[t,e]=C(null),[n,o]=C(null);return A(()=>{let i=!0,s=async()=>{try{let a=await D("/v1/runs?limit=50");i&&e(a.items)}catch(a){i&&o(a.message)}};s();let r=setInterval(()=>{s()},2e3);return()=>{i=!1,clearInterval(r)}},[]),n!==null?p`<p class="error">${n}</p>`:t===null?p`<p>Loading sync runs…</p>`:p`<section>
+    ${o===null?null:f`<p class="error" role="alert">${o}</p>`}
+  </form>`}function yt(){let[t,e]=k(null),[n,o]=k(null);return j(()=>{let i=!0,s=async()=>{try{let a=await T("/v1/runs?limit=50");i&&e(a.items)}catch(a){i&&o(a.message)}};s();let r=setInterval(()=>{s()},2e3);return()=>{i=!1,clearInterval(r)}},[]),n!==null?f`<p class="error">${n}</p>`:t===null?f`<p>Loading sync runs…</p>`:f`<section>
     <h2>Sync runs</h2>
     <table class="runs">
       <thead>
@@ -26,7 +26,7 @@ var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
         </tr>
       </thead>
       <tbody>
-        ${t.map(i=>p`<tr key=${i.id}>
+        ${t.map(i=>f`<tr key=${i.id}>
               <td>
                 <a href=${`#/runs/${i.id}`} data-run=${i.id}
                   >${new Date(i.startedAt).toLocaleString()}</a
@@ -40,16 +40,16 @@ var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
             </tr>`)}
       </tbody>
     </table>
-  </section>`}function bt(t){let[e,n]=C({progress:null,events:[],errors:[],received:0,dropped:0,notices:[]}),[o,i]=C("connecting\u2026"),[s,r]=C([]),a=qe([]);A(()=>{a.current=[];let g=be(`/v1/streams?run=${t.id}`,{status:i,frames:m=>{n(b=>{let{progress:v,events:k,errors:y,received:F,dropped:W,notices:H}=b,E=[];for(let w of m)w.type==="snapshot"||w.type==="progress"?(v=w.run,a.current.push({at:Date.parse(w.run.at),seen:w.run.stages.import.seen}),a.current.length>100&&a.current.splice(0,50)):w.type==="event"?(F++,E.push({id:w.id,event:w.event})):w.type==="dropped"?W+=w.count:w.type==="missed"&&(H=[...H,w.message].slice(-5));if(E.length>0){k=[...E.slice(-G).reverse(),...k].slice(0,G);let w=E.filter(({event:P})=>P.level==="error"||P.outcome==="failed");w.length>0&&(y=[...w.reverse(),...y].slice(0,G))}return{progress:v,events:k,errors:y,received:F,dropped:W,notices:H}})}});return()=>{g.close()}},[t.id]);let l=e.progress?.stages.import.rejected??0;A(()=>{l!==0&&D(`/v1/runs/${t.id}/errors?limit=100`).then(g=>{r(g.items)})},[t.id,l]);let c=e.progress,u=c?.stages.import,{rate:f,etaSeconds:d}=ye(()=>Ye(a.current,u?.total??null),[c]),_=c!==null&&["completed","aborted","failed","incomplete","discarded"].includes(c.status),h=u?.total?Math.min(100,100*u.seen/u.total):null;return p`<section>
+  </section>`}function bt(t){let[e,n]=k({progress:null,events:[],errors:[],received:0,dropped:0,notices:[]}),[o,i]=k("connecting\u2026"),[s,r]=k([]),a=Be([]);j(()=>{a.current=[];let h=oe(`/v1/streams?run=${t.id}`,{status:i,frames:g=>{n(y=>{let{progress:v,events:$,errors:b,received:O,dropped:q,notices:A}=y,C=[];for(let E of g)E.type==="snapshot"||E.type==="progress"?(v=E.run,a.current.push({at:Date.parse(E.run.at),seen:E.run.stages.import.seen}),a.current.length>100&&a.current.splice(0,50)):E.type==="event"?(O++,C.push({id:E.id,event:E.event})):E.type==="dropped"?q+=E.count:E.type==="missed"&&(A=[...A,E.message].slice(-5));if(C.length>0){$=[...C.slice(-N).reverse(),...$].slice(0,N);let E=C.filter(({event:P})=>P.level==="error"||P.outcome==="failed");E.length>0&&(b=[...E.reverse(),...b].slice(0,N))}return{progress:v,events:$,errors:b,received:O,dropped:q,notices:A}})}});return()=>{h.close()}},[t.id]);let _=e.progress?.stages.import.rejected??0;j(()=>{_!==0&&T(`/v1/runs/${t.id}/errors?limit=100`).then(h=>{r(h.items)})},[t.id,_]);let d=e.progress,u=d?.stages.import,{rate:m,etaSeconds:c}=ye(()=>Qe(a.current,u?.total??null),[d]),l=d!==null&&["completed","aborted","failed","incomplete","discarded"].includes(d.status),p=u?.total?Math.min(100,100*u.seen/u.total):null;return f`<section>
     <h2>Sync run <span class="id">${t.id}</span></h2>
     <p class="stream-status" data-stream-status=${o}>Stream: ${o}</p>
-    ${c===null?p`<p>Waiting for the run's counters…</p>`:p`<div class="run-summary">
+    ${d===null?f`<p>Waiting for the run's counters…</p>`:f`<div class="run-summary">
             <p>
               Status:${" "}
-              <strong data-run-status=${c.status} class=${`status ${c.status}`}
-                >${c.status}</strong
+              <strong data-run-status=${d.status} class=${`status ${d.status}`}
+                >${d.status}</strong
               >
-              ${c.reason===null?null:p` — ${c.reason}`}
+              ${d.reason===null?null:f` — ${d.reason}`}
             </p>
             <table class="stages">
               <thead>
@@ -67,8 +67,8 @@ var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
                   <td>Import</td>
                   <td class="n" data-count="seen">${I(u?.seen)}</td>
                   <td class="n" data-count="total">${I(u?.total)}</td>
-                  <td class="n">${_||f===null?"\u2013":`${I(Math.round(f))}/s`}</td>
-                  <td class="n">${_?"\u2013":vt(d)}</td>
+                  <td class="n">${l||m===null?"\u2013":`${I(Math.round(m))}/s`}</td>
+                  <td class="n">${l?"\u2013":vt(c)}</td>
                   <td>
                     rejected <span data-count="rejected">${I(u?.rejected)}</span>, deleted
                     ${I(u?.deletions)}
@@ -76,108 +76,186 @@ var $,xe,ot,T,oe,Z,we,Q,Ie,ie,re,rt,V=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
                 </tr>
                 <tr data-stage="join">
                   <td>Join</td>
-                  <td class="n" data-count="joined">${I(c.stages.join?.joined)}</td>
+                  <td class="n" data-count="joined">${I(d.stages.join?.joined)}</td>
                   <td class="n">${I(u?.seen)}</td>
                   <td></td>
                   <td></td>
                   <td>
-                    conflicts ${I(c.stages.join?.conflicts)}, unjoined
-                    ${I(c.stages.join?.unjoined)}
+                    conflicts ${I(d.stages.join?.conflicts)}, unjoined
+                    ${I(d.stages.join?.unjoined)}
                   </td>
                 </tr>
                 <tr data-stage="export">
                   <td>Export</td>
-                  <td class="n" data-count="delivered">${I(c.stages.export?.delivered)}</td>
+                  <td class="n" data-count="delivered">${I(d.stages.export?.delivered)}</td>
                   <td class="n"></td>
                   <td></td>
                   <td></td>
                   <td>
-                    queued <span data-count="queued">${I(c.stages.export?.queued)}</span>, held
-                    <span data-count="held">${I(c.stages.export?.held)}</span>, failed
-                    <span data-count="failed">${I(c.stages.export?.failed)}</span>, sandbox
-                    ${I(c.stages.export?.sandbox)}
+                    queued <span data-count="queued">${I(d.stages.export?.queued)}</span>, held
+                    <span data-count="held">${I(d.stages.export?.held)}</span>, failed
+                    <span data-count="failed">${I(d.stages.export?.failed)}</span>, sandbox
+                    ${I(d.stages.export?.sandbox)}
                   </td>
                 </tr>
               </tbody>
             </table>
-            <progress max="100" value=${h??0} aria-label="import progress"></progress>
+            <progress max="100" value=${p??0} aria-label="import progress"></progress>
           </div>`}
-    ${e.notices.map(g=>p`<p class="notice">${g}</p>`)}
-    ${e.dropped>0?p`<p class="notice">${I(e.dropped)} events were not shown: this page read too slowly. The counters above are exact.</p>`:null}
+    ${e.notices.map(h=>f`<p class="notice">${h}</p>`)}
+    ${e.dropped>0?f`<p class="notice">${I(e.dropped)} events were not shown: this page read too slowly. The counters above are exact.</p>`:null}
     <h3>Errors</h3>
     <ul class="errors">
-      ${s.map(g=>p`<li key=${`line-${String(g.line)}`} data-error="rejected-row">line ${g.line}: ${g.reason}</li>`)}
-      ${e.errors.map(({id:g,event:m})=>p`<li key=${g} data-error="event">
-            ${Xe(m)} ${m.errorCode??""} ${m.reason??m.message}
+      ${s.map(h=>f`<li key=${`line-${String(h.line)}`} data-error="rejected-row">line ${h.line}: ${h.reason}</li>`)}
+      ${e.errors.map(({id:h,event:g})=>f`<li key=${h} data-error="event">
+            ${Ze(g)} ${g.errorCode??""} ${g.reason??g.message}
           </li>`)}
     </ul>
-    <h3>Events <small>(${I(e.received)} received; latest ${G} shown)</small></h3>
+    <h3>Events <small>(${I(e.received)} received; latest ${N} shown)</small></h3>
     <ol class="events">
-      ${e.events.map(({id:g,event:m})=>p`<li key=${g}>
-            <time>${new Date(m.at).toLocaleTimeString()}</time>
-            ${m.stage??m.category}
-            ${m.outcome??""} ${Xe(m)} ${m.message}
+      ${e.events.map(({id:h,event:g})=>f`<li key=${h}>
+            <time>${new Date(g.at).toLocaleTimeString()}</time>
+            ${g.stage??g.category}
+            ${g.outcome??""} ${Ze(g)} ${g.message}
           </li>`)}
     </ol>
-  </section>`}function Xe(t){return t.identityId!==void 0?p`<a href=${`#/identities/${t.identityId}`}
+  </section>`}function Ze(t){return t.identityId!==void 0?f`<a href=${`#/identities/${t.identityId}`}
       >${t.externalId??t.identityId.slice(0,8)}</a
-    >`:t.externalId===void 0?null:t.applicationId===void 0?p`<code>${t.externalId}</code>`:p`<a href=${st(t.applicationId,t.externalId)}><code>${t.externalId}</code></a>`}var Ze=t=>t===void 0?"\u2205":JSON.stringify(t);function tt(t){let{item:e}=t;return p`<li data-history-event=${e.id}>
+    >`:t.externalId===void 0?null:t.applicationId===void 0?f`<code>${t.externalId}</code>`:f`<a href=${st(t.applicationId,t.externalId)}><code>${t.externalId}</code></a>`}var et=t=>t===void 0?"\u2205":JSON.stringify(t);function ke(t){let{item:e}=t;return f`<li data-history-event=${e.id}>
     <time datetime=${e.at}>${new Date(e.at).toLocaleString()}</time>${" "}
     <span class="stage">${e.stage??e.category}</span>${" "}
-    ${e.outcome===void 0?null:p`<span class=${`outcome ${e.outcome}`}>${e.outcome}</span>`}
+    ${e.outcome===void 0?null:f`<span class=${`outcome ${e.outcome}`}>${e.outcome}</span>`}
     ${" "}${e.message}
-    ${e.decidedBy===void 0?null:p` <span class="decided-by" data-decided-by>— ${e.decidedBy.kind} ${e.decidedBy.name}</span>`}
-    ${e.actor===void 0?null:p` <span class="actor">by ${e.actor.kind} ${e.actor.name??e.actor.id??""}</span>`}
-    ${e.applicationId===void 0||e.externalId===void 0?null:p` <a href=${st(e.applicationId,e.externalId)}><code>${e.externalId}</code></a>`}
-    ${e.errorCode===void 0&&e.reason===void 0?null:p`<div class="reason">${e.errorCode??""} ${e.reason??""}</div>`}
-    ${e.changes===void 0||e.changes.length===0?null:p`<table class="changes">
+    ${e.decidedBy===void 0?null:f` <span class="decided-by" data-decided-by>— ${e.decidedBy.kind} ${e.decidedBy.name}</span>`}
+    ${e.actor===void 0?null:f` <span class="actor">by ${e.actor.kind} ${e.actor.name??e.actor.id??""}</span>`}
+    ${e.applicationId===void 0||e.externalId===void 0?null:f` <a href=${st(e.applicationId,e.externalId)}><code>${e.externalId}</code></a>`}
+    ${e.errorCode===void 0&&e.reason===void 0?null:f`<div class="reason">${e.errorCode??""} ${e.reason??""}</div>`}
+    ${e.changes===void 0||e.changes.length===0?null:f`<table class="changes">
             <tbody>
-              ${e.changes.map(n=>p`<tr data-change=${n.attribute}>
+              ${e.changes.map(n=>f`<tr data-change=${n.attribute}>
                     <th>${n.attribute}</th>
-                    <td class="old">${Ze(n.old)}</td>
+                    <td class="old">${et(n.old)}</td>
                     <td>→</td>
-                    <td class="new">${Ze(n.new)}</td>
+                    <td class="new">${et(n.new)}</td>
                   </tr>`)}
             </tbody>
           </table>`}
-  </li>`}function nt(t){let[e,n]=C([]),[o,i]=C(null),[s,r]=C(!0),[a,l]=C(null),[c,u]=C(null),f=async d=>{r(!0);try{let _=t.path.includes("?")?"&":"?",h=await D(`${t.path}${_}limit=50${d===null?"":`&after=${encodeURIComponent(d)}`}`);n(g=>d===null?h.items:[...g,...h.items]),i(h.nextCursor),u(h.notice??null),l(null)}catch(_){l(_.message)}finally{r(!1)}};return A(()=>{f(null)},[t.path]),p`<div class="history" data-history=${s?"loading":"loaded"}>
+  </li>`}function nt(t){let[e,n]=k([]),[o,i]=k(null),[s,r]=k(!0),[a,_]=k(null),[d,u]=k(null),m=async c=>{r(!0);try{let l=t.path.includes("?")?"&":"?",p=await T(`${t.path}${l}limit=50${c===null?"":`&after=${encodeURIComponent(c)}`}`);n(h=>c===null?p.items:[...h,...p.items]),i(p.nextCursor),u(p.notice??null),_(null)}catch(l){_(l.message)}finally{r(!1)}};return j(()=>{m(null)},[t.path]),f`<div class="history" data-history=${s?"loading":"loaded"}>
     <p>
-      <button class="link" onClick=${()=>{f(null)}}>Refresh</button>
+      <button class="link" onClick=${()=>{m(null)}}>Refresh</button>
     </p>
-    ${a===null?null:p`<p class="error">${a}</p>`}
-    ${c===null?null:p`<p class="hint" data-audit-notice>${c}</p>`}
-    ${!s&&e.length===0&&a===null?p`<p class="hint">No events recorded yet.</p>`:null}
+    ${a===null?null:f`<p class="error">${a}</p>`}
+    ${d===null?null:f`<p class="hint" data-audit-notice>${d}</p>`}
+    ${!s&&e.length===0&&a===null?f`<p class="hint">No events recorded yet.</p>`:null}
     <ol class="events">
-      ${e.map(d=>p`<${tt} key=${d.id} item=${d} />`)}
+      ${e.map(c=>f`<${ke} key=${c.id} item=${c} />`)}
     </ol>
-    ${o===null?null:p`<button data-older disabled=${s} onClick=${()=>{f(o)}}>Older events</button>`}
-  </div>`}function st(t,e){return`#/objects/${t}/${encodeURIComponent(e)}`}function kt(t){let[e,n]=C(null),[o,i]=C([]);return A(()=>{D(`/v1/identities/${t.id}`).then(n).catch(()=>{n({})});let s=be(`/v1/streams?identity=${t.id}`,{status:()=>{},frames:r=>{let a=r.flatMap(l=>l.type==="event"?[{id:l.id,event:l.event}]:[]);a.length>0&&i(l=>[...a.reverse(),...l].slice(0,G))}});return()=>{s.close()}},[t.id]),p`<section>
+    ${o===null?null:f`<button data-older disabled=${s} onClick=${()=>{m(o)}}>Older events</button>`}
+  </div>`}function st(t,e){return`#/objects/${t}/${encodeURIComponent(e)}`}function kt(t){let[e,n]=k(null),[o,i]=k([]);return j(()=>{T(`/v1/identities/${t.id}`).then(n).catch(()=>{n({})});let s=oe(`/v1/streams?identity=${t.id}`,{status:()=>{},frames:r=>{let a=r.flatMap(_=>_.type==="event"?[{id:_.id,event:_.event}]:[]);a.length>0&&i(_=>[...a.reverse(),..._].slice(0,N))}});return()=>{s.close()}},[t.id]),f`<section>
     <h2>Identity <span class="id">${t.id}</span></h2>
     <pre class="record">${e===null?"Loading\u2026":JSON.stringify(e,null,2)}</pre>
     <h3>History</h3>
     <${nt} path=${`/v1/identities/${t.id}/history`} />
     <h3>Live <small>(events as they happen)</small></h3>
     <ol class="events live">
-      ${o.map(({id:s,event:r})=>p`<${tt} key=${s} item=${{...r,id:s}} />`)}
+      ${o.map(({id:s,event:r})=>f`<${ke} key=${s} item=${{...r,id:s}} />`)}
     </ol>
-  </section>`}function St(t){let e=new URLSearchParams({applicationId:t.applicationId,externalId:t.externalId});return p`<section>
+  </section>`}function St(t){let e=new URLSearchParams({applicationId:t.applicationId,externalId:t.externalId});return f`<section>
     <h2>
       Object <code>${t.externalId}</code> <span class="id">application ${t.applicationId}</span>
     </h2>
     <h3>History</h3>
     <${nt} path=${`/v1/audit?${e.toString()}`} />
-  </section>`}var xt={runs:()=>p`<${$t} />`,run:t=>t.page==="run"?p`<${bt} id=${t.id} />`:null,identity:t=>t.page==="identity"?p`<${kt} id=${t.id} />`:null,object:t=>t.page==="object"?p`<${St} applicationId=${t.applicationId} externalId=${t.externalId} />`:null};function wt(){let[t,e]=C(O.key()!==null),n=ht();return t?p`<div class="shell">
+  </section>`}var xt=["displayName","givenName","sn","surname","mail","email","employeeId"];function It(){let[t,e]=k("employeeId"),[n,o]=k(""),[i,s]=k(!0),[r,a]=k(null),[_,d]=k(null),u=async c=>{c.preventDefault();let l=new URLSearchParams({attribute:t.trim(),value:n,ignoreCase:String(i),limit:"50"});try{let p=await T(`/v1/identities?${l.toString()}`);a(p.items),d(null)}catch(p){a(null),d(p.message)}},m=c=>l=>{c(l.target.value)};return f`<section>
+    <h2>People</h2>
+    <form class="filters" onSubmit=${u}>
+      <label>Attribute <input name="attribute" value=${t} onInput=${m(e)} /></label>
+      <label>Value <input name="value" value=${n} onInput=${m(o)} required /></label>
+      <label
+        ><input
+          type="checkbox"
+          name="ignoreCase"
+          checked=${i}
+          onChange=${c=>{s(c.target.checked)}}
+        />
+        any case</label
+      >
+      <button type="submit">Find</button>
+    </form>
+    ${_===null?null:f`<p class="error" role="alert">${_}</p>`}
+    ${r!==null&&r.length===0?f`<p class="hint" data-people="none">Nobody has ${t} = ${n}.</p>`:null}
+    ${r===null||r.length===0?null:f`<table class="runs" data-people="found">
+            <thead>
+              <tr>
+                <th>Identity</th>
+                <th>State</th>
+                <th>Attributes</th>
+                <th>Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${r.map(c=>f`<tr key=${c.id}>
+                    <td>
+                      <a href=${`#/identities/${c.id}`} data-identity=${c.id}
+                        >${c.id.slice(0,8)}</a
+                      >
+                    </td>
+                    <td><span class=${`status ${c.state}`}>${c.state}</span></td>
+                    <td>
+                      ${xt.filter(l=>c.attributes[l]!==void 0).map(l=>`${l}: ${String(c.attributes[l])}`).join(", ")}
+                    </td>
+                    <td>${new Date(c.updatedAt).toLocaleString()}</td>
+                  </tr>`)}
+            </tbody>
+          </table>`}
+  </section>`}var wt={import:"Import",join:"Join",inbound:"Inbound",outbound:"Outbound",export:"Export",pulse:"Pulse",schedule:"Schedule",agent:"Agent",connector:"Connector",admin:"Admin"},Et={succeeded:"Succeeded",failed:"Failed",held:"Held",skipped:"Skipped",conflict:"Conflict"};function Ct(){let[t,e]=k([]),[n,o]=k({application:"",stage:"",outcome:""}),[i,s]=k([]),[r,a]=k(0),[_,d]=k(0),[u,m]=k("connecting\u2026");j(()=>{T("/v1/applications").then(p=>{e(p.items)}).catch(()=>{})},[]),j(()=>{s([]),a(0),d(0),m("connecting\u2026");let p=new URLSearchParams(Object.entries(n).filter(g=>g[1]!=="")),h=oe(`/v1/streams?${p.toString()}`,{status:m,frames:g=>{let y=g.flatMap($=>$.type==="event"?[{id:$.id,event:$.event}]:[]),v=g.reduce(($,b)=>$+(b.type==="dropped"?b.count:0),0);v>0&&d($=>$+v),y.length!==0&&(a($=>$+y.length),s($=>[...y.slice(-N).reverse(),...$].slice(0,N)))}});return()=>{h.close()}},[n.application,n.stage,n.outcome]);let c=p=>h=>{o({...n,[p]:h.target.value})},l=p=>Object.entries(p).map(([h,g])=>f`<option value=${h}>${g}</option>`);return f`<section>
+    <h2>Live events</h2>
+    <form
+      class="filters"
+      onSubmit=${p=>{p.preventDefault()}}
+    >
+      <label
+        >Application
+        <select name="application" value=${n.application} onChange=${c("application")}>
+          <option value="">All</option>
+          ${t.map(p=>f`<option value=${p.id}>${p.name}</option>`)}
+        </select></label
+      >
+      <label
+        >Stage
+        <select name="stage" value=${n.stage} onChange=${c("stage")}>
+          <option value="">All</option>
+          ${l(wt)}
+        </select></label
+      >
+      <label
+        >Outcome
+        <select name="outcome" value=${n.outcome} onChange=${c("outcome")}>
+          <option value="">All</option>
+          ${l(Et)}
+        </select></label
+      >
+    </form>
+    <p class="stream-status" data-stream-status=${u}>Stream: ${u}</p>
+    ${_>0?f`<p class="notice">${I(_)} events were not shown: this page read too slowly.</p>`:null}
+    <h3>Events <small>(${I(r)} received; latest ${N} shown)</small></h3>
+    <ol class="events live" data-live-events>
+      ${i.map(({id:p,event:h})=>f`<${ke} key=${p} item=${{...h,id:p}} />`)}
+    </ol>
+  </section>`}var Rt={runs:()=>f`<${yt} />`,people:()=>f`<${It} />`,live:()=>f`<${Ct} />`,run:t=>t.page==="run"?f`<${bt} id=${t.id} />`:null,identity:t=>t.page==="identity"?f`<${kt} id=${t.id} />`:null,object:t=>t.page==="object"?f`<${St} applicationId=${t.applicationId} externalId=${t.externalId} />`:null};function Pt(){let[t,e]=k(W.key()!==null),n=gt();return t?f`<div class="shell">
     <nav>
       <strong>Joinery</strong>
       <a href="#/runs" class=${n.page==="runs"?"active":""}>Sync runs</a>
+      <a href="#/live" class=${n.page==="live"?"active":""}>Live</a>
+      <a href="#/people" class=${n.page==="people"?"active":""}>People</a>
       <button
         class="link"
-        onClick=${()=>{O.signOut(),e(!1)}}
+        onClick=${()=>{W.signOut(),e(!1)}}
       >
         Sign out
       </button>
     </nav>
-    <main>${xt[n.page](n)}</main>
-  </div>`:p`<${yt}
+    <main>${Rt[n.page](n)}</main>
+  </div>`:f`<${$t}
       onSignedIn=${()=>{e(!0)}}
-    />`}var et=document.getElementById("app");et!==null&&fe(p`<${wt} />`,et);
+    />`}var tt=document.getElementById("app");tt!==null&&fe(f`<${Pt} />`,tt);

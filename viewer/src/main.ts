@@ -7,18 +7,22 @@ import { api, ApiError, session, type Run } from './api.ts';
 import { openStream } from './live-stream.ts';
 import { rateAndEta, type Reading } from './progress.ts';
 import type { RunProgress, StreamFrame } from '../../src/live/stream-messages.ts';
-import type { LogEvent } from '../../kernel/contracts/messages.ts';
+import type { LogEvent, LogOutcome, LogStage } from '../../kernel/contracts/messages.ts';
 
 /** How many events a page keeps and renders: the rest are counted, not drawn. */
 const EVENT_CAP = 200;
 
 type Route =
   | { page: 'runs' }
+  | { page: 'people' }
+  | { page: 'live' }
   | { page: 'run'; id: string }
   | { page: 'identity'; id: string }
   | { page: 'object'; applicationId: string; externalId: string };
 
 function parseRoute(hash: string): Route {
+  if (hash === '#/people') return { page: 'people' };
+  if (hash === '#/live') return { page: 'live' };
   const run = /^#\/runs\/([0-9a-f-]{36})$/.exec(hash);
   if (run?.[1] !== undefined) return { page: 'run', id: run[1] };
   const identity = /^#\/identities\/([0-9a-f-]{36})$/.exec(hash);
@@ -462,8 +466,220 @@ function ObjectPage(props: { applicationId: string; externalId: string }) {
   </section>`;
 }
 
+interface FoundIdentity {
+  id: string;
+  state: string;
+  attributes: Record<string, unknown>;
+  updatedAt: string;
+}
+
+/** The attributes shown beside a found person, when the Vault has them. */
+const NAME_ATTRIBUTES = ['displayName', 'givenName', 'sn', 'surname', 'mail', 'email', 'employeeId'];
+
+/**
+ * Finding a person to ask what happened to them: the Vault's identities whose attribute has a value
+ * (`GET /v1/identities?attribute=&value=`), each linked to its page and history.
+ */
+function PeoplePage() {
+  const [attribute, setAttribute] = useState('employeeId');
+  const [value, setValue] = useState('');
+  const [ignoreCase, setIgnoreCase] = useState(true);
+  const [found, setFound] = useState<FoundIdentity[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const search = async (event: Event) => {
+    event.preventDefault();
+    const query = new URLSearchParams({
+      attribute: attribute.trim(),
+      value,
+      ignoreCase: String(ignoreCase),
+      limit: '50',
+    });
+    try {
+      const result = await api<{ items: FoundIdentity[] }>(`/v1/identities?${query.toString()}`);
+      setFound(result.items);
+      setError(null);
+    } catch (caught) {
+      setFound(null);
+      setError((caught as Error).message);
+    }
+  };
+  const input = (set: (text: string) => void) => (event: Event) => {
+    set((event.target as HTMLInputElement).value);
+  };
+  return html`<section>
+    <h2>People</h2>
+    <form class="filters" onSubmit=${search}>
+      <label>Attribute <input name="attribute" value=${attribute} onInput=${input(setAttribute)} /></label>
+      <label>Value <input name="value" value=${value} onInput=${input(setValue)} required /></label>
+      <label
+        ><input
+          type="checkbox"
+          name="ignoreCase"
+          checked=${ignoreCase}
+          onChange=${(event: Event) => {
+            setIgnoreCase((event.target as HTMLInputElement).checked);
+          }}
+        />
+        any case</label
+      >
+      <button type="submit">Find</button>
+    </form>
+    ${error === null ? null : html`<p class="error" role="alert">${error}</p>`}
+    ${found !== null && found.length === 0 ? html`<p class="hint" data-people="none">Nobody has ${attribute} = ${value}.</p>` : null}
+    ${
+      found === null || found.length === 0
+        ? null
+        : html`<table class="runs" data-people="found">
+            <thead>
+              <tr>
+                <th>Identity</th>
+                <th>State</th>
+                <th>Attributes</th>
+                <th>Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${found.map(
+                (identity) =>
+                  html`<tr key=${identity.id}>
+                    <td>
+                      <a href=${`#/identities/${identity.id}`} data-identity=${identity.id}
+                        >${identity.id.slice(0, 8)}</a
+                      >
+                    </td>
+                    <td><span class=${`status ${identity.state}`}>${identity.state}</span></td>
+                    <td>
+                      ${NAME_ATTRIBUTES.filter((name) => identity.attributes[name] !== undefined)
+                        .map((name) => `${name}: ${String(identity.attributes[name])}`)
+                        .join(', ')}
+                    </td>
+                    <td>${new Date(identity.updatedAt).toLocaleString()}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
+  </section>`;
+}
+
+/** The stages a tenant's events come from, as the filter offers them (every stage: the type says so). */
+const STAGE_LABELS: Record<LogStage, string> = {
+  import: 'Import',
+  join: 'Join',
+  inbound: 'Inbound',
+  outbound: 'Outbound',
+  export: 'Export',
+  pulse: 'Pulse',
+  schedule: 'Schedule',
+  agent: 'Agent',
+  connector: 'Connector',
+  admin: 'Admin',
+};
+const OUTCOME_LABELS: Record<LogOutcome, string> = {
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  held: 'Held',
+  skipped: 'Skipped',
+  conflict: 'Conflict',
+};
+
+interface LiveFilter {
+  application: string;
+  stage: string;
+  outcome: string;
+}
+
+/**
+ * The tenant's events as they happen, across runs (and the events of no run: pulses, admin actions,
+ * retries), narrowed by application, stage and outcome on the server (`/v1/streams?…`).
+ */
+function LivePage() {
+  const [applications, setApplications] = useState<{ id: string; name: string }[]>([]);
+  const [filter, setFilter] = useState<LiveFilter>({ application: '', stage: '', outcome: '' });
+  const [events, setEvents] = useState<{ id: string; event: LogEvent }[]>([]);
+  const [received, setReceived] = useState(0);
+  const [dropped, setDropped] = useState(0);
+  const [status, setStatus] = useState('connecting…');
+  useEffect(() => {
+    void api<{ items: { id: string; name: string }[] }>('/v1/applications')
+      .then((page) => {
+        setApplications(page.items);
+      })
+      .catch(() => undefined);
+  }, []);
+  useEffect(() => {
+    setEvents([]);
+    setReceived(0);
+    setDropped(0);
+    setStatus('connecting…');
+    const query = new URLSearchParams(
+      Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== ''),
+    );
+    const stream = openStream(`/v1/streams?${query.toString()}`, {
+      status: setStatus,
+      frames: (frames) => {
+        const found = frames.flatMap((frame) =>
+          frame.type === 'event' ? [{ id: frame.id, event: frame.event }] : [],
+        );
+        const lost = frames.reduce((sum, frame) => sum + (frame.type === 'dropped' ? frame.count : 0), 0);
+        if (lost > 0) setDropped((previous) => previous + lost);
+        if (found.length === 0) return;
+        setReceived((previous) => previous + found.length);
+        setEvents((previous) => [...found.slice(-EVENT_CAP).reverse(), ...previous].slice(0, EVENT_CAP));
+      },
+    });
+    return () => {
+      stream.close();
+    };
+  }, [filter.application, filter.stage, filter.outcome]);
+  const choose = (key: keyof LiveFilter) => (event: Event) => {
+    setFilter({ ...filter, [key]: (event.target as HTMLSelectElement).value });
+  };
+  const options = (labels: Record<string, string>) =>
+    Object.entries(labels).map(([value, label]) => html`<option value=${value}>${label}</option>`);
+  return html`<section>
+    <h2>Live events</h2>
+    <form
+      class="filters"
+      onSubmit=${(event: Event) => {
+        event.preventDefault();
+      }}
+    >
+      <label
+        >Application
+        <select name="application" value=${filter.application} onChange=${choose('application')}>
+          <option value="">All</option>
+          ${applications.map((application) => html`<option value=${application.id}>${application.name}</option>`)}
+        </select></label
+      >
+      <label
+        >Stage
+        <select name="stage" value=${filter.stage} onChange=${choose('stage')}>
+          <option value="">All</option>
+          ${options(STAGE_LABELS)}
+        </select></label
+      >
+      <label
+        >Outcome
+        <select name="outcome" value=${filter.outcome} onChange=${choose('outcome')}>
+          <option value="">All</option>
+          ${options(OUTCOME_LABELS)}
+        </select></label
+      >
+    </form>
+    <p class="stream-status" data-stream-status=${status}>Stream: ${status}</p>
+    ${dropped > 0 ? html`<p class="notice">${fmt(dropped)} events were not shown: this page read too slowly.</p>` : null}
+    <h3>Events <small>(${fmt(received)} received; latest ${EVENT_CAP} shown)</small></h3>
+    <ol class="events live" data-live-events>
+      ${events.map(({ id, event }) => html`<${HistoryEntry} key=${id} item=${{ ...event, id }} />`)}
+    </ol>
+  </section>`;
+}
+
 const pages = {
   runs: () => html`<${Runs} />`,
+  people: () => html`<${PeoplePage} />`,
+  live: () => html`<${LivePage} />`,
   run: (route: Route) => (route.page === 'run' ? html`<${RunPage} id=${route.id} />` : null),
   identity: (route: Route) => (route.page === 'identity' ? html`<${IdentityPage} id=${route.id} />` : null),
   object: (route: Route) =>
@@ -485,6 +701,8 @@ function Shell() {
     <nav>
       <strong>Joinery</strong>
       <a href="#/runs" class=${route.page === 'runs' ? 'active' : ''}>Sync runs</a>
+      <a href="#/live" class=${route.page === 'live' ? 'active' : ''}>Live</a>
+      <a href="#/people" class=${route.page === 'people' ? 'active' : ''}>People</a>
       <button
         class="link"
         onClick=${() => {
