@@ -92,6 +92,32 @@ describe('SCIM resources', () => {
     expect(applyPatch('Group', group.data, operations).data.members).toEqual([{ value: 'u-2' }]);
   });
 
+  it('removes the e-mail addresses a remove names by value from a user, and leaves the others', () => {
+    const bjensen = user({
+      emails: [
+        { value: 'b@example.com', type: 'work', primary: true },
+        { value: 'babs@jensen.org', type: 'home' },
+        { value: 'old@example.com', type: 'other' },
+      ],
+    });
+    const operations = patchOperations(
+      {
+        schemas: [SCHEMA.patchOp],
+        Operations: [
+          {
+            op: 'remove',
+            path: 'emails',
+            value: [{ value: 'old@example.com' }, { value: 'babs@jensen.org' }],
+          },
+        ],
+      },
+      10,
+    );
+    expect(applyPatch('User', bjensen.data, operations).data.emails).toEqual([
+      { value: 'b@example.com', type: 'work', primary: true },
+    ]);
+  });
+
   it('refuses a PatchOp without its schema, a remove without a path and too many operations', () => {
     expect(() => patchOperations({ Operations: [{ op: 'add', value: {} }] }, 10)).toThrow(/PatchOp/);
     expect(() => patchOperations({ schemas: [SCHEMA.patchOp], Operations: [{ op: 'remove' }] }, 10)).toThrow(
