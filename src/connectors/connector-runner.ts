@@ -22,6 +22,7 @@ import { claimRequestedRuns, renewRunLease } from '../engine/orchestrator.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
 import { createExportResultBatches } from './export-result-batches.ts';
+import { createObjectChunker, topicPartitions } from './import-chunks.ts';
 import { logstreamOf, recordOutcome } from './file-import.ts';
 import type { SecretResolver } from './connector-secrets.ts';
 import type { ConnectorContext, InEngineConnector } from './in-engine-connector.ts';
@@ -68,7 +69,6 @@ interface EngineApplication {
 }
 
 /** Objects per message batch sent to the bus. */
-const SEND_BATCH = 500;
 
 /**
  * Exports claimed ahead, in operations per worker: the next claim starts while this many are left, so a
@@ -201,18 +201,15 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     }
     const topic = topicName({ topicPrefix: deps.topicPrefix }, 'imports');
     const producer = createOrderedProducer(deps.bus);
-    const message = <T extends 'joinery.import.object.v1' | 'joinery.import.run.v1'>(
+    const message = <T extends 'joinery.import.objects.v1' | 'joinery.import.run.v1'>(
       type: T,
       data: MessageData<T>,
+      json?: string,
     ) =>
-      encodeMessage({
-        id: randomUUID(),
-        type,
-        source: deps.source,
-        time: new Date().toISOString(),
-        tenantId,
-        data,
-      });
+      encodeMessage(
+        { id: randomUUID(), type, source: deps.source, time: new Date().toISOString(), tenantId, data },
+        json,
+      );
     const marker = (
       phase: 'started' | 'completed' | 'aborted',
       objectCount?: number,
@@ -235,29 +232,39 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       });
     }, runLeaseMs / 3);
     try {
+      // Many objects to a message, grouped by their keys' partition (src/connectors/import-chunks.ts).
+      const chunker = createObjectChunker({
+        partitions: await topicPartitions(deps.bus, topic),
+        common: { tenantId, applicationId: application.id, runId: run.runId },
+      });
+      const flush = async () => {
+        if (chunker.waiting === 0) return;
+        const chunks = chunker.take();
+        await producer.send([
+          {
+            topic,
+            messages: chunks.map(({ data, json }) => message('joinery.import.objects.v1', data, json)),
+          },
+        ]);
+        sent += chunks.reduce((sum, { data }) => sum + data.objects.length, 0);
+      };
       await producer.send([{ topic, messages: [marker('started')] }]);
       for await (const page of reading.pages) {
         if (stopping.signal.aborted) throw new Error('the engine is stopping');
-        for (let start = 0; start < page.length; start += SEND_BATCH) {
-          const messages = page.slice(start, start + SEND_BATCH).map((object) =>
-            message('joinery.import.object.v1', {
-              tenantId,
-              applicationId: application.id,
-              runId: run.runId,
-              objectClass: object.objectClass,
-              externalId: object.externalId,
-              operation: 'upsert',
-              attributes: object.attributes,
-              observedAt: new Date().toISOString(),
-            }),
-          );
-          await producer.send([{ topic, messages }]);
-          sent += messages.length;
+        for (const object of page) {
+          const due = chunker.add({
+            objectClass: object.objectClass,
+            externalId: object.externalId,
+            operation: 'upsert',
+            attributes: object.attributes,
+          });
+          if (due) await flush();
         }
         await sql`update import_run set sent = ${sent} where run_id = ${run.runId}`.execute(
           deps.orm.em.fork().getKysely(),
         );
       }
+      await flush();
       // Objects left out (rows without a key...): what is not read is never a deletion, so the run completes as
       // a delta, with them listed on it.
       const rejected = reading.rejected?.() ?? { count: 0, first: [] };
