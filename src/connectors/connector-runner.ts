@@ -17,7 +17,7 @@ import type { Bus } from '../../streams/bus.ts';
 import { encodeMessage } from '../../streams/cloudevents.ts';
 import { createOrderedProducer } from '../../streams/ordered-producer.ts';
 import { topicName } from '../../streams/topics.ts';
-import { claimExports, type ExportInstruction } from '../engine/export-queue.ts';
+import { claimExports, releaseExports, type ExportInstruction } from '../engine/export-queue.ts';
 import { claimRequestedRuns, renewRunLease } from '../engine/orchestrator.ts';
 import type { ApplicationPlan } from '../plan/plan.schema.ts';
 import { inEngineConnectors, type ConnectorRegistry } from './connector-registry.ts';
@@ -55,7 +55,10 @@ export interface ConnectorRunnerDeps {
 export interface ConnectorRunner {
   /** Looks once for requested runs and due exports and starts what it finds (tests). */
   tick(): Promise<void>;
-  /** Stops claiming, aborts the runs under way (their runs `aborted`), lets in-flight exports finish. */
+  /**
+   * Stops claiming, aborts the runs under way (their runs `aborted`), lets the requests in flight finish and
+   * gives the exports claimed but not started back to the queue (due at once for the next process).
+   */
   stop(): Promise<void>;
 }
 
@@ -67,8 +70,6 @@ interface EngineApplication {
   planVersion: number;
   plan: ApplicationPlan;
 }
-
-/** Objects per message batch sent to the bus. */
 
 /**
  * Exports claimed ahead, in operations per worker: the next claim starts while this many are left, so a
@@ -350,12 +351,30 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
     };
     const nextOperation = async (): Promise<ExportInstruction | undefined> => {
       for (;;) {
+        // Stopping: the requests in flight finish; what is claimed and not started is given back (below).
+        if (stopping.signal.aborted) return undefined;
         if (claimed.length <= connector.concurrency * CLAIM_AHEAD) claimAhead();
         const next = claimed.shift();
         if (next !== undefined) return next;
         if (claiming === null) return undefined;
         await claiming;
       }
+    };
+    /** Stopping: the exports claimed and not started go back to the queue, due at once. */
+    const giveBack = async () => {
+      if (claiming !== null) await claiming;
+      const released = await releaseExports(deps.orm.em.fork(), claimed.splice(0)).catch((error: unknown) => {
+        log.warn(
+          { tenantId, applicationId: application.id, error: describeError(error) },
+          'claimed exports could not be given back: they are due again when their lease runs out',
+        );
+        return 0;
+      });
+      if (released > 0)
+        log.info(
+          { tenantId, applicationId: application.id, released },
+          'stopping: claimed exports not started were given back to the queue',
+        );
     };
     const results = createExportResultBatches({
       orm: deps.orm,
@@ -379,6 +398,7 @@ export function startConnectorRunner(deps: ConnectorRunnerDeps): ConnectorRunner
       await Promise.all(Array.from({ length: connector.concurrency }, worker));
     } finally {
       await results.drained();
+      if (stopping.signal.aborted) await giveBack();
     }
   };
 

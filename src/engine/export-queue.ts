@@ -158,6 +158,29 @@ export async function claimExports(
     .map(toInstruction);
 }
 
+/**
+ * Gives back claimed operations their connector never started (its process is stopping): due again at once,
+ * for another process or the next start, without waiting for the lease to run out, and their attempt not
+ * counted. One whose result was recorded meanwhile, or claimed again since (a later attempt), is left as it
+ * is. Returns how many were given back.
+ */
+export async function releaseExports(
+  em: EntityManager,
+  claims: readonly Pick<ExportInstruction, 'exportId' | 'attempt'>[],
+): Promise<number> {
+  if (claims.length === 0) return 0;
+  const result = await sql`
+    update export_item e set status = 'pending', lease_until = null, attempts = e.attempts - 1,
+      next_attempt_at = now()
+    from jsonb_to_recordset(${JSON.stringify(
+      claims.map(({ exportId, attempt }) => ({ export_id: exportId, attempt })),
+    )}::jsonb) as u(export_id uuid, attempt int)
+    where e.export_id = u.export_id and e.status = 'delivering' and e.attempts = u.attempt`.execute(
+    em.getKysely(),
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export interface RecordedResult {
   tenantId: string;
   exportId: string;
