@@ -13,13 +13,15 @@ export const sambaAdProject = 'active-directory';
 /** Files that take a minute or more (`npm test` on the 2-core CI machines), the longest first. */
 const longFiles = [
   'test/integration/engine-crash.test.ts',
-  'test/integration/first-run.test.ts',
   'test/integration/csv-scale.test.ts',
+  'test/integration/cli.test.ts',
+  'test/integration/first-run.test.ts',
   'test/integration/connector-test-command.test.ts',
   'test/integration/readiness.test.ts',
   'test/integration/live-viewer.test.ts',
   'test/integration/agent-channel.test.ts',
   'test/integration/engine-broker-restart.test.ts',
+  'test/integration/api-tls.test.ts',
   'test/integration/agent-restart-config.test.ts',
 ];
 
