@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
+import { sambaAdProject, LongFirstSequencer } from './test/support/sequencer.ts';
 
 // The files that talk to the Samba AD test DC. It serves LDAP from one process (`samba -M single`; with
 // `-M prefork` its writes time out against each other), so two of these files at once keep one waiting
-// for seconds on the other's operations, past their timeouts: they run after the rest, one at a time.
+// for seconds on the other's operations, past their timeouts: each waits for its turn on the DC
+// (test/support/samba-ad-turn.ts), beside the other integration files, spread out among them.
 const activeDirectoryFiles = [
   'test/integration/agent-directory-read.test.ts',
   'test/integration/agent-e2e.test.ts',
@@ -10,6 +12,11 @@ const activeDirectoryFiles = [
   'test/integration/agent-writeback.test.ts',
   'test/integration/samba-ad.test.ts',
 ];
+
+// Two cores: more workers than that only makes the real servers slower. Every project has the same
+// number, so that vitest runs all of them as one group on the same two workers (a project with another
+// number, or a `sequence.groupOrder` of its own, would run after the others, on its own).
+const maxWorkers = 2;
 
 const integration = {
   // Brings up PostgreSQL, Kafka and OpenLDAP through the same code as `npm run infra:up`.
@@ -20,15 +27,18 @@ const integration = {
   // silences it the same way (the npm test scripts also pass it to vitest's own process, where
   // the global setup runs).
   execArgv: ['--disable-warning=TimeoutNegativeWarning'],
+  maxWorkers,
 };
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: LongFirstSequencer },
     projects: [
       {
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          maxWorkers,
         },
       },
       {
@@ -37,17 +47,14 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           exclude: activeDirectoryFiles,
-          // Two cores: more workers than that only makes the real servers slower.
-          maxWorkers: 2,
         },
       },
       {
         test: {
           ...integration,
-          name: 'active-directory',
+          name: sambaAdProject,
           include: activeDirectoryFiles,
-          maxWorkers: 1,
-          sequence: { groupOrder: 1 },
+          setupFiles: ['test/support/samba-ad-turn.ts'],
         },
       },
     ],

@@ -52,7 +52,7 @@ describe('abuse limits (real PostgreSQL, a real socket for the agent channel)', 
       .map((line) => JSON.parse(line) as LogLine);
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     const agents = createAgentServices({

@@ -116,7 +116,7 @@ describe('HTTP API on PostgreSQL (real): scopes, key rotation and recovery', () 
     });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     // The matrix sends many unauthenticated requests from one address: its failure limit is out of the way.

@@ -83,7 +83,7 @@ describe('the API over TLS (http.tls, real PostgreSQL)', () => {
   const recorded = recordingLogger('info');
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     service = await startService(
       testConfig({
         DATABASE_URL: database.url,

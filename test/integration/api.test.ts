@@ -17,7 +17,7 @@ describe('HTTP API on PostgreSQL (real): service accounts and tenant isolation',
   const as = (account: IssuedServiceAccount) => ({ authorization: `Bearer ${account.apiKey}` });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });

@@ -125,7 +125,7 @@ describe('application summary (buildApp with inject, real PostgreSQL)', () => {
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });

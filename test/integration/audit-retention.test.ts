@@ -22,7 +22,7 @@ describe('audit history retention (real PostgreSQL)', () => {
   const tenants = { keeps: '', forgets: '' };
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 2, logger: silentLogger });
     await migrate(orm);
     tenants.keeps = (await createTenant(orm.em, { tenant: uniqueName('keeps') })).tenantId;

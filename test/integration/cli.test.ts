@@ -15,6 +15,8 @@ interface Result {
 }
 
 const temporaryDirectories: string[] = [];
+/** Every process a test started: one a failed test left running is stopped when the file ends. */
+const children = new Set<ChildProcess>();
 
 function temporaryDirectory(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -30,11 +32,15 @@ function joinery(
     cwd: tmpdir(),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
   });
+  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  const done = once(child, 'exit').then(([code]) => {
+    children.delete(child);
+    return { code: code as number | null, stdout, stderr };
+  });
   return { child, done };
 }
 
@@ -45,6 +51,18 @@ describe('the joinery command', () => {
     database = await createTestDatabase();
   });
   afterAll(async () => {
+    // A service a timed-out test left running (with its embedded PostgreSQL): SIGTERM stops both; one that
+    // does not stop in time is killed. Left alone, it kept a core busy for the rest of the run.
+    await Promise.all(
+      [...children].map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
     await database.drop();
     for (const dir of temporaryDirectories) rmSync(dir, { recursive: true, force: true });
   });
@@ -145,7 +163,8 @@ describe('the joinery command', () => {
     expect(stopped.code).toBe(0);
     expect(stopped.stdout).toMatch(/"msg":"stopped"/);
     expect(stopped.stdout).not.toContain(credentials.apiKey);
-  });
+    // Five runs of the command, each loading the whole service: over a minute on two busy cores.
+  }, 180_000);
 
   it('runs with nothing configured: an embedded PostgreSQL whose data survives a restart', async () => {
     const dataDir = temporaryDirectory('joinery-embedded-');
@@ -167,7 +186,8 @@ describe('the joinery command', () => {
     expect(ready.checks.kafka?.status).toBe('skipped');
     service.child.kill('SIGTERM');
     expect((await service.done).code).toBe(0);
-  });
+    // An embedded PostgreSQL created (initdb) and started, and two runs of the command.
+  }, 180_000);
 });
 
 function listeningUrl(service: ReturnType<typeof joinery>): Promise<string> {

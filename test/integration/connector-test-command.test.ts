@@ -34,7 +34,7 @@ describe('joinery connector test (the real CLI, real PostgreSQL)', () => {
   beforeAll(async () => {
     mkdirSync(dropFolder);
     scim = await startScimTestServer();
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 2, logger: silentLogger });
     await migrate(orm);
     tenantId = (await createTenant(orm.em, { tenant: uniqueName('tenant') })).tenantId;

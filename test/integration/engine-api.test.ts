@@ -115,7 +115,7 @@ describe('engine administration API (buildApp with inject, real PostgreSQL)', ()
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });

@@ -68,7 +68,7 @@ describe('master key rotation (real PostgreSQL, the real joinery command)', () =
   });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     const underA = createTenantKeys({ em: orm.em.fork(), masterKey: a });

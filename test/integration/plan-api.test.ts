@@ -34,7 +34,7 @@ describe('sync plan versions through the HTTP API (real PostgreSQL)', () => {
     app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${account.apiKey}` } });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });

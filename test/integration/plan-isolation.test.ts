@@ -85,7 +85,7 @@ describe('a plan applied by one tenant while another works (real PostgreSQL)', (
     ).rows[0]?.count;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
     await migrate(orm);
     hostile = (await createTenant(orm.em, { tenant: uniqueName('hostile') })).tenantId;

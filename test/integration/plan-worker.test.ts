@@ -42,7 +42,7 @@ describe('plan checks in worker threads (real API and PostgreSQL)', () => {
     on.inject({ method: 'GET', url, headers: { authorization: `Bearer ${account.apiKey}` } });
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({

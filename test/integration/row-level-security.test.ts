@@ -152,7 +152,7 @@ describe('row-level security (real PostgreSQL): a session set to one tenant sees
   let tables: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 4, logger: silentLogger });
     await migrate(orm);
     app = await buildApp({ orm, readiness: createReadiness({}), logger: silentLogger });

@@ -14,7 +14,7 @@ describe('table statistics (real PostgreSQL)', () => {
   let database: TestDatabase;
   let orm: MikroORM;
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ migrated: true });
     orm = await openDatabase({ url: database.url, poolSize: 2, logger: silentLogger });
     await migrate(orm);
     // Autovacuum must not do the work for us while the test runs.

@@ -54,7 +54,7 @@ export interface AgentApi {
 
 /** The real service on Kafka and a fresh database, topics under a prefix of its own, logging to a file. */
 export async function startAgentApi(options: { dir: string }): Promise<AgentApi> {
-  const database = await createTestDatabase();
+  const database = await createTestDatabase({ migrated: true });
   const brokers = createKafka().brokers;
   const topicPrefix = `${uniqueName('agentch')}.`;
   const masterKey = randomBytes(32);

@@ -52,7 +52,7 @@ export async function createStreamsFixture(
     logger?: Logger;
   } = {},
 ): Promise<StreamsFixture> {
-  const database = await createTestDatabase();
+  const database = await createTestDatabase({ migrated: true });
   const orm = await openDatabase({ url: database.url, poolSize: 6, logger: silentLogger });
   await migrate(orm);
   const { tenantId, apiKey } = await createTenant(orm.em, { tenant: uniqueName('tenant') });

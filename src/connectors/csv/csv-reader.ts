@@ -5,7 +5,9 @@
 // an empty cell null. A malformed row is reported with its line and reason — never silently dropped; a
 // problem with the whole file (its encoding, its header) ends the reading with one.
 import { CsvError, parse } from 'csv-parse';
-import { format as formatDate, isValid, parse as parseDate } from 'date-fns';
+import { format as formatDate } from 'date-fns/format';
+import { isValid } from 'date-fns/isValid';
+import { parse as parseDate } from 'date-fns/parse';
 import iconv from 'iconv-lite';
 import { Readable } from 'node:stream';
 import type { Attributes } from '../../../kernel/contracts/identity-events.ts';
