@@ -211,13 +211,10 @@ describe('SCIM 2.0 client connector (SCIMMY server, real Kafka and PostgreSQL)',
   it('writes a directory group with its members, through 503s that exhaust a delivery and come back', async () => {
     // Four 503s: the first delivery's tries all fail, the export goes back to the queue (retriable: a
     // failure that is not would leave it failed), and its next delivery succeeds after the queue's backoff.
-    // The time it waits between is a few seconds, so only the outcome is checked: two attempts.
-    scim.fail(
-      { status: 503, method: 'POST' },
-      { status: 503, method: 'POST' },
-      { status: 503, method: 'POST' },
-      { status: 503, method: 'POST' },
-    );
+    // The time it waits between is a few seconds, so only the outcome is checked: two attempts. The faults
+    // answer the group's creation only: a user's export still under way must not take one of them.
+    const groupCreate = { status: 503, method: 'POST', path: '/Groups' } as const;
+    scim.fail(groupCreate, groupCreate, groupCreate, groupCreate);
     await sendDirectory([
       { objectClass: 'user', externalId: 'ada', attributes: { employeeNumber: 'E1', dn: dn('ada') } },
       { objectClass: 'user', externalId: 'grace', attributes: { employeeNumber: 'E2', dn: dn('grace') } },

@@ -29,6 +29,8 @@ export interface Fault {
   retryAfter?: string;
   /** Only requests of this method (default any). */
   method?: string;
+  /** Only requests whose path has this in it, e.g. `/Groups` (default any). */
+  path?: string;
 }
 
 export interface ScimTestServer {
@@ -194,7 +196,9 @@ export async function startScimTestServer(options: { latencyMs?: number } = {}):
       return send(response, 200, { access_token: token, token_type: 'Bearer', expires_in: 3600 });
     }
     const fault = faults.findIndex(
-      (candidate) => candidate.method === undefined || candidate.method === method,
+      (candidate) =>
+        (candidate.method === undefined || candidate.method === method) &&
+        (candidate.path === undefined || (request.url ?? '').includes(candidate.path)),
     );
     if (fault >= 0) {
       const [planned] = faults.splice(fault, 1);
