@@ -324,6 +324,13 @@ export const LogEventSchema = Type.Object(
     externalId: Type.Optional(
       Type.String({ minLength: 1, maxLength: 1024, description: "The object's anchor in its application." }),
     ),
+    objectCount: Type.Optional(
+      Type.Integer({
+        minimum: 2,
+        description:
+          'How many objects the event tells of, when it tells the same of several (the objects of one batch that joined no identity); absent when it is about one object (then `externalId` names it).',
+      }),
+    ),
     actor: Type.Optional(
       Type.Object(
         {

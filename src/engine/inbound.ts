@@ -144,6 +144,8 @@ export function createInboundForwarder(options: {
             ),
           );
       };
+      // The objects that join nothing are told together (disconnectorEvents), not one event each.
+      const disconnectors: ImportObject[] = [];
       for (const { object, plan, application } of configured) {
         const key = objectKey(object);
         if (excluded.has(key)) continue;
@@ -183,7 +185,7 @@ export function createInboundForwarder(options: {
         if (identityId === undefined) {
           counters.unjoined++;
           joins.set(key, { state: 'unjoined', identityId: null, candidates: null });
-          told(object, { kind: 'unjoined' });
+          disconnectors.push(object);
           continue;
         }
         joins.set(key, { state: 'joined', identityId, candidates: null });
@@ -224,6 +226,9 @@ export function createInboundForwarder(options: {
         );
         counters.forwarded++;
       }
+      if (options.logstream !== undefined)
+        for (const [id, event] of disconnectorEvents(disconnectors))
+          outbox.push(logRow(options.logstream, id, event));
       return decisions;
     },
     async forward(tx, decisions) {
@@ -282,6 +287,43 @@ type JoinDecision =
   | { kind: 'conflict'; rule: string; identityIds: string[]; conflictsWith: string[] }
   | { kind: 'unjoined' }
   | { kind: 'changed'; identityId: string; revived: boolean };
+
+/**
+ * The logstream events of a batch's objects that joined no identity: one per application, object class and
+ * run, with `objectCount`, or the object's own event when it is alone (with its `externalId`). An initial load
+ * of a million accounts that join nothing, or a disconnector sweep that re-feeds them, is a handful of events
+ * per batch rather than one per object — their join state is the repository's (`GET /v1/repository`), and
+ * whatever later happens to one of them (a join, a change once joined) is told of it alone. The id is the
+ * group's first object's: a batch is committed once, so the same outbox row keeps the same id.
+ */
+export function disconnectorEvents(objects: ImportObject[]): [id: string, event: LogEvent][] {
+  const groups = Map.groupBy(
+    objects,
+    (object) => `${object.tenantId}|${object.applicationId}|${object.objectClass}|${object.runId ?? ''}`,
+  );
+  return [...groups.values()].flatMap((group): [string, LogEvent][] => {
+    const [first] = group;
+    if (first === undefined) return [];
+    const id = `join/${first.applicationId}/${first.externalId}/${first.observedAt}`;
+    if (group.length === 1) return [[id, joinEvent(first, { kind: 'unjoined' })]];
+    const many: LogEvent = { ...joinEvent(first, { kind: 'unjoined' }) };
+    delete many.externalId;
+    return [
+      [
+        `${id}/${String(group.length)}`,
+        {
+          ...many,
+          at: group.reduce(
+            (latest, object) => (object.observedAt > latest ? object.observedAt : latest),
+            first.observedAt,
+          ),
+          objectCount: group.length,
+          message: `${String(group.length)} objects joined no identity (disconnectors)`,
+        },
+      ],
+    ];
+  });
+}
 
 /** The logstream event of a join decision (pure). */
 export function joinEvent(object: ImportObject, decision: JoinDecision): LogEvent {

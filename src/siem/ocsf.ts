@@ -113,6 +113,7 @@ export function toOcsf(siem: SiemEvent, product: SiemProduct): Record<string, un
     ...(event.applicationId === undefined ? {} : { application_id: event.applicationId }),
     ...(event.objectClass === undefined ? {} : { object_class: event.objectClass }),
     ...(event.externalId === undefined ? {} : { external_id: event.externalId }),
+    ...(event.objectCount === undefined ? {} : { object_count: event.objectCount }),
     ...(event.decidedBy === undefined ? {} : { decided_by: event.decidedBy }),
     ...(event.changes === undefined ? {} : { changes: event.changes }),
     ...(event.lifecycle === undefined ? {} : { lifecycle: event.lifecycle }),

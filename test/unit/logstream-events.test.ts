@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MASKED_VALUE } from '../../kernel/contracts/messages.ts';
 import { messageProblem } from '../../kernel/contracts/message-validators.ts';
 import { attributeChanges, maskedValues } from '../../streams/logstream.ts';
+import { disconnectorEvents } from '../../src/engine/inbound.ts';
 import { dayOf, dayOfPartition, daysFrom, nextDay, partitionName } from '../../src/audit/audit-partitions.ts';
 
 describe('logstream attribute changes', () => {
@@ -48,6 +49,55 @@ describe('logstream attribute changes', () => {
     };
     expect(messageProblem('joinery.log.v1', event)).toBeUndefined();
     expect(messageProblem('joinery.log.v1', { ...event, stage: 'everything' })).toBeDefined();
+  });
+});
+
+describe('objects that joined no identity', () => {
+  const tenantId = '0b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+  const hr = '1b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+  const ad = '2b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+  const runId = '3b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+  const object = (applicationId: string, externalId: string, at: string, run?: string) => ({
+    tenantId,
+    applicationId,
+    objectClass: 'user',
+    externalId,
+    operation: 'upsert' as const,
+    observedAt: at,
+    ...(run === undefined ? {} : { runId: run }),
+  });
+
+  it('tells a batch of them as one event per application and run, with their count, and one alone by its id', () => {
+    const events = disconnectorEvents([
+      object(hr, 'w1', '2026-12-06T10:00:00.000Z', runId),
+      object(hr, 'w2', '2026-12-06T10:00:02.000Z', runId),
+      object(hr, 'w3', '2026-12-06T10:00:01.000Z', runId),
+      object(ad, 'a1', '2026-12-06T10:00:03.000Z'),
+    ]);
+    expect(events).toEqual([
+      [
+        `join/${hr}/w1/2026-12-06T10:00:00.000Z/3`,
+        {
+          tenantId,
+          at: '2026-12-06T10:00:02.000Z',
+          category: 'join',
+          stage: 'join',
+          level: 'info',
+          outcome: 'skipped',
+          applicationId: hr,
+          objectClass: 'user',
+          runId,
+          objectCount: 3,
+          message: '3 objects joined no identity (disconnectors)',
+        },
+      ],
+      [
+        `join/${ad}/a1/2026-12-06T10:00:03.000Z`,
+        expect.objectContaining({ applicationId: ad, externalId: 'a1', outcome: 'skipped' }),
+      ],
+    ]);
+    for (const [, event] of events) expect(messageProblem('joinery.log.v1', event)).toBeUndefined();
+    expect(events[1]?.[1]).not.toHaveProperty('objectCount');
   });
 });
 
