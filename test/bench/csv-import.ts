@@ -225,12 +225,12 @@ async function main(): Promise<void> {
     let firstStoredMs: number | undefined;
     let sentMs: number | undefined;
     // The first rows stored, watched from the start of the import (the engine stores while the file is sent).
-    let sending = true;
+    const watching = { on: true };
     const firstRows = (async () => {
       const watcher = new pg.Client({ connectionString: database.url });
       await watcher.connect();
       try {
-        while (firstStoredMs === undefined && sending) {
+        while (firstStoredMs === undefined && watching.on) {
           const { rows } = await watcher.query<{ stored: boolean }>(
             'select exists (select 1 from repository_object where application_id = $1) as stored',
             [hrId],
@@ -267,7 +267,7 @@ async function main(): Promise<void> {
         await sleep(250);
       }
     });
-    sending = false;
+    watching.on = false;
     await firstRows;
     const stored = Number(
       (
