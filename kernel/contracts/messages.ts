@@ -78,6 +78,14 @@ export const ImportObjectsSchema = Type.Object(
           externalId: ImportObjectSchema.properties.externalId,
           operation: ImportObjectSchema.properties.operation,
           attributes: ImportObjectSchema.properties.attributes,
+          id: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 256,
+              description:
+                "The id of the joinery.import.object.v1 message this object was sent as, when single messages were gathered into this chunk on their way (an agent's, by the gateway): each object stays traceable to the message its source numbered.",
+            }),
+          ),
         },
         strict,
       ),

@@ -3,8 +3,13 @@
 // must still stay in order, so each message holds only objects whose own key (`applicationId:externalId`)
 // lands on one partition, and is keyed by the first of them: it is read on that partition, in sequence with
 // any single-object message of the same objects.
-import type { MessageData } from '../../kernel/contracts/messages.ts';
+import {
+  MAX_OBJECTS_PER_IMPORT_CHUNK,
+  messageContracts,
+  type MessageData,
+} from '../../kernel/contracts/messages.ts';
 import type { Bus } from '../../streams/bus.ts';
+import type { Envelope } from '../../streams/cloudevents.ts';
 import { partitionOfKey } from '../../streams/partitioner.ts';
 
 type ImportObjects = MessageData<'joinery.import.objects.v1'>;
@@ -78,4 +83,92 @@ function sized(data: ImportObjects): { data: ImportObjects; json: string }[] {
     ...sized({ ...data, objects: data.objects.slice(0, half) }),
     ...sized({ ...data, objects: data.objects.slice(half) }),
   ];
+}
+
+type ImportObject = MessageData<'joinery.import.object.v1'>;
+
+/** A message to produce, with its data's JSON when chunking serialised it already. */
+export interface ChunkedEnvelope {
+  envelope: Envelope;
+  json?: string;
+}
+
+/**
+ * A sequence of single-object messages (e.g. an agent's batch) as chunk messages where it can be: the
+ * consecutive `joinery.import.object.v1` objects of one partition, application, run and read time become one
+ * `joinery.import.objects.v1` (or several, each under MAX_CHUNK_BYTES), keyed and placed like its objects. A
+ * lone object stays as it came. Order is kept where it matters: a partition's open chunk is closed before an
+ * object of another run or read time joins that partition, and every open chunk before any other message of
+ * the `imports` topic (a run marker); messages of other topics (pulses) pass through. A chunk's id is its first
+ * object's with the count: the same messages chunk the same way again.
+ */
+export function chunkObjectMessages(envelopes: readonly Envelope[], partitions: number): ChunkedEnvelope[] {
+  const out: ChunkedEnvelope[] = [];
+  const open = new Map<number, { group: string; envelopes: Envelope<'joinery.import.object.v1'>[] }>();
+  const close = (partition: number): void => {
+    const chunk = open.get(partition);
+    open.delete(partition);
+    if (chunk === undefined) return;
+    const [first] = chunk.envelopes;
+    if (first === undefined) return;
+    if (chunk.envelopes.length === 1) {
+      out.push({ envelope: first });
+      return;
+    }
+    const { tenantId, applicationId, runId, observedAt } = first.data;
+    const common = { tenantId, applicationId, ...(runId === undefined ? {} : { runId }), observedAt };
+    const objects = chunk.envelopes.map(chunkObject);
+    const pieces: ImportObjects[] = [];
+    for (let start = 0; start < objects.length; start += MAX_OBJECTS_PER_IMPORT_CHUNK)
+      pieces.push({ ...common, objects: objects.slice(start, start + MAX_OBJECTS_PER_IMPORT_CHUNK) });
+    let offset = 0;
+    for (const { data, json } of pieces.flatMap(sized)) {
+      out.push({
+        envelope: {
+          id: `${chunk.envelopes[offset]?.id ?? first.id}+${String(data.objects.length)}`,
+          type: 'joinery.import.objects.v1',
+          source: first.source,
+          time: first.time,
+          tenantId,
+          data,
+        },
+        json,
+      });
+      offset += data.objects.length;
+    }
+  };
+  const closeAll = (): void => {
+    for (const partition of [...open.keys()]) close(partition);
+  };
+  for (const envelope of envelopes) {
+    if (isImportObject(envelope) && envelope.data.refeed === undefined) {
+      const { data } = envelope;
+      const partition = partitionOfKey(`${data.applicationId}:${data.externalId}`, partitions);
+      const group = `${data.tenantId}|${data.applicationId}|${data.runId ?? ''}|${data.observedAt}`;
+      if (open.get(partition)?.group !== group) close(partition);
+      const chunk = open.get(partition) ?? { group, envelopes: [] };
+      chunk.envelopes.push(envelope);
+      open.set(partition, chunk);
+    } else {
+      if (messageContracts[envelope.type].topic === 'imports') closeAll();
+      out.push({ envelope });
+    }
+  }
+  closeAll();
+  return out;
+}
+
+function isImportObject(envelope: Envelope): envelope is Envelope<'joinery.import.object.v1'> {
+  return envelope.type === 'joinery.import.object.v1';
+}
+
+/** An object of a chunk: what its single message said, less what the chunk says once for all, and its id. */
+function chunkObject({ id, data }: { id: string; data: ImportObject }): ChunkObject {
+  return {
+    objectClass: data.objectClass,
+    externalId: data.externalId,
+    operation: data.operation,
+    ...(data.attributes === undefined ? {} : { attributes: data.attributes }),
+    id,
+  };
 }

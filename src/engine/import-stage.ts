@@ -212,10 +212,13 @@ export function createImportStage(
       } else if (envelope.type === 'joinery.import.objects.v1') {
         // A bulk source's chunk: its objects, in order, as if each had come in its own message.
         const { objects: chunk, ...common } = envelope.data as ImportObjects;
-        for (const object of chunk) {
-          const key = `${common.tenantId}|${common.applicationId}|${object.externalId}`;
+        for (const item of chunk) {
+          const key = `${common.tenantId}|${common.applicationId}|${item.externalId}`;
+          // The message id an object was once sent as (a gathered agent's object) is not the object's.
+          const object = { ...common, ...item };
+          delete object.id;
           objects.delete(key);
-          objects.set(key, { ...common, ...object });
+          objects.set(key, object);
         }
       } else if (envelope.type === 'joinery.import.run.v1') {
         const marker = envelope.data as ImportRunMarker;

@@ -277,11 +277,15 @@ async function main(): Promise<void> {
       const at = performance.now();
       for (const message of batch.messages) {
         const type = header(message.headers, 'ce_type');
-        if (type === 'joinery.import.object.v1') {
-          // The run's objects carry its runId; the delta's objects (from the flips below) do not.
-          const data = JSON.parse(message.value?.toString() ?? '{}') as { runId?: string };
+        if (type === 'joinery.import.object.v1' || type === 'joinery.import.objects.v1') {
+          // The run's objects carry its runId; the delta's objects (from the flips below) do not. The gateway
+          // sends an agent's objects many to a message (joinery.import.objects.v1) where it can.
+          const data = JSON.parse(message.value?.toString() ?? '{}') as {
+            runId?: string;
+            objects?: unknown[];
+          };
           if (data.runId !== undefined) {
-            seen.objects++;
+            seen.objects += data.objects?.length ?? 1;
             seen.lastObjectAt = at;
           }
         } else if (type === 'joinery.import.run.v1') {

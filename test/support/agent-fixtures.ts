@@ -29,6 +29,7 @@ import { createKafkaClient } from '../../streams/kafka-client.ts';
 import type { TopicId } from '../../kernel/contracts/messages.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { silentLogger, testConfig, uniqueName } from './factories.ts';
+import { perObject } from './gathered-objects.ts';
 
 // ---- the service ----------------------------------------------------------------------------------------
 
@@ -447,15 +448,17 @@ export async function collectTopics(api: AgentApi, ids: TopicId[]): Promise<Topi
   await consumer.run({
     eachMessage: ({ topic, message }) => {
       const value = message.value ?? Buffer.alloc(0);
-      read.push({
-        topic,
-        id: headerOf(message, 'ce_id'),
-        type: headerOf(message, 'ce_type'),
-        source: headerOf(message, 'ce_source'),
-        tenantId: headerOf(message, 'ce_tenantid'),
-        value,
-        data: JSON.parse(value.toString('utf8')) as Record<string, unknown>,
-      });
+      read.push(
+        ...perObject({
+          topic,
+          id: headerOf(message, 'ce_id'),
+          type: headerOf(message, 'ce_type'),
+          source: headerOf(message, 'ce_source'),
+          tenantId: headerOf(message, 'ce_tenantid'),
+          value,
+          data: JSON.parse(value.toString('utf8')) as Record<string, unknown>,
+        }),
+      );
       return Promise.resolve();
     },
   });

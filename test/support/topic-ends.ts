@@ -4,6 +4,7 @@
 import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { silentLogger, uniqueName } from './factories.ts';
+import { perObject } from './gathered-objects.ts';
 
 /** A message as the tests look at it: where it was, its CloudEvents headers and its JSON value. */
 export interface EndMessage {
@@ -79,15 +80,17 @@ export async function readTopicsToEnd(
           eachBatch: ({ batch }) => {
             for (const message of batch.messages) {
               const value = message.value?.toString('utf8') ?? '{}';
-              read.push({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: message.offset,
-                id: headerOf(message.headers, 'ce_id'),
-                type: headerOf(message.headers, 'ce_type'),
-                source: headerOf(message.headers, 'ce_source'),
-                data: JSON.parse(value) as Record<string, unknown>,
-              });
+              read.push(
+                ...perObject({
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  offset: message.offset,
+                  id: headerOf(message.headers, 'ce_id'),
+                  type: headerOf(message.headers, 'ce_type'),
+                  source: headerOf(message.headers, 'ce_source'),
+                  data: JSON.parse(value) as Record<string, unknown>,
+                }),
+              );
               reached.set(`${batch.topic}/${String(batch.partition)}`, BigInt(message.offset) + 1n);
             }
             if ([...ends].every(([key, end]) => (reached.get(key) ?? 0n) >= end)) {
