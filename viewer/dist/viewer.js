@@ -155,7 +155,7 @@ var S,Ie,ot,H,re,Z,we,Q,Ee,ae,ie,rt,J=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
     <h2>Identity <span class="id">${t.id}</span></h2>
     <pre class="record">${e===null?"Loading\u2026":JSON.stringify(e,null,2)}</pre>
     <h3>History</h3>
-    <${nt} path=${`/v1/identities/${t.id}/history`} />
+    <${nt} key=${t.id} path=${`/v1/identities/${t.id}/history`} />
     <h3>Live <small>(events as they happen)</small></h3>
     <ol class="events live">
       ${o.map(({id:s,event:r})=>f`<${ke} key=${s} item=${{...r,id:s}} />`)}
@@ -165,7 +165,7 @@ var S,Ie,ot,H,re,Z,we,Q,Ee,ae,ie,rt,J=Symbol.for("pv"),ee={},te=[],it=/^m(i|n|o|
       Object <code>${t.externalId}</code> <span class="id">application ${t.applicationId}</span>
     </h2>
     <h3>History</h3>
-    <${nt} path=${`/v1/audit?${e.toString()}`} />
+    <${nt} key=${e.toString()} path=${`/v1/audit?${e.toString()}`} />
   </section>`}var xt=["displayName","givenName","sn","surname","mail","email","employeeId"];function It(){let[t,e]=k("employeeId"),[n,o]=k(""),[i,s]=k(!0),[r,a]=k(null),[_,d]=k(null),u=async c=>{c.preventDefault();let l=new URLSearchParams({attribute:t.trim(),value:n,ignoreCase:String(i),limit:"50"});try{let p=await T(`/v1/identities?${l.toString()}`);a(p.items),d(null)}catch(p){a(null),d(p.message)}},m=c=>l=>{c(l.target.value)};return f`<section>
     <h2>People</h2>
     <form class="filters" onSubmit=${u}>

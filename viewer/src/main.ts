@@ -373,7 +373,8 @@ function HistoryEntry(props: { item: HistoryItem }) {
 
 /**
  * The audit history of what `path` names (`/v1/identities/:id/history`, `/v1/audit?…`), newest first, a
- * page at a time: "Older events" follows the page's keyset cursor.
+ * page at a time: "Older events" follows the page's keyset cursor. Keyed by what it shows where it is used,
+ * so another person's page starts empty and loading, never showing the previous person's events.
  */
 function History(props: { path: string }) {
   const [items, setItems] = useState<HistoryItem[]>([]);
@@ -446,7 +447,7 @@ function IdentityPage(props: { id: string }) {
     <h2>Identity <span class="id">${props.id}</span></h2>
     <pre class="record">${identity === null ? 'Loading…' : JSON.stringify(identity, null, 2)}</pre>
     <h3>History</h3>
-    <${History} path=${`/v1/identities/${props.id}/history`} />
+    <${History} key=${props.id} path=${`/v1/identities/${props.id}/history`} />
     <h3>Live <small>(events as they happen)</small></h3>
     <ol class="events live">
       ${events.map(({ id, event }) => html`<${HistoryEntry} key=${id} item=${{ ...event, id }} />`)}
@@ -462,7 +463,7 @@ function ObjectPage(props: { applicationId: string; externalId: string }) {
       Object <code>${props.externalId}</code> <span class="id">application ${props.applicationId}</span>
     </h2>
     <h3>History</h3>
-    <${History} path=${`/v1/audit?${query.toString()}`} />
+    <${History} key=${query.toString()} path=${`/v1/audit?${query.toString()}`} />
   </section>`;
 }
 
