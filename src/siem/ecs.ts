@@ -94,7 +94,6 @@ export function toEcs(siem: SiemEvent, product: SiemProduct): Record<string, unk
       ...(event.objectClass === undefined ? {} : { object_class: event.objectClass }),
       ...(event.externalId === undefined ? {} : { external_id: event.externalId }),
       ...(event.objectCount === undefined ? {} : { object_count: event.objectCount }),
-      ...(event.objectCount === undefined ? {} : { object_count: event.objectCount }),
       ...(event.decidedBy === undefined ? {} : { decided_by: event.decidedBy }),
       ...(event.changes === undefined ? {} : { changes: event.changes }),
       ...(event.lifecycle === undefined ? {} : { lifecycle: event.lifecycle }),

@@ -600,7 +600,10 @@ describe('the agent channel (real API, PostgreSQL and Kafka; in-test directory)'
           const description = `${marker}${String(index).padStart(4, '0')}`;
           directory.upsert(directoryUser(externalId, { uid: `p${String(index % 3)}`, description }));
           expected.push(description);
-          await new Promise((resolve) => setTimeout(resolve, 250));
+          // The next change once the agent has read this one into its queue (the API is down: it stays there).
+          await waitFor(`${description} in the agent's queue`, () =>
+            Promise.resolve(queuedDescriptions(home).includes(description) || undefined),
+          );
         }
       } finally {
         // Whatever happened above, the service is back for the tests after this one.
