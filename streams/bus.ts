@@ -64,6 +64,14 @@ export interface BusAdmin {
     topics: string[];
   }): Promise<{ topics: { name: string; partitions: unknown[] }[] }>;
   createTopics(options: { topics: ITopicConfig[]; waitForLeaders?: boolean }): Promise<boolean>;
+  /** Each partition's first retained offset (low) and the offset its next message will have (high). */
+  fetchTopicOffsets(topic: string): Promise<{ partition: number; low: string; high: string }[]>;
+  /** Where a consumer group with no member running starts in each partition named (its committed offsets). */
+  setOffsets(options: {
+    groupId: string;
+    topic: string;
+    partitions: { partition: number; offset: string }[];
+  }): Promise<void>;
 }
 
 export interface Bus {

@@ -102,6 +102,25 @@ function createAdmin(em: () => EntityManager): BusAdmin {
       });
       return true;
     },
+    async fetchTopicOffsets(topic: string) {
+      const { rows } = await sql<{ partition: number; low: string; high: string }>`
+        select p.partition, p.next_offset::text as high,
+          coalesce((select min(m."offset") from bus_message m where m.topic = p.topic and m.partition = p.partition),
+            p.next_offset)::text as low
+        from bus_partition p where p.topic = ${topic} order by p.partition`.execute(em().getKysely());
+      if (rows.length === 0) throw new Error(`the embedded bus has no topic ${topic}`);
+      return rows;
+    },
+    async setOffsets({ groupId, topic, partitions }) {
+      if (partitions.length === 0) return;
+      await sql`
+        insert into bus_group_offset (group_id, topic, partition, next_offset)
+        select ${groupId}, ${topic}, p.partition, p."offset"
+        from json_to_recordset(${JSON.stringify(partitions)}::json) as p(partition int, "offset" bigint)
+        on conflict (group_id, topic, partition) do update set next_offset = excluded.next_offset`.execute(
+        em().getKysely(),
+      );
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 // Whether an agent is there: the connection its hello opens is recorded and welcomed, and each heartbeat
 // is stored and acknowledged — unless the connector was revoked meanwhile, which ends the session.
 import type { AgentFrame, ServerFrame } from '../../kernel/channel/protocol.ts';
+import { UnauthenticatedError } from '../../kernel/errors.ts';
 import { logRow } from '../../streams/logstream.ts';
 import { insertOutbox, type OutboxRow } from '../../streams/outbox.ts';
 import { recordHeartbeat, type AgentPrincipal } from './connectors.ts';
@@ -17,7 +18,7 @@ export function agentLogstream(ctx: GatewayContext, principal: AgentPrincipal) {
 
 /** The logstream event that the connector's agent connected or went away, as an outbox row. */
 function presenceRow(
-  ctx: GatewayContext,
+  ctx: Pick<GatewayContext, 'logstreamTopic'>,
   principal: AgentPrincipal,
   session: string,
   connected: boolean,
@@ -54,18 +55,20 @@ export async function tellAgentDisconnected(
 
 /** Records the new connection and returns the welcome, with the sequence the agent resumes after. */
 export async function welcomeAgent(
-  ctx: GatewayContext,
+  ctx: Pick<GatewayContext, 'orm' | 'logstreamTopic' | 'channel'>,
   principal: AgentPrincipal,
   agentVersion: string,
   session: string,
 ): Promise<ServerFrame> {
   // The connection and its event are one transaction: the event exists iff the connection was recorded.
-  await recordHeartbeat(
+  const { revoked } = await recordHeartbeat(
     ctx.orm.em,
     principal.connectorId,
     { version: agentVersion, health: { status: 'ok' }, queueDepth: 0, connected: true },
     [presenceRow(ctx, principal, session, true)],
   );
+  // Revoked between the agent's signature and now: refused like a revoked key, not welcomed.
+  if (revoked) throw new UnauthenticatedError('the connector was revoked');
   return {
     type: 'welcome',
     connectorId: principal.connectorId,

@@ -292,7 +292,8 @@ export async function recordHeartbeat(
 ): Promise<{ revoked: boolean }> {
   return em.fork().transactional(async (tx) => {
     const connector = await tx.findOne(Connector, { id: connectorId }, { filters: false });
-    if (connector === null) return { revoked: true };
+    // Revoked (or deleted) since the agent authenticated: nothing of it is recorded, nothing told.
+    if (connector === null || connector.revokedAt != null) return { revoked: true };
     const now = new Date();
     connector.lastHeartbeatAt = now;
     connector.agentVersion = heartbeat.version;
@@ -301,6 +302,6 @@ export async function recordHeartbeat(
     if (heartbeat.connected === true) connector.lastConnectedAt = now;
     await tx.flush();
     await insertOutbox(tx, told);
-    return { revoked: connector.revokedAt != null };
+    return { revoked: false };
   });
 }

@@ -40,6 +40,14 @@ export function createEventRing(limits: { maxEvents: number; maxBytes: number })
   };
 
   return {
+    /**
+     * Declares that the ring holds every event of `partition` from `offset` on (those before it are not
+     * coming): a process that reads a partition's tail back on start, or finds it empty, says so first.
+     */
+    retainFrom(partition: number, offset: bigint): void {
+      if (!retainedFrom.has(partition)) retainedFrom.set(partition, offset);
+    },
+
     add(entry: RingEntry): void {
       if (!retainedFrom.has(entry.partition)) retainedFrom.set(entry.partition, entry.offset);
       entries.push(entry);

@@ -38,6 +38,13 @@ export interface HubLimits extends SocketQueueLimits {
   progressIntervalMs: number;
   /** How often a running run's join counts are read (they scan the application's objects). */
   joinCountsIntervalMs: number;
+  /**
+   * Events read back into the ring when the process starts (the topic's last ones, shared between its
+   * partitions), so that a client reconnecting after a restart resumes from its lastEventId.
+   */
+  replayEvents: number;
+  /** How long a reconnecting client waits for that read-back before it is answered with what there is. */
+  replayWaitMs: number;
 }
 
 export const defaultHubLimits: HubLimits = {
@@ -51,6 +58,8 @@ export const defaultHubLimits: HubLimits = {
   maxInboundFrameBytes: 1024,
   progressIntervalMs: 250,
   joinCountsIntervalMs: 2000,
+  replayEvents: 20_000,
+  replayWaitMs: 10_000,
 };
 
 interface Subscriber {
@@ -83,6 +92,9 @@ export interface Connection {
 }
 
 const FLUSH_INTERVAL_MS = 50;
+
+/** A function, not an inline test, so that a check after an await is not taken as already known. */
+const isOpen = (socket: WebSocket): boolean => socket.readyState === socket.OPEN;
 /** Events of a consumed batch handed to a corked connection before it writes them (well under highWaterBytes). */
 const EVENTS_PER_WRITE = 64;
 
@@ -110,6 +122,12 @@ export function createLogstreamHub(options: {
   let closed = false;
   let polling = false;
   let consumed = 0;
+  /** Per partition being read back on start, the offset where the read-back ends (its end at start). */
+  const replaying = new Map<number, bigint>();
+  let markReplayed: () => void = () => undefined;
+  const replayed = new Promise<void>((resolve) => {
+    markReplayed = resolve;
+  });
 
   const flush = (subscriber: Subscriber): void => {
     if (!subscriber.open || subscriber.socket.readyState !== subscriber.socket.OPEN) return;
@@ -162,11 +180,57 @@ export function createLogstreamHub(options: {
     };
     ring.add(entry);
     consumed++;
-    deliver(entry);
+    const replayEnd = replaying.get(partition);
+    if (replayEnd === undefined) {
+      deliver(entry);
+      return;
+    }
+    // Read back for reconnects, not news: no socket open now asked for it.
+    if (entry.offset + 1n < replayEnd) return;
+    replaying.delete(partition);
+    if (replaying.size === 0) markReplayed();
   };
 
-  // Nothing is committed: a new process starts at the topic's end, and its ring fills from there. The
-  // connections that get events are corked for EVENTS_PER_WRITE records at a time: one write for them all.
+  /**
+   * Sets where this process's new group starts: each partition's last events (replayEvents between them),
+   * which receive() puts in the ring without sending them to sockets. Without them (a topic that cannot
+   * be read), the hub starts at the end, as a new group does.
+   */
+  const startFromTail = async (groupId: string): Promise<void> => {
+    const admin = options.bus.admin();
+    try {
+      await admin.connect();
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const tail = BigInt(Math.ceil(limits.replayEvents / Math.max(1, offsets.length)));
+      const starts = offsets.map(({ partition, low, high }) => {
+        const end = BigInt(high);
+        const first = end - tail > BigInt(low) ? end - tail : BigInt(low);
+        return { partition, first, end };
+      });
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: starts.map(({ partition, first }) => ({ partition, offset: first.toString() })),
+      });
+      for (const { partition, first, end } of starts) {
+        ring.retainFrom(partition, first);
+        if (end > first) replaying.set(partition, end);
+      }
+    } catch (error) {
+      replaying.clear();
+      log.warn(
+        { err: error },
+        `reading the logstream's last events back failed; reconnects resume from this start: ${describeError(error)}`,
+      );
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    if (replaying.size === 0) markReplayed();
+  };
+
+  // Nothing is committed: a new process's group starts at the topic's last events (startFromTail), read into
+  // the ring, and goes on from there. The connections that get events are corked for EVENTS_PER_WRITE
+  // records at a time: one write for them all.
   const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
     try {
       for (const [index, message] of batch.messages.entries()) {
@@ -239,6 +303,17 @@ export function createLogstreamHub(options: {
   progressTimer.unref();
   flushTimer.unref();
 
+  /** Resolves once the read-back is done, or after replayWaitMs (a partition that never catches up). */
+  const waitForReplay = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, limits.replayWaitMs);
+      timer.unref();
+      void replayed.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+
   const detach = (subscriber: Subscriber): void => {
     byTenant.get(subscriber.tenantId)?.delete(subscriber);
     if (byTenant.get(subscriber.tenantId)?.size === 0) byTenant.delete(subscriber.tenantId);
@@ -256,14 +331,19 @@ export function createLogstreamHub(options: {
   return {
     limits,
 
-    /** Starts the consumer (reading from the topic's end); see ready() for when it has its partitions. */
+    /**
+     * Starts the consumer (its ring read back from the topic's last events, then live from the end); see
+     * ready() for when it has its partitions.
+     */
     start(): Promise<void> {
       starting ??= (async () => {
+        // A group of its own: every process sees every event.
+        const groupId = `joinery-live-${randomUUID()}`;
+        await startFromTail(groupId);
         consumer = await startSupervisedConsumer({
           bus: options.bus,
           log,
-          // A group of its own: every process sees every event.
-          groupId: `joinery-live-${randomUUID()}`,
+          groupId,
           topics: [topic],
           sessionTimeoutMs: 30_000,
           concurrency: 6,
@@ -308,6 +388,10 @@ export function createLogstreamHub(options: {
       run?: { applicationId: string };
     }): Promise<void> {
       const { socket, tenantId, filter } = request;
+      // A reconnect after a restart resumes from the events read back on start: once they are in the ring.
+      if (request.lastEventId !== undefined) await waitForReplay();
+      // Closed while it waited: nothing to attach (its close event has been and gone).
+      if (!isOpen(socket)) return;
       const subscriber: Subscriber = {
         tenantId,
         address: request.address,

@@ -241,6 +241,50 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     again.socket.close();
   });
 
+  it('resumes from lastEventId across a restart of the server, from the events it reads back on start', async () => {
+    const first = await connectStream(await url('&stage=import'));
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: 20 }, (_, index) =>
+        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 1), stage: 'import' }),
+      ),
+    );
+    const twentieth = await first.until(
+      'event 20',
+      (frame): frame is Extract<StreamFrame, { type: 'event' }> =>
+        frame.type === 'event' && frame.event.message === '20',
+    );
+    await app.close();
+    await first.closed;
+    // Produced while the server is down.
+    await produceLogEvents(
+      fixture,
+      Array.from({ length: 30 }, (_, index) =>
+        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 21), stage: 'import' }),
+      ),
+    );
+    ({ app, base } = await liveApp(fixture, tokenKey));
+    const fresh = await connectStream(await url('&stage=import'));
+    const again = await connectStream(await url(`&stage=import&lastEventId=${twentieth.id}`));
+    await again.until('resumed', (frame) => frame.type === 'resumed');
+    await produceLogEvents(fixture, [
+      logEvent(fixture.tenantId, { category: 'seq', message: '51', stage: 'import' }),
+    ]);
+    await again.until('event 51', (frame) => frame.type === 'event' && frame.event.message === '51');
+    await fresh.until('event 51', (frame) => frame.type === 'event' && frame.event.message === '51');
+    expect(numbered(again.frames)).toEqual(Array.from({ length: 31 }, (_, index) => index + 21));
+    expect(again.frames.find((frame) => frame.type === 'resumed')).toEqual({
+      type: 'resumed',
+      after: twentieth.id,
+      replayed: 30,
+    });
+    expect(again.frames.some((frame) => frame.type === 'missed')).toBe(false);
+    // A new connection gets what happens from now on, not what was read back.
+    expect(numbered(fresh.frames)).toEqual([51]);
+    again.socket.close();
+    fresh.socket.close();
+  });
+
   it('holds a client that stops reading to its bound, and tells it how many events it missed', async () => {
     const slow = await connectStream(await url('&stage=connector'));
     await untilLive(fixture, await connectStream(await url('')));
