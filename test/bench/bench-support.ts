@@ -108,8 +108,16 @@ export function spawnEngine(options: {
     },
   );
   let output = '';
+  let stopping = false;
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // An engine that ends before it is told to is the benchmark's failure, said at once with its last words.
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    process.stderr.write(
+      `[bench] the engine exited on its own (${signal ?? `code ${String(code)}`}); its last output:\n${output.slice(-4000)}\n`,
+    );
+  });
   return {
     process: child,
     memory(field) {
@@ -121,9 +129,12 @@ export function spawnEngine(options: {
     log: () => output,
     url: () => /"url":"(https?:\/\/[^"]+)"[^\n]*Joinery is listening/.exec(output)?.[1],
     async stop() {
-      if (child.exitCode !== null) return;
+      stopping = true;
+      // Ended already (an exit code, or a signal: then exitCode stays null).
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await exited;
     },
   };
 }

@@ -369,7 +369,11 @@ async function main(): Promise<void> {
         ...(args.profile === undefined ? {} : { profileDir: join(args.profile, variant) }),
         ...(variant === 'without' ? { env: { JOINERY_AUDIT_CONSUMER: 'false' } } : {}),
       });
-      await waitUntil('engine start', async () => child.log().includes('Joinery is listening'));
+      await waitUntil('engine start', async () => {
+        if (child.process.exitCode !== null || child.process.signalCode !== null)
+          throw new Error('the engine exited before it listened (its output is above)');
+        return child.log().includes('Joinery is listening');
+      });
       const url = child.url();
       if (viewer !== undefined) {
         if (url === undefined) throw new Error('the engine did not say where its API listens');
