@@ -2,12 +2,16 @@
 import {
   Kafka,
   logLevel,
+  PartitionAssigners,
+  type Consumer,
+  type ConsumerConfig,
   type LogEntry,
   type Producer,
   type ProducerConfig,
   type RetryOptions,
 } from 'kafkajs';
 import type { Logger } from 'pino';
+import { SubscribedRoundRobinAssigner } from './kafka-assigner.ts';
 import { installNativeCrc32c } from './kafka-crc32c.ts';
 import { installRecordEncoder } from './kafka-record-encoder.ts';
 import { JavaCompatiblePartitioner } from './partitioner.ts';
@@ -25,6 +29,18 @@ installNativeCrc32c();
 class JoineryKafka extends Kafka {
   override producer(config?: ProducerConfig): Producer {
     return super.producer({ createPartitioner: JavaCompatiblePartitioner, ...config });
+  }
+
+  /**
+   * Consumers share partitions only among the members subscribed to them (streams/kafka-assigner.ts). A
+   * member of an older version offers only kafkajs's round robin, which stays second: a group with one
+   * agrees on that until every member offers both.
+   */
+  override consumer(config: ConsumerConfig): Consumer {
+    return super.consumer({
+      partitionAssigners: [SubscribedRoundRobinAssigner, PartitionAssigners.roundRobin],
+      ...config,
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import type { Admin } from 'kafkajs';
 import { createKafka } from '../../src/infra/kafka.ts';
 import { createKafkaClient } from '../../streams/kafka-client.ts';
 import { silentLogger, uniqueName } from '../support/factories.ts';
+import { waitFor } from '../support/streams.ts';
 
 describe('Kafka broker (real, KRaft)', () => {
   const kafka = createKafkaClient({
@@ -18,6 +19,54 @@ describe('Kafka broker (real, KRaft)', () => {
   });
   afterAll(async () => {
     await admin.disconnect();
+  });
+
+  it('gives two deployments sharing a group id each every partition of its own topics', async () => {
+    // Two deployments on one broker, same engine group id, different topic prefixes: kafkajs's own round
+    // robin gave each member partitions of the other's topic, which it dropped — never read by anyone.
+    const groupId = uniqueName('joinery-test-shared-group');
+    const topics = [uniqueName('prod.imports'), uniqueName('staging.imports')];
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: 4 })),
+      waitForLeaders: true,
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    for (const topic of topics)
+      await producer.send({
+        topic,
+        messages: Array.from({ length: 4 }, (_, partition) => ({
+          partition,
+          value: `${topic}/${String(partition)}`,
+        })),
+      });
+    await producer.disconnect();
+
+    const consumers = topics.map(() => kafka.consumer({ groupId, sessionTimeout: 10_000 }));
+    const seen = topics.map(() => new Set<string>());
+    try {
+      await Promise.all(
+        consumers.map(async (consumer, index) => {
+          await consumer.connect();
+          await consumer.subscribe({ topic: topics[index] ?? '', fromBeginning: true });
+          await consumer.run({
+            eachMessage: async ({ message }) => {
+              seen[index]?.add(message.value?.toString() ?? '');
+            },
+          });
+        }),
+      );
+      await waitFor('both deployments to read all 4 partitions of their topic', async () =>
+        seen.every((values) => values.size === 4) ? true : undefined,
+      );
+      topics.forEach((topic, index) => {
+        expect([...(seen[index] ?? [])].sort()).toEqual(
+          [0, 1, 2, 3].map((partition) => `${topic}/${String(partition)}`),
+        );
+      });
+    } finally {
+      await Promise.all(consumers.map((consumer) => consumer.disconnect()));
+    }
   });
 
   it('delivers produced messages in key order to a consumer group and keeps its committed offsets', async () => {
