@@ -93,6 +93,24 @@ export interface Connection {
 
 const FLUSH_INTERVAL_MS = 50;
 
+/**
+ * How many of each partition's last events to read back, `budget` in all: shared evenly, what a partition
+ * does not hold going to the others (a tenant's events are all on one partition, so with few tenants most
+ * partitions are empty, and theirs gets the rest).
+ */
+export function shareReplay(available: readonly number[], budget: number): number[] {
+  const shares = available.map(() => 0);
+  let left = budget;
+  // Smallest first: each takes what it has, up to an even share of what is left.
+  const order = available.map((_, index) => index).sort((a, b) => (available[a] ?? 0) - (available[b] ?? 0));
+  order.forEach((index, position) => {
+    const share = Math.min(available[index] ?? 0, Math.floor(left / (order.length - position)));
+    shares[index] = share;
+    left -= share;
+  });
+  return shares;
+}
+
 /** A function, not an inline test, so that a check after an await is not taken as already known. */
 const isOpen = (socket: WebSocket): boolean => socket.readyState === socket.OPEN;
 /** Events of a consumed batch handed to a corked connection before it writes them (well under highWaterBytes). */
@@ -201,11 +219,13 @@ export function createLogstreamHub(options: {
     try {
       await admin.connect();
       const offsets = await admin.fetchTopicOffsets(topic);
-      const tail = BigInt(Math.ceil(limits.replayEvents / Math.max(1, offsets.length)));
-      const starts = offsets.map(({ partition, low, high }) => {
+      const tails = shareReplay(
+        offsets.map(({ low, high }) => Number(BigInt(high) - BigInt(low))),
+        limits.replayEvents,
+      );
+      const starts = offsets.map(({ partition, high }, index) => {
         const end = BigInt(high);
-        const first = end - tail > BigInt(low) ? end - tail : BigInt(low);
-        return { partition, first, end };
+        return { partition, first: end - BigInt(tails[index] ?? 0), end };
       });
       await admin.setOffsets({
         groupId,
