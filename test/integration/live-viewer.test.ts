@@ -304,7 +304,8 @@ describe('the live viewer in headless Chromium (real API, engine, Kafka and Post
     await page.goto(`${base}/viewer/#/live`);
     await page.waitForSelector('[data-stream-status=live]');
     await page.selectOption('select[name=stage]', 'inbound');
-    await page.waitForSelector('[data-stream-status=live]');
+    // The stream opened for the new filter, not the one it replaced (which is live until the page closes it).
+    await page.waitForSelector('[data-stream-status=live][data-stream-stage=inbound]');
     // An event of another stage, then the person's change: only the change is shown.
     await produceLogEvents(fixture, [
       logEvent(fixture.tenantId, {

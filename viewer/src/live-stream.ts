@@ -19,11 +19,13 @@ export function openStream(
   let scheduled = false;
   let attempts = 0;
 
+  // A closed stream hands over nothing more, not even the frames it received before it was closed: the
+  // page that closed it (another filter, another run) must not show them.
   const deliver = () => {
     scheduled = false;
     const batch = pending;
     pending = [];
-    if (batch.length > 0) handlers.frames(batch);
+    if (batch.length > 0 && !stopped) handlers.frames(batch);
   };
 
   const connect = async () => {
@@ -36,9 +38,10 @@ export function openStream(
     }
     socket.onopen = () => {
       attempts = 0;
-      handlers.status('live');
+      if (!stopped) handlers.status('live');
     };
     socket.onmessage = (message: MessageEvent<string>) => {
+      if (stopped) return;
       const frame = JSON.parse(message.data) as StreamFrame;
       if (frame.type === 'event') lastEventId = frame.id;
       pending.push(frame);
@@ -68,6 +71,7 @@ export function openStream(
   return {
     close() {
       stopped = true;
+      pending = [];
       socket?.close(1000, 'page left');
     },
   };

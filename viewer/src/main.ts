@@ -601,6 +601,8 @@ function LivePage() {
   const [received, setReceived] = useState(0);
   const [dropped, setDropped] = useState(0);
   const [status, setStatus] = useState('connecting…');
+  /** The stage filter of the stream whose status is shown (the one opened for the current filter). */
+  const [streamStage, setStreamStage] = useState('');
   useEffect(() => {
     void api<{ items: { id: string; name: string }[] }>('/v1/applications')
       .then((page) => {
@@ -613,6 +615,7 @@ function LivePage() {
     setReceived(0);
     setDropped(0);
     setStatus('connecting…');
+    setStreamStage(filter.stage);
     const query = new URLSearchParams(
       Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== ''),
     );
@@ -668,7 +671,9 @@ function LivePage() {
         </select></label
       >
     </form>
-    <p class="stream-status" data-stream-status=${status}>Stream: ${status}</p>
+    <p class="stream-status" data-stream-status=${status} data-stream-stage=${streamStage}>
+      Stream: ${status}
+    </p>
     ${dropped > 0 ? html`<p class="notice">${fmt(dropped)} events were not shown: this page read too slowly.</p>` : null}
     <h3>Events <small>(${fmt(received)} received; latest ${EVENT_CAP} shown)</small></h3>
     <ol class="events live" data-live-events>
