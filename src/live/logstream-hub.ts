@@ -183,6 +183,13 @@ export function createLogstreamHub(options: {
 
   /** One record of the logstream: into the ring, and to the sockets of its tenant that want it. */
   const receive = (partition: number, message: BusMessage): void => {
+    // Read back on start (for reconnects, not news: no socket open now asked for it) up to the partition's
+    // end then; the last of them, even one skipped below, ends the read-back of its partition.
+    const replayEnd = replaying.get(partition);
+    if (replayEnd !== undefined && BigInt(message.offset) + 1n >= replayEnd) {
+      replaying.delete(partition);
+      if (replaying.size === 0) markReplayed();
+    }
     const read = readStreamEvent(message);
     if ('skipped' in read) {
       log.debug({ partition, offset: message.offset, reason: read.skipped }, 'logstream message skipped');
@@ -198,15 +205,7 @@ export function createLogstreamHub(options: {
     };
     ring.add(entry);
     consumed++;
-    const replayEnd = replaying.get(partition);
-    if (replayEnd === undefined) {
-      deliver(entry);
-      return;
-    }
-    // Read back for reconnects, not news: no socket open now asked for it.
-    if (entry.offset + 1n < replayEnd) return;
-    replaying.delete(partition);
-    if (replaying.size === 0) markReplayed();
+    if (replayEnd === undefined) deliver(entry);
   };
 
   /**
