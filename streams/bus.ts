@@ -72,6 +72,8 @@ export interface BusAdmin {
     topic: string;
     partitions: { partition: number; offset: string }[];
   }): Promise<void>;
+  /** Forgets consumer groups that have no member running: their committed offsets go. */
+  deleteGroups(groupIds: string[]): Promise<unknown>;
 }
 
 export interface Bus {

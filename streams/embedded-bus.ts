@@ -121,6 +121,14 @@ function createAdmin(em: () => EntityManager): BusAdmin {
         em().getKysely(),
       );
     },
+    async deleteGroups(groupIds: string[]) {
+      await em().transactional(async (tx) => {
+        await sql`delete from bus_group_offset where group_id = any(${groupIds}::text[])`.execute(
+          tx.getKysely(),
+        );
+        await sql`delete from bus_member where group_id = any(${groupIds}::text[])`.execute(tx.getKysely());
+      });
+    },
   };
 }
 

@@ -132,6 +132,8 @@ export function createLogstreamHub(options: {
   const pending = new Set<Subscriber>();
   const runs = new Map<string, WatchedRun>();
   let consumer: SupervisedConsumer | undefined;
+  /** This process's group (set when the hub starts), forgotten when it closes. */
+  let groupId: string | undefined;
   let starting: Promise<void> | undefined;
   let markRunning: () => void = () => undefined;
   const running = new Promise<void>((resolve) => {
@@ -213,7 +215,7 @@ export function createLogstreamHub(options: {
    * which receive() puts in the ring without sending them to sockets. Without them (a topic that cannot
    * be read), the hub starts at the end, as a new group does.
    */
-  const startFromTail = async (groupId: string): Promise<void> => {
+  const startFromTail = async (group: string): Promise<void> => {
     const admin = options.bus.admin();
     try {
       await admin.connect();
@@ -227,7 +229,7 @@ export function createLogstreamHub(options: {
         return { partition, first: end - BigInt(tails[index] ?? 0), end };
       });
       await admin.setOffsets({
-        groupId,
+        groupId: group,
         topic,
         partitions: starts.map(({ partition, first }) => ({ partition, offset: first.toString() })),
       });
@@ -322,6 +324,25 @@ export function createLogstreamHub(options: {
   progressTimer.unref();
   flushTimer.unref();
 
+  /**
+   * Deletes this process's group once its consumer stopped: its offsets (set on start, never committed
+   * since) are of use to no one else. Best effort: Kafka expires an empty group's offsets anyway.
+   */
+  const forgetGroup = async (id: string): Promise<void> => {
+    const admin = options.bus.admin();
+    try {
+      await admin.connect();
+      await admin.deleteGroups([id]);
+    } catch (error) {
+      log.debug(
+        { err: error, groupId: id },
+        `the live stream's consumer group was not deleted: ${describeError(error)}`,
+      );
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
   /** Resolves once the read-back is done, or after replayWaitMs (a partition that never catches up). */
   const waitForReplay = (): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -357,7 +378,7 @@ export function createLogstreamHub(options: {
     start(): Promise<void> {
       starting ??= (async () => {
         // A group of its own: every process sees every event.
-        const groupId = `joinery-live-${randomUUID()}`;
+        groupId = `joinery-live-${randomUUID()}`;
         await startFromTail(groupId);
         consumer = await startSupervisedConsumer({
           bus: options.bus,
@@ -525,6 +546,7 @@ export function createLogstreamHub(options: {
         () => false,
       );
       if (started === true) await consumer?.stop();
+      if (groupId !== undefined) await forgetGroup(groupId);
     },
   };
 }

@@ -17,6 +17,7 @@ import { silentLogger, uniqueName } from '../support/factories.ts';
 import { connectStream, logEvent, produceLogEvents, type StreamClient } from '../support/live-streams.ts';
 import {
   createStreamsFixture,
+  query,
   startTestEngine,
   waitFor,
   type BusKind,
@@ -292,6 +293,14 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     expect(again.frames.some((frame) => frame.type === 'missed')).toBe(false);
     // A new connection gets what happens from now on, not what was read back.
     expect(numbered(fresh.frames)).toEqual([51]);
+    // The closed server's consumer group (its offsets set on start) is gone; the running one's remains.
+    if (busKind === 'embedded') {
+      const groups = await query<{ group_id: string }>(
+        fixture.database.url,
+        `select distinct group_id from bus_group_offset where group_id like 'joinery-live-%'`,
+      );
+      expect(groups).toHaveLength(1);
+    }
     again.socket.close();
     fresh.socket.close();
   });
