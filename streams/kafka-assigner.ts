@@ -36,22 +36,62 @@ export function assignSubscribed(
   return assignment;
 }
 
+/** What a member announces when it joins: its topics, and how many partitions each has as it sees them. */
+function announce(topics: string[], partitionsOf: (topic: string) => number): Buffer {
+  return Buffer.from(JSON.stringify(Object.fromEntries(topics.map((topic) => [topic, partitionsOf(topic)]))));
+}
+
+/** Kafka's own bound on a topic's partitions is far below this; a member announcing more is not believed. */
+const MAX_PARTITIONS = 100_000;
+
+function announced(userData: Buffer | undefined): Record<string, number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(userData?.toString('utf8') ?? '{}');
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  return Object.fromEntries(
+    Object.entries(parsed).filter(
+      (entry): entry is [string, number] =>
+        Number.isSafeInteger(entry[1]) && (entry[1] as number) >= 0 && (entry[1] as number) <= MAX_PARTITIONS,
+    ),
+  );
+}
+
+/** The partitions this member's metadata knows for a topic (none before it is loaded). */
+function knownPartitions(
+  cluster: { findTopicPartitionMetadata(topic: string): { partitionId: number }[] },
+  topic: string,
+): number[] {
+  try {
+    return cluster.findTopicPartitionMetadata(topic).map(({ partitionId }) => partitionId);
+  } catch {
+    return [];
+  }
+}
+
 export const SubscribedRoundRobinAssigner: PartitionAssigner = ({ cluster }) => ({
   name: SUBSCRIBED_ROUND_ROBIN,
   version: VERSION,
   async assign({ members, topics }): Promise<GroupMemberAssignment[]> {
-    const subscribed = members.map(({ memberId, memberMetadata }) => ({
-      memberId,
-      topics: AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [],
-    }));
-    // kafkajs gives the leader its own topics only: the others' are added, with their partitions' metadata.
-    const others = [...new Set(subscribed.flatMap((member) => member.topics))].filter(
-      (topic) => !topics.includes(topic),
-    );
-    if (others.length > 0) await cluster.addMultipleTargetTopics(others);
-    const assignment = assignSubscribed(subscribed, [...topics, ...others.sort()], (topic) =>
-      cluster.findTopicPartitionMetadata(topic).map(({ partitionId }) => partitionId),
-    );
+    const joined = members.map(({ memberId, memberMetadata }) => {
+      const metadata = AssignerProtocol.MemberMetadata.decode(memberMetadata);
+      return { memberId, topics: metadata?.topics ?? [], partitions: announced(metadata?.userData) };
+    });
+    // kafkajs gives the leader its own topics only, with their metadata. The others' partitions are what
+    // their subscribers announced: the leader never asks the broker about topics it does not read (a topic
+    // deleted later would break its metadata refreshes, one it may not see would stall the group).
+    const others = [...new Set(joined.flatMap((member) => member.topics))]
+      .filter((topic) => !topics.includes(topic))
+      .sort();
+    const partitionsOf = (topic: string): number[] => {
+      if (topics.includes(topic)) return knownPartitions(cluster, topic);
+      const count = Math.max(0, ...joined.map((member) => member.partitions[topic] ?? 0));
+      return Array.from({ length: count }, (_, partition) => partition);
+    };
+    const assignment = assignSubscribed(joined, [...topics, ...others], partitionsOf);
     return [...assignment].map(([memberId, owned]) => ({
       memberId,
       memberAssignment: AssignerProtocol.MemberAssignment.encode({
@@ -67,7 +107,7 @@ export const SubscribedRoundRobinAssigner: PartitionAssigner = ({ cluster }) => 
       metadata: AssignerProtocol.MemberMetadata.encode({
         version: VERSION,
         topics,
-        userData: Buffer.alloc(0),
+        userData: announce(topics, (topic) => knownPartitions(cluster, topic).length),
       }),
     };
   },

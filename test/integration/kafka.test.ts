@@ -64,6 +64,16 @@ describe('Kafka broker (real, KRaft)', () => {
           [0, 1, 2, 3].map((partition) => `${topic}/${String(partition)}`),
         );
       });
+      // The other deployment goes away, its topic with it: this one reads on.
+      await consumers[1]?.disconnect();
+      await admin.deleteTopics({ topics: [topics[1] ?? ''] });
+      const producerAgain = kafka.producer();
+      await producerAgain.connect();
+      await producerAgain.send({ topic: topics[0] ?? '', messages: [{ partition: 2, value: 'after' }] });
+      await producerAgain.disconnect();
+      await waitFor('the remaining deployment to read on', async () =>
+        seen[0]?.has('after') === true ? true : undefined,
+      );
     } finally {
       await Promise.all(consumers.map((consumer) => consumer.disconnect()));
     }
