@@ -41,6 +41,8 @@ export class AgentSession {
   /** Exports delivered to the agent and not answered yet. */
   private readonly outstanding = new Set<string>();
   private closed = false;
+  /** The welcome recorded the connection (and told it): its end is told too. */
+  private welcomed = false;
   /** The TCP socket under the WebSocket: its bytes are counted until hello is answered. */
   private readonly transport: Duplex;
   private unauthenticatedBytes = 0;
@@ -166,6 +168,7 @@ export class AgentSession {
     const previous = this.registry.authenticated(this, principal.connectorId);
     previous?.close(closeCodes.superseded, 'a newer connection of this agent took over');
     this.send(await welcomeAgent(this.ctx, principal, frame.agentVersion, this.id));
+    this.welcomed = true;
     this.log.info({ agentVersion: frame.agentVersion }, 'agent connected');
     this.exportTimer = setInterval(() => {
       this.enqueue(
@@ -228,7 +231,9 @@ export class AgentSession {
     if (this.registry.remove(this)) {
       this.log.info('agent disconnected');
       const { principal } = this;
-      if (principal !== undefined)
+      // Told only of a session whose connection was told (its welcome recorded it): not of one refused at
+      // its welcome, a connector revoked meanwhile.
+      if (principal !== undefined && this.welcomed)
         void tellAgentDisconnected(this.ctx, principal, this.id).catch((error: unknown) => {
           this.log.warn({ err: error }, 'the disconnection could not be told to the logstream');
         });

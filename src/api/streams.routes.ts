@@ -100,7 +100,7 @@ export const streamSocketRoutes: FastifyPluginAsyncTypebox<{ live: LiveStreams; 
         run = { applicationId: row.application_id };
       }
       request.log.info({ tenantId, filter, lastEventId }, 'live stream opened');
-      await hub.attach({
+      const refused = await hub.attach({
         socket,
         // The upgraded request's TCP socket is the WebSocket's: the hub corks it to write frames together.
         connection: request.raw.socket,
@@ -110,6 +110,7 @@ export const streamSocketRoutes: FastifyPluginAsyncTypebox<{ live: LiveStreams; 
         ...(lastEventId === undefined ? {} : { lastEventId }),
         ...(run === undefined ? {} : { run }),
       });
+      if (refused !== undefined) refuse(streamCloseCodes.tooMany, refused);
     },
   );
 };

@@ -10,8 +10,9 @@ import type { WebSocket } from 'ws';
 import { describeError } from '../../kernel/errors.ts';
 import type { Bus, BusBatchPayload, BusMessage } from '../../streams/bus.ts';
 import { startSupervisedConsumer, type SupervisedConsumer } from '../../streams/consumer-supervisor.ts';
+import { settleWithin } from '../../streams/settle.ts';
 import { topicName } from '../../streams/topics.ts';
-import { createEventRing, type RingEntry } from './event-ring.ts';
+import { createEventRing, parseEventId, type RingEntry } from './event-ring.ts';
 import {
   exportsUnsettled,
   finalRunStatuses,
@@ -92,6 +93,10 @@ export interface Connection {
 }
 
 const FLUSH_INTERVAL_MS = 50;
+/** How long setting up the read-back on start may take before the hub starts without it. */
+const READ_BACK_SETUP_MS = 15_000;
+/** How long a closing hub waits for its consumer group to be deleted. */
+const FORGET_GROUP_MS = 5_000;
 
 /**
  * How many of each partition's last events to read back, `budget` in all: shared evenly, what a partition
@@ -188,7 +193,10 @@ export function createLogstreamHub(options: {
     // Read back on start (for reconnects, not news: no socket open now asked for it) up to the partition's
     // end then; the last of them, even one skipped below, ends the read-back of its partition.
     const replayEnd = replaying.get(partition);
-    if (replayEnd !== undefined && BigInt(message.offset) + 1n >= replayEnd) {
+    const offset = BigInt(message.offset);
+    // A record at or past the end (the one before it never came: retention, a reset) is news.
+    const readBack = replayEnd !== undefined && offset < replayEnd;
+    if (replayEnd !== undefined && offset + 1n >= replayEnd) {
       replaying.delete(partition);
       if (replaying.size === 0) markReplayed();
     }
@@ -201,13 +209,13 @@ export function createLogstreamHub(options: {
     const entry: RingEntry = {
       id,
       partition,
-      offset: BigInt(message.offset),
+      offset,
       event: read.keys,
       frame: eventFrame(id, read.json),
     };
     ring.add(entry);
     consumed++;
-    if (replayEnd === undefined) deliver(entry);
+    if (!readBack) deliver(entry);
   };
 
   /**
@@ -217,12 +225,13 @@ export function createLogstreamHub(options: {
    */
   const startFromTail = async (group: string): Promise<void> => {
     const admin = options.bus.admin();
-    try {
+    const setup = { abandoned: false };
+    const work = (async () => {
       await admin.connect();
       const offsets = await admin.fetchTopicOffsets(topic);
       const tails = shareReplay(
         offsets.map(({ low, high }) => Number(BigInt(high) - BigInt(low))),
-        limits.replayEvents,
+        Math.min(limits.replayEvents, limits.ringEvents),
       );
       const starts = offsets.map(({ partition, high }, index) => {
         const end = BigInt(high);
@@ -233,24 +242,33 @@ export function createLogstreamHub(options: {
         topic,
         partitions: starts.map(({ partition, first }) => ({ partition, offset: first.toString() })),
       });
+      // Given up on meanwhile: the group starts where it will, and the ring claims nothing.
+      if (setup.abandoned) return;
       for (const { partition, first, end } of starts) {
         ring.retainFrom(partition, first);
         if (end > first) replaying.set(partition, end);
       }
+    })();
+    try {
+      // Kafka's setOffsets joins the group with a consumer of its own: bounded, so a start never hangs on it.
+      if (await settleWithin(work, READ_BACK_SETUP_MS))
+        throw new Error(`no answer in ${String(READ_BACK_SETUP_MS)} ms`);
+      await work;
     } catch (error) {
+      setup.abandoned = true;
       replaying.clear();
       log.warn(
         { err: error },
         `reading the logstream's last events back failed; reconnects resume from this start: ${describeError(error)}`,
       );
     } finally {
-      await admin.disconnect().catch(() => undefined);
+      void work.catch(() => undefined).finally(() => admin.disconnect().catch(() => undefined));
     }
     if (replaying.size === 0) markReplayed();
   };
 
-  // Nothing is committed: a new process's group starts at the topic's last events (startFromTail), read into
-  // the ring, and goes on from there. The connections that get events are corked for EVENTS_PER_WRITE
+  // A new process's group starts at the topic's last events (startFromTail), read into the ring, and goes on
+  // from there; what it commits is of use to no one else (the group is deleted when the hub closes). The connections that get events are corked for EVENTS_PER_WRITE
   // records at a time: one write for them all.
   const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
     try {
@@ -331,8 +349,14 @@ export function createLogstreamHub(options: {
   const forgetGroup = async (id: string): Promise<void> => {
     const admin = options.bus.admin();
     try {
-      await admin.connect();
-      await admin.deleteGroups([id]);
+      const forgetting = (async () => {
+        await admin.connect();
+        await admin.deleteGroups([id]);
+      })();
+      // Shutting down waits for it only so long (a broker that is gone would be retried for long).
+      if (await settleWithin(forgetting, FORGET_GROUP_MS))
+        throw new Error(`no answer in ${String(FORGET_GROUP_MS)} ms`);
+      await forgetting;
     } catch (error) {
       log.debug(
         { err: error, groupId: id },
@@ -343,16 +367,25 @@ export function createLogstreamHub(options: {
     }
   };
 
-  /** Resolves once the read-back is done, or after replayWaitMs (a partition that never catches up). */
+  /**
+   * Resolves once the read-back is done, or after replayWaitMs: then no later resume waits any more (a
+   * partition that does not catch up is told as missed, see attach).
+   */
+  let stopWaiting = false;
   const waitForReplay = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, limits.replayWaitMs);
-      timer.unref();
-      void replayed.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    stopWaiting || replaying.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            stopWaiting = true;
+            resolve();
+          }, limits.replayWaitMs);
+          timer.unref();
+          void replayed.then(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
 
   const detach = (subscriber: Subscriber): void => {
     byTenant.get(subscriber.tenantId)?.delete(subscriber);
@@ -416,7 +449,9 @@ export function createLogstreamHub(options: {
 
     /**
      * Subscribes a socket. With a run, its snapshot goes first; with lastEventId, the retained events after
-     * it (or a `missed` notice), in the same tick as the subscription, so nothing falls between.
+     * it (or a `missed` notice), in the same tick as the subscription, so nothing falls between. A resume
+     * first waits for the read-back on start; the caps are checked again after that wait, and a socket over
+     * them is not attached: the reason is returned, for the caller to close it with.
      */
     async attach(request: {
       socket: WebSocket;
@@ -426,12 +461,17 @@ export function createLogstreamHub(options: {
       filter: StreamFilter;
       lastEventId?: string;
       run?: { applicationId: string };
-    }): Promise<void> {
+    }): Promise<string | undefined> {
       const { socket, tenantId, filter } = request;
       // A reconnect after a restart resumes from the events read back on start: once they are in the ring.
-      if (request.lastEventId !== undefined) await waitForReplay();
-      // Closed while it waited: nothing to attach (its close event has been and gone).
-      if (!isOpen(socket)) return;
+      if (request.lastEventId !== undefined) {
+        await waitForReplay();
+        // Closed while it waited: nothing to attach (its close event has been and gone).
+        if (!isOpen(socket)) return undefined;
+        // The caps were checked before the wait; others may have been let in meanwhile.
+        const refused = this.refusal(tenantId, request.address);
+        if (refused !== undefined) return refused;
+      }
       const subscriber: Subscriber = {
         tenantId,
         address: request.address,
@@ -465,9 +505,21 @@ export function createLogstreamHub(options: {
         } satisfies StreamFrame),
       );
       if (request.lastEventId !== undefined) {
-        const { entries, gap } = ring.after(request.lastEventId, (entry) =>
+        const { entries, gap: ringGap } = ring.after(request.lastEventId, (entry) =>
           matchesFilter(tenantId, filter, entry.event),
         );
+        // Its partition still being read back (the wait gave up): what the ring does not hold yet, up to the
+        // read-back's end, is not coming to this socket.
+        const resumedIn = parseEventId(request.lastEventId);
+        const readBackEnd = resumedIn === undefined ? undefined : replaying.get(resumedIn.partition);
+        const gap =
+          ringGap ??
+          (resumedIn === undefined || readBackEnd === undefined
+            ? undefined
+            : {
+                retainedFrom: `${String(resumedIn.partition)}-${readBackEnd.toString()}`,
+                readingBack: true,
+              });
         if (gap !== undefined)
           socket.send(
             JSON.stringify({
@@ -477,7 +529,9 @@ export function createLogstreamHub(options: {
               message:
                 gap.retainedFrom === null
                   ? 'this server holds no events of that stream since it started: events after lastEventId may be missing (see the audit history)'
-                  : `events after ${request.lastEventId} and before ${gap.retainedFrom} are no longer retained (see the audit history)`,
+                  : 'readingBack' in gap
+                    ? `this server is still reading back the events before ${gap.retainedFrom}, which it started with: those after ${request.lastEventId} may be missing (see the audit history)`
+                    : `events after ${request.lastEventId} and before ${gap.retainedFrom} are no longer retained (see the audit history)`,
             } satisfies StreamFrame),
           );
         for (const entry of entries) subscriber.queue.push(entry.id, entry.frame);
@@ -518,6 +572,7 @@ export function createLogstreamHub(options: {
       }
       subscriber.open = true;
       flush(subscriber);
+      return undefined;
     },
 
     /** What the hub holds: events consumed, the ring, and per socket its queue and what ws buffers. */
@@ -545,7 +600,8 @@ export function createLogstreamHub(options: {
         () => true,
         () => false,
       );
-      if (started === true) await consumer?.stop();
+      if (started !== true) return;
+      await consumer?.stop();
       if (groupId !== undefined) await forgetGroup(groupId);
     },
   };

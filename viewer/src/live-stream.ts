@@ -15,6 +15,8 @@ export function openStream(
   let socket: WebSocket | undefined;
   let lastEventId: string | undefined;
   let stopped = false;
+  /** Read through a function where an await came between: close() may have run meanwhile. */
+  const isStopped = () => stopped;
   let pending: StreamFrame[] = [];
   let scheduled = false;
   let attempts = 0;
@@ -29,9 +31,14 @@ export function openStream(
   };
 
   const connect = async () => {
+    if (stopped) return;
     try {
-      socket = new WebSocket(await streamSocketUrl(path, lastEventId));
+      const url = await streamSocketUrl(path, lastEventId);
+      // Closed while the token was minted: no socket for a page that left.
+      if (isStopped()) return;
+      socket = new WebSocket(url);
     } catch (error) {
+      if (isStopped()) return;
       handlers.status(`cannot open the live stream: ${(error as Error).message}`);
       retry();
       return;
