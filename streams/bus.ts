@@ -32,6 +32,11 @@ export interface BusConsumer {
   }): Promise<void>;
   disconnect(): Promise<void>;
   /**
+   * Where the consumer reads a partition from, instead of its committed offset or `fromBeginning`: called
+   * right after run() (before it resolves), it applies from the first fetch.
+   */
+  seek(position: { topic: string; partition: number; offset: string }): void;
+  /**
    * Kafka only: the consumer stopped on an error; `restart` says whether the client starts it again
    * itself (kafkajs does for retriable errors only). The embedded bus retries for ever and never stops.
    */
@@ -66,12 +71,6 @@ export interface BusAdmin {
   createTopics(options: { topics: ITopicConfig[]; waitForLeaders?: boolean }): Promise<boolean>;
   /** Each partition's first retained offset (low) and the offset its next message will have (high). */
   fetchTopicOffsets(topic: string): Promise<{ partition: number; low: string; high: string }[]>;
-  /** Where a consumer group with no member running starts in each partition named (its committed offsets). */
-  setOffsets(options: {
-    groupId: string;
-    topic: string;
-    partitions: { partition: number; offset: string }[];
-  }): Promise<void>;
   /** Forgets consumer groups that have no member running: their committed offsets go. */
   deleteGroups(groupIds: string[]): Promise<unknown>;
 }

@@ -35,6 +35,8 @@ export async function startSupervisedConsumer(options: {
   fromBeginning?: boolean;
   /** Called each time the consumer has its partitions (Kafka: joined its group; embedded: running). */
   onRunning?: () => void;
+  /** Where the first consumer reads these partitions from (a consumer started again goes on where it was). */
+  seekOnStart?: readonly { topic: string; partition: number; offset: string }[];
 }): Promise<SupervisedConsumer> {
   const { bus, log } = options;
   let consumer: BusConsumer | undefined;
@@ -42,6 +44,7 @@ export async function startSupervisedConsumer(options: {
   let restartTimer: NodeJS.Timeout | undefined;
   let restarting: Promise<void> | undefined;
   let restarts = 0;
+  let seeked = false;
   const start = async (): Promise<void> => {
     const created = bus.consumer({
       groupId: options.groupId,
@@ -79,11 +82,15 @@ export async function startSupervisedConsumer(options: {
     );
     if (await stopped()) return;
     // Several partitions in flight: one batch's transaction commits while the next is computed.
-    await created.run({
+    const running = created.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.concurrency,
       eachBatch: options.eachBatch,
     });
+    // Before the group is joined: the first fetch reads from there.
+    if (!seeked) for (const position of options.seekOnStart ?? []) created.seek(position);
+    seeked = true;
+    await running;
     // The embedded bus has no group events: its run() returns once the partitions are assigned.
     if (created.on === undefined) options.onRunning?.();
     await stopped();

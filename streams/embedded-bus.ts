@@ -111,16 +111,6 @@ function createAdmin(em: () => EntityManager): BusAdmin {
       if (rows.length === 0) throw new Error(`the embedded bus has no topic ${topic}`);
       return rows;
     },
-    async setOffsets({ groupId, topic, partitions }) {
-      if (partitions.length === 0) return;
-      await sql`
-        insert into bus_group_offset (group_id, topic, partition, next_offset)
-        select ${groupId}, ${topic}, p.partition, p."offset"
-        from json_to_recordset(${JSON.stringify(partitions)}::json) as p(partition int, "offset" bigint)
-        on conflict (group_id, topic, partition) do update set next_offset = excluded.next_offset`.execute(
-        em().getKysely(),
-      );
-    },
     async deleteGroups(groupIds: string[]) {
       await em().transactional(async (tx) => {
         await sql`delete from bus_group_offset where group_id = any(${groupIds}::text[])`.execute(
@@ -228,6 +218,8 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
   let assigned = new Set<string>();
   /** Where this member is in each owned partition (next offset to fetch). */
   const positions = new Map<string, bigint>();
+  /** Where seek() asked a partition to be read from once this member owns it. */
+  const seeks = new Map<string, bigint>();
   const k = () => options.em().getKysely();
 
   const heartbeat = async (): Promise<void> => {
@@ -282,7 +274,10 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
               )
             ).rows.map((row) => [`${row.topic}\u0000${String(row.partition)}`, BigInt(row.next_offset)]),
           );
-      for (const slot of gained) positions.set(slot, committed.get(slot) ?? ends.get(slot) ?? 0n);
+      for (const slot of gained) {
+        positions.set(slot, seeks.get(slot) ?? committed.get(slot) ?? ends.get(slot) ?? 0n);
+        seeks.delete(slot);
+      }
       log.debug({ member: memberId, partitions: assigned.size }, 'partitions assigned');
     }
   };
@@ -346,6 +341,11 @@ function createConsumer(options: ConsumerOptions): BusConsumer {
 
   return {
     async connect() {},
+    seek({ topic, partition, offset }) {
+      const slot = `${topic}\u0000${String(partition)}`;
+      if (assigned.has(slot)) positions.set(slot, BigInt(offset));
+      else seeks.set(slot, BigInt(offset));
+    },
     async subscribe(subscription) {
       topics = subscription.topics;
       fromBeginning = subscription.fromBeginning ?? false;

@@ -219,13 +219,12 @@ export function createLogstreamHub(options: {
   };
 
   /**
-   * Sets where this process's new group starts: each partition's last events (replayEvents between them),
-   * which receive() puts in the ring without sending them to sockets. Without them (a topic that cannot
-   * be read), the hub starts at the end, as a new group does.
+   * Where this process's new group starts: each partition's last events (replayEvents between them), which
+   * receive() puts in the ring without sending them to sockets. Without them (a topic that cannot be read),
+   * the hub starts at the end, as a new group does.
    */
-  const startFromTail = async (group: string): Promise<void> => {
+  const tailPositions = async (): Promise<{ topic: string; partition: number; offset: string }[]> => {
     const admin = options.bus.admin();
-    const setup = { abandoned: false };
     const work = (async () => {
       await admin.connect();
       const offsets = await admin.fetchTopicOffsets(topic);
@@ -233,41 +232,37 @@ export function createLogstreamHub(options: {
         offsets.map(({ low, high }) => Number(BigInt(high) - BigInt(low))),
         Math.min(limits.replayEvents, limits.ringEvents),
       );
-      const starts = offsets.map(({ partition, high }, index) => {
+      return offsets.map(({ partition, high }, index) => {
         const end = BigInt(high);
         return { partition, first: end - BigInt(tails[index] ?? 0), end };
       });
-      await admin.setOffsets({
-        groupId: group,
-        topic,
-        partitions: starts.map(({ partition, first }) => ({ partition, offset: first.toString() })),
-      });
-      // Given up on meanwhile: the group starts where it will, and the ring claims nothing.
-      if (setup.abandoned) return;
+    })();
+    try {
+      // Bounded, so a start never hangs on it.
+      if (await settleWithin(work, READ_BACK_SETUP_MS))
+        throw new Error(`no answer in ${String(READ_BACK_SETUP_MS)} ms`);
+      const starts = await work;
       for (const { partition, first, end } of starts) {
         ring.retainFrom(partition, first);
         if (end > first) replaying.set(partition, end);
       }
-    })();
-    try {
-      // Kafka's setOffsets joins the group with a consumer of its own: bounded, so a start never hangs on it.
-      if (await settleWithin(work, READ_BACK_SETUP_MS))
-        throw new Error(`no answer in ${String(READ_BACK_SETUP_MS)} ms`);
-      await work;
+      return starts
+        .filter(({ first, end }) => end > first)
+        .map(({ partition, first }) => ({ topic, partition, offset: first.toString() }));
     } catch (error) {
-      setup.abandoned = true;
       replaying.clear();
       log.warn(
         { err: error },
         `reading the logstream's last events back failed; reconnects resume from this start: ${describeError(error)}`,
       );
+      return [];
     } finally {
       void work.catch(() => undefined).finally(() => admin.disconnect().catch(() => undefined));
+      if (replaying.size === 0) markReplayed();
     }
-    if (replaying.size === 0) markReplayed();
   };
 
-  // A new process's group starts at the topic's last events (startFromTail), read into the ring, and goes on
+  // A new process's group starts at the topic's last events (tailPositions), read into the ring, and goes on
   // from there; what it commits is of use to no one else (the group is deleted when the hub closes). The connections that get events are corked for EVENTS_PER_WRITE
   // records at a time: one write for them all.
   const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
@@ -412,8 +407,9 @@ export function createLogstreamHub(options: {
       starting ??= (async () => {
         // A group of its own: every process sees every event.
         groupId = `joinery-live-${randomUUID()}`;
-        await startFromTail(groupId);
+        const seekOnStart = await tailPositions();
         consumer = await startSupervisedConsumer({
+          seekOnStart,
           bus: options.bus,
           log,
           groupId,

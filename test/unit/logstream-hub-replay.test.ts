@@ -18,13 +18,13 @@ function handFedBus(high: number) {
       connect: async () => undefined,
       disconnect: async () => undefined,
       fetchTopicOffsets: async () => [{ partition: 0, low: '0', high: String(high) }],
-      setOffsets: async () => undefined,
       deleteGroups: async () => undefined,
     }),
     consumer: () => ({
       connect: async () => undefined,
       subscribe: async () => undefined,
       disconnect: async () => undefined,
+      seek: () => undefined,
       run: async (options: { eachBatch: (payload: BusBatchPayload) => Promise<void> }) => {
         eachBatch = options.eachBatch;
       },
