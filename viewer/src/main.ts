@@ -600,6 +600,8 @@ function LivePage() {
   const [events, setEvents] = useState<{ id: string; event: LogEvent }[]>([]);
   const [received, setReceived] = useState(0);
   const [dropped, setDropped] = useState(0);
+  /** What a resume could not give back (the server's `missed` notices), the latest few. */
+  const [notices, setNotices] = useState<string[]>([]);
   const [status, setStatus] = useState('connecting…');
   /** The stage filter of the stream whose status is shown (the one opened for the current filter). */
   const [streamStage, setStreamStage] = useState('');
@@ -614,6 +616,7 @@ function LivePage() {
     setEvents([]);
     setReceived(0);
     setDropped(0);
+    setNotices([]);
     setStatus('connecting…');
     setStreamStage(filter.stage);
     const query = new URLSearchParams(
@@ -627,6 +630,8 @@ function LivePage() {
         );
         const lost = frames.reduce((sum, frame) => sum + (frame.type === 'dropped' ? frame.count : 0), 0);
         if (lost > 0) setDropped((previous) => previous + lost);
+        const missed = frames.flatMap((frame) => (frame.type === 'missed' ? [frame.message] : []));
+        if (missed.length > 0) setNotices((previous) => [...previous, ...missed].slice(-5));
         if (found.length === 0) return;
         setReceived((previous) => previous + found.length);
         setEvents((previous) => [...found.slice(-EVENT_CAP).reverse(), ...previous].slice(0, EVENT_CAP));
@@ -675,6 +680,7 @@ function LivePage() {
       Stream: ${status}
     </p>
     ${dropped > 0 ? html`<p class="notice">${fmt(dropped)} events were not shown: this page read too slowly.</p>` : null}
+    ${notices.map((notice) => html`<p class="notice" data-missed>${notice}</p>`)}
     <h3>Events <small>(${fmt(received)} received; latest ${EVENT_CAP} shown)</small></h3>
     <ol class="events live" data-live-events>
       ${events.map(({ id, event }) => html`<${HistoryEntry} key=${id} item=${{ ...event, id }} />`)}
