@@ -2,9 +2,9 @@
 // among the members subscribed to a topic. kafkajs's RoundRobinAssigner deals the group leader's own topics
 // to every member in turn, whoever subscribed to them (a member drops the topics it did not ask for), and
 // the other members' topics to no one: two deployments sharing a broker and an engine group id
-// (`joinery-engine`) under different topic prefixes would leave partitions unread, for good. Kafka's own Java assignors look at the
-// subscriptions; so does this one. A group whose members all subscribe to the same topics gets exactly the
-// assignment kafkajs's would give.
+// (`joinery-engine`) under different topic prefixes would leave partitions unread, for good. Kafka's own
+// Java assignors look at the subscriptions; so does this one. A group whose members all subscribe to the
+// same topics gets exactly the assignment kafkajs's would give.
 import { AssignerProtocol, type GroupMemberAssignment, type PartitionAssigner } from 'kafkajs';
 
 export const SUBSCRIBED_ROUND_ROBIN = 'JoinerySubscribedRoundRobin';

@@ -263,8 +263,8 @@ export function createLogstreamHub(options: {
   };
 
   // A new process's group starts at the topic's last events (tailPositions), read into the ring, and goes on
-  // from there; what it commits is of use to no one else (the group is deleted when the hub closes). The connections that get events are corked for EVENTS_PER_WRITE
-  // records at a time: one write for them all.
+  // from there; what it commits is of use to no one else (the group is deleted when the hub closes). The
+  // connections that get events are corked for EVENTS_PER_WRITE records at a time: one write for them all.
   const eachBatch = async ({ batch, resolveOffset }: BusBatchPayload): Promise<void> => {
     try {
       for (const [index, message] of batch.messages.entries()) {
@@ -338,8 +338,8 @@ export function createLogstreamHub(options: {
   flushTimer.unref();
 
   /**
-   * Deletes this process's group once its consumer stopped: its offsets (set on start, never committed
-   * since) are of use to no one else. Best effort: Kafka expires an empty group's offsets anyway.
+   * Deletes this process's group once its consumer stopped: the offsets it committed are of use to no one
+   * else. Best effort: Kafka expires an empty group's offsets anyway.
    */
   const forgetGroup = async (id: string): Promise<void> => {
     const admin = options.bus.admin();

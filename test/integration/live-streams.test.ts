@@ -104,6 +104,23 @@ async function untilLive(fixture: StreamsFixture, client: StreamClient): Promise
   });
 }
 
+/** Events numbered `from`, `from + 1`, … in their message, of one stage, on the tenant's logstream. */
+const produceNumbered = (fixture: StreamsFixture, from: number, count: number, stage: 'admin' | 'import') =>
+  produceLogEvents(
+    fixture,
+    Array.from({ length: count }, (_, index) =>
+      logEvent(fixture.tenantId, { category: 'seq', message: String(from + index), stage }),
+    ),
+  );
+
+/** The client's event frame numbered `n`, once it has it. */
+const untilNumbered = (client: StreamClient, n: number) =>
+  client.until(
+    `event ${String(n)}`,
+    (frame): frame is Extract<StreamFrame, { type: 'event' }> =>
+      frame.type === 'event' && frame.event.message === String(n),
+  );
+
 const numbered = (frames: StreamFrame[]) =>
   frames.flatMap((frame) =>
     frame.type === 'event' && frame.event.category === 'seq' ? [Number(frame.event.message)] : [],
@@ -211,36 +228,20 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
 
   it('resumes from lastEventId without a gap', async () => {
     const first = await connectStream(await url('&stage=admin'));
-    await produceLogEvents(
-      fixture,
-      Array.from({ length: 30 }, (_, index) =>
-        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 1), stage: 'admin' }),
-      ),
-    );
-    const thirtieth = await first.until(
-      'event 30',
-      (frame): frame is Extract<StreamFrame, { type: 'event' }> =>
-        frame.type === 'event' && frame.event.message === '30',
-    );
+    await produceNumbered(fixture, 1, 30, 'admin');
+    const thirtieth = await untilNumbered(first, 30);
     first.socket.close();
     await first.closed;
     const consumedBefore = app.liveStreams.hub?.stats().consumed ?? 0;
     // Produced while no one listens.
-    await produceLogEvents(
-      fixture,
-      Array.from({ length: 40 }, (_, index) =>
-        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 31), stage: 'admin' }),
-      ),
-    );
+    await produceNumbered(fixture, 31, 40, 'admin');
     await waitFor('the hub to consume the 40', async () =>
       (app.liveStreams.hub?.stats().consumed ?? 0) >= consumedBefore + 40 ? true : undefined,
     );
     const again = await connectStream(await url(`&stage=admin&lastEventId=${thirtieth.id}`));
     await again.until('resumed', (frame) => frame.type === 'resumed');
-    await produceLogEvents(fixture, [
-      logEvent(fixture.tenantId, { category: 'seq', message: '71', stage: 'admin' }),
-    ]);
-    await again.until('event 71', (frame) => frame.type === 'event' && frame.event.message === '71');
+    await produceNumbered(fixture, 71, 1, 'admin');
+    await untilNumbered(again, 71);
     const seq = numbered(again.frames);
     expect(seq).toEqual(Array.from({ length: 41 }, (_, index) => index + 31));
     const resumedAt = again.frames.findIndex((frame) => frame.type === 'resumed');
@@ -251,27 +252,13 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
 
   it('resumes from lastEventId across a restart of the server, from the events it reads back on start', async () => {
     const first = await connectStream(await url('&stage=import'));
-    await produceLogEvents(
-      fixture,
-      Array.from({ length: 20 }, (_, index) =>
-        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 1), stage: 'import' }),
-      ),
-    );
-    const twentieth = await first.until(
-      'event 20',
-      (frame): frame is Extract<StreamFrame, { type: 'event' }> =>
-        frame.type === 'event' && frame.event.message === '20',
-    );
+    await produceNumbered(fixture, 1, 20, 'import');
+    const twentieth = await untilNumbered(first, 20);
     await app.close();
     await first.closed;
     // Produced while the server is down; the partition's last record is not an event (the hub skips it, and
     // its read-back still ends there).
-    await produceLogEvents(
-      fixture,
-      Array.from({ length: 30 }, (_, index) =>
-        logEvent(fixture.tenantId, { category: 'seq', message: String(index + 21), stage: 'import' }),
-      ),
-    );
+    await produceNumbered(fixture, 21, 30, 'import');
     await fixture.send('logstream', [
       { key: fixture.tenantId, value: 'not JSON', headers: { ce_type: 'joinery.log.v1' } },
     ]);
@@ -279,11 +266,9 @@ describe.each<BusKind>(['kafka', 'embedded'])('live streams on the %s bus (real 
     const fresh = await connectStream(await url('&stage=import'));
     const again = await connectStream(await url(`&stage=import&lastEventId=${twentieth.id}`));
     await again.until('resumed', (frame) => frame.type === 'resumed');
-    await produceLogEvents(fixture, [
-      logEvent(fixture.tenantId, { category: 'seq', message: '51', stage: 'import' }),
-    ]);
-    await again.until('event 51', (frame) => frame.type === 'event' && frame.event.message === '51');
-    await fresh.until('event 51', (frame) => frame.type === 'event' && frame.event.message === '51');
+    await produceNumbered(fixture, 51, 1, 'import');
+    await untilNumbered(again, 51);
+    await untilNumbered(fresh, 51);
     expect(numbered(again.frames)).toEqual(Array.from({ length: 31 }, (_, index) => index + 21));
     expect(again.frames.find((frame) => frame.type === 'resumed')).toEqual({
       type: 'resumed',
